@@ -1,0 +1,3 @@
+from triaged.cli import main
+
+main()

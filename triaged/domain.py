@@ -1,0 +1,135 @@
+"""Enums and the small frozen records that cross layers.
+
+Kept free of any triaged import so that `parse`, `store` and the adapters can
+all speak in these terms without importing each other.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ComplaintState(enum.StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Outcome(enum.StrEnum):
+    """What became of one incoming message; `stats --json` counts these."""
+
+    COMPLAINT = "complaint"
+    FOLLOW_UP = "follow_up"
+    NOT_COMPLAINT = "not_complaint"
+    QUARANTINED = "quarantined"
+    APPROVAL_REPLY = "approval_reply"
+    DUPLICATE = "duplicate"
+
+
+class EventKind(enum.StrEnum):
+    REGISTERED = "registered"
+    STATE_CHANGED = "state_changed"
+    FOLLOW_UP = "follow_up"
+    LETTER_QUEUED = "letter_queued"
+    LETTER_SENT = "letter_sent"
+    LETTER_FAILED = "letter_failed"
+    LETTER_SUPPRESSED = "letter_suppressed"
+
+
+class LetterState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class LetterKind(enum.StrEnum):
+    HOLDING = "holding"
+
+
+@dataclass(frozen=True)
+class RawMail:
+    """One message as a source delivered it: bytes plus where it sits.
+
+    `uid` is the IMAP UID (0 for a Maildir); `key` names the message for
+    `mark_processed` (the UID as text, or the Maildir key).
+    """
+
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    key: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What intake needs to know about a message, decoded to text."""
+
+    message_id: str
+    sender: Address
+    to: tuple[Address, ...]
+    subject: str
+    date: datetime | None
+    text: str
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    defects: tuple[str, ...] = ()
+    content_language: str = ""
+
+    def header(self, name: str) -> str | None:
+        """Return the first header called `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def has_header(self, name: str) -> bool:
+        return self.header(name) is not None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What classification decided and which rule decided it."""
+
+    outcome: Outcome
+    rule: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A rendered letter before it becomes MIME."""
+
+    kind: LetterKind
+    to: Address
+    subject: str
+    text: str
+    html: str
+    language: str
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    auto_submitted: str = "auto-replied"
+    extra_headers: tuple[tuple[str, str], ...] = field(default=())
