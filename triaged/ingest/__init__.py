@@ -1,0 +1,1 @@
+"""Mail sources: where incoming messages come from (protocol adapters)."""

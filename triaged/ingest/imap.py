@@ -1,0 +1,226 @@
+"""IMAP source on imapclient: UIDVALIDITY + UID cursor, batched BODY.PEEK[] fetches.
+
+Nothing here marks a message until the caller says its outcome is committed
+(SPEC §3): fetches use BODY.PEEK[] so not even \\Seen is set by reading.
+Every socket or protocol failure surfaces as TransientError, so the caller
+backs off and retries instead of crashing.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError
+
+from triaged.domain import RawMail
+from triaged.errors import TransientError
+from triaged.ingest.source import Batch, Cursor, chunks
+
+log = logging.getLogger("triaged.ingest")
+
+# One UID FETCH command asks for at most this many messages; Dovecot answers
+# 500 bodies in a few milliseconds, and it bounds what one poll holds in memory.
+FETCH_BATCH = 200
+
+_NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str  # tls | starttls | plain
+    username: str
+    password: Callable[[], str]
+    folder: str = "INBOX"
+    processed_folder: str = "Triaged"
+    timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        # The password callable never shows; the rest helps an operator.
+        return (
+            f"ImapSettings({self.username}@{self.host}:{self.port}, {self.security}, "
+            f"folder={self.folder!r})"
+        )
+
+
+class ImapSource:
+    """One mailbox folder on an IMAP server; not thread-safe, one per thread."""
+
+    def __init__(self, name: str, settings: ImapSettings) -> None:
+        self.name = name
+        self._s = settings
+        self._client: imapclient.IMAPClient | None = None
+        self._select: dict[bytes, Any] = {}
+
+    # -- connection -------------------------------------------------------------
+
+    def connect(self) -> None:
+        if self._client is not None:
+            return
+        s = self._s
+        try:
+            client = imapclient.IMAPClient(
+                s.host, port=s.port, ssl=s.security == "tls", timeout=s.timeout
+            )
+            if s.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(s.username, s.password())
+            self._client = client
+            self._select = dict(client.select_folder(s.folder))
+            if s.processed_folder and not client.folder_exists(s.processed_folder):
+                client.create_folder(s.processed_folder)
+        except _NETWORK_ERRORS as error:
+            self.close()
+            raise TransientError(f"IMAP {s.host}:{s.port} ({self.name}): {_describe(error)}") from error
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except _NETWORK_ERRORS:
+            # The connection is already gone; there is nothing left to release.
+            pass
+
+    def _c(self) -> imapclient.IMAPClient:
+        self.connect()
+        assert self._client is not None
+        return self._client
+
+    # -- reading ----------------------------------------------------------------
+
+    def first_cursor(self, start: str) -> Cursor:
+        self._c()
+        uidvalidity = int(self._select[b"UIDVALIDITY"])
+        if start == "all":
+            return Cursor(uidvalidity, 0)
+        high = self._highest_uid()
+        return Cursor(uidvalidity, high, floor=high)
+
+    def _highest_uid(self) -> int:
+        uidnext = int(self._select.get(b"UIDNEXT", 0))
+        if uidnext:
+            return uidnext - 1
+        uids = self._c().search(["ALL"])
+        return max(uids) if uids else 0
+
+    def fetch_new(self, cursor: Cursor, limit: int) -> Batch:
+        try:
+            return self._fetch_new(cursor, limit)
+        except _NETWORK_ERRORS as error:
+            self.close()
+            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+
+    def _fetch_new(self, cursor: Cursor, limit: int) -> Batch:
+        client = self._c()
+        # Re-select so that the server reports mail that arrived since the last poll
+        # and a changed UIDVALIDITY; NOOP alone does not refresh UIDNEXT everywhere.
+        self._select = dict(client.select_folder(self._s.folder))
+        uidvalidity = int(self._select[b"UIDVALIDITY"])
+        reset = uidvalidity != cursor.uidvalidity
+        # After a UIDVALIDITY change every old UID is void; the folder is read
+        # again from the start and deduplication keeps complaints single.
+        last = 0 if reset else cursor.last_uid
+        floor = 0 if reset else cursor.floor
+        uidnext = int(self._select.get(b"UIDNEXT", 0))
+        if not reset and uidnext and uidnext <= last + 1:
+            # Nothing new: the cheap path costs one SELECT, whatever the folder holds.
+            return Batch(Cursor(uidvalidity, last, floor), ())
+        # "UID n:*" always matches the highest UID, even below n: filter it out.
+        uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:limit]
+        mails: list[RawMail] = []
+        for part in chunks(uids, FETCH_BATCH):
+            response = client.fetch(list(part), ["BODY.PEEK[]"])
+            for uid in part:
+                data = response.get(uid, {}).get(b"BODY[]")
+                if data is None:
+                    # Expunged between SEARCH and FETCH by another client: skip it.
+                    continue
+                mails.append(
+                    RawMail(self.name, self._s.folder, uidvalidity, uid, str(uid), bytes(data))
+                )
+        high = uids[-1] if uids else last
+        return Batch(Cursor(uidvalidity, high, floor), mails, reset=reset)
+
+    # -- marking ----------------------------------------------------------------
+
+    def mark_processed(self, mails: Sequence[RawMail]) -> None:
+        self._mark([int(m.key) for m in mails])
+
+    def mark_keys(self, keys: Sequence[str]) -> None:
+        self._mark([int(k) for k in keys])
+
+    def _mark(self, uids: list[int]) -> None:
+        if not uids:
+            return
+        try:
+            client = self._c()
+            for part in chunks(uids, FETCH_BATCH):
+                if self._s.processed_folder:
+                    self._move(client, list(part))
+                else:
+                    client.add_flags(list(part), [imapclient.SEEN], silent=True)
+        except _NETWORK_ERRORS as error:
+            self.close()
+            # The outcome is committed; the move will be redone from leftovers().
+            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+
+    def _move(self, client: imapclient.IMAPClient, uids: list[int]) -> None:
+        if client.has_capability("MOVE"):
+            client.move(uids, self._s.processed_folder)
+            return
+        client.copy(uids, self._s.processed_folder)
+        client.add_flags(uids, [imapclient.DELETED], silent=True)
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
+        else:
+            client.expunge()
+
+    def leftovers(self, cursor: Cursor) -> Sequence[str]:
+        if cursor.last_uid <= cursor.floor:
+            return ()
+        try:
+            client = self._c()
+            criteria: list[Any] = ["UID", f"{cursor.floor + 1}:{cursor.last_uid}"]
+            if not self._s.processed_folder:
+                criteria.append("UNSEEN")
+            uids = [u for u in client.search(criteria) if cursor.floor < u <= cursor.last_uid]
+        except _NETWORK_ERRORS as error:
+            self.close()
+            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+        return [str(u) for u in sorted(uids)]
+
+    def wait_for_news(self, timeout: float) -> bool:
+        """IDLE until the server says EXISTS/RECENT or `timeout` passes."""
+        try:
+            client = self._c()
+            if not client.has_capability("IDLE"):
+                return False
+            client.idle()
+            try:
+                responses = client.idle_check(timeout=timeout)
+            finally:
+                client.idle_done()
+        except _NETWORK_ERRORS as error:
+            self.close()
+            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, imapclient.exceptions.LoginError):
+        return f"login refused ({text})"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, socket.timeout | TimeoutError):
+        return "timed out"
+    return f"{type(error).__name__}: {text}"

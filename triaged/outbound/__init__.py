@@ -1,0 +1,1 @@
+"""Outgoing letters: rendering, MIME composition and delivery."""

@@ -1,0 +1,79 @@
+"""One function per letter kind: what goes into it, and to whom (pure)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+
+from triaged.domain import Address, Letter, LetterKind
+from triaged.outbound.render import Renderer
+
+# Reply and forward prefixes that mail clients stack up, in the languages our
+# customers write in; stripped so our subject reads "Re: <their subject>" once.
+_PREFIX = re.compile(
+    r"^\s*((re|aw|sv|vs|antw|wg|fw|fwd|tr|rv|r|enc|odp|res|回复|回覆|答复|転送|답장|전달)\s*"
+    r"(\[\d+\])?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"\s*\[[0-9A-Za-z]{3,8}-[0-9A-Za-z]{3,8}\]\s*")
+
+
+def bare_subject(subject: str) -> str:
+    """The customer's subject without Re:/Fwd: prefixes and old reference tokens."""
+    return " ".join(_TOKEN.sub(" ", _PREFIX.sub("", subject)).split())
+
+
+@dataclass(frozen=True)
+class HoldingFacts:
+    """What the holding reply tells the customer."""
+
+    business_name: str
+    customer: Address
+    reference: str
+    subject: str
+    received_at: datetime
+    due_at: datetime
+    timezone: str
+    language: str
+    in_reply_to: str
+    references: tuple[str, ...]
+
+
+def local_date_words(at: datetime, timezone: str, language: str) -> tuple[str, str]:
+    """(date with weekday, short time) in the business's zone, written the customer's way."""
+    local = at.astimezone(ZoneInfo(timezone))
+    locale = language.replace("-", "_")
+    return format_date(local.date(), format="full", locale=locale), format_time(
+        local.timetz(), format="short", locale=locale
+    )
+
+
+def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
+    """The instant acknowledgement: thanks, apology, reference, promised date, next steps."""
+    language = renderer.pick_language(facts.language, LetterKind.HOLDING)
+    due_date, due_time = local_date_words(facts.due_at, facts.timezone, language)
+    context = {
+        "business_name": facts.business_name,
+        "customer_name": facts.customer.name,
+        "customer_email": facts.customer.email,
+        "reference": facts.reference,
+        "subject": bare_subject(facts.subject),
+        "promised_date": due_date,
+        "promised_time": due_time,
+    }
+    parts = renderer.render(language, LetterKind.HOLDING, context)
+    references = tuple(facts.references) + ((facts.in_reply_to,) if facts.in_reply_to else ())
+    return Letter(
+        kind=LetterKind.HOLDING,
+        to=facts.customer,
+        subject=parts.subject,
+        text=parts.text,
+        html=parts.html,
+        language=language,
+        in_reply_to=facts.in_reply_to,
+        references=tuple(dict.fromkeys(references)),
+    )
