@@ -1,0 +1,47 @@
+"""The database URL: checked, SQLite paths made absolute, passwords kept out of sight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def database_url(url: str, base_dir: Path) -> str:
+    """A usable SQLAlchemy URL for SQLite or PostgreSQL.
+
+    A relative SQLite path ("sqlite:///triaged.db") is resolved against
+    `base_dir`, the config file's folder, not the daemon's working directory.
+    Messages never quote the URL, which may carry a password.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "not a database URL; expected sqlite:////PATH or postgresql+psycopg://HOST/NAME"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in BACKENDS:
+        raise ValueError(f"expected a sqlite or postgresql URL, got a {backend!r} URL")
+    database = parsed.database or ""
+    relative = database and not _in_memory(database) and not Path(database).is_absolute()
+    if backend == "sqlite" and relative:
+        parsed = parsed.set(database=str(base_dir / database))
+        return parsed.render_as_string(hide_password=False)
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, for reprs and logs."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "<unparsable URL>"
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+
+
+def _in_memory(database: str) -> bool:
+    return database == ":memory:" or database.startswith("file::memory:")

@@ -1,0 +1,136 @@
+"""The records a loaded configuration is made of; `triaged.config` builds them.
+
+All frozen, with tuples for lists, so a `Config` can be shared between
+threads and swapped whole on SIGHUP. Secrets sit inside `Secret`, and the
+database URL's password is masked in `repr`, so printing a `Config` is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from triaged.config_database import redact_url
+from triaged.config_secrets import Secret
+from triaged.durations import Duration
+
+
+@dataclass(frozen=True)
+class BusinessConfig:
+    """Who we are and when we work; days are 0 = Monday, hours are minutes since midnight."""
+
+    name: str
+    timezone: str
+    country: str
+    subdivision: str
+    working_days: tuple[int, ...]
+    working_hours: tuple[int, int]
+    language: str
+    closed_dates: tuple[date, ...]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    """One support mailbox: IMAP at `host`, or a local Maildir when `maildir` is set."""
+
+    name: str
+    address: str
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret | None
+    folder: str
+    processed_folder: str
+    poll_interval: timedelta
+    idle: bool
+    start: str
+    maildir: str
+    # Run by the IMAP adapter at each login (OAuth2 tokens expire within the
+    # hour), so it is kept as a command rather than read here.
+    oauth2_token_command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where letters go: SMTP at `host`, or Maildirs under `deliver_to_maildir` when set."""
+
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret | None
+    timeout: timedelta
+    max_attempts: int
+    deliver_to_maildir: str
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """An SQLAlchemy URL; a relative SQLite path is resolved against the config's folder."""
+
+    url: str
+
+    def __repr__(self) -> str:
+        # PostgreSQL URLs may carry a password.
+        return f"DatabaseConfig(url={redact_url(self.url)!r})"
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    resolve_within: Duration
+    remind_before: Duration
+    escalate_every: Duration
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    notify: tuple[str, ...]
+    forwarders: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    email: str
+    name: str
+    level: int
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    """`secret` is None until `secret_file` is configured; approvals need it."""
+
+    secret: Secret | None
+    token_ttl: Duration
+    require_authentication_results: bool
+    authserv_id: str
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    dir: str
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    auto_letters_per_day: int
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    business: BusinessConfig
+    mailboxes: tuple[MailboxConfig, ...]
+    smtp: SmtpConfig
+    database: DatabaseConfig
+    sla: SlaConfig
+    staff: StaffConfig
+    managers: tuple[ManagerConfig, ...]
+    approval: ApprovalConfig
+    templates: TemplatesConfig
+    limits: LimitsConfig
