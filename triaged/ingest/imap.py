@@ -8,6 +8,7 @@ backs off and retries instead of crashing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -77,18 +78,21 @@ class ImapSource:
             if s.processed_folder and not client.folder_exists(s.processed_folder):
                 client.create_folder(s.processed_folder)
         except _NETWORK_ERRORS as error:
-            self.close()
-            raise TransientError(f"IMAP {s.host}:{s.port} ({self.name}): {_describe(error)}") from error
+            raise self._outage(error) from error
 
     def close(self) -> None:
         client, self._client = self._client, None
         if client is None:
             return
-        try:
+        # A connection that is already gone has nothing left to release.
+        with contextlib.suppress(*_NETWORK_ERRORS):
             client.logout()
-        except _NETWORK_ERRORS:
-            # The connection is already gone; there is nothing left to release.
-            pass
+
+    def _outage(self, error: BaseException) -> TransientError:
+        """Drop the connection and describe the failure for a single log line."""
+        self.close()
+        s = self._s
+        return TransientError(f"IMAP {s.host}:{s.port} ({self.name}): {_describe(error)}")
 
     def _c(self) -> imapclient.IMAPClient:
         self.connect()
@@ -116,8 +120,7 @@ class ImapSource:
         try:
             return self._fetch_new(cursor, limit)
         except _NETWORK_ERRORS as error:
-            self.close()
-            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+            raise self._outage(error) from error
 
     def _fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         client = self._c()
@@ -169,9 +172,8 @@ class ImapSource:
                 else:
                     client.add_flags(list(part), [imapclient.SEEN], silent=True)
         except _NETWORK_ERRORS as error:
-            self.close()
             # The outcome is committed; the move will be redone from leftovers().
-            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+            raise self._outage(error) from error
 
     def _move(self, client: imapclient.IMAPClient, uids: list[int]) -> None:
         if client.has_capability("MOVE"):
@@ -194,8 +196,7 @@ class ImapSource:
                 criteria.append("UNSEEN")
             uids = [u for u in client.search(criteria) if cursor.floor < u <= cursor.last_uid]
         except _NETWORK_ERRORS as error:
-            self.close()
-            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+            raise self._outage(error) from error
         return [str(u) for u in sorted(uids)]
 
     def wait_for_news(self, timeout: float) -> bool:
@@ -210,8 +211,7 @@ class ImapSource:
             finally:
                 client.idle_done()
         except _NETWORK_ERRORS as error:
-            self.close()
-            raise TransientError(f"IMAP {self._s.host} ({self.name}): {_describe(error)}") from error
+            raise self._outage(error) from error
         return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
 

@@ -46,7 +46,7 @@ class MaildirSource:
             for entry in os.scandir(folder):
                 if not entry.is_file() or entry.name.startswith("."):
                     continue
-                key, _, info = entry.name.partition(":")
+                info = entry.name.partition(":")[2]
                 if not self.processed_folder and "S" in info.partition(",")[2]:
                     continue
                 found.append((entry.stat().st_mtime_ns, f"{sub}/{entry.name}", Path(entry.path)))

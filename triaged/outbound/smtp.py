@@ -1,0 +1,202 @@
+"""Delivery of finished messages: aiosmtplib to a real server, or a Maildir for demos.
+
+The transports take bytes and addresses and report, per letter, whether the
+server accepted it, refused it for now (try again) or refused it for good.
+They never decide what happens next (STYLE-ANCHORS rule 4): the sender use
+case does, from `Delivery.permanent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+log = logging.getLogger("triaged.sender")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    letter_id: int
+    mail_from: str
+    to: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Delivery:
+    letter_id: int
+    accepted: bool
+    permanent: bool = False
+    error: str = ""
+
+
+OnDelivery = Callable[[Delivery], None]
+
+
+class Transport(Protocol):
+    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+        """Try every letter once; call `on_delivery` as soon as each one's fate is known."""
+        ...
+
+    def probe(self) -> None:
+        """Connect and authenticate without sending; raise OSError/SMTPException on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str  # tls | starttls | plain
+    username: str = ""
+    password: Callable[[], str] | None = None
+    timeout: float = 30.0
+    connections: int = 4
+
+    def __repr__(self) -> str:
+        return f"SmtpSettings({self.username or '-'}@{self.host}:{self.port}, {self.security})"
+
+
+class SmtpTransport:
+    """Sends over up to `connections` parallel SMTP sessions, reusing each for many letters."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._s = settings
+
+    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+        if letters:
+            asyncio.run(self._deliver_all(letters, on_delivery))
+
+    def probe(self) -> None:
+        async def go() -> None:
+            client = self._client()
+            await client.connect()
+            await self._login(client)
+            await client.quit()
+
+        asyncio.run(go())
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self._s
+        return aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            timeout=s.timeout,
+            local_hostname=socket.gethostname(),
+        )
+
+    async def _login(self, client: aiosmtplib.SMTP) -> None:
+        if self._s.username and self._s.password is not None:
+            await client.login(self._s.username, self._s.password())
+
+    async def _deliver_all(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+        queue: asyncio.Queue[Outgoing] = asyncio.Queue()
+        for letter in letters:
+            queue.put_nowait(letter)
+        workers = max(1, min(self._s.connections, len(letters)))
+        await asyncio.gather(*(self._worker(queue, on_delivery) for _ in range(workers)))
+
+    async def _worker(self, queue: asyncio.Queue[Outgoing], on_delivery: OnDelivery) -> None:
+        client: aiosmtplib.SMTP | None = None
+        try:
+            while not queue.empty():
+                letter = queue.get_nowait()
+                if client is None:
+                    try:
+                        client = self._client()
+                        await client.connect()
+                        await self._login(client)
+                    except (aiosmtplib.SMTPException, OSError) as error:
+                        client = None
+                        _fail_rest(letter, queue, error, on_delivery)
+                        return
+                delivery = await _send_one(client, letter)
+                on_delivery(delivery)
+                if not delivery.accepted and not client.is_connected:
+                    client = None
+        finally:
+            if client is not None and client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+
+
+async def _send_one(client: aiosmtplib.SMTP, letter: Outgoing) -> Delivery:
+    try:
+        await client.sendmail(letter.mail_from, [letter.to], letter.raw)
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        refusals = error.recipients
+        code = refusals[0].code if refusals else 450
+        text = "; ".join(f"{r.code} {r.message}" for r in refusals) or str(error)
+        return Delivery(letter.letter_id, False, permanent=500 <= code < 600, error=text)
+    except aiosmtplib.SMTPResponseException as error:
+        permanent = 500 <= error.code < 600
+        if not permanent:
+            # A 4xx in mid-session may leave the transaction open: start afresh.
+            await _reset(client)
+        return Delivery(letter.letter_id, False, permanent, f"{error.code} {error.message}")
+    except (aiosmtplib.SMTPException, OSError) as error:
+        client.close()
+        return Delivery(letter.letter_id, False, False, f"{type(error).__name__}: {error}")
+    return Delivery(letter.letter_id, True)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+def _fail_rest(
+    first: Outgoing,
+    queue: asyncio.Queue[Outgoing],
+    error: BaseException,
+    on_delivery: OnDelivery,
+) -> None:
+    """The server is unreachable: every letter this worker would send waits for later."""
+    text = f"SMTP unreachable: {type(error).__name__}: {error}"
+    on_delivery(Delivery(first.letter_id, False, False, text))
+    while not queue.empty():
+        on_delivery(Delivery(queue.get_nowait().letter_id, False, False, text))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+class MaildirTransport:
+    """Delivers each letter into `<root>/<recipient>/new/`, for `triaged demo` and dry runs."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def mailbox_of(self, address: str) -> Path:
+        return self.root / _UNSAFE.sub("_", address.lower())
+
+    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+        for letter in letters:
+            box = self.mailbox_of(letter.to)
+            for sub in ("tmp", "new", "cur"):
+                (box / sub).mkdir(parents=True, exist_ok=True)
+            name = f"{time.time_ns()}.{os.getpid()}_{letter.letter_id}.triaged"
+            tmp = box / "tmp" / name
+            tmp.write_bytes(letter.raw)
+            # Maildir delivery: write in tmp/, then rename into new/ (atomic).
+            os.rename(tmp, box / "new" / name)
+            on_delivery(Delivery(letter.letter_id, True))
+
+    def probe(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
