@@ -1,0 +1,1 @@
+"""Service-level time: the business calendar and the promises computed on it."""
