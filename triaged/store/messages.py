@@ -1,0 +1,210 @@
+"""Incoming messages: storing them, spotting duplicates, threading by
+Message-ID, and the quarantine where unprocessable ones wait for staff.
+
+Nothing here commits; callers run these inside their own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from triaged.clock import as_utc
+from triaged.domain import Outcome
+from triaged.store.complaints import add_event
+from triaged.store.models import (
+    QUARANTINE_STATES,
+    Complaint,
+    MessageRow,
+    OutboxLetter,
+    Quarantine,
+)
+
+# The decoded body is stored for display and duplicate detection, not as the
+# record of the message (the raw bytes are): cap it so one huge mail cannot
+# bloat every query that touches the table.
+TEXT_CAP = 200_000
+
+
+def cap_text(text: str) -> str:
+    """Return `text` cut to `TEXT_CAP` characters, as it is stored."""
+    return text[:TEXT_CAP]
+
+
+def add_message(session: Session, **fields: Any) -> MessageRow:
+    """Store one incoming message (flushed, so it has an id).
+
+    `fields` are `MessageRow` columns; `text` is capped at `TEXT_CAP` characters.
+    """
+    if "text" in fields:
+        fields["text"] = cap_text(fields["text"])
+    row = MessageRow(**fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_duplicate(
+    session: Session,
+    *,
+    sha256: str,
+    message_id: str,
+    sender: str,
+    sent_date: datetime | None,
+    text: str,
+) -> MessageRow | None:
+    """Return the stored original this message duplicates, or None (SPEC §9).
+
+    A duplicate has the same raw-bytes hash as a stored message, or the same
+    Message-ID *and* the same sender (case-insensitive), date and text. Mail
+    that merely reuses a Message-ID is not a duplicate. Only originals are
+    returned, never rows that are themselves duplicates.
+    """
+    by_hash = session.exec(
+        select(MessageRow)
+        .where(MessageRow.sha256 == sha256, col(MessageRow.duplicate_of).is_(None))
+        .order_by(col(MessageRow.id))
+        .limit(1)
+    ).first()
+    if by_hash is not None:
+        return by_hash
+    if not message_id:
+        return None
+    candidates = session.exec(
+        select(MessageRow)
+        .where(MessageRow.message_id == message_id, col(MessageRow.duplicate_of).is_(None))
+        .order_by(col(MessageRow.id))
+    )
+    wanted_date = as_utc(sent_date) if sent_date is not None else None
+    wanted_text = cap_text(text)
+    for row in candidates:
+        if (
+            row.sender.lower() == sender.lower()
+            and row.sent_date == wanted_date
+            and row.text == wanted_text
+        ):
+            return row
+    return None
+
+
+def _id_forms(message_ids: Iterable[str]) -> set[str]:
+    # Message-IDs travel both with and without angle brackets; match either.
+    forms: set[str] = set()
+    for raw in message_ids:
+        bare = raw.strip().strip("<>").strip()
+        if bare:
+            forms.update({bare, f"<{bare}>"})
+    return forms
+
+
+def is_our_message_id(session: Session, message_id: str) -> bool:
+    """Say whether `message_id` is the Message-ID of one of our outbox letters."""
+    forms = _id_forms([message_id])
+    if not forms:
+        return False
+    found = session.exec(
+        select(OutboxLetter.id).where(col(OutboxLetter.message_id).in_(forms)).limit(1)
+    ).first()
+    return found is not None
+
+
+def complaint_for_message_ids(session: Session, ids: Iterable[str]) -> Complaint | None:
+    """Return the complaint that one of `ids` belongs to, or None.
+
+    Looks at the Message-IDs of stored incoming messages and of outbox letters
+    (In-Reply-To / References threading). When several match, the one from the
+    most recent message or letter wins.
+    """
+    forms = _id_forms(ids)
+    if not forms:
+        return None
+    incoming = session.exec(
+        select(MessageRow.complaint_id, MessageRow.received_at)
+        .where(col(MessageRow.message_id).in_(forms), col(MessageRow.complaint_id).is_not(None))
+        .order_by(col(MessageRow.received_at).desc(), col(MessageRow.id).desc())
+        .limit(1)
+    ).first()
+    outgoing = session.exec(
+        select(OutboxLetter.complaint_id, OutboxLetter.created_at)
+        .where(
+            col(OutboxLetter.message_id).in_(forms), col(OutboxLetter.complaint_id).is_not(None)
+        )
+        .order_by(col(OutboxLetter.created_at).desc(), col(OutboxLetter.id).desc())
+        .limit(1)
+    ).first()
+    hits = [hit for hit in (incoming, outgoing) if hit is not None]
+    if not hits:
+        return None
+    complaint_id, _at = max(hits, key=lambda hit: hit[1])
+    return session.get(Complaint, complaint_id)
+
+
+def quarantine(session: Session, row: MessageRow, reason: str, now: datetime) -> Quarantine:
+    """Park `row` for staff with `reason`; the row's outcome becomes `quarantined`.
+
+    The message stays stored (raw bytes included) and counted.
+    """
+    row.outcome = Outcome.QUARANTINED.value
+    row.reason = reason
+    session.add(row)
+    session.flush()
+    if row.id is None:
+        raise ValueError("quarantine needs a stored message row")
+    parked = Quarantine(message_row_id=row.id, reason=reason, state="open", created_at=now)
+    session.add(parked)
+    session.flush()
+    return parked
+
+
+def list_quarantine(
+    session: Session, state: str | None = "open"
+) -> list[tuple[Quarantine, MessageRow]]:
+    """Return quarantined messages in `state` (all when None), oldest first."""
+    query = select(Quarantine, MessageRow).where(Quarantine.message_row_id == MessageRow.id)
+    if state is not None:
+        query = query.where(Quarantine.state == state)
+    return [(q, m) for q, m in session.exec(query.order_by(col(Quarantine.id)))]
+
+
+def get_quarantine(session: Session, quarantine_id: int) -> tuple[Quarantine, MessageRow] | None:
+    """Return one quarantine entry with its message, or None."""
+    parked = session.get(Quarantine, quarantine_id)
+    if parked is None:
+        return None
+    row = session.get(MessageRow, parked.message_row_id)
+    if row is None:
+        return None
+    return parked, row
+
+
+def set_quarantine_state(
+    session: Session, quarantine_id: int, state: str, now: datetime, *, actor: str = "system"
+) -> Quarantine:
+    """Mark an open quarantine entry `replayed` or `discarded`, and log it.
+
+    Raises `LookupError` for an unknown id and `ValueError` for an unknown
+    state or an entry that is no longer open.
+    """
+    if state not in QUARANTINE_STATES or state == "open":
+        raise ValueError(f"quarantine state must be replayed or discarded, not {state!r}")
+    parked = session.get(Quarantine, quarantine_id)
+    if parked is None:
+        raise LookupError(f"no quarantine entry {quarantine_id}")
+    if parked.state != "open":
+        raise ValueError(f"quarantine entry {quarantine_id} is already {parked.state}")
+    parked.state = state
+    session.add(parked)
+    row = session.get(MessageRow, parked.message_row_id)
+    add_event(
+        session,
+        row.complaint_id if row is not None else None,
+        f"quarantine_{state}",
+        now=now,
+        actor=actor,
+        message_row_id=parked.message_row_id,
+        detail={"quarantine_id": quarantine_id, "reason": parked.reason},
+    )
+    return parked

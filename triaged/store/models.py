@@ -1,0 +1,164 @@
+"""SQLModel tables: complaints, incoming messages, the event log, the outbox,
+mailbox cursors and the quarantine.
+
+Every timestamp column is `UTCDateTime` (aware UTC in, aware UTC out). The
+tables carry their own metadata with a naming convention, so constraints have
+stable names that later migrations can refer to (SQLite batch migrations need
+that). Changing a table here needs a new migration under `migrations/versions`;
+`tests/unit/test_store_schema.py` fails until the migrated schema matches again.
+
+Indexes are deliberately few: intake inserts one message per transaction at
+several hundred a second, and every index is paid for on each insert.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import Index, LargeBinary, MetaData, Text, UniqueConstraint, func
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from triaged.domain import ComplaintState, LetterState, Outcome
+from triaged.store.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+store_registry = registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class StoreModel(SQLModel, registry=store_registry):
+    """Base of every triaged table; its `metadata` is Alembic's target."""
+
+
+metadata = StoreModel.metadata
+
+QUARANTINE_STATES = ("open", "replayed", "discarded")
+
+
+class Complaint(StoreModel, table=True):
+    """One registered complaint; `reference` is what customers and staff quote."""
+
+    __tablename__ = "complaint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True)
+    mailbox: str
+    state: str = Field(default=ComplaintState.RECEIVED.value)
+    customer_email: str = Field(index=True)
+    customer_name: str = ""
+    subject: str = ""
+    language: str = ""
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    escalation_level: int = 0
+    category: str = ""
+    priority: str = "normal"
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class MessageRow(StoreModel, table=True):
+    """One incoming message as read from a mailbox, with what became of it.
+
+    A duplicate is stored as its own row with outcome `duplicate`, no raw bytes
+    and `duplicate_of` naming the original, so it is still counted.
+    """
+
+    __tablename__ = "message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int = 0
+    uid: int = 0
+    message_id: str = Field(default="", index=True)
+    sha256: str = Field(index=True)
+    raw: bytes | None = Field(default=None, sa_type=LargeBinary)
+    size: int = 0
+    sender: str = ""
+    subject: str = ""
+    sent_date: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    text: str = Field(default="", sa_type=Text)
+    outcome: str = Field(default=Outcome.COMPLAINT.value)
+    rule: str = ""
+    reason: str = ""
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    duplicate_of: int | None = Field(default=None, foreign_key="message.id")
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Event(StoreModel, table=True):
+    """One line of the append-only audit log: who did what, when, from which message."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    message_row_id: int | None = Field(default=None, foreign_key="message.id")
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str
+    actor: str
+    detail: str = Field(default="{}", sa_type=Text)
+
+
+class OutboxLetter(StoreModel, table=True):
+    """A rendered letter waiting to be sent, being sent, sent, or given up on.
+
+    The outbox is the queue: `state` and `next_attempt_at` say what the sender
+    may claim next; `raw` is the complete RFC 5322 message made at enqueue time.
+    """
+
+    __tablename__ = "outbox_letter"
+    __table_args__ = (
+        Index("ix_outbox_letter_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    kind: str
+    to_email: str
+    message_id: str = Field(unique=True)
+    subject: str = ""
+    raw: bytes = Field(sa_type=LargeBinary)
+    automatic: bool = False
+    state: str = Field(default=LetterState.QUEUED.value)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# The rate limit compares addresses case-insensitively; an expression index keeps
+# that lookup off a table scan on both SQLite and PostgreSQL.
+Index("ix_outbox_letter_to_email_lower", func.lower(metadata.tables["outbox_letter"].c.to_email))
+
+
+class MailboxCursor(StoreModel, table=True):
+    """How far a folder has been read: UIDVALIDITY and the last UID processed."""
+
+    __tablename__ = "mailbox_cursor"
+    __table_args__ = (UniqueConstraint("mailbox", "folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    last_uid: int
+
+
+class Quarantine(StoreModel, table=True):
+    """A message that could not be processed, parked with its reason for staff."""
+
+    __tablename__ = "quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_row_id: int = Field(foreign_key="message.id")
+    reason: str = Field(sa_type=Text)
+    state: str = "open"
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,104 @@
+"""Read-only queries behind `triaged list`, `show` and `stats`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from triaged.domain import ComplaintState, LetterKind, LetterState, Outcome
+from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+
+_DONE = (ComplaintState.RESOLVED.value, ComplaintState.CLOSED.value)
+
+
+def list_complaints(
+    session: Session, *, state: str | None = None, overdue: bool = False, now: datetime
+) -> list[Complaint]:
+    """Return complaints, oldest received first.
+
+    `state` keeps only that state; `overdue` keeps only unresolved complaints
+    whose `due_at` is before `now` (SPEC §2: overdue is not a state).
+    """
+    query = select(Complaint)
+    if state is not None:
+        query = query.where(Complaint.state == state)
+    if overdue:
+        query = query.where(col(Complaint.due_at) < now, col(Complaint.state).not_in(_DONE))
+    query = query.order_by(col(Complaint.received_at), col(Complaint.id))
+    return list(session.exec(query))
+
+
+def complaint_detail(
+    session: Session, reference: str
+) -> tuple[Complaint, list[MessageRow], list[OutboxLetter], list[Event]] | None:
+    """Return a complaint with its messages, letters and events, each oldest first."""
+    complaint = session.exec(select(Complaint).where(Complaint.reference == reference)).first()
+    if complaint is None:
+        return None
+    messages = session.exec(
+        select(MessageRow)
+        .where(MessageRow.complaint_id == complaint.id)
+        .order_by(col(MessageRow.received_at), col(MessageRow.id))
+    ).all()
+    letters = session.exec(
+        select(OutboxLetter)
+        .where(OutboxLetter.complaint_id == complaint.id)
+        .order_by(col(OutboxLetter.created_at), col(OutboxLetter.id))
+    ).all()
+    events = session.exec(
+        select(Event)
+        .where(Event.complaint_id == complaint.id)
+        .order_by(col(Event.at), col(Event.id))
+    ).all()
+    return complaint, list(messages), list(letters), list(events)
+
+
+def _counts(session: Session, column: str, table: str, names: list[str]) -> dict[str, int]:
+    # Every known name is present, with 0 when nothing has it (scripts rely on
+    # the keys); unknown values found in the table are kept too.
+    counts = dict.fromkeys(names, 0)
+    sql_table = Complaint.metadata.tables[table]
+    grouped = session.execute(
+        select(sql_table.c[column], func.count()).group_by(sql_table.c[column])
+    ).all()
+    for value, count in grouped:
+        counts[str(value)] = int(count)
+    return counts
+
+
+def outcome_counts(session: Session) -> dict[str, int]:
+    """Return how many incoming messages had each `Outcome` (SPEC §9 `stats --json`)."""
+    return _counts(session, "outcome", "message", [o.value for o in Outcome])
+
+
+def state_counts(session: Session) -> dict[str, int]:
+    """Return how many complaints are in each `ComplaintState`."""
+    return _counts(session, "state", "complaint", [s.value for s in ComplaintState])
+
+
+def letters_by_state(session: Session) -> dict[str, int]:
+    """Return how many outbox letters are in each `LetterState`."""
+    return _counts(session, "state", "outbox_letter", [s.value for s in LetterState])
+
+
+def holding_reply_delays(session: Session) -> list[float]:
+    """Return, per complaint with a sent holding letter, the seconds from its
+    `received_at` to the first holding letter's `sent_at`."""
+    rows = session.exec(
+        select(Complaint.id, Complaint.received_at, func.min(OutboxLetter.sent_at))
+        .where(
+            OutboxLetter.complaint_id == Complaint.id,
+            OutboxLetter.kind == LetterKind.HOLDING.value,
+            OutboxLetter.state == LetterState.SENT.value,
+            col(OutboxLetter.sent_at).is_not(None),
+        )
+        .group_by(col(Complaint.id), col(Complaint.received_at))
+        .order_by(col(Complaint.id))
+    ).all()
+    return [
+        (sent_at - received_at).total_seconds()
+        for _id, received_at, sent_at in rows
+        if sent_at is not None
+    ]

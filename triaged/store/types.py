@@ -1,0 +1,44 @@
+"""Column types that keep the "aware UTC inside" rule (STYLE-ANCHORS rule 8)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from triaged.clock import as_utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as aware UTC.
+
+    Naive input is refused with `ValueError` (its zone is unknown, so storing it
+    would be a guess). SQLite has no time zones: there the value is stored as
+    naive UTC text, which also keeps string order equal to time order. Values
+    read back are always aware UTC, whatever the database returned.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTCDateTime needs a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: give an aware UTC one")
+        utc = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return utc.replace(tzinfo=None)
+        return utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"database returned {type(value).__name__} for a timestamp")
+        return as_utc(value)
