@@ -62,7 +62,7 @@ def load(path: str | Path) -> Config:
     Relative paths inside the file are resolved against the file's folder.
     Secret files are read and secret commands run now, once.
     """
-    file = Path(path).expanduser().absolute()
+    file = Path(os.path.abspath(Path(path).expanduser()))
     try:
         with file.open("rb") as handle:
             data = tomllib.load(handle)
@@ -142,7 +142,7 @@ def _mailboxes(root: Table) -> tuple[MailboxConfig, ...]:
 def _mailbox(t: Table) -> MailboxConfig:
     address = t.checked("address", "", checks.address, required=True)
     name = t.string("name", address)
-    if not name:
+    if t.has("name") and not name.strip():
         t.problem("name", "must not be empty")
     maildir = t.path("maildir")
     host = t.string("host")

@@ -55,7 +55,7 @@ class Table:
             if key in self._known:
                 continue
             message = f"unknown key '{self.key_path(key)}'"
-            close = difflib.get_close_matches(key, sorted(self._known), n=1)
+            close = difflib.get_close_matches(key, sorted(self._known), n=1, cutoff=0.75)
             if close:
                 message += f" (did you mean '{self.key_path(close[0])}'?)"
             self._problems.append(message)
@@ -65,10 +65,11 @@ class Table:
     def table(self, key: str) -> Table:
         """The sub-table `[key]`; an empty one when missing or not a table."""
         raw = self._raw(key)
-        if raw is not None and not isinstance(raw, Mapping):
-            self.problem(key, f"expected a table ([{self.key_path(key)}])")
-            raw = None
-        return Table(raw or {}, self.key_path(key), self._problems, self._base_dir)
+        if raw is None or isinstance(raw, Mapping):
+            return Table(raw or {}, self.key_path(key), self._problems, self._base_dir)
+        self.problem(key, f"expected a table ([{self.key_path(key)}])")
+        # Its keys are unknowable, so "required key is missing" would only be noise.
+        return Table({}, self.key_path(key), [], self._base_dir)
 
     def tables(self, key: str) -> list[Table]:
         """The array of tables `[[key]]`; empty when missing or of the wrong shape."""

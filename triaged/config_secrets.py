@@ -8,23 +8,53 @@ Errors raised here name the file or command, never what it produced.
 
 from __future__ import annotations
 
+import hmac
 import shlex
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 COMMAND_TIMEOUT_SECONDS = 10
 
 
-@dataclass(frozen=True)
 class Secret:
-    """A password or key; shown as `Secret('***')` everywhere it could be printed."""
+    """A password or key; shown as `Secret('***')` everywhere it could be printed.
 
-    _value: str = field(repr=False)
+    Immutable, and deliberately not a dataclass: `dataclasses.asdict(config)`
+    must keep it whole instead of spilling its value into a plain dict.
+    """
+
+    __slots__ = ("_value",)
+    _value: str
+
+    def __init__(self, value: str) -> None:
+        object.__setattr__(self, "_value", value)
 
     def reveal(self) -> str:
         """The secret itself, for the one call that needs it (login, HMAC)."""
         return self._value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Secret cannot be changed")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a Secret cannot be changed")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        return (Secret, (self._value,))
 
     def __repr__(self) -> str:
         return "Secret('***')"
