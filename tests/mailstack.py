@@ -111,7 +111,6 @@ class MailStack:
         self._received_lock = threading.Lock()
         self._users: dict[str, str] = {}
         self._users_lock = threading.Lock()
-        self._passwd_mtime = 0
         self._tempfail: dict[str, int] = {}
         self._tempfail_lock = threading.Lock()
         self._dovecot: subprocess.Popen[bytes] | None = None
@@ -189,14 +188,14 @@ class MailStack:
         """Create (or re-password) a mailbox user; works while running, since Dovecot
         re-reads its passwd-file when it changes. Returns the address, lower-cased."""
         email = email.lower()
-        if ":" in email or ":" in password or "\n" in email + password:
-            raise ValueError("user names and passwords may not contain ':' or newlines")
+        if any(c in email for c in ":/\n") or email.startswith(".") or ":" in password:
+            raise ValueError(f"unusable user name or password for {email!r}")
         with self._users_lock:
             if self._users.get(email) == password:
                 return email
             self._users[email] = password
             if self.dir != Path():
-                self._write_passwd()
+                self._write_user(email)
         return email
 
     def password(self, email: str) -> str:
@@ -321,12 +320,13 @@ class MailStack:
             raise MailStackError(f"{self.dir} is too long for Dovecot's sockets (pitfall 5)")
         # Dovecot's unprivileged processes (dovecot, dovenull, nobody) must traverse it.
         self.dir.chmod(0o755)
-        for sub in ("etc", "log", "run", "state", "mail"):
+        for sub in ("etc", "etc/users", "log", "run", "state", "mail"):
             (self.dir / sub).mkdir(exist_ok=True)
         if _is_root():
             os.chown(self.dir / "mail", NOBODY, NOBODY)
         with self._users_lock:
-            self._write_passwd()
+            for email in self._users:
+                self._write_user(email)
 
     def _start_dovecot(self) -> None:
         self.imap_port, self.lmtp_port, self.smtp_port = _free_ports(3)
@@ -371,7 +371,7 @@ class MailStack:
             # hostname for the SMTP banner: without it aiosmtpd asks DNS (pitfall 15).
             server_hostname="mailstack.test",
             ready_timeout=self.start_timeout,
-            auth_required=self.smtp_auth,
+            require_auth=self.smtp_auth,
             auth_require_tls=False,
             authenticator=self._authenticate if self.smtp_auth else None,
         )
@@ -387,21 +387,22 @@ class MailStack:
                 return AuthResult(success=True, auth_data=login)
         return AuthResult(success=False, handled=False)
 
-    def _write_passwd(self) -> None:
-        """Rewrite the passwd-file atomically. Caller holds _users_lock."""
-        path = self.dir / "etc" / "passwd"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self._users.items()))
+    def _write_user(self, email: str) -> None:
+        """Write the user's passwd-file atomically. Caller holds _users_lock.
+
+        One file per user (``etc/users/<address>``): Dovecot re-reads a passwd-file at
+        most once a second, so a user added to a shared file right after another lookup
+        would not exist yet; a file it has never opened is read at once. (A changed
+        password may still take up to a second to count.)"""
+        path = self.dir / "etc" / "users" / email
+        tmp = path.with_name(f".{email}.tmp")
+        tmp.write_text(f"{email}:{{PLAIN}}{self._users[email]}::::::\n")
         if _is_root():
             # Read by the auth process running as `dovecot` (pitfall 3).
             os.chown(tmp, 0, grp.getgrnam("dovecot").gr_gid)
             tmp.chmod(0o640)
         else:
             tmp.chmod(0o600)
-        # Dovecot notices a change by mtime (whole seconds) and size: a re-password of
-        # the same length within one second would go unseen, so mtime always moves on.
-        self._passwd_mtime = max(int(time.time()), self._passwd_mtime + 1)
-        os.utime(tmp, (self._passwd_mtime, self._passwd_mtime))
         tmp.replace(path)
 
     def _remove_dir(self) -> None:
@@ -452,11 +453,11 @@ first_valid_gid = {mail_gid}
 last_valid_gid = {mail_gid}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu {d}/etc/passwd
+  args = scheme=PLAIN username_format=%Lu {d}/etc/users/%Lu
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%Lu {d}/etc/passwd
+  args = username_format=%Lu {d}/etc/users/%Lu
   default_fields = uid={mail_uid} gid={mail_gid} home={d}/mail/%Ld/%Ln
 }}
 mail_location = maildir:~/Maildir
@@ -630,8 +631,16 @@ class _RelaySMTP(SMTP):
 
 
 class _RelayController(Controller):
+    def __init__(self, handler: _RelayHandler, *, require_auth: bool, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._require_auth = require_auth
+
     def factory(self) -> _RelaySMTP:
-        return _RelaySMTP(self.handler, **self.SMTP_kwargs)
+        smtp = _RelaySMTP(self.handler, **self.SMTP_kwargs)
+        # Set after __init__, which would warn (in the server thread, on every
+        # connection) that AUTH without TLS is unsafe; on loopback in tests it is fine.
+        smtp._auth_required = self._require_auth
+        return smtp
 
 
 class _RelayHandler:
