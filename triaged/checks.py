@@ -1,0 +1,79 @@
+"""`triaged check`: try every outside dependency once, without sending anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from triaged.app import make_source, make_transport
+from triaged.config import Config, MailboxConfig
+from triaged.domain import Address, LetterKind
+from triaged.outbound.letters import HoldingFacts, holding_letter
+from triaged.outbound.render import Renderer
+from triaged.store.db import head_revision, make_engine, schema_revision
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _attempt(name: str, probe: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(name, True, probe())
+    except Exception as error:  # noqa: BLE001 - every failure becomes one line of the table
+        return CheckResult(name, False, f"{type(error).__name__}: {error}")
+
+
+def run_checks(config: Config) -> list[CheckResult]:
+    results = [CheckResult("config", True, config.path)]
+    results.append(_attempt("database", lambda: _database(config)))
+    for mailbox in config.mailboxes:
+        results.append(_attempt(f"mailbox {mailbox.name}", lambda m=mailbox: _mailbox(m)))
+    results.append(_attempt("smtp", lambda: _smtp(config)))
+    renderer = Renderer(config.templates.dir, config.business.language)
+    for language in sorted(renderer.languages):
+        results.append(_attempt(f"templates {language}",
+                                lambda lang=language: _templates(config, renderer, lang)))
+    return results
+
+
+def _database(config: Config) -> str:
+    engine = make_engine(config.database.url)
+    try:
+        current, head = schema_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    if current == head:
+        return f"schema at {head}"
+    return f"schema at {current or 'nothing yet'}; `triaged run` migrates it to {head}"
+
+
+def _mailbox(mailbox: MailboxConfig) -> str:
+    source = make_source(mailbox)
+    source.connect()
+    source.close()
+    where = mailbox.maildir or f"{mailbox.username}@{mailbox.host}:{mailbox.port}/{mailbox.folder}"
+    return f"reachable: {where}"
+
+
+def _smtp(config: Config) -> str:
+    make_transport(config).probe()
+    smtp = config.smtp
+    return smtp.deliver_to_maildir or f"connected to {smtp.host}:{smtp.port} (nothing sent)"
+
+
+def _templates(config: Config, renderer: Renderer, language: str) -> str:
+    if not renderer.has(language, LetterKind.HOLDING):
+        return "no holding letter in this language (the default language is used)"
+    now = datetime.now(UTC)
+    facts = HoldingFacts(
+        business_name=config.business.name, customer=Address("customer@example.com", "Customer"),
+        reference="K7M-Q3X9", subject="Test", received_at=now, due_at=now + timedelta(days=3),
+        timezone=config.business.timezone, language=language, in_reply_to="", references=(),
+    )
+    letter = holding_letter(facts, renderer)
+    return f"holding letter renders ({len(letter.text)} characters)"

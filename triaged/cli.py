@@ -1,0 +1,16 @@
+"""The `triaged` command line (SPEC §9). Exit 0 ok, 2 bad usage or config, 1 failure.
+
+Each group of commands lives in its own module and registers itself on the
+shared Typer app when imported.
+"""
+
+from __future__ import annotations
+
+from triaged import cli_commands, cli_demo, cli_run
+from triaged.cli_base import app
+
+__all__ = ["app", "cli_commands", "cli_demo", "cli_run", "main"]
+
+
+def main() -> None:
+    app(prog_name="triaged")

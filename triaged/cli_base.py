@@ -1,0 +1,78 @@
+"""The shared parts of the command line: the Typer app, global options, helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from triaged import config as config_module
+from triaged.config import Config
+from triaged.errors import ConfigError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Complaint triage: every support mail registered, answered and followed up.",
+)
+quarantine_app = typer.Typer(no_args_is_help=True, help="Messages that could not be processed.")
+app.add_typer(quarantine_app, name="quarantine")
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+class State:
+    config_path: Path | None = None
+    verbose: bool = False
+
+
+state = State()
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (else $TRIAGED_CONFIG, else "
+                     "/etc/triaged/config.toml).", show_default=False),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    state.config_path = config
+    state.verbose = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # imapclient and aiosmtplib are chatty at INFO; their failures reach us as exceptions.
+    for noisy in ("imapclient", "aiosmtplib", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    typer.echo(f"triaged: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_config() -> Config:
+    """Load the config or exit 2 listing every problem."""
+    path = state.config_path or config_module.default_path()
+    try:
+        return config_module.load(path)
+    except ConfigError as error:
+        typer.echo(f"triaged: {path}: the configuration has {len(error.problems)} problem(s):",
+                   err=True)
+        for problem in error.problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+

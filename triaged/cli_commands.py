@@ -1,0 +1,173 @@
+"""Read-side commands: list, show, stats, quarantine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Engine
+
+from triaged.cli_base import EXIT_FAILURE, app, fail, load_config, print_json, quarantine_app
+from triaged.clock import SystemClock
+from triaged.domain import ComplaintState
+from triaged.references import normalize
+from triaged.store import messages, queries
+from triaged.store.db import make_engine, migrate, transaction
+from triaged.views import (
+    complaint_view,
+    event_view,
+    iso,
+    letter_view,
+    message_view,
+    seconds_summary,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def open_store() -> Engine:
+    engine = make_engine(load_config().database.url)
+    migrate(engine)
+    return engine
+
+
+@app.command("list")
+def list_complaints(
+    state_filter: Annotated[
+        str | None, typer.Option("--state", help="Only complaints in this state.")
+    ] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue complaints.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List complaints, oldest first."""
+    if state_filter is not None and state_filter not in {s.value for s in ComplaintState}:
+        valid = ", ".join(s.value for s in ComplaintState)
+        fail(f"--state: expected one of {valid}", 2)
+    with transaction(open_store()) as session:
+        rows = queries.list_complaints(session, state=state_filter, overdue=overdue,
+                                       now=SystemClock().now())
+        views = [complaint_view(c) for c in rows]
+    if as_json:
+        print_json(views)
+        return
+    if not views:
+        typer.echo("no complaints")
+        return
+    for v in views:
+        typer.echo(f"{v['reference']:<10} {v['state']:<18} due {v['due_at'][:16]}  "
+                   f"{v['customer']:<30} {v['subject'][:40]}")
+
+
+@app.command()
+def show(reference: str, as_json: JsonFlag = False) -> None:
+    """One complaint with its messages, letters and events."""
+    canonical = normalize(reference)
+    if canonical is None:
+        fail(f"{reference!r} is not a valid reference (check character does not match)", 2)
+    with transaction(open_store()) as session:
+        detail = queries.complaint_detail(session, canonical)
+        if detail is None:
+            fail(f"no complaint {canonical}")
+        complaint, incoming, letters, events = detail
+        view = complaint_view(complaint)
+        view["messages"] = [message_view(m) for m in incoming]
+        view["letters"] = [letter_view(letter) for letter in letters]
+        view["events"] = [event_view(e) for e in events]
+    if as_json:
+        print_json(view)
+        return
+    typer.echo(f"{view['reference']}  {view['state']}  due {view['due_at']}")
+    typer.echo(f"customer: {view['customer_name']} <{view['customer']}>")
+    typer.echo(f"subject:  {view['subject']}")
+    for m in view["messages"]:
+        typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}\n{m['text'][:2000]}")
+    typer.echo("\nletters:")
+    for letter in view["letters"]:
+        typer.echo(f"  {letter['kind']:<10} {letter['state']:<8} to {letter['to']}: "
+                   f"{letter['subject']}")
+    typer.echo("events:")
+    for e in view["events"]:
+        typer.echo(f"  {e['at']}  {e['kind']:<16} {e['actor']:<10} {e['detail']}")
+
+
+@app.command()
+def stats(as_json: JsonFlag = False) -> None:
+    """Counts of messages by outcome, complaints by state, letters by state, reply delays."""
+    with transaction(open_store()) as session:
+        figures = {
+            "messages": queries.outcome_counts(session),
+            "complaints": queries.state_counts(session),
+            "letters": queries.letters_by_state(session),
+            "time_to_holding_reply_seconds": seconds_summary(
+                queries.holding_reply_delays(session)
+            ),
+        }
+    if as_json:
+        print_json(figures)
+        return
+    for section, values in figures.items():
+        typer.echo(f"{section}:")
+        for key, value in values.items():
+            typer.echo(f"  {key:<18} {value}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(as_json: JsonFlag = False) -> None:
+    """Messages waiting in quarantine, with the reason."""
+    with transaction(open_store()) as session:
+        rows = [
+            {"id": q.id, "message_id": m.message_id, "sha256": m.sha256, "reason": q.reason,
+             "received_at": iso(m.received_at), "size": m.size}
+            for q, m in messages.list_quarantine(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("quarantine is empty")
+    for r in rows:
+        typer.echo(f"{r['id']:>5}  {r['received_at'][:19]}  {r['reason']}")
+
+
+@quarantine_app.command("show")
+def quarantine_show(quarantine_id: int) -> None:
+    """Print the raw message of one quarantine entry."""
+    with transaction(open_store()) as session:
+        found = messages.get_quarantine(session, quarantine_id)
+        if found is None:
+            fail(f"no quarantine entry {quarantine_id}")
+        entry, row = found
+        typer.echo(f"# reason: {entry.reason}  state: {entry.state}", err=True)
+        typer.echo((row.raw or b"").decode("utf-8", "replace"))
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(quarantine_id: int) -> None:
+    """Mark a quarantined message as dealt with; its bytes stay stored."""
+    with transaction(open_store()) as session:
+        if messages.get_quarantine(session, quarantine_id) is None:
+            fail(f"no quarantine entry {quarantine_id}", EXIT_FAILURE)
+        messages.set_quarantine_state(session, quarantine_id, "discarded", SystemClock().now())
+    typer.echo(f"quarantine entry {quarantine_id} discarded")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(quarantine_id: int) -> None:
+    """Process a quarantined message again (after a fix); it may now become a complaint."""
+    from triaged import app as wiring
+    from triaged.domain import RawMail
+
+    built = wiring.build(load_config())
+    with transaction(built.engine) as session:
+        found = messages.get_quarantine(session, quarantine_id)
+        if found is None:
+            fail(f"no quarantine entry {quarantine_id}")
+        entry, row = found
+        if entry.state != "open":
+            fail(f"quarantine entry {quarantine_id} is already {entry.state}")
+        raw = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, str(row.uid),
+                      row.raw or b"")
+        messages.set_quarantine_state(session, quarantine_id, "replayed", built.clock.now(),
+                                      actor="cli")
+    outcome = built.intake.process(raw)
+    typer.echo(f"quarantine entry {quarantine_id} replayed: {outcome.value}")

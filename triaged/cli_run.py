@@ -1,0 +1,51 @@
+"""`triaged run` and `triaged check`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from triaged import app as wiring
+from triaged.cli_base import EXIT_FAILURE, app, fail, load_config
+from triaged.cycle import run_cycle
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
+) -> None:
+    """Run the daemon (or one cycle with --once)."""
+    config = load_config()
+    try:
+        built = wiring.build(config)
+    except Exception as error:  # noqa: BLE001 - any start-up failure is one clear line
+        fail(f"cannot start: {type(error).__name__}: {error}")
+    if once:
+        try:
+            report = run_cycle(built)
+        finally:
+            built.close()
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(report.tally.counts.items())) or "no mail"
+        typer.echo(f"cycle done: {counts}; {report.letters_tried} letter(s) tried", err=True)
+        if not report.ok:
+            raise typer.Exit(EXIT_FAILURE)
+        return
+    from triaged.daemon import Daemon
+
+    raise typer.Exit(Daemon(config, built).run())
+
+
+@app.command()
+def check() -> None:
+    """Validate the config, then try the database, mailboxes, SMTP and templates."""
+    from triaged.checks import run_checks
+
+    config = load_config()
+    results = run_checks(config)
+    width = max(len(r.name) for r in results)
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        typer.echo(f"{mark}  {result.name.ljust(width)}  {result.detail}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(EXIT_FAILURE)

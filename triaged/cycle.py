@@ -1,0 +1,46 @@
+"""One full cycle (SPEC §9 `run --once`): read every mailbox, then send what is due."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from triaged.app import App
+from triaged.errors import TransientError
+from triaged.intake import Tally
+
+log = logging.getLogger("triaged.cycle")
+
+
+@dataclass
+class CycleReport:
+    tally: Tally = field(default_factory=Tally)
+    letters_tried: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def run_cycle(app: App) -> CycleReport:
+    """Poll every mailbox until nothing new is left, then send every due letter.
+
+    A mailbox that cannot be reached is reported in `failures` (exit status 1
+    for `run --once`); the other mailboxes and the sender still run.
+    """
+    report = CycleReport()
+    for poller in app.pollers:
+        try:
+            poller.poll(report.tally)
+        except (TransientError, SQLAlchemyError) as error:
+            log.error("%s: %s", poller.mailbox.name, error)
+            report.failures.append(f"{poller.mailbox.name}: {error}")
+    try:
+        report.letters_tried = app.sender.drain()
+    except SQLAlchemyError as error:
+        log.error("database: %s", error)
+        report.failures.append(f"database: {error}")
+    return report

@@ -1,0 +1,104 @@
+"""The sender job: claim due letters from the outbox, deliver, record each fate.
+
+Each letter's outcome is committed the moment the server answers, so a crash
+re-sends at most the letters whose acceptance had not yet been written down
+(SPEC §4). Temporary refusals go back to the queue with back-off; permanent
+ones are recorded for staff and never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+
+from sqlalchemy.engine import Engine
+
+from triaged.clock import Clock
+from triaged.domain import ComplaintState, LetterKind, LetterState
+from triaged.outbound.smtp import Delivery, Outgoing, Transport
+from triaged.store import complaints, outbox
+from triaged.store.db import transaction
+from triaged.store.models import Complaint, OutboxLetter
+
+log = logging.getLogger("triaged.sender")
+
+# A claimed letter whose sender died is handed out again after this long.
+LEASE = timedelta(minutes=5)
+
+
+class Sender:
+    def __init__(
+        self, engine: Engine, clock: Clock, transport: Transport, *, max_attempts: int
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.transport = transport
+        self.max_attempts = max_attempts
+        self._outage_logged = False
+
+    def send_due(self, limit: int = 200) -> int:
+        """Deliver up to `limit` due letters; return how many were tried (0 = nothing due)."""
+        letters = outbox.claim_due(self.engine, now=self.clock.now(), limit=limit, lease=LEASE)
+        if not letters:
+            return 0
+        by_id = {letter.id: letter for letter in letters}
+        outgoing = [
+            Outgoing(letter.id, envelope_sender(letter.raw), letter.to_email, letter.raw)
+            for letter in letters
+            if letter.id is not None and letter.raw is not None
+        ]
+        self.transport.deliver(outgoing, lambda d: self._record(by_id[d.letter_id], d))
+        return len(letters)
+
+    def drain(self, limit: int = 200) -> int:
+        """Send until nothing is due; return the number of delivery attempts."""
+        total = 0
+        while (tried := self.send_due(limit)) > 0:
+            total += tried
+            if self._outage_logged:
+                # The server is away: the rest waits for its back-off, not a busy loop.
+                break
+        return total
+
+    def _record(self, letter: OutboxLetter, delivery: Delivery) -> None:
+        now = self.clock.now()
+        assert letter.id is not None
+        with transaction(self.engine) as session:
+            if delivery.accepted:
+                outbox.mark_sent(session, letter.id, now=now)
+                if letter.kind == LetterKind.HOLDING and letter.complaint_id is not None:
+                    complaint = session.get(Complaint, letter.complaint_id)
+                    if complaint is not None and complaint.state == ComplaintState.RECEIVED:
+                        complaints.transition(session, complaint, ComplaintState.ACKNOWLEDGED,
+                                              now=now, actor="system",
+                                              detail={"letter": letter.message_id})
+            else:
+                state = outbox.mark_failed(session, letter.id, now=now, error=delivery.error,
+                                           permanent=delivery.permanent,
+                                           max_attempts=self.max_attempts)
+        if delivery.accepted:
+            if self._outage_logged:
+                log.info("SMTP server reachable again")
+                self._outage_logged = False
+            return
+        if state == LetterState.FAILED:
+            log.error("letter %s to %s failed for good: %s", letter.message_id, letter.to_email,
+                      delivery.error)
+        elif delivery.error.startswith("SMTP unreachable"):
+            if not self._outage_logged:
+                log.error("%s; letters stay queued and are retried with back-off",
+                          delivery.error)
+                self._outage_logged = True
+        else:
+            log.warning("letter %s to %s deferred: %s", letter.message_id, letter.to_email,
+                        delivery.error)
+
+
+def envelope_sender(raw: bytes) -> str:
+    """The From address of a composed letter; bounces come back to our own mailbox."""
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    sender = headers.get("From")
+    addresses = getattr(sender, "addresses", ())
+    return str(addresses[0].addr_spec) if addresses else ""
