@@ -162,6 +162,7 @@ def test_the_default_port_follows_the_security(section: str, security: str, port
         ("business__closed_dates", ["2025-12-31", date(2025, 12, 24)],
          "business.closed_dates", (date(2025, 12, 24), date(2025, 12, 31))),
         ("business__country", "ro", "business.country", "RO"),
+        ("business__subdivision", "", "business.subdivision", ""),
         ("business__language", "pt-BR", "business.language", "pt-BR"),
         ("mailboxes__0__poll_interval", "5 minutes", "mailboxes.0.poll_interval",
          timedelta(minutes=5)),
@@ -588,3 +589,9 @@ def test_the_example_documents_every_key(table: str, record: str) -> None:
     for field in dataclasses.fields(record_type):
         expected |= KEYS_FOR_FIELD.get(field.name, {field.name})
     assert documented_keys()[table] == expected
+
+
+def test_a_subdivision_of_the_configured_country_is_accepted() -> None:
+    data = with_values(MINIMAL, business__country="US", business__subdivision="CA")
+    business = from_mapping(data, Path("/")).business
+    assert (business.country, business.subdivision) == ("US", "CA")
