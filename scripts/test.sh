@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The one test command: bash scripts/test.sh [pytest arguments]
+#
+# Installs the system packages (Dovecot, for the real mail server the tests use),
+# creates .venv with Python >= 3.11 when missing, installs the project with its test
+# extras, then runs ruff, mypy (strict, configured in pyproject.toml) and pytest.
+# Runs all three checks even when one fails; exits non-zero when any failed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+find_python() {
+    local candidate
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "test.sh: Python >= 3.11 is needed (python3.11 or newer on PATH)" >&2
+    return 1
+}
+
+# ensure_venv TARGET: .venv exists and has `pip install -e TARGET` for this pyproject.toml.
+ensure_venv() {
+    local target=$1 stamp=.venv/.triaged-installed want
+    if [[ ! -x .venv/bin/python ]]; then
+        "$(find_python)" -m venv .venv
+        .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+    fi
+    want="$target $(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [[ ! -f $stamp ]] || ! grep -qxF "$want" "$stamp"; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
+        echo "$want" >>"$stamp"
+    fi
+}
+
+bash scripts/install-system-deps.sh
+ensure_venv '.[test]'
+
+failed=()
+echo "== ruff" >&2
+.venv/bin/ruff check triaged tests bench || failed+=(ruff)
+echo "== mypy" >&2
+.venv/bin/mypy || failed+=(mypy)
+echo "== pytest" >&2
+.venv/bin/pytest "$@" || failed+=(pytest)
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "test.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "test.sh: all checks passed" >&2
