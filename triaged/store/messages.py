@@ -129,9 +129,7 @@ def complaint_for_message_ids(session: Session, ids: Iterable[str]) -> Complaint
     ).first()
     outgoing = session.exec(
         select(OutboxLetter.complaint_id, OutboxLetter.created_at)
-        .where(
-            col(OutboxLetter.message_id).in_(forms), col(OutboxLetter.complaint_id).is_not(None)
-        )
+        .where(col(OutboxLetter.message_id).in_(forms), col(OutboxLetter.complaint_id).is_not(None))
         .order_by(col(OutboxLetter.created_at).desc(), col(OutboxLetter.id).desc())
         .limit(1)
     ).first()

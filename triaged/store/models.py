@@ -114,9 +114,7 @@ class OutboxLetter(StoreModel, table=True):
     """
 
     __tablename__ = "outbox_letter"
-    __table_args__ = (
-        Index("ix_outbox_letter_state_next_attempt_at", "state", "next_attempt_at"),
-    )
+    __table_args__ = (Index("ix_outbox_letter_state_next_attempt_at", "state", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)

@@ -1,0 +1,182 @@
+"""What `triaged list`, `show` and `stats` read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from triaged.domain import ComplaintState, LetterState, Outcome
+from triaged.store import complaints, messages, outbox, queries
+from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.models import Complaint
+
+NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+S = ComplaintState
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'triaged.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _complaint(
+    session: Session, reference: str, *, received: datetime, due: datetime, path: list[S]
+) -> Complaint:
+    row = messages.add_message(
+        session, mailbox="support", folder="INBOX", sha256=reference, received_at=received
+    )
+    complaint = complaints.register(
+        session,
+        reference=reference,
+        mailbox="support",
+        customer_email=f"{reference.lower()}@example.com",
+        customer_name="",
+        subject=f"About {reference}",
+        language="en",
+        received_at=received,
+        due_at=due,
+        message_row=row,
+        now=received,
+    )
+    for state in path:
+        complaints.transition(session, complaint, state, now=received, actor="system")
+    return complaint
+
+
+@pytest.fixture
+def populated(engine: Engine) -> Engine:
+    day = timedelta(days=1)
+    with transaction(engine) as session:
+        _complaint(session, "LATE-1", received=NOW - 9 * day, due=NOW - day, path=[S.ACKNOWLEDGED])
+        _complaint(session, "FRESH-2", received=NOW - day, due=NOW + 4 * day, path=[])
+        _complaint(
+            session,
+            "DONE-3",
+            received=NOW - 8 * day,
+            due=NOW - 2 * day,
+            path=[S.IN_PROGRESS, S.AWAITING_APPROVAL, S.RESOLVED],
+        )
+    return engine
+
+
+@pytest.mark.parametrize(
+    ("state", "overdue", "expected"),
+    [
+        (None, False, ["LATE-1", "DONE-3", "FRESH-2"]),
+        (None, True, ["LATE-1"]),
+        ("acknowledged", False, ["LATE-1"]),
+        ("resolved", False, ["DONE-3"]),
+        ("resolved", True, []),
+        ("closed", False, []),
+    ],
+)
+def test_list_filters_by_state_and_overdue_oldest_first(
+    populated: Engine, state: str | None, overdue: bool, expected: list[str]
+) -> None:
+    with transaction(populated) as session:
+        found = queries.list_complaints(session, state=state, overdue=overdue, now=NOW)
+    assert [c.reference for c in found] == expected
+
+
+def test_show_gathers_messages_letters_and_events_in_order(populated: Engine) -> None:
+    with transaction(populated) as session:
+        complaint = complaints.get_by_reference(session, "LATE-1")
+        assert complaint is not None
+        outbox.enqueue(
+            session,
+            complaint_id=complaint.id,
+            kind="holding",
+            to_email=complaint.customer_email,
+            message_id="<h1@acme.example>",
+            subject="Re: About LATE-1",
+            raw=b"x",
+            automatic=True,
+            now=NOW,
+        )
+    with transaction(populated) as session:
+        detail = queries.complaint_detail(session, "LATE-1")
+        missing = queries.complaint_detail(session, "NOPE-0")
+    assert detail is not None
+    assert missing is None
+    complaint, incoming, letters, events = detail
+    assert complaint.reference == "LATE-1"
+    assert [m.sha256 for m in incoming] == ["LATE-1"]
+    assert [letter.message_id for letter in letters] == ["<h1@acme.example>"]
+    assert [e.kind for e in events] == ["registered", "state_changed", "letter_queued"]
+
+
+def test_stats_count_every_outcome_state_and_letter_state_even_when_zero(
+    populated: Engine,
+) -> None:
+    with transaction(populated) as session:
+        original = messages.add_message(
+            session, mailbox="support", folder="INBOX", sha256="dup", received_at=NOW
+        )
+        messages.add_message(
+            session,
+            mailbox="support",
+            folder="INBOX",
+            sha256="dup",
+            outcome=Outcome.DUPLICATE.value,
+            duplicate_of=original.id,
+            received_at=NOW,
+        )
+    with transaction(populated) as session:
+        by_outcome = queries.outcome_counts(session)
+        by_state = queries.state_counts(session)
+        by_letter = queries.letters_by_state(session)
+    assert by_outcome == {
+        "complaint": 4,
+        "follow_up": 0,
+        "not_complaint": 0,
+        "quarantined": 0,
+        "approval_reply": 0,
+        "duplicate": 1,
+    }
+    assert by_state == {
+        "received": 1,
+        "acknowledged": 1,
+        "in_progress": 0,
+        "awaiting_approval": 0,
+        "resolved": 1,
+        "closed": 0,
+    }
+    assert by_letter == {state.value: 0 for state in LetterState}
+
+
+def test_time_to_holding_reply_uses_the_first_sent_holding_letter(populated: Engine) -> None:
+    with transaction(populated) as session:
+        fresh = complaints.get_by_reference(session, "FRESH-2")
+        late = complaints.get_by_reference(session, "LATE-1")
+        assert fresh is not None
+        assert late is not None
+        for n, complaint in enumerate((fresh, late)):
+            letter = outbox.enqueue(
+                session,
+                complaint_id=complaint.id,
+                kind="holding",
+                to_email=complaint.customer_email,
+                message_id=f"<h{n}@acme.example>",
+                subject="Re",
+                raw=b"x",
+                automatic=True,
+                now=complaint.received_at,
+            )
+            assert letter.id is not None
+            if complaint is fresh:
+                sent = complaint.received_at + timedelta(seconds=1.5)
+                outbox.mark_sent(session, letter.id, now=sent)
+    with transaction(populated) as session:
+        delays = queries.holding_reply_delays(session)
+        by_letter = queries.letters_by_state(session)
+    assert delays == [1.5]
+    assert by_letter["sent"] == 1
+    assert by_letter["queued"] == 1

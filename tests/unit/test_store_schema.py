@@ -1,0 +1,123 @@
+"""The database an operator gets: migrations, SQLite settings, UTC timestamps."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import StatementError
+from sqlmodel import col, select
+
+from triaged.store.db import head_revision, make_engine, migrate, schema_revision, transaction
+from triaged.store.models import MailboxCursor, MessageRow, metadata
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'triaged.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_fresh_database_is_migrated_to_head_and_migrating_again_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert schema_revision(engine) is None
+    migrate(engine)
+    assert schema_revision(engine) == head_revision() == "0001_initial"
+    tables = set(inspect(engine).get_table_names())
+    migrate(engine)
+    assert schema_revision(engine) == head_revision()
+    assert set(inspect(engine).get_table_names()) == tables
+    engine.dispose()
+
+
+def test_the_migrated_schema_matches_the_models(engine: Engine) -> None:
+    with engine.connect() as conn, warnings.catch_warnings():
+        # SQLite cannot reflect expression indexes; the index is checked below.
+        warnings.filterwarnings("ignore", message=".*expression-based index.*")
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        names = {
+            row[0]
+            for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+        }
+    assert "ix_outbox_letter_to_email_lower" in names
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def test_the_database_folder_is_created(tmp_path: Path) -> None:
+    target = tmp_path / "var" / "lib" / "triaged" / "triaged.db"
+    engine = make_engine(f"sqlite:///{target}")
+    migrate(engine)
+    assert target.exists()
+    engine.dispose()
+
+
+def test_a_failed_transaction_leaves_nothing_behind(engine: Engine) -> None:
+    def crash_after_writing() -> None:
+        with transaction(engine) as session:
+            session.add(MailboxCursor(mailbox="m", folder="INBOX", uidvalidity=1, last_uid=5))
+            session.flush()
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_after_writing()
+    with transaction(engine) as session:
+        assert session.exec(select(MailboxCursor)).all() == []
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
+        datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=3))),
+        datetime(2026, 3, 28, 19, 30, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_timestamps_come_back_as_the_same_instant_in_aware_utc(
+    engine: Engine, stored: datetime
+) -> None:
+    with transaction(engine) as session:
+        row = MessageRow(mailbox="m", folder="f", sha256="x", received_at=stored)
+        session.add(row)
+    with transaction(engine) as session:
+        loaded = session.exec(select(MessageRow)).one()
+    assert loaded.received_at == stored
+    assert loaded.received_at.tzinfo is UTC
+
+
+def test_naive_timestamps_are_refused(engine: Engine) -> None:
+    naive = MessageRow(mailbox="m", folder="f", sha256="x", received_at=datetime(2026, 1, 1))
+    with transaction(engine) as session:
+        session.add(naive)
+        with pytest.raises(StatementError, match="naive"):
+            session.flush()
+        session.rollback()
+
+
+def test_timestamps_in_other_offsets_order_by_instant(engine: Engine) -> None:
+    noon_in_kyiv = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))  # 10:00 UTC
+    eleven_utc = datetime(2026, 1, 1, 11, 0, tzinfo=UTC)
+    with transaction(engine) as session:
+        session.add(MessageRow(mailbox="m", folder="f", sha256="kyiv", received_at=noon_in_kyiv))
+        session.add(MessageRow(mailbox="m", folder="f", sha256="utc", received_at=eleven_utc))
+    with transaction(engine) as session:
+        newest_first = session.exec(
+            select(MessageRow.sha256).order_by(col(MessageRow.received_at).desc())
+        ).all()
+    assert newest_first == ["utc", "kyiv"]
