@@ -39,8 +39,12 @@ bash scripts/install-system-deps.sh
 ensure_venv '.[test]'
 
 failed=()
+lint_paths=()
+for path in triaged tests bench; do
+    [[ -e $path ]] && lint_paths+=("$path")
+done
 echo "== ruff" >&2
-.venv/bin/ruff check triaged tests bench || failed+=(ruff)
+.venv/bin/ruff check "${lint_paths[@]}" || failed+=(ruff)
 echo "== mypy" >&2
 .venv/bin/mypy || failed+=(mypy)
 echo "== pytest" >&2

@@ -149,3 +149,15 @@ def test_smtp_auth_requires_a_mailbox_password() -> None:
 
         assert stack.wait_for_smtp(1)[0].auth_login == user
         assert len(stack.wait_for_messages(user, "INBOX", 1)) == 1
+
+
+def test_sink_mode_records_without_delivering() -> None:
+    with MailStack(relay=False) as stack:
+        user = stack.add_user("sink@example.test")
+        _send(stack, "x@y.test", [user], b"Subject: sink\r\n\r\nok\r\n")
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            _send(stack, "x@y.test", ["ghost@example.test"], b"Subject: x\r\n\r\nx\r\n")
+
+        [envelope] = stack.wait_for_smtp(1)
+        assert envelope.rcpt_tos == (user,)
+        assert stack.messages(user) == []
