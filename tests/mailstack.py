@@ -61,7 +61,7 @@ class MailStackError(RuntimeError):
 
 @dataclass(frozen=True)
 class SmtpEnvelope:
-    """One message the SMTP server accepted and delivered, as the client sent it."""
+    """One message the SMTP server accepted (and, when relaying, delivered), as sent."""
 
     mail_from: str
     rcpt_tos: tuple[str, ...]
@@ -146,7 +146,7 @@ class MailStack:
             )
         self._prepare_dir()
         try:
-            self._start_dovecot()
+            self._start_dovecot_on_free_ports()
             self._start_smtp()
         except BaseException:
             self.stop()
@@ -337,6 +337,19 @@ class MailStack:
             for email in self._users:
                 self._write_user(email)
 
+    def _start_dovecot_on_free_ports(self, attempts: int = 3) -> None:
+        # A port found free can be taken by another process before Dovecot binds it.
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_dovecot()
+                return
+            except MailStackError as error:
+                if attempt == attempts or "Address already in use" not in str(error):
+                    raise
+                if self._dovecot is not None:
+                    _stop_process_group(self._dovecot)
+                    self._dovecot = None
+
     def _start_dovecot(self) -> None:
         self.imap_port, self.lmtp_port, self.smtp_port = _free_ports(3)
         config = self.dir / "etc" / "dovecot.conf"
@@ -353,17 +366,19 @@ class MailStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        for port in (self.imap_port, self.lmtp_port):
-            self._wait_for_port(port)
+        self._wait_for_port(self.imap_port, b"* OK ")
+        self._wait_for_port(self.lmtp_port, b"220 ")
 
-    def _wait_for_port(self, port: int) -> None:
+    def _wait_for_port(self, port: int, greeting: bytes) -> None:
+        """Wait until Dovecot greets on the port: a bare connect could reach a stranger
+        that holds the port, while Dovecot is failing to bind it."""
         deadline = time.monotonic() + self.start_timeout
         while True:
             if self._dovecot is not None and self._dovecot.poll() is not None:
                 raise MailStackError(
                     f"Dovecot exited with status {self._dovecot.returncode}\n" + self.log_tail()
                 )
-            with contextlib.suppress(OSError), socket.create_connection((self.host, port), 1):
+            if _greets(self.host, port, greeting):
                 return
             if time.monotonic() > deadline:
                 raise MailStackError(
@@ -725,6 +740,16 @@ def _login(session: Session) -> str | None:
 
 def _is_root() -> bool:
     return os.geteuid() == 0
+
+
+def _greets(host: str, port: int, prefix: bytes) -> bool:
+    try:
+        with socket.create_connection((host, port), 1) as sock:
+            sock.settimeout(1)
+            line = sock.recv(512)
+    except OSError:
+        return False
+    return line.startswith(prefix) and b"Dovecot" in line
 
 
 def _free_ports(count: int) -> list[int]:
