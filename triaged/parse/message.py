@@ -171,8 +171,9 @@ def _pairs(value: str) -> list[tuple[str, str]]:
         pairs = []
     angles = _ANGLE_ADDRESS.findall(value)
     if len(angles) == 1 and [email for _, email in pairs] != angles:
-        name = value[: value.index(f"<{angles[0]}>")].strip().strip('"').strip()
-        return [(name, angles[0])]
+        name = value[: value.index(f"<{angles[0]}>")].strip()
+        if "@" in name and "," not in name:
+            return [(name.strip('"').strip(), angles[0])]
     return pairs
 
 
@@ -344,12 +345,29 @@ def _part_charset(part: Message) -> str | None:
 
 def _filename(part: Message) -> str:
     """The part's file name: RFC 2231 (by the stdlib), then RFC 2047 (our table)."""
-    name = part.get_filename() or part.get_param("name")
+    safe = _eight_bit_safe(part)
+    name = safe.get_filename() or safe.get_param("name")
     if isinstance(name, tuple):
         name = name[2]
     if not isinstance(name, str):
         return ""
     return _one_line(decode_words(header_text(name)).text)
+
+
+def _eight_bit_safe(part: Message) -> Message:
+    """`part`, or a copy of its MIME headers with raw 8-bit bytes decoded.
+
+    compat32 turns a header with raw 8-bit bytes into replacement characters
+    when asked for a parameter; decoding the bytes first keeps a raw UTF-8
+    file name (common from webmail) readable.
+    """
+    raw = [(n, v) for n, v in part.raw_items() if n.lower().startswith("content-")]
+    if all(value.isascii() for _, value in raw):
+        return part
+    copy = Message()
+    for name, value in raw:
+        copy[name] = header_text(value, _part_charset(part))
+    return copy
 
 
 def _attachment(part: Message, ctype: str, size: int, filename: str = "") -> Attachment:
