@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from triaged.domain import ParsedMail
+from triaged.classify import ClassifyContext, classify
+from triaged.domain import Outcome, ParsedMail
 from triaged.errors import QuarantineError
 from triaged.parse import parse_message
 
@@ -141,3 +142,24 @@ def test_senders_survive_odd_encodings_and_damage(name: str, email: str, display
     sender = parse(name).sender
 
     assert (sender.email, sender.name) == (email, display)
+
+
+def _tagged_automatic() -> list[str]:
+    """Corpus files whose MANIFEST tags say a robot or a list sent them."""
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        return []
+    automatic = {"bounce", "multipart-report", "autoreply", "list", "mdn", "arf"}
+    names = []
+    for line in manifest.read_text(encoding="utf-8").splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) > 4 and automatic & set(fields[4].split()):
+            names.append(fields[0])
+    return sorted(set(names) - set(QUARANTINED))
+
+
+@pytest.mark.parametrize("name", _tagged_automatic())
+def test_bounces_reports_and_list_mail_are_never_complaints(name: str) -> None:
+    verdict = classify(parse(name), ClassifyContext())
+
+    assert verdict.outcome == Outcome.NOT_COMPLAINT
