@@ -25,9 +25,9 @@ def html_to_text(markup: str) -> str:
     converter.ignore_emphasis = True
     converter.unicode_snob = True
     converter.skip_internal_links = True
+    # html2text has no error contract; any failure falls back to stripping tags.
     try:
         text = converter.handle(markup)
-    # html2text has no error contract; any failure falls back to stripping tags.
     except Exception:
         text = _strip_tags(markup)
     text = _TRAILING_SPACE.sub("\n", text)

@@ -254,8 +254,8 @@ class _Body:
     defects: list[str] = field(default_factory=list)
     chars: int = 0
 
-    @property
-    def text(self) -> str:
+    def joined_text(self) -> str:
+        """The pieces joined, cut at `max_chars` (the cut is recorded as a defect)."""
         joined = "\n\n".join(self.pieces)
         if len(joined) > self.max_chars:
             self.defects.append(f"text cut at {self.max_chars} characters")
@@ -279,7 +279,7 @@ def _collect_body(message: Message, data: bytes, max_chars: int) -> _Walked:
         raise
     except Exception as exc:
         return _collect_with_mailparser(data, max_chars, f"{type(exc).__name__}: {exc}")
-    text = body.text
+    text = body.joined_text()
     return _Walked(text, tuple(body.attachments), tuple(body.defects))
 
 
