@@ -37,18 +37,22 @@ class MailboxPoller:
     source: MailSource
     reconciled: bool = False
 
-    def poll(self, tally: Tally | None = None) -> Tally:
-        """Read every new message; raise TransientError when the server is away."""
+    def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
+        """Read every new message; raise TransientError when the server is away.
+
+        `stop` is asked after each message: when it says so, the messages done
+        so far are marked processed and the poll returns (SIGTERM drains).
+        """
         tally = tally if tally is not None else Tally()
         try:
-            self._poll(tally)
+            self._poll(tally, stop)
         except Exception:
             # Whatever went wrong, the next poll first redoes the owed moves.
             self.reconciled = False
             raise
         return tally
 
-    def _poll(self, tally: Tally) -> None:
+    def _poll(self, tally: Tally, stop: Callable[[], bool]) -> None:
         cursor = self._cursor()
         if not self.reconciled:
             leftovers = self.source.leftovers(cursor)
@@ -64,11 +68,16 @@ class MailboxPoller:
                 log.warning("%s: UIDVALIDITY changed from %d to %d; reading the folder again",
                             self.mailbox.name, cursor.uidvalidity, batch.cursor.uidvalidity)
                 step = Cursor(batch.cursor.uidvalidity, 0)
+            done: list[RawMail] = []
             for raw in batch.messages:
                 step = replace(step, last_uid=max(step.last_uid, raw.uid))
                 self.intake.process(raw, answer=self._answer(raw, step),
                                     on_commit=self._saver(step), tally=tally)
-            self.source.mark_processed(batch.messages)
+                done.append(raw)
+                if stop():
+                    self.source.mark_processed(done)
+                    return
+            self.source.mark_processed(done)
             # UIDs expunged between SEARCH and FETCH still move the cursor on.
             step = replace(step, last_uid=max(step.last_uid, batch.cursor.last_uid))
             if step != cursor:

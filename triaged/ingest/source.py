@@ -21,11 +21,14 @@ class Cursor:
 
     UIDs at or below `floor` were in the folder before our first contact with
     `start = "now"`: they are the business's old mail and are never touched.
+    UIDs at or below `quiet_until` were there at first contact with
+    `start = "all"`: they are registered but get no holding reply.
     """
 
     uidvalidity: int
     last_uid: int
     floor: int = 0
+    quiet_until: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class MailSource(Protocol):
 
     def mark_processed(self, mails: Sequence[RawMail]) -> None:
         """Move or flag messages whose outcome is committed."""
+        ...
+
+    def mark_keys(self, keys: Sequence[str]) -> None:
+        """Mark processed by key (what `leftovers()` returned)."""
         ...
 
     def leftovers(self, cursor: Cursor) -> Sequence[str]:

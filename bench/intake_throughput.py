@@ -1,0 +1,174 @@
+"""Benchmark: N generated complaints in a Dovecot mailbox → `run --once` → replies accepted.
+
+Reports complaints per second for triaged's whole cycle and, measured in the
+same run on the same servers, the raw pipe it is built from (IMAP fetch +
+MIME parse + SQLite insert + SMTP send, in one process, nothing else), and
+the ratio of the two (SPEC §10: ≥ 600/s and ≥ 0.7 of the raw pipe).
+
+    .venv/bin/python -m bench.intake_throughput --count 1000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import hashlib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import aiosmtplib
+from imapclient import IMAPClient
+
+from tests.mailstack import MailStack
+from triaged import app as wiring
+from triaged.config import load
+from triaged.cycle import run_cycle
+
+BODY = (
+    "Hello,\n\nI ordered a birthday cake (order {n}) for Saturday and it arrived crushed on\n"
+    "one side. The box was dented too. I would like a replacement or my money back.\n\n"
+    "Kind regards,\nCustomer {n}\n"
+)
+
+
+def generate(count: int, support: str) -> list[bytes]:
+    out = []
+    for n in range(count):
+        msg = EmailMessage()
+        # Distinct senders: the per-address rate limit would otherwise hold replies back.
+        msg["From"] = f"Customer {n} <customer{n}@example.test>"
+        msg["To"] = support
+        msg["Subject"] = f"Order {n}: cake arrived crushed"
+        msg["Date"] = format_datetime(email.utils.localtime())
+        msg["Message-ID"] = make_msgid(idstring=f"bench{n}", domain="example.test")
+        msg.set_content(BODY.format(n=n))
+        out.append(msg.as_bytes())
+    return out
+
+
+def config_file(stack: MailStack, support: str, root: Path) -> Path:
+    secret = root / "pass"
+    secret.write_text(stack.password(support))
+    path = root / "config.toml"
+    path.write_text(f"""
+[business]
+name = "Bench Bakery"
+timezone = "Europe/Bucharest"
+country = "RO"
+[[mailboxes]]
+name = "support"
+address = "{support}"
+host = "{stack.host}"
+port = {stack.imap_port}
+security = "plain"
+username = "{support}"
+password_file = "{secret}"
+[smtp]
+host = "{stack.host}"
+port = {stack.smtp_port}
+security = "plain"
+[database]
+url = "sqlite:///{root / 'triaged.db'}"
+""")
+    return path
+
+
+def triaged_run(stack: MailStack, mails: list[bytes], run_no: int) -> float:
+    support = stack.add_user(f"support{run_no}@example.test")
+    root = Path(tempfile.mkdtemp(prefix=f"bench{run_no}-"))
+    app = wiring.build(load(config_file(stack, support, root)))
+    run_cycle(app)  # first contact with the empty mailbox
+    stack.append(support, "INBOX", mails)
+    before = len(stack.smtp_received)
+    started = time.perf_counter()
+    report = run_cycle(app)
+    elapsed = time.perf_counter() - started
+    app.close()
+    accepted = len(stack.smtp_received) - before
+    if report.tally.counts.get("complaint") != len(mails) or accepted != len(mails):
+        sys.exit(f"run {run_no}: {report.tally.counts}, {accepted} replies accepted")
+    return elapsed
+
+
+def raw_pipe(stack: MailStack, mails: list[bytes], run_no: int) -> float:
+    """The same work with no triaged code: the floor any design must pay."""
+    support = stack.add_user(f"raw{run_no}@example.test")
+    stack.append(support, "INBOX", mails)
+    db = sqlite3.connect(Path(tempfile.mkdtemp(prefix="raw")) / "raw.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, sha TEXT, mid TEXT, sender TEXT, "
+               "subject TEXT, body TEXT, raw BLOB)")
+    started = time.perf_counter()
+    client = IMAPClient(stack.host, port=stack.imap_port, ssl=False)
+    client.login(support, stack.password(support))
+    client.select_folder("INBOX")
+    uids = client.search(["ALL"])
+    replies: list[tuple[str, bytes]] = []
+    for i in range(0, len(uids), 200):
+        for _uid, item in client.fetch(uids[i : i + 200], ["BODY.PEEK[]"]).items():
+            data = bytes(item[b"BODY[]"])
+            msg = email.message_from_bytes(data, policy=default_policy)
+            assert isinstance(msg, EmailMessage)
+            body = msg.get_body(preferencelist=("plain",))
+            text = str(body.get_content()) if body is not None else ""
+            db.execute("INSERT INTO m (sha, mid, sender, subject, body, raw) VALUES (?,?,?,?,?,?)",
+                       (hashlib.sha256(data).hexdigest(), str(msg["Message-ID"]),
+                        str(msg["From"]), str(msg["Subject"]), text, data))
+            db.commit()
+            reply = EmailMessage()
+            reply["From"] = support
+            reply["To"] = msg["From"].addresses[0].addr_spec
+            reply["Subject"] = f"Re: {msg['Subject']}"
+            reply.set_content("Thank you, we have your complaint.")
+            replies.append((reply["To"], reply.as_bytes()))
+    client.logout()
+    asyncio.run(send_all(stack, support, replies))
+    return time.perf_counter() - started
+
+
+async def send_all(stack: MailStack, sender: str, replies: list[tuple[str, bytes]]) -> None:
+    queue = list(replies)
+
+    async def worker() -> None:
+        async with aiosmtplib.SMTP(hostname=stack.host, port=stack.smtp_port,
+                                   start_tls=False, local_hostname="bench") as smtp:
+            while queue:
+                to, data = queue.pop()
+                await smtp.sendmail(sender, [to], data)
+
+    await asyncio.gather(*(worker() for _ in range(4)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    mails = generate(args.count, "support@example.test")
+    ours, raw = [], []
+    # A sink SMTP server: the benchmark measures acceptance by SMTP, as SPEC §10 does.
+    with MailStack(fast=True, relay=False) as stack:
+        for run_no in range(args.repeat):
+            raw.append(args.count / raw_pipe(stack, mails, run_no))
+            ours.append(args.count / triaged_run(stack, mails, run_no))
+            print(f"run {run_no + 1}: triaged {ours[-1]:7.1f}/s   raw pipe {raw[-1]:7.1f}/s   "
+                  f"ratio {ours[-1] / raw[-1]:.2f}", flush=True)
+    print(f"\n{args.count} complaints × {args.repeat} runs (median, min–max):")
+    print(f"  triaged run --once : {statistics.median(ours):7.1f}/s  "
+          f"({min(ours):.1f}–{max(ours):.1f})")
+    print(f"  raw pipe           : {statistics.median(raw):7.1f}/s  "
+          f"({min(raw):.1f}–{max(raw):.1f})")
+    print(f"  ratio              : {statistics.median(ours) / statistics.median(raw):.2f}")
+
+
+if __name__ == "__main__":
+    main()
