@@ -57,7 +57,12 @@ def add_event(
     message_row_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> Event:
-    """Append one line to the event log (flushed, so it has an id)."""
+    """Append one line to the event log in the caller's session.
+
+    Not flushed here: intake writes several events per message, and one flush
+    at commit is much cheaper than one per event. The id exists after the next
+    flush (any query in the session, or the commit).
+    """
     event = Event(
         complaint_id=complaint_id,
         message_row_id=message_row_id,
@@ -67,7 +72,6 @@ def add_event(
         detail=encode_detail(detail),
     )
     session.add(event)
-    session.flush()
     return event
 
 

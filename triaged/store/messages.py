@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import false, or_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from triaged.clock import as_utc
@@ -63,31 +65,35 @@ def find_duplicate(
     that merely reuses a Message-ID is not a duplicate. Only originals are
     returned, never rows that are themselves duplicates.
     """
-    by_hash = session.exec(
-        select(MessageRow)
-        .where(MessageRow.sha256 == sha256, col(MessageRow.duplicate_of).is_(None))
-        .order_by(col(MessageRow.id))
-        .limit(1)
-    ).first()
-    if by_hash is not None:
-        return by_hash
-    if not message_id:
-        return None
-    candidates = session.exec(
-        select(MessageRow)
-        .where(MessageRow.message_id == message_id, col(MessageRow.duplicate_of).is_(None))
-        .order_by(col(MessageRow.id))
+    # One indexed query for both rules (SQLite uses both indexes for the OR);
+    # only light columns are read, and the full row only for a hit.
+    session.flush()  # a Core query does not autoflush; rows added just now count
+    table = MessageRow.metadata.tables["message"]
+    same_id = table.c.message_id == message_id if message_id else false()
+    candidates = (
+        session.connection()
+        .execute(
+            core_select(table.c.id, table.c.sha256, table.c.sender, table.c.sent_date, table.c.text)
+            .where(or_(table.c.sha256 == sha256, same_id), table.c.duplicate_of.is_(None))
+            .order_by(table.c.id)
+        )
+        .all()
     )
-    wanted_date = as_utc(sent_date) if sent_date is not None else None
-    wanted_text = cap_text(text)
-    for row in candidates:
-        if (
-            row.sender.lower() == sender.lower()
-            and row.sent_date == wanted_date
-            and row.text == wanted_text
-        ):
-            return row
-    return None
+    hit = next((c for c in candidates if c.sha256 == sha256), None)
+    if hit is None and message_id:
+        wanted_date = as_utc(sent_date) if sent_date is not None else None
+        wanted_text = cap_text(text)
+        hit = next(
+            (
+                c
+                for c in candidates
+                if c.sender.lower() == sender.lower()
+                and c.sent_date == wanted_date
+                and c.text == wanted_text
+            ),
+            None,
+        )
+    return session.get(MessageRow, hit.id) if hit is not None else None
 
 
 def _id_forms(message_ids: Iterable[str]) -> set[str]:

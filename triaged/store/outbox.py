@@ -43,8 +43,9 @@ def enqueue(
 ) -> OutboxLetter:
     """Queue a rendered letter for sending now, inside the caller's transaction.
 
-    Logs `letter_queued` on the complaint when there is one. A second letter
-    with the same `message_id` violates a unique constraint.
+    Logs `letter_queued` on the complaint when there is one. The letter is
+    flushed, so it has an id, and a second letter with the same `message_id`
+    fails here on the unique constraint.
     """
     letter = OutboxLetter(
         complaint_id=complaint_id,
