@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from triaged.app import make_source, make_transport
 from triaged.config import Config, MailboxConfig
@@ -30,14 +31,14 @@ def _attempt(name: str, probe: Callable[[], str]) -> CheckResult:
 
 def run_checks(config: Config) -> list[CheckResult]:
     results = [CheckResult("config", True, config.path)]
-    results.append(_attempt("database", lambda: _database(config)))
+    results.append(_attempt("database", partial(_database, config)))
     for mailbox in config.mailboxes:
-        results.append(_attempt(f"mailbox {mailbox.name}", lambda m=mailbox: _mailbox(m)))
-    results.append(_attempt("smtp", lambda: _smtp(config)))
+        results.append(_attempt(f"mailbox {mailbox.name}", partial(_mailbox, mailbox)))
+    results.append(_attempt("smtp", partial(_smtp, config)))
     renderer = Renderer(config.templates.dir, config.business.language)
     for language in sorted(renderer.languages):
         results.append(_attempt(f"templates {language}",
-                                lambda lang=language: _templates(config, renderer, lang)))
+                                partial(_templates, config, renderer, language)))
     return results
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.engine import Engine
@@ -94,7 +94,7 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
 def stats(as_json: JsonFlag = False) -> None:
     """Counts of messages by outcome, complaints by state, letters by state, reply delays."""
     with transaction(open_store()) as session:
-        figures = {
+        figures: dict[str, dict[str, Any]] = {
             "messages": queries.outcome_counts(session),
             "complaints": queries.state_counts(session),
             "letters": queries.letters_by_state(session),
@@ -115,7 +115,7 @@ def stats(as_json: JsonFlag = False) -> None:
 def quarantine_list(as_json: JsonFlag = False) -> None:
     """Messages waiting in quarantine, with the reason."""
     with transaction(open_store()) as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": q.id, "message_id": m.message_id, "sha256": m.sha256, "reason": q.reason,
              "received_at": iso(m.received_at), "size": m.size}
             for q, m in messages.list_quarantine(session)

@@ -72,7 +72,8 @@ class Daemon:
     # -- jobs -------------------------------------------------------------------
 
     def _poll_job(self, poller: MailboxPoller) -> None:
-        outage = self._outages.setdefault(poller.mailbox.name, Outage(f"mailbox {poller.mailbox.name}"))
+        name = poller.mailbox.name
+        outage = self._outages.setdefault(name, Outage(f"mailbox {name}"))
         if self.stopping.is_set() or not outage.ready():
             return
         try:
@@ -80,7 +81,7 @@ class Daemon:
         except TransientError as error:
             outage.failed(error)
             return
-        except Exception as error:  # noqa: BLE001 - a bug must not kill the schedule
+        except Exception as error:
             log.exception("poll of %s failed", poller.mailbox.name)
             outage.failed(error)
             return
@@ -95,7 +96,7 @@ class Daemon:
             return
         try:
             self.app.sender.drain()
-        except Exception:  # noqa: BLE001 - logged; the next tick tries again
+        except Exception:
             log.exception("sending failed")
 
     def _kick(self, job_id: str) -> None:
@@ -185,6 +186,6 @@ class Daemon:
             try:
                 if self.app.sender.send_due() == 0:
                     return
-            except Exception:  # noqa: BLE001 - best effort on the way out
+            except Exception:
                 log.exception("sending on shutdown failed")
                 return

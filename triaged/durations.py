@@ -60,7 +60,9 @@ def parse_duration(text: str) -> Duration:
     """
     match = _PATTERN.match(text)
     if match is None:
-        raise ValueError(f"expected a duration such as '90s', '4 hours' or '5 business days', got {text!r}")
+        raise ValueError(
+            f"expected a duration such as '90s', '4 hours' or '5 business days', got {text!r}"
+        )
     unit = _UNIT_WORDS.get(match["unit"].lower())
     if unit is None:
         raise ValueError(f"unknown time unit {match['unit']!r} in {text!r}")

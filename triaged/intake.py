@@ -101,7 +101,6 @@ class Intake:
     # -- steps ------------------------------------------------------------------
 
     def _process(self, session: Session, raw: RawMail, answer: bool) -> tuple[Outcome, str]:
-        now = self.clock.now()
         digest = hashlib.sha256(raw.data).hexdigest()
         try:
             mail = parse_message(raw.data)

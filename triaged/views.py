@@ -77,5 +77,5 @@ def seconds_summary(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"count": 0, "median": None, "p90": None}
     ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
     return {"count": len(ordered), "median": statistics.median(ordered), "p90": p90}

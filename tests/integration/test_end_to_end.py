@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import json
 import smtplib
@@ -55,7 +56,8 @@ def test_a_complaint_gets_a_threaded_holding_reply_with_reference_and_promised_d
 
     report = triaged.cycle()
 
-    assert report.ok and report.tally.counts == {"complaint": 1}
+    assert report.ok
+    assert report.tally.counts == {"complaint": 1}
     [reply_bytes] = mailstack.wait_for_messages(customer, "INBOX", 1)
     reply = parsed(reply_bytes)
     [reference] = find_in_text(str(reply["Subject"]))
@@ -69,7 +71,8 @@ def test_a_complaint_gets_a_threaded_holding_reply_with_reference_and_promised_d
     assert reply["From"].addresses[0].addr_spec == triaged.support
     assert reply["To"].addresses[0].addr_spec == customer
     text = body_text(reply)
-    assert "Dear Maria Popescu" in text and reference in text
+    assert "Dear Maria Popescu" in text
+    assert reference in text
     # Monday 10:00 + 5 business days, skipping Romania's 30 Nov and 1 Dec holidays.
     assert "Wednesday, December 2, 2026" in text
     [registered] = complaints_of(triaged)
@@ -143,7 +146,8 @@ def test_unparseable_mail_is_quarantined_with_a_reason_not_lost(
 
     report = triaged.cycle()
 
-    assert report.ok and report.tally.counts == {"quarantined": 1}
+    assert report.ok
+    assert report.tally.counts == {"quarantined": 1}
     with transaction(triaged.app.engine) as session:
         [(entry, row)] = __import__("triaged.store.messages", fromlist=["x"]).list_quarantine(
             session)
@@ -206,10 +210,8 @@ def test_a_crash_between_commit_and_move_neither_loses_nor_duplicates(
         raise SystemExit("killed between the commit and the IMAP move")
 
     poller.source.mark_processed = die  # type: ignore[method-assign]
-    try:
+    with contextlib.suppress(SystemExit):
         poller.poll()
-    except SystemExit:
-        pass
     assert len(mailstack.folder_uids(triaged.support, "INBOX").uids) == 1
 
     triaged.restart()
@@ -255,7 +257,8 @@ def test_a_permanent_smtp_refusal_is_recorded_and_not_retried(
     assert report.ok
     with transaction(triaged.app.engine) as session:
         [letter] = session.exec(select(OutboxLetter)).all()
-        assert letter.state == "failed" and letter.last_error.startswith("5")
+        assert letter.state == "failed"
+        assert letter.last_error.startswith("5")
         [complaint] = session.exec(select(Complaint)).all()
         detail = queries.complaint_detail(session, complaint.reference)
         assert detail is not None
@@ -291,7 +294,8 @@ def test_stats_json_counts_every_outcome(
     triaged.cycle()
     with transaction(triaged.app.engine) as session:
         counts = queries.outcome_counts(session)
-    assert counts["complaint"] == 1 and counts["quarantined"] == 1
+    assert counts["complaint"] == 1
+    assert counts["quarantined"] == 1
     assert set(counts) >= {"complaint", "follow_up", "not_complaint", "quarantined",
                            "approval_reply", "duplicate"}
     assert json.dumps(counts)

@@ -28,7 +28,7 @@ def html_to_text(markup: str) -> str:
     # html2text has no error contract; any failure falls back to stripping tags.
     try:
         text = converter.handle(markup)
-    except Exception:
+    except Exception:  # noqa: BLE001 - see above: any failure means "strip the tags"
         text = _strip_tags(markup)
     text = _TRAILING_SPACE.sub("\n", text)
     return _BLANK_LINES.sub("\n\n", text).strip()

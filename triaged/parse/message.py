@@ -167,7 +167,7 @@ def _pairs(value: str) -> list[tuple[str, str]]:
     """(display name, address) pairs; an unquoted `a@b <c@d>` still means c@d."""
     try:
         pairs = getaddresses([value])
-    except Exception:  # getaddresses has no error contract on junk: no address, then.
+    except Exception:  # noqa: BLE001 - no error contract on junk: no address, then.
         pairs = []
     angles = _ANGLE_ADDRESS.findall(value)
     if len(angles) == 1 and [email for _, email in pairs] != angles:
@@ -277,7 +277,7 @@ def _collect_body(message: Message, data: bytes, max_chars: int) -> _Walked:
         _visit(message, body, wanted=True, depth=0)
     except RecursionError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any walk failure falls back to mail-parser
         return _collect_with_mailparser(data, max_chars, f"{type(exc).__name__}: {exc}")
     text = body.joined_text()
     return _Walked(text, tuple(body.attachments), tuple(body.defects))

@@ -17,7 +17,14 @@ def get_cursor(session: Session, mailbox: str, folder: str) -> MailboxCursor | N
 
 
 def set_cursor(
-    session: Session, mailbox: str, folder: str, uidvalidity: int, last_uid: int
+    session: Session,
+    mailbox: str,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+    *,
+    floor: int = 0,
+    quiet_until: int = 0,
 ) -> MailboxCursor:
     """Create or overwrite the cursor of `mailbox`/`folder` in the caller's transaction."""
     cursor = get_cursor(session, mailbox, folder)
@@ -25,6 +32,8 @@ def set_cursor(
         cursor = MailboxCursor(mailbox=mailbox, folder=folder, uidvalidity=0, last_uid=0)
     cursor.uidvalidity = uidvalidity
     cursor.last_uid = last_uid
+    cursor.floor = floor
+    cursor.quiet_until = quiet_until
     session.add(cursor)
     session.flush()
     return cursor

@@ -13,7 +13,7 @@ several hundred a second, and every index is paid for on each insert.
 
 from datetime import datetime
 
-from sqlalchemy import Index, LargeBinary, MetaData, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Index, LargeBinary, MetaData, Text, UniqueConstraint, func
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -74,8 +74,8 @@ class MessageRow(StoreModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str
     folder: str
-    uidvalidity: int = 0
-    uid: int = 0
+    uidvalidity: int = Field(default=0, sa_type=BigInteger)
+    uid: int = Field(default=0, sa_type=BigInteger)
     message_id: str = Field(default="", index=True)
     sha256: str = Field(index=True)
     raw: bytes | None = Field(default=None, sa_type=LargeBinary)
@@ -138,7 +138,13 @@ Index("ix_outbox_letter_to_email_lower", func.lower(metadata.tables["outbox_lett
 
 
 class MailboxCursor(StoreModel, table=True):
-    """How far a folder has been read: UIDVALIDITY and the last UID processed."""
+    """How far a folder has been read: UIDVALIDITY and the last UID processed.
+
+    `floor`: UIDs at or below it predate our first contact (`start = "now"`)
+    and are never touched. `quiet_until`: UIDs at or below it were there at
+    first contact with `start = "all"` and get no holding reply. UIDs are
+    unsigned 32-bit and a Maildir floor is a nanosecond timestamp, hence BIGINT.
+    """
 
     __tablename__ = "mailbox_cursor"
     __table_args__ = (UniqueConstraint("mailbox", "folder"),)
@@ -146,8 +152,10 @@ class MailboxCursor(StoreModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str
     folder: str
-    uidvalidity: int
-    last_uid: int
+    uidvalidity: int = Field(sa_type=BigInteger)
+    last_uid: int = Field(sa_type=BigInteger)
+    floor: int = Field(default=0, sa_type=BigInteger)
+    quiet_until: int = Field(default=0, sa_type=BigInteger)
 
 
 class Quarantine(StoreModel, table=True):
