@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from triaged import references
@@ -81,7 +82,7 @@ class Intake:
         on_commit: Callable[[Session], None] | None = None,
         tally: Tally | None = None,
     ) -> Outcome:
-        """Record `raw` and its outcome in one transaction; return the outcome.
+        """Record `raw` and its outcome in a transaction of its own; return the outcome.
 
         `answer=False` registers without a holding reply (`start = "all"`
         backfill). `on_commit` runs inside the transaction (the poll loop moves
@@ -89,9 +90,33 @@ class Intake:
         parsed is quarantined with its reason.
         """
         with transaction(self.engine) as session:
-            outcome, reference = self._process(session, raw, answer)
+            outcome = self.process_in(session, raw, answer=answer, tally=tally)
             if on_commit is not None:
                 on_commit(session)
+        return outcome
+
+    def process_in(
+        self, session: Session, raw: RawMail, *, answer: bool = True, tally: Tally | None = None
+    ) -> Outcome:
+        """Record `raw` inside the caller's transaction, in a savepoint of its own.
+
+        A bug while handling one message rolls back only that message, which
+        is then quarantined with the error as its reason (Mailman's shunt
+        queue): one bad message never blocks the mailbox and is never lost.
+        Database errors are not the message's fault and propagate.
+        """
+        try:
+            with session.begin_nested():
+                outcome, reference = self._process(session, raw, answer)
+        except SQLAlchemyError:
+            raise
+        except Exception as error:
+            log.exception("internal error on %s/%s uid %s", raw.mailbox, raw.folder, raw.uid)
+            with session.begin_nested():
+                digest = hashlib.sha256(raw.data).hexdigest()
+                self._quarantine(session, raw, digest,
+                                 f"internal error: {type(error).__name__}: {error}")
+            outcome, reference = Outcome.QUARANTINED, ""
         if tally is not None:
             tally.add(outcome)
             if reference:

@@ -69,15 +69,21 @@ class MailboxPoller:
                             self.mailbox.name, cursor.uidvalidity, batch.cursor.uidvalidity)
                 step = Cursor(batch.cursor.uidvalidity, 0)
             done: list[RawMail] = []
-            for raw in batch.messages:
-                step = replace(step, last_uid=max(step.last_uid, raw.uid))
-                self.intake.process(raw, answer=self._answer(raw, step),
-                                    on_commit=self._saver(step), tally=tally)
-                done.append(raw)
-                if stop():
-                    self.source.mark_processed(done)
-                    return
+            # One transaction per fetched batch, one savepoint per message: the
+            # messages and the cursor step commit together, and only then are
+            # they moved on the server.
+            with transaction(self.intake.engine) as session:
+                for raw in batch.messages:
+                    step = replace(step, last_uid=max(step.last_uid, raw.uid))
+                    self.intake.process_in(session, raw, answer=self._answer(raw, step),
+                                           tally=tally)
+                    done.append(raw)
+                    if stop():
+                        break
+                self._write(session, step)
             self.source.mark_processed(done)
+            if stop():
+                return
             # UIDs expunged between SEARCH and FETCH still move the cursor on.
             step = replace(step, last_uid=max(step.last_uid, batch.cursor.last_uid))
             if step != cursor:
@@ -104,11 +110,6 @@ class MailboxPoller:
                  else "existing mail registered without replies")
         self._save(first)
         return first
-
-    def _saver(self, cursor: Cursor) -> Callable[[Session], None]:
-        def save(session: Session) -> None:
-            self._write(session, cursor)
-        return save
 
     def _save(self, cursor: Cursor) -> None:
         with transaction(self.intake.engine) as session:
