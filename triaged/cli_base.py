@@ -51,7 +51,7 @@ def main_options(
         stream=sys.stderr,
     )
     # imapclient and aiosmtplib are chatty at INFO; their failures reach us as exceptions.
-    for noisy in ("imapclient", "aiosmtplib", "apscheduler"):
+    for noisy in ("imapclient", "aiosmtplib", "apscheduler", "alembic", "mailparser"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

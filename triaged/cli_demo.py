@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from triaged.cli_base import app
+from triaged.cli_base import app, state
 
 
 @app.command()
@@ -12,4 +12,4 @@ def demo() -> None:
     """Run the whole story on a temporary local stack (Maildir + SQLite) and narrate it."""
     from triaged.demo import run_demo
 
-    raise typer.Exit(run_demo(typer.echo))
+    raise typer.Exit(run_demo(typer.echo, verbose=state.verbose))

@@ -8,6 +8,7 @@ server is needed and nothing leaves the machine.
 from __future__ import annotations
 
 import email
+import logging
 import os
 import tempfile
 import time
@@ -21,7 +22,7 @@ from sqlmodel import select
 
 from triaged import app as wiring
 from triaged.app import App
-from triaged.config import Config, from_mapping
+from triaged.config import Config, load
 from triaged.cycle import run_cycle
 from triaged.outbound.smtp import MaildirTransport
 from triaged.store import queries
@@ -33,21 +34,39 @@ SUPPORT = "support@acme-bakery.example"
 Say = Callable[[str], None]
 
 
+DEMO_CONFIG = f"""\
+# The demo's configuration: a real config file, so that `triaged --config` works on it.
+[business]
+name = "Acme Bakery"
+timezone = "Europe/Bucharest"
+country = "RO"
+working_hours = ["09:00", "17:00"]
+language = "en"
+
+[[mailboxes]]
+name = "support"
+address = "{SUPPORT}"
+maildir = "support"            # a local Maildir instead of an IMAP server
+processed_folder = "Triaged"
+
+[smtp]
+deliver_to_maildir = "delivered"   # letters land in one Maildir per recipient
+
+[database]
+url = "sqlite:///triaged.db"
+
+[sla]
+resolve_within = "5 business days"
+
+[staff]
+notify = ["team@acme-bakery.example"]
+"""
+
+
 def demo_config(root: Path) -> Config:
-    return from_mapping(
-        {
-            "business": {"name": "Acme Bakery", "timezone": "Europe/Bucharest", "country": "RO",
-                         "working_hours": ["09:00", "17:00"], "language": "en"},
-            "mailboxes": [{"name": "support", "address": SUPPORT,
-                           "maildir": str(root / "support"), "processed_folder": "Triaged"}],
-            "smtp": {"deliver_to_maildir": str(root / "delivered")},
-            "database": {"url": f"sqlite:///{root / 'triaged.db'}"},
-            "sla": {"resolve_within": "5 business days"},
-            "staff": {"notify": ["team@acme-bakery.example"]},
-        },
-        base_dir=root,
-        path="<demo>",
-    )
+    path = root / "config.toml"
+    path.write_text(DEMO_CONFIG)
+    return load(path)
 
 
 def _mail(sender: str, subject: str, body: str, **headers: str) -> bytes:
@@ -97,7 +116,11 @@ def _html_only() -> bytes:
     return msg.as_bytes()
 
 
-def run_demo(say: Say, keep: bool = False) -> int:
+def run_demo(say: Say, verbose: bool = False) -> int:
+    if not verbose:
+        # The narration tells the story; per-message log lines would drown it.
+        logging.getLogger("triaged").setLevel(logging.ERROR)
+        logging.getLogger("mailparser").setLevel(logging.ERROR)
     root = Path(tempfile.mkdtemp(prefix="triaged-demo-"))
     config = demo_config(root)
     built = wiring.build(config)
@@ -129,7 +152,9 @@ def run_demo(say: Say, keep: bool = False) -> int:
     built.close()
     say("")
     say(f"Everything is kept in {root}. Look around with:")
-    say(f"   triaged --config <yours> list   (the demo's database: {root / 'triaged.db'})")
+    say(f"   triaged --config {root / 'config.toml'} list")
+    say(f"   triaged --config {root / 'config.toml'} show <REFERENCE>")
+    say(f"   triaged --config {root / 'config.toml'} quarantine list")
     return 0
 
 
