@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, MailboxConfig, Secret
+from triaged.config_secrets import run_secret_command
 from triaged.ingest.imap import ImapSettings, ImapSource
 from triaged.ingest.maildir import MaildirSource
 from triaged.ingest.source import MailSource
@@ -31,6 +32,10 @@ def _reveal(secret: Secret | None) -> str:
 def make_source(mailbox: MailboxConfig) -> MailSource:
     if mailbox.maildir:
         return MaildirSource(mailbox.name, mailbox.maildir, mailbox.processed_folder)
+    token = None
+    if mailbox.oauth2_token_command:
+        command = mailbox.oauth2_token_command
+        token = lambda: run_secret_command(command, None).reveal()  # noqa: E731
     settings = ImapSettings(
         host=mailbox.host,
         port=mailbox.port,
@@ -39,6 +44,7 @@ def make_source(mailbox: MailboxConfig) -> MailSource:
         password=lambda: _reveal(mailbox.password),
         folder=mailbox.folder,
         processed_folder=mailbox.processed_folder,
+        oauth2_token=token,
     )
     return ImapSource(mailbox.name, settings)
 

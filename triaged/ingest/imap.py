@@ -30,6 +30,8 @@ log = logging.getLogger("triaged.ingest")
 FETCH_BATCH = 200
 
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
+# A password or token command that fails is an outage too: retried, never a crash.
+_LOGIN_ERRORS = (*_NETWORK_ERRORS, ValueError)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class ImapSettings:
     folder: str = "INBOX"
     processed_folder: str = "Triaged"
     timeout: float = 60.0
+    # XOAUTH2 (Google Workspace, Microsoft 365): a fresh access token per login.
+    oauth2_token: Callable[[], str] | None = None
 
     def __repr__(self) -> str:
         # The password callable never shows; the rest helps an operator.
@@ -72,12 +76,15 @@ class ImapSource:
             )
             if s.security == "starttls":
                 client.starttls(ssl.create_default_context())
-            client.login(s.username, s.password())
+            if s.oauth2_token is not None:
+                client.oauth2_login(s.username, s.oauth2_token())
+            else:
+                client.login(s.username, s.password())
             self._client = client
             self._select = dict(client.select_folder(s.folder))
             if s.processed_folder and not client.folder_exists(s.processed_folder):
                 client.create_folder(s.processed_folder)
-        except _NETWORK_ERRORS as error:
+        except _LOGIN_ERRORS as error:
             raise self._outage(error) from error
 
     def close(self) -> None:
