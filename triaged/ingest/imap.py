@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,24 +207,64 @@ class ImapSource:
             raise self._outage(error) from error
         return [str(u) for u in sorted(uids)]
 
-    def wait_for_news(self, timeout: float) -> bool:
-        """IDLE until the server says EXISTS/RECENT or `timeout` passes."""
+    def wait_for_news(
+        self,
+        timeout: float,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        listening: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """IDLE until the server reports new mail (EXISTS/RECENT), `timeout` passes or `stop()`.
+
+        `listening()` is called once the server has accepted IDLE: from then on no
+        delivery goes unnoticed, so it is the moment to poll for what came before
+        (Dovecot does not report mail that arrived between two IDLEs until DONE).
+        `stop` is asked about twice a second. Keep `timeout` under 29 minutes
+        (RFC 2177). A server without IDLE: the connection is released, the call
+        waits out `timeout` and returns False. A dropped connection raises
+        TransientError, like every other method.
+        """
+        deadline = time.monotonic() + timeout
         try:
             client = self._c()
             if not client.has_capability("IDLE"):
+                self.close()
+                while not stop() and time.monotonic() < deadline:
+                    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
                 return False
             client.idle()
+            news = False
             try:
-                responses = client.idle_check(timeout=timeout)
+                listening()
+                while not news and not stop() and (left := deadline - time.monotonic()) > 0.05:
+                    wait = min(0.5, left)
+                    started = time.monotonic()
+                    responses = client.idle_check(timeout=wait)
+                    # imapclient returns [] at once when the server has hung up.
+                    if not responses and time.monotonic() - started < wait / 2:
+                        raise ConnectionError("the server closed the IDLE connection")
+                    news = _reports_news(responses)
             finally:
-                client.idle_done()
+                _text, done = client.idle_done()
+            # Mail that arrived just before DONE is reported in DONE's responses.
+            return news or _reports_news(done)
         except _NETWORK_ERRORS as error:
             raise self._outage(error) from error
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
+def _reports_news(responses: Sequence[Any]) -> bool:
+    return any(
+        isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses
+    )
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    # imapclient passes the server's answer as bytes: show its text, not b'...'.
+    first = error.args[0] if len(error.args) == 1 else None
+    if isinstance(first, bytes):
+        text = first.decode("utf-8", "replace")
+    else:
+        text = str(error) or type(error).__name__
     if isinstance(error, imapclient.exceptions.LoginError):
         return f"login refused ({text})"
     if isinstance(error, ConnectionRefusedError):

@@ -1,0 +1,420 @@
+"""`triaged run` as a real process against the session's Dovecot and SMTP relay.
+
+Each test starts `python -m triaged --config PATH run`, talks to it only by
+mail and by signals, and reads its log (stderr) and its SQLite database.
+Waits are bounded; nothing sleeps for a poll interval.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from tests.integration.conftest import complaint_mail, config_text
+from tests.mailstack import MailStack
+from triaged import app as wiring
+from triaged.config import load
+from triaged.domain import LetterState
+from triaged.store.db import make_engine, transaction
+from triaged.store.models import Complaint, OutboxLetter
+
+NewAddress = Callable[..., str]
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+# ---- the daemon as a process ---------------------------------------------------------
+
+
+@dataclass
+class Daemon:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 10.0) -> str:
+        """Wait until `pattern` (a regex) matched `count` log lines; return the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log
+            if len(re.findall(pattern, text)) >= count:
+                return text
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.process.returncode}):\n{text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {count} x {pattern!r} after {timeout}s:\n{text}")
+            time.sleep(0.02)
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> int:
+        """SIGTERM; the exit status (the test fails if it takes longer than STOP_TIMEOUT)."""
+        self.signal(signal.SIGTERM)
+        return self.process.wait(STOP_TIMEOUT)
+
+
+@dataclass
+class Setup:
+    stack: MailStack
+    support: str
+    folder: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / "config.toml"
+
+    @property
+    def db(self) -> Path:
+        return self.folder / "triaged.db"
+
+    def write_config(self, *, poll: str = "1s", idle: bool = True, port: int | None = None,
+                     name: str = "Acme Bakery", extra_mailbox: str = "",
+                     broken: bool = False) -> None:
+        secret = self.folder / "imap.pass"
+        secret.write_text(self.stack.password(self.support) + "\n")
+        text = config_text(self.stack, self.support, self.db, secret,
+                           mailbox=f"idle = {str(idle).lower()}")
+        text = text.replace('poll_interval = "1s"', f'poll_interval = "{poll}"')
+        text = text.replace('name = "Acme Bakery"', f'name = "{name}"')
+        if port is not None:
+            text = text.replace(f"port = {self.stack.imap_port}", f"port = {port}")
+        if extra_mailbox:
+            text += f"""
+[[mailboxes]]
+name = "second"
+address = "{extra_mailbox}"
+host = "{self.stack.host}"
+port = {self.stack.imap_port}
+security = "plain"
+password_file = "{secret}"
+poll_interval = "1s"
+"""
+        if broken:
+            text = text.replace('timezone = "Europe/Bucharest"', 'timezone = "Mars/Olympus"')
+            text = text.replace(f'poll_interval = "{poll}"', 'poll_interval = "soon"')
+        self.config_path.write_text(text)
+
+    def start(self, *, verbose: bool = False, env: dict[str, str] | None = None) -> Daemon:
+        log_path = self.folder / f"daemon-{len(list(self.folder.glob('daemon-*')))}.log"
+        args = [sys.executable, "-m", "triaged", "--config", str(self.config_path)]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([*args, *(["-v"] if verbose else []), "run"],
+                                       stdout=log, stderr=log, env=env)
+        daemon = Daemon(process, log_path)
+        self._started.append(daemon)
+        daemon.wait_for_log(r"triaged running", timeout=START_TIMEOUT)
+        return daemon
+
+    def send_complaint(self, customer: str, subject: str = "Cake arrived crushed",
+                       to: str | None = None) -> None:
+        to = to or self.support
+        data = complaint_mail(customer, to, subject, "The cake was crushed.", name="Maria")
+        with smtplib.SMTP(self.stack.host, self.stack.smtp_port) as smtp:
+            smtp.sendmail(customer, [to], data)
+
+    def letters(self) -> list[OutboxLetter]:
+        engine = make_engine(f"sqlite:///{self.db}")
+        try:
+            with transaction(engine) as session:
+                return list(session.exec(select(OutboxLetter)))
+        finally:
+            engine.dispose()
+
+    def complaints(self) -> list[Complaint]:
+        engine = make_engine(f"sqlite:///{self.db}")
+        try:
+            with transaction(engine) as session:
+                return list(session.exec(select(Complaint)))
+        finally:
+            engine.dispose()
+
+    def imap_sessions(self, user: str) -> int:
+        """IMAP connections of `user` open now, from Dovecot's log."""
+        text = self.stack.log_path.read_text(errors="replace")
+        logins = len(re.findall(rf"Login: user=<{re.escape(user)}>", text))
+        gone = len(re.findall(rf"imap\({re.escape(user)}\).*Disconnected", text))
+        return logins - gone
+
+    _started: list[Daemon] = field(default_factory=list)
+
+
+@pytest.fixture
+def setup(mailstack: MailStack, support_address: str, tmp_path: Path) -> Iterator[Setup]:
+    made = Setup(mailstack, support_address, tmp_path)
+    yield made
+    for daemon in made._started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+    # No scenario here may leave a traceback in the log.
+    for daemon in made._started:
+        assert "Traceback" not in daemon.log, daemon.log
+
+
+def reply_text(data: bytes) -> str:
+    msg = email.message_from_bytes(data, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def wait_first_contact(daemon: Daemon, count: int = 1) -> None:
+    # start = "now": mail already in the folder at first contact is left alone,
+    # so the complaint must come after it.
+    daemon.wait_for_log(r"first contact", count)
+
+
+# ---- IDLE ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("idle", "arrives_within"), [
+    (True, 5.0),    # Dovecot tells IDLE clients ~0.5 s after delivery
+    (False, None),  # poll_interval = 60s: nothing else can bring it in seconds
+])
+def test_idle_brings_the_holding_reply_long_before_the_poll_interval(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack, idle: bool,
+    arrives_within: float | None,
+) -> None:
+    setup.write_config(poll="60s", idle=idle)
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customer = new_address("idle")
+    sent = time.monotonic()
+    setup.send_complaint(customer)
+
+    if arrives_within is None:
+        with pytest.raises(TimeoutError):
+            mailstack.wait_for_messages(customer, "INBOX", 1, timeout=3.0)
+    else:
+        [reply] = mailstack.wait_for_messages(customer, "INBOX", 1, timeout=arrives_within)
+        assert time.monotonic() - sent < arrives_within
+        assert "Acme Bakery" in reply_text(reply)
+    assert daemon.stop() == 0
+
+
+# ---- SIGTERM ---------------------------------------------------------------------------
+
+
+def test_sigterm_sends_the_letters_that_are_due_before_exiting(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config(poll="60s", idle=False)
+    customer = new_address("due")
+    # A letter is queued by an earlier run that stopped before sending it.
+    app = wiring.build(load(setup.config_path))
+    try:
+        [poller] = app.pollers
+        poller.poll()  # first contact
+        setup.send_complaint(customer)
+        mailstack.wait_for_messages(setup.support, "INBOX", 1)
+        assert poller.poll().counts == {"complaint": 1}
+    finally:
+        app.close()
+        app.engine.dispose()
+    assert [letter.state for letter in setup.letters()] == [LetterState.QUEUED]
+
+    # The send job's first tick is 5 s away: only the drain on SIGTERM sends it.
+    daemon = setup.start()
+    assert daemon.stop() == 0
+
+    assert [letter.state for letter in setup.letters()] == [LetterState.SENT]
+    assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+    assert re.search(r"stopping.*\n(.*\n)*.*stopped", daemon.log)
+
+
+def test_sigterm_right_after_a_poll_loses_nothing_and_a_restart_finishes_the_work(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config(poll="1s")
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customers = [new_address("term") for _ in range(3)]
+    for customer in customers:
+        setup.send_complaint(customer)
+    daemon.wait_for_log(r"support: \d+ complaint")
+    assert daemon.stop() == 0
+    assert "stopped" in daemon.log
+
+    # Every complaint that left the inbox is in the database, and vice versa.
+    inbox = len(mailstack.folder_uids(setup.support, "INBOX").uids)
+    processed = len(mailstack.messages(setup.support, "Triaged"))
+    assert inbox + processed == 3
+    assert len(setup.complaints()) == processed
+    # Whatever was registered was answered or is still queued: nothing vanished.
+    assert {lt.state for lt in setup.letters()} <= {LetterState.QUEUED, LetterState.SENT}
+    assert len(setup.letters()) == processed
+
+    again = setup.start()
+    for customer in customers:
+        assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+    assert again.stop() == 0
+    assert len(setup.complaints()) == 3
+    assert [lt.state for lt in setup.letters()] == [LetterState.SENT] * 3
+    for customer in customers:
+        assert len(mailstack.messages(customer)) == 1  # no duplicate letters
+
+
+def test_sigterm_while_smtp_refuses_keeps_the_letter_queued_and_exits_promptly(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config(poll="1s")
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customer = new_address("tempfail")
+    mailstack.smtp_tempfail(customer, times=100)
+    setup.send_complaint(customer)
+    daemon.wait_for_log(r"deferred")
+
+    started = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - started < 5.0
+
+    [letter] = setup.letters()
+    assert letter.state == LetterState.QUEUED
+    assert letter.attempts >= 1
+    assert len(setup.complaints()) == 1
+    mailstack.smtp_tempfail(customer, times=0)
+
+
+# ---- SIGHUP ----------------------------------------------------------------------------
+
+
+def test_sighup_applies_a_changed_business_name_and_replaces_the_idle_watcher(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config(poll="60s")
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    setup.write_config(poll="60s", name="Crumb and Co")
+    for reloads in (1, 2, 3):
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for_log(r"configuration and templates reloaded", reloads)
+
+    customer = new_address("renamed")
+    setup.send_complaint(customer)
+    # With poll_interval = 60s, a quick reply proves the new IDLE watcher works.
+    [reply] = mailstack.wait_for_messages(customer, "INBOX", 1, timeout=5.0)
+    assert "Crumb and Co" in reply_text(reply)
+    assert "Acme Bakery" not in reply_text(reply)
+    assert len(re.findall(r"reloaded", daemon.log)) == 3
+    # Old watchers and poll connections were closed: one poll and one IDLE remain.
+    deadline = time.monotonic() + 5.0
+    while setup.imap_sessions(setup.support) != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert setup.imap_sessions(setup.support) == 2
+    assert daemon.stop() == 0
+
+
+def test_sighup_adds_a_second_mailbox(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config()
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    second = new_address("support-second")
+    setup.write_config(extra_mailbox=second)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_log(r"configuration and templates reloaded")
+    wait_first_contact(daemon, 2)
+
+    customer = new_address("second-cust")
+    setup.send_complaint(customer, to=second)
+    [reply] = mailstack.wait_for_messages(customer, "INBOX", 1)
+    assert second in email.message_from_bytes(reply)["From"]
+    assert daemon.stop() == 0
+
+
+def test_sighup_with_a_bad_config_lists_the_problems_and_keeps_running(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config()
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    setup.write_config(name="Never Applied", broken=True)
+    daemon.signal(signal.SIGHUP)
+    text = daemon.wait_for_log(r"reload refused")
+
+    assert "timezone" in text
+    assert "poll_interval" in text
+    assert "reloaded" not in text
+    customer = new_address("after-bad")
+    setup.send_complaint(customer)
+    [reply] = mailstack.wait_for_messages(customer, "INBOX", 1)
+    assert "Acme Bakery" in reply_text(reply)
+    assert daemon.process.poll() is None
+    assert daemon.stop() == 0
+
+
+# ---- outages ---------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_imap_is_one_error_line_then_a_reload_recovers(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config(port=closed_port())
+    daemon = setup.start(verbose=True)
+    # The second failed attempt comes after the first back-off pause (5 s).
+    text = daemon.wait_for_log(r"mailbox support still failing \(2 failures\)", timeout=15.0)
+
+    errors = [line for line in text.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, errors
+    assert "connection refused" in errors[0]
+    assert "retrying with back-off" in errors[0]
+    assert daemon.process.poll() is None
+
+    setup.write_config()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_log(r"mailbox support reachable again after \d+ failed attempt")
+    wait_first_contact(daemon)
+    customer = new_address("recovered")
+    setup.send_complaint(customer)
+    assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+    assert daemon.stop() == 0
+
+
+# ---- systemd -----------------------------------------------------------------------
+
+
+def test_systemd_is_told_ready_reloading_and_stopping(setup: Setup) -> None:
+    setup.write_config()
+    with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as folder:
+        path = str(Path(folder) / "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(path)
+            sock.settimeout(10.0)
+            daemon = setup.start(env={**os.environ, "NOTIFY_SOCKET": path})
+            assert sock.recv(4096) == b"READY=1"
+            daemon.signal(signal.SIGHUP)
+            assert sock.recv(4096).startswith(b"RELOADING=1\nMONOTONIC_USEC=")
+            assert sock.recv(4096) == b"READY=1"
+            assert daemon.stop() == 0
+            assert sock.recv(4096) == b"STOPPING=1"
+
