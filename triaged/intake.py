@@ -15,9 +15,10 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -27,14 +28,13 @@ from triaged.clock import Clock
 from triaged.config import Config
 from triaged.domain import Address, ComplaintState, EventKind, Outcome, ParsedMail, RawMail
 from triaged.errors import QuarantineError
-from triaged.outbound.compose import compose, new_message_id
+from triaged.outbound.compose import compose, may_be_ours, new_message_id
 from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
-from triaged.store import complaints, messages, outbox
+from triaged.store import outbox_rows, rows
 from triaged.store.db import transaction
-from triaged.store.models import Complaint, MessageRow
 
 log = logging.getLogger("triaged.intake")
 
@@ -56,6 +56,18 @@ class Tally:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class NewComplaint:
+    """A complaint registered in this transaction: what its holding reply needs."""
+
+    id: int
+    reference: str
+    customer: Address
+    language: str
+    received_at: datetime
+    due_at: datetime
 
 
 class Intake:
@@ -96,26 +108,35 @@ class Intake:
         return outcome
 
     def process_in(
-        self, session: Session, raw: RawMail, *, answer: bool = True, tally: Tally | None = None
+        self,
+        target: Session | Connection,
+        raw: RawMail,
+        *,
+        answer: bool = True,
+        tally: Tally | None = None,
     ) -> Outcome:
         """Record `raw` inside the caller's transaction, in a savepoint of its own.
 
-        A bug while handling one message rolls back only that message, which
-        is then quarantined with the error as its reason (Mailman's shunt
-        queue): one bad message never blocks the mailbox and is never lost.
-        Database errors are not the message's fault and propagate.
+        `target` is the caller's Session or Core connection; the writes are
+        Core statements on its connection (`store.rows`), so nothing is left
+        pending in a Session. A bug while handling one message rolls back only
+        that message, which is then quarantined with the error as its reason
+        (Mailman's shunt queue): one bad message never blocks the mailbox and
+        is never lost. Database errors are not the message's fault and propagate.
         """
+        conn = target.connection() if isinstance(target, Session) else target
         try:
-            with session.begin_nested():
-                outcome, reference = self._process(session, raw, answer)
+            with conn.begin_nested():
+                outcome, reference = self._process(conn, raw, answer)
         except SQLAlchemyError:
             raise
         except Exception as error:
             log.exception("internal error on %s/%s uid %s", raw.mailbox, raw.folder, raw.uid)
-            with session.begin_nested():
+            with conn.begin_nested():
                 digest = hashlib.sha256(raw.data).hexdigest()
-                self._quarantine(session, raw, digest,
-                                 f"internal error: {type(error).__name__}: {error}")
+                self._quarantine(conn, raw, digest,
+                                 f"internal error: {type(error).__name__}: {error}",
+                                 self.clock.now())
             outcome, reference = Outcome.QUARANTINED, ""
         if tally is not None:
             tally.add(outcome)
@@ -125,16 +146,17 @@ class Intake:
 
     # -- steps ------------------------------------------------------------------
 
-    def _process(self, session: Session, raw: RawMail, answer: bool) -> tuple[Outcome, str]:
+    def _process(self, conn: Connection, raw: RawMail, answer: bool) -> tuple[Outcome, str]:
+        now = self.clock.now()
         digest = hashlib.sha256(raw.data).hexdigest()
         try:
             mail = parse_message(raw.data)
         except QuarantineError as error:
-            self._quarantine(session, raw, digest, error.reason)
+            self._quarantine(conn, raw, digest, error.reason, now)
             return Outcome.QUARANTINED, ""
 
-        original = messages.find_duplicate(
-            session,
+        original = rows.duplicate_of(
+            conn,
             sha256=digest,
             message_id=mail.message_id,
             sender=mail.sender.email,
@@ -142,71 +164,84 @@ class Intake:
             text=mail.text,
         )
         if original is not None:
-            self._store(session, raw, digest, mail, Outcome.DUPLICATE, "duplicate", keep_raw=False,
-                        duplicate_of=original.id)
+            self._store(conn, raw, digest, mail, Outcome.DUPLICATE, "duplicate", now,
+                        keep_raw=False, duplicate_of=original)
             return Outcome.DUPLICATE, ""
 
-        context = ClassifyContext(
-            own_addresses=self._own,
-            is_our_message_id=lambda mid: messages.is_our_message_id(session, mid),
-        )
-        verdict = classify(mail, context)
+        verdict = classify(mail, self._context(conn))
         if verdict.outcome is not Outcome.COMPLAINT:
             log.info("not a complaint: %s from %s (%s)", mail.message_id, mail.sender.email,
                      verdict.reason or verdict.rule)
-            self._store(session, raw, digest, mail, verdict.outcome, verdict.rule,
+            self._store(conn, raw, digest, mail, verdict.outcome, verdict.rule, now,
                         reason=verdict.reason)
             return verdict.outcome, ""
 
-        existing = self._thread(session, mail)
+        existing = self._thread(conn, mail)
         if existing is not None:
-            row = self._store(session, raw, digest, mail, Outcome.FOLLOW_UP, "thread",
-                              complaint_id=existing.id)
-            self._attach(session, existing, row)
+            row_id = self._store(conn, raw, digest, mail, Outcome.FOLLOW_UP, "thread", now,
+                                 complaint_id=existing.id)
+            rows.insert_events(conn, self._attach(conn, existing, row_id, mail, now))
             return Outcome.FOLLOW_UP, existing.reference
 
-        row = self._store(session, raw, digest, mail, Outcome.COMPLAINT, verdict.rule)
-        complaint = self._register(session, raw, mail, row)
+        complaint = self._register(conn, raw, mail, now)
+        row_id = self._store(conn, raw, digest, mail, Outcome.COMPLAINT, verdict.rule, now,
+                             complaint_id=complaint.id)
+        events = [
+            rows.registered_event(complaint.id, reference=complaint.reference,
+                                  due_at=complaint.due_at, customer_email=mail.sender.email,
+                                  message_row_id=row_id, now=now)
+        ]
         if answer:
-            self._queue_holding(session, raw, mail, complaint)
+            events.append(self._queue_holding(conn, raw, mail, complaint, now))
+        rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
 
-    def _quarantine(self, session: Session, raw: RawMail, digest: str, reason: str) -> None:
+    def _context(self, conn: Connection) -> ClassifyContext:
+        def is_ours(message_id: str) -> bool:
+            # Only ids shaped like ours are looked up; a customer's id never is.
+            return may_be_ours(message_id) and rows.is_our_message_id(conn, message_id)
+
+        return ClassifyContext(own_addresses=self._own, is_our_message_id=is_ours)
+
+    def _quarantine(
+        self, conn: Connection, raw: RawMail, digest: str, reason: str, now: datetime
+    ) -> None:
         log.warning("quarantined %s/%s uid %s: %s", raw.mailbox, raw.folder, raw.uid, reason)
-        row = messages.add_message(
-            session,
+        row_id = rows.insert_message(
+            conn,
             mailbox=raw.mailbox, folder=raw.folder, uidvalidity=raw.uidvalidity, uid=raw.uid,
             message_id="", sha256=digest, raw=raw.data, size=len(raw.data), sender="",
-            subject="", sent_date=None, text="", outcome=Outcome.QUARANTINED.value,
-            rule="unparseable", reason=reason, received_at=self.clock.now(),
+            subject="", sent_date=None, text="", outcome=Outcome.QUARANTINED,
+            rule="unparseable", reason=reason, received_at=now,
         )
-        messages.quarantine(session, row, reason, self.clock.now())
+        rows.insert_quarantine(conn, row_id, reason, now)
 
     def _store(
         self,
-        session: Session,
+        conn: Connection,
         raw: RawMail,
         digest: str,
         mail: ParsedMail,
         outcome: Outcome,
         rule: str,
+        now: datetime,
         *,
         reason: str = "",
         keep_raw: bool = True,
         complaint_id: int | None = None,
         duplicate_of: int | None = None,
-    ) -> MessageRow:
-        return messages.add_message(
-            session,
+    ) -> int:
+        return rows.insert_message(
+            conn,
             mailbox=raw.mailbox, folder=raw.folder, uidvalidity=raw.uidvalidity, uid=raw.uid,
             message_id=mail.message_id, sha256=digest, raw=raw.data if keep_raw else None,
             size=len(raw.data), sender=mail.sender.email, subject=mail.subject,
-            sent_date=mail.date, text=mail.text, outcome=outcome.value, rule=rule,
+            sent_date=mail.date, text=mail.text, outcome=outcome, rule=rule,
             reason=reason, complaint_id=complaint_id, duplicate_of=duplicate_of,
-            received_at=self.clock.now(),
+            received_at=now,
         )
 
-    def _thread(self, session: Session, mail: ParsedMail) -> Complaint | None:
+    def _thread(self, conn: Connection, mail: ParsedMail) -> rows.ComplaintRef | None:
         """The complaint this message continues, by its headers or its reference token.
 
         A reference token counts only from the complaint's own customer; from
@@ -215,57 +250,67 @@ class Intake:
         """
         ids = [*mail.in_reply_to, *mail.references]
         if ids:
-            found = messages.complaint_for_message_ids(session, ids)
+            found = rows.complaint_for_message_ids(conn, ids)
             if found is not None:
                 return found
         for token in references.find_in_text(mail.subject):
-            found = complaints.get_by_reference(session, token)
+            found = rows.complaint_by_reference(conn, token)
             if found is not None and found.customer_email.lower() == mail.sender.email.lower():
                 return found
         return None
 
-    def _attach(self, session: Session, complaint: Complaint, row: MessageRow) -> None:
-        now = self.clock.now()
-        complaints.add_event(session, complaint.id, EventKind.FOLLOW_UP, now=now,
-                             actor="customer", message_row_id=row.id)
+    def _attach(
+        self,
+        conn: Connection,
+        complaint: rows.ComplaintRef,
+        row_id: int,
+        mail: ParsedMail,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        events = [rows.event(complaint.id, EventKind.FOLLOW_UP, now=now, actor="customer",
+                             message_row_id=row_id)]
         if complaint.state in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
-            complaints.transition(session, complaint, ComplaintState.IN_PROGRESS, now=now,
-                                  actor="customer", message_row=row,
-                                  detail={"why": "customer wrote again"})
-        log.info("follow-up %s on %s", row.message_id, complaint.reference)
+            reopened = rows.set_state(conn, complaint, ComplaintState.IN_PROGRESS, now=now,
+                                      actor="customer", message_row_id=row_id,
+                                      detail={"why": "customer wrote again"})
+            if reopened is not None:
+                events.append(reopened)
+        log.info("follow-up %s on %s", mail.message_id, complaint.reference)
+        return events
 
     def _register(
-        self, session: Session, raw: RawMail, mail: ParsedMail, row: MessageRow
-    ) -> Complaint:
-        now = self.clock.now()
-        reference = references.new_reference()
-        while complaints.reference_exists(session, reference):
-            reference = references.new_reference()
+        self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime
+    ) -> NewComplaint:
         due = self.calendar.add(now, self.config.sla.resolve_within)
-        complaint = complaints.register(
-            session,
-            reference=reference, mailbox=raw.mailbox, customer_email=mail.sender.email,
-            customer_name=mail.sender.name, subject=mail.subject,
-            language=self.config.business.language, received_at=now, due_at=due,
-            message_row=row, now=now,
-        )
+        while True:
+            # A clash with a reference in use comes back as None: draw again.
+            reference = references.new_reference()
+            complaint_id = rows.insert_complaint(
+                conn,
+                reference=reference, mailbox=raw.mailbox, customer_email=mail.sender.email,
+                customer_name=mail.sender.name, subject=mail.subject,
+                language=self.config.business.language, received_at=now, due_at=due, now=now,
+            )
+            if complaint_id is not None:
+                break
         log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
-        return complaint
+        return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
+                            self.config.business.language, now, due)
 
     def _queue_holding(
-        self, session: Session, raw: RawMail, mail: ParsedMail, complaint: Complaint
-    ) -> None:
-        now = self.clock.now()
-        customer = Address(complaint.customer_email, complaint.customer_name)
+        self, conn: Connection, raw: RawMail, mail: ParsedMail, complaint: NewComplaint,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Queue the holding reply (or log why not); return the event to write."""
+        customer = complaint.customer
         limit = self.config.limits.auto_letters_per_day
-        sent = outbox.automatic_letters_since(session, customer.email, now - RATE_WINDOW)
+        sent = outbox_rows.automatic_letters_since(conn, customer.email, now - RATE_WINDOW)
         if sent >= limit:
-            complaints.add_event(session, complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
-                                 actor="system",
-                                 detail={"kind": "holding", "why": f"rate limit {limit}/24h"})
             log.warning("no holding reply to %s: %d automatic letters in 24 h", customer.email,
                         sent)
-            return
+            return rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
+                              actor="system",
+                              detail={"kind": "holding", "why": f"rate limit {limit}/24h"})
         business = self.config.business
         letter = holding_letter(
             HoldingFacts(
@@ -278,11 +323,13 @@ class Intake:
         )
         sender = Address(self._mailbox_address(raw.mailbox), business.name)
         message_id = new_message_id(sender)
-        outbox.enqueue(
-            session, complaint_id=complaint.id, kind=letter.kind.value, to_email=customer.email,
+        _letter_id, queued = outbox_rows.queue_letter(
+            conn, complaint_id=complaint.id, kind=letter.kind, to_email=customer.email,
             message_id=message_id, subject=letter.subject,
             raw=compose(letter, sender, now=now, message_id=message_id), automatic=True, now=now,
         )
+        assert queued is not None  # a letter with a complaint always logs letter_queued
+        return queued
 
     def _mailbox_address(self, name: str) -> str:
         for mailbox in self.config.mailboxes:

@@ -1,9 +1,9 @@
 """The poll job: read one mailbox until nothing new is left (STYLE-ANCHORS rule 1).
 
-The cursor (UIDVALIDITY, last UID) moves inside each message's own
-transaction, so what is committed and where reading resumes can never
-disagree. Marking on the server (move or flag) happens after the commits of
-a batch; if it fails, `leftovers()` finds those messages on the next poll.
+The cursor (UIDVALIDITY, last UID) moves in the same transaction as the
+fetched batch of messages it covers, so what is committed and where reading
+resumes can never disagree. Marking on the server (move or flag) happens after
+that commit; if it fails, `leftovers()` finds those messages on the next poll.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from triaged.config import MailboxConfig
 from triaged.domain import RawMail
 from triaged.ingest.source import Cursor, MailSource
 from triaged.intake import Intake, Tally
 from triaged.store import cursors
-from triaged.store.db import transaction
+from triaged.store.db import transaction, write_transaction
 
 log = logging.getLogger("triaged.ingest")
 
@@ -72,15 +72,15 @@ class MailboxPoller:
             # One transaction per fetched batch, one savepoint per message: the
             # messages and the cursor step commit together, and only then are
             # they moved on the server.
-            with transaction(self.intake.engine) as session:
+            with write_transaction(self.intake.engine) as conn:
                 for raw in batch.messages:
                     step = replace(step, last_uid=max(step.last_uid, raw.uid))
-                    self.intake.process_in(session, raw, answer=self._answer(raw, step),
+                    self.intake.process_in(conn, raw, answer=self._answer(raw, step),
                                            tally=tally)
                     done.append(raw)
                     if stop():
                         break
-                self._write(session, step)
+                self._write(conn, step)
             self.source.mark_processed(done)
             if stop():
                 return
@@ -112,9 +112,9 @@ class MailboxPoller:
         return first
 
     def _save(self, cursor: Cursor) -> None:
-        with transaction(self.intake.engine) as session:
-            self._write(session, cursor)
+        with write_transaction(self.intake.engine) as conn:
+            self._write(conn, cursor)
 
-    def _write(self, session: Session, cursor: Cursor) -> None:
-        cursors.set_cursor(session, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
-                           cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until)
+    def _write(self, conn: Connection, cursor: Cursor) -> None:
+        cursors.write_cursor(conn, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
+                             cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until)

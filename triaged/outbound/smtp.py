@@ -14,10 +14,10 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
 
@@ -106,9 +106,13 @@ class SmtpTransport:
         for letter in letters:
             queue.put_nowait(letter)
         workers = max(1, min(self._s.connections, len(letters)))
-        await asyncio.gather(*(self._worker(queue, on_delivery) for _ in range(workers)))
+        # One gate for all connections: see _send_one.
+        gate = asyncio.Lock()
+        await asyncio.gather(*(self._worker(queue, gate, on_delivery) for _ in range(workers)))
 
-    async def _worker(self, queue: asyncio.Queue[Outgoing], on_delivery: OnDelivery) -> None:
+    async def _worker(
+        self, queue: asyncio.Queue[Outgoing], gate: asyncio.Lock, on_delivery: OnDelivery
+    ) -> None:
         client: aiosmtplib.SMTP | None = None
         try:
             while not queue.empty():
@@ -122,8 +126,7 @@ class SmtpTransport:
                         client = None
                         _fail_rest(letter, queue, error, on_delivery)
                         return
-                delivery = await _send_one(client, letter)
-                on_delivery(delivery)
+                delivery = await _send_one(client, letter, gate, on_delivery)
                 if not delivery.accepted and not client.is_connected:
                     client = None
         finally:
@@ -134,24 +137,59 @@ class SmtpTransport:
                     client.close()
 
 
-async def _send_one(client: aiosmtplib.SMTP, letter: Outgoing) -> Delivery:
+async def _send_one(
+    client: aiosmtplib.SMTP, letter: Outgoing, gate: asyncio.Lock, on_delivery: OnDelivery
+) -> Delivery:
+    """One SMTP transaction; its fate is reported through `on_delivery` before returning.
+
+    MAIL and RCPT run in parallel on all connections, but DATA (whose final
+    reply is the server's acceptance) and the report of its outcome hold
+    `gate`: only one letter at a time can be accepted and not yet recorded, so
+    a crash at any moment sends at most one letter twice (SPEC §4, §10).
+    """
+    delivery = await _envelope(client, letter)
+    if delivery is not None:
+        on_delivery(delivery)
+        return delivery
+    async with gate:
+        delivery = await _guarded(client, letter, client.data(letter.raw))
+        on_delivery(delivery or Delivery(letter.letter_id, True))
+    return delivery or Delivery(letter.letter_id, True)
+
+
+async def _envelope(client: aiosmtplib.SMTP, letter: Outgoing) -> Delivery | None:
+    """MAIL FROM and RCPT TO (as `sendmail` sends them); a Delivery only on failure."""
+    utf8 = not (letter.mail_from.isascii() and letter.to.isascii())
+    if utf8 and not client.supports_extension("smtputf8"):
+        return Delivery(letter.letter_id, False, permanent=True,
+                        error="the address needs SMTPUTF8, which the server does not offer")
+    options = ["SMTPUTF8"] if utf8 else []
+    if client.supports_extension("size"):
+        options.insert(0, f"SIZE={len(letter.raw)}")
+    encoding = "utf-8" if utf8 else "ascii"
+
+    async def both() -> None:
+        await client.mail(letter.mail_from, options=options, encoding=encoding)
+        await client.rcpt(letter.to, encoding=encoding)
+
+    return await _guarded(client, letter, both())
+
+
+async def _guarded(
+    client: aiosmtplib.SMTP, letter: Outgoing, step: Coroutine[Any, Any, object]
+) -> Delivery | None:
+    """Run one step of the transaction; a refusal or a broken connection becomes a Delivery."""
     try:
-        await client.sendmail(letter.mail_from, [letter.to], letter.raw)
-    except aiosmtplib.SMTPRecipientsRefused as error:
-        refusals = error.recipients
-        code = refusals[0].code if refusals else 450
-        text = "; ".join(f"{r.code} {r.message}" for r in refusals) or str(error)
-        return Delivery(letter.letter_id, False, permanent=500 <= code < 600, error=text)
+        await step
     except aiosmtplib.SMTPResponseException as error:
+        # Reset the envelope so the connection can carry the next letter.
+        await _reset(client)
         permanent = 500 <= error.code < 600
-        if not permanent:
-            # A 4xx in mid-session may leave the transaction open: start afresh.
-            await _reset(client)
         return Delivery(letter.letter_id, False, permanent, f"{error.code} {error.message}")
     except (aiosmtplib.SMTPException, OSError) as error:
         client.close()
         return Delivery(letter.letter_id, False, False, f"{type(error).__name__}: {error}")
-    return Delivery(letter.letter_id, True)
+    return None
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Connection, insert, update
 from sqlmodel import Session, select
 
-from triaged.store.models import MailboxCursor
+from triaged.store.models import MailboxCursor, metadata
 
 
 def get_cursor(session: Session, mailbox: str, folder: str) -> MailboxCursor | None:
@@ -37,3 +38,24 @@ def set_cursor(
     session.add(cursor)
     session.flush()
     return cursor
+
+
+def write_cursor(
+    conn: Connection,
+    mailbox: str,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+    *,
+    floor: int = 0,
+    quiet_until: int = 0,
+) -> None:
+    """`set_cursor` on a Core connection (the poll loop's batch transaction)."""
+    table = metadata.tables["mailbox_cursor"]
+    values = {"uidvalidity": uidvalidity, "last_uid": last_uid, "floor": floor,
+              "quiet_until": quiet_until}
+    moved = conn.execute(
+        update(table).where(table.c.mailbox == mailbox, table.c.folder == folder).values(values)
+    ).rowcount
+    if moved == 0:
+        conn.execute(insert(table), {"mailbox": mailbox, "folder": folder, **values})

@@ -94,6 +94,26 @@ def transaction(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def writer(engine: Engine) -> Iterator[Connection]:
+    """Yield a Core connection whose every `begin()` is a write transaction.
+
+    For the hot paths that use `rows` / `outbox_rows` (SQLAlchemy Core, no
+    Session): the caller opens as many short transactions on it as it needs
+    (`with conn.begin(): …`), e.g. one per delivered letter. On SQLite each
+    starts with `BEGIN IMMEDIATE`, as `transaction()` does.
+    """
+    with engine.connect() as conn:
+        yield conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a Core connection inside one write transaction; commit or roll back at the end."""
+    with writer(engine) as conn, conn.begin():
+        yield conn
+
+
 def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -96,8 +96,8 @@ def find_duplicate(
     return session.get(MessageRow, hit.id) if hit is not None else None
 
 
-def _id_forms(message_ids: Iterable[str]) -> set[str]:
-    # Message-IDs travel both with and without angle brackets; match either.
+def id_forms(message_ids: Iterable[str]) -> set[str]:
+    """Every form a Message-ID may be stored in: with and without angle brackets."""
     forms: set[str] = set()
     for raw in message_ids:
         bare = raw.strip().strip("<>").strip()
@@ -108,7 +108,7 @@ def _id_forms(message_ids: Iterable[str]) -> set[str]:
 
 def is_our_message_id(session: Session, message_id: str) -> bool:
     """Say whether `message_id` is the Message-ID of one of our outbox letters."""
-    forms = _id_forms([message_id])
+    forms = id_forms([message_id])
     if not forms:
         return False
     found = session.exec(
@@ -124,7 +124,7 @@ def complaint_for_message_ids(session: Session, ids: Iterable[str]) -> Complaint
     (In-Reply-To / References threading). When several match, the one from the
     most recent message or letter wins.
     """
-    forms = _id_forms(ids)
+    forms = id_forms(ids)
     if not forms:
         return None
     incoming = session.exec(

@@ -1,0 +1,174 @@
+"""The outbox hot path in SQLAlchemy Core: queue, count, claim, record a delivery.
+
+Same rows and events as `outbox.enqueue`, `automatic_letters_since`,
+`claim_due` and `mark_sent`, without the ORM's per-object cost (SPEC §10).
+Nothing here commits: the sender wraps each `record_sent` in a transaction of
+its own, so a crash re-sends at most the one letter whose acceptance by SMTP
+was not yet written down (SPEC §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
+from triaged.store.models import metadata
+from triaged.store.rows import change_state, event, insert_events
+
+_letter = metadata.tables["outbox_letter"]
+
+# Letters that count against the per-address limit: failed ones never arrived.
+COUNTED_STATES = (LetterState.QUEUED.value, LetterState.SENDING.value, LetterState.SENT.value)
+
+
+@dataclass(frozen=True)
+class ClaimedLetter:
+    """A letter leased to this sender: what delivery and its record need."""
+
+    id: int
+    complaint_id: int | None
+    kind: str
+    to_email: str
+    message_id: str
+    automatic: bool
+    attempts: int
+    raw: bytes
+
+
+def letter_detail(
+    letter_id: int, kind: str, to_email: str, message_id: str, automatic: bool
+) -> dict[str, Any]:
+    """The letter fields every letter_* event carries (as `outbox._letter_detail`)."""
+    return {"letter_id": letter_id, "kind": kind, "to": to_email, "message_id": message_id,
+            "automatic": automatic}
+
+
+def queue_letter(
+    conn: Connection,
+    *,
+    complaint_id: int | None,
+    kind: LetterKind | str,
+    to_email: str,
+    message_id: str,
+    subject: str,
+    raw: bytes,
+    automatic: bool,
+    now: datetime,
+) -> tuple[int, dict[str, Any] | None]:
+    """Queue a rendered letter for sending now; return its id and its `letter_queued` event.
+
+    The event (None without a complaint) is for the caller to insert with the
+    rest of the message's events. A second letter with the same `message_id`
+    fails on the unique constraint.
+    """
+    kind = str(kind)
+    letter_id = int(
+        conn.execute(
+            insert(_letter).returning(_letter.c.id),
+            {"complaint_id": complaint_id, "kind": kind, "to_email": to_email,
+             "message_id": message_id, "subject": subject, "raw": raw, "automatic": automatic,
+             "state": LetterState.QUEUED.value, "attempts": 0, "next_attempt_at": now,
+             "last_error": "", "created_at": now, "sent_at": None},
+        ).scalar_one()
+    )
+    if complaint_id is None:
+        return letter_id, None
+    queued = event(complaint_id, EventKind.LETTER_QUEUED, now=now, actor="system",
+                   detail=letter_detail(letter_id, kind, to_email, message_id, automatic))
+    return letter_id, queued
+
+
+def automatic_letters_since(conn: Connection, to_email: str, since: datetime) -> int:
+    """Count automatic letters to `to_email` (any case) queued, sending or sent since `since`.
+
+    Letters queued earlier in the caller's transaction count, so the limit
+    holds within one fetched batch as well as across batches and processes.
+    """
+    count = conn.execute(
+        select(func.count())
+        .select_from(_letter)
+        .where(
+            func.lower(_letter.c.to_email) == to_email.lower(),
+            _letter.c.automatic.is_(True),
+            _letter.c.state.in_(COUNTED_STATES),
+            _letter.c.created_at >= since,
+        )
+    ).scalar_one()
+    return int(count)
+
+
+_CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
+                    _letter.c.message_id, _letter.c.automatic, _letter.c.attempts, _letter.c.raw)
+
+
+def claim_letters(
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedLetter]:
+    """Lease up to `limit` due letters, oldest first, in one UPDATE … RETURNING.
+
+    Due means queued with `next_attempt_at <= now`, or `sending` with an expired
+    lease. The subquery and the update are one statement, so two senders never
+    get the same letter: SQLite runs it under the write lock, PostgreSQL skips
+    rows another sender has locked (`FOR UPDATE SKIP LOCKED`).
+    """
+    if limit <= 0:
+        return []
+    due = (
+        select(_letter.c.id)
+        .where(_letter.c.state.in_((LetterState.QUEUED.value, LetterState.SENDING.value)),
+               _letter.c.next_attempt_at <= now)
+        .order_by(_letter.c.next_attempt_at, _letter.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = conn.execute(
+        update(_letter)
+        .where(_letter.c.id.in_(due.scalar_subquery()))
+        .values(state=LetterState.SENDING.value, next_attempt_at=now + lease)
+        .returning(*_CLAIMED_COLUMNS)
+    ).all()
+    letters = [
+        ClaimedLetter(int(r.id), r.complaint_id, r.kind, r.to_email, r.message_id,
+                      bool(r.automatic), int(r.attempts), bytes(r.raw))
+        for r in rows
+    ]
+    letters.sort(key=lambda letter: letter.id)
+    return letters
+
+
+def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bool:
+    """Record that SMTP accepted `letter`: state sent, `letter_sent`, and for a holding
+    reply the complaint's move received → acknowledged with its `state_changed`.
+
+    Returns whether the complaint was acknowledged by this call. The caller
+    commits right after, one letter per transaction.
+    """
+    attempts = conn.execute(
+        update(_letter)
+        .where(_letter.c.id == letter.id)
+        .values(state=LetterState.SENT.value, sent_at=now, attempts=_letter.c.attempts + 1,
+                last_error="")
+        .returning(_letter.c.attempts)
+    ).scalar_one()
+    if letter.complaint_id is None:
+        return False
+    events = [
+        event(letter.complaint_id, EventKind.LETTER_SENT, now=now, actor="system",
+              detail={**letter_detail(letter.id, letter.kind, letter.to_email,
+                                      letter.message_id, letter.automatic),
+                      "attempts": int(attempts)})
+    ]
+    acknowledged = None
+    if letter.kind == LetterKind.HOLDING.value:
+        acknowledged = change_state(conn, letter.complaint_id, ComplaintState.RECEIVED,
+                                    ComplaintState.ACKNOWLEDGED, now=now, actor="system",
+                                    detail={"letter": letter.message_id})
+        if acknowledged is not None:
+            events.append(acknowledged)
+    insert_events(conn, events)
+    return acknowledged is not None

@@ -1,0 +1,321 @@
+"""The intake hot path in SQLAlchemy Core: plain values in, ids and small records out.
+
+The ORM functions in `messages`, `complaints` and `outbox` build SQLModel objects
+and go through the unit of work (autoflush, identity map); at several hundred
+messages a second that costs several times the SQL itself (SPEC §10). These
+functions do the same writes with cached Core statements on the caller's
+`Connection`, inside the caller's transaction, and never commit. They write the
+same rows and the same events as their ORM twins; the tests hold both to that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, false, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from triaged.clock import as_utc
+from triaged.domain import ComplaintState, EventKind, Outcome
+from triaged.store.complaints import can_transition, encode_detail
+from triaged.store.messages import cap_text, id_forms
+from triaged.store.models import metadata
+
+_message = metadata.tables["message"]
+_complaint = metadata.tables["complaint"]
+_event = metadata.tables["event"]
+_letter = metadata.tables["outbox_letter"]
+_quarantine = metadata.tables["quarantine"]
+
+
+@dataclass(frozen=True)
+class ComplaintRef:
+    """What intake needs to know about an existing complaint to thread into it."""
+
+    id: int
+    reference: str
+    state: ComplaintState
+    customer_email: str
+
+
+def event(
+    complaint_id: int | None,
+    kind: EventKind | str,
+    *,
+    now: datetime,
+    actor: str,
+    message_row_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One event-log row as parameters for `insert_events` (same shape as `add_event`)."""
+    return {
+        "complaint_id": complaint_id,
+        "message_row_id": message_row_id,
+        "at": now,
+        "kind": str(kind),
+        "actor": actor,
+        "detail": encode_detail(detail),
+    }
+
+
+def insert_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
+    """Append `events` (made by `event`) to the log in one executemany."""
+    if events:
+        conn.execute(insert(_event), list(events))
+
+
+def insert_message(
+    conn: Connection,
+    *,
+    mailbox: str,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    message_id: str,
+    sha256: str,
+    raw: bytes | None,
+    size: int,
+    sender: str,
+    subject: str,
+    sent_date: datetime | None,
+    text: str,
+    outcome: Outcome | str,
+    rule: str,
+    received_at: datetime,
+    reason: str = "",
+    complaint_id: int | None = None,
+    duplicate_of: int | None = None,
+) -> int:
+    """Store one incoming message and return its id; `text` is capped like `add_message`."""
+    result = conn.execute(
+        insert(_message).returning(_message.c.id),
+        {
+            "mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid,
+            "message_id": message_id, "sha256": sha256, "raw": raw, "size": size,
+            "sender": sender, "subject": subject, "sent_date": sent_date,
+            "text": cap_text(text), "outcome": str(outcome), "rule": rule, "reason": reason,
+            "complaint_id": complaint_id, "duplicate_of": duplicate_of,
+            "received_at": received_at,
+        },
+    )
+    return int(result.scalar_one())
+
+
+def duplicate_of(
+    conn: Connection,
+    *,
+    sha256: str,
+    message_id: str,
+    sender: str,
+    sent_date: datetime | None,
+    text: str,
+) -> int | None:
+    """Return the id of the stored original this message duplicates, or None.
+
+    The rules of `messages.find_duplicate` (SPEC §9): same raw-bytes hash, or
+    same Message-ID and same sender (any case), date and text. Rows written
+    earlier in the same transaction count, so duplicates inside one fetched
+    batch are caught too.
+    """
+    same_id = _message.c.message_id == message_id if message_id else false()
+    candidates = conn.execute(
+        select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
+               _message.c.text)
+        .where(or_(_message.c.sha256 == sha256, same_id), _message.c.duplicate_of.is_(None))
+        .order_by(_message.c.id)
+    ).all()
+    if not candidates:
+        return None
+    for c in candidates:
+        if c.sha256 == sha256:
+            return int(c.id)
+    if not message_id:
+        return None
+    wanted_date = as_utc(sent_date) if sent_date is not None else None
+    wanted_text = cap_text(text)
+    wanted_sender = sender.lower()
+    for c in candidates:
+        same = c.sender.lower() == wanted_sender and c.sent_date == wanted_date
+        if same and c.text == wanted_text:
+            return int(c.id)
+    return None
+
+
+def is_our_message_id(conn: Connection, message_id: str) -> bool:
+    """Say whether `message_id` is the Message-ID of one of our outbox letters."""
+    forms = id_forms([message_id])
+    if not forms:
+        return False
+    found = conn.execute(
+        select(_letter.c.id).where(_letter.c.message_id.in_(sorted(forms))).limit(1)
+    ).first()
+    return found is not None
+
+
+def _ref(row: Any) -> ComplaintRef:
+    return ComplaintRef(int(row.id), row.reference, ComplaintState(row.state), row.customer_email)
+
+
+_REF_COLUMNS = (_complaint.c.id, _complaint.c.reference, _complaint.c.state,
+                _complaint.c.customer_email)
+
+
+def complaint_by_id(conn: Connection, complaint_id: int) -> ComplaintRef | None:
+    row = conn.execute(select(*_REF_COLUMNS).where(_complaint.c.id == complaint_id)).first()
+    return _ref(row) if row is not None else None
+
+
+def complaint_by_reference(conn: Connection, reference: str) -> ComplaintRef | None:
+    """The complaint with exactly this reference, or None."""
+    row = conn.execute(select(*_REF_COLUMNS).where(_complaint.c.reference == reference)).first()
+    return _ref(row) if row is not None else None
+
+
+def complaint_for_message_ids(conn: Connection, ids: Iterable[str]) -> ComplaintRef | None:
+    """The complaint one of `ids` belongs to, as `messages.complaint_for_message_ids`.
+
+    Incoming messages and our outbox letters both count; the most recent wins.
+    """
+    forms = sorted(id_forms(ids))
+    if not forms:
+        return None
+    incoming = conn.execute(
+        select(_message.c.complaint_id, _message.c.received_at)
+        .where(_message.c.message_id.in_(forms), _message.c.complaint_id.is_not(None))
+        .order_by(_message.c.received_at.desc(), _message.c.id.desc())
+        .limit(1)
+    ).first()
+    outgoing = conn.execute(
+        select(_letter.c.complaint_id, _letter.c.created_at)
+        .where(_letter.c.message_id.in_(forms), _letter.c.complaint_id.is_not(None))
+        .order_by(_letter.c.created_at.desc(), _letter.c.id.desc())
+        .limit(1)
+    ).first()
+    hits = [hit for hit in (incoming, outgoing) if hit is not None]
+    if not hits:
+        return None
+    complaint_id, _at = max(hits, key=lambda hit: hit[1])
+    return complaint_by_id(conn, int(complaint_id))
+
+
+def _insert_or_skip(conn: Connection) -> Any:
+    # INSERT … ON CONFLICT DO NOTHING RETURNING id: a reference already in use
+    # comes back as no row, in one statement instead of a lookup and an insert.
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return (
+        dialect.insert(_complaint)
+        .on_conflict_do_nothing(index_elements=[_complaint.c.reference])
+        .returning(_complaint.c.id)
+    )
+
+
+def insert_complaint(
+    conn: Connection,
+    *,
+    reference: str,
+    mailbox: str,
+    customer_email: str,
+    customer_name: str,
+    subject: str,
+    language: str,
+    received_at: datetime,
+    due_at: datetime,
+    now: datetime,
+) -> int | None:
+    """Create a complaint in state `received`; None when `reference` is taken.
+
+    Logs nothing: the caller writes `registered` once the message row that
+    opened the complaint has its id (see `registered_event`).
+    """
+    if conn.dialect.name not in ("sqlite", "postgresql"):
+        raise NotImplementedError(f"no complaint insert for {conn.dialect.name}")
+    found = conn.execute(
+        _insert_or_skip(conn),
+        {
+            "reference": reference, "mailbox": mailbox,
+            "state": ComplaintState.RECEIVED.value, "customer_email": customer_email,
+            "customer_name": customer_name, "subject": subject, "language": language,
+            "received_at": received_at, "due_at": due_at, "escalation_level": 0,
+            "category": "", "priority": "normal", "created_at": now, "updated_at": now,
+        },
+    ).first()
+    return int(found[0]) if found is not None else None
+
+
+def registered_event(
+    complaint_id: int,
+    *,
+    reference: str,
+    due_at: datetime,
+    customer_email: str,
+    message_row_id: int | None,
+    now: datetime,
+    actor: str = "system",
+) -> dict[str, Any]:
+    """The `registered` event `complaints.register` writes, as `event` parameters."""
+    return event(complaint_id, EventKind.REGISTERED, now=now, actor=actor,
+                 message_row_id=message_row_id,
+                 detail={"reference": reference, "due_at": due_at, "customer": customer_email})
+
+
+def set_state(
+    conn: Connection,
+    complaint: ComplaintRef,
+    new_state: ComplaintState,
+    *,
+    now: datetime,
+    actor: str,
+    message_row_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Move `complaint` from the state it was read in to `new_state`.
+
+    Returns the `state_changed` event to insert (with from/to, as
+    `complaints.transition`), or None when the complaint is no longer in the
+    state it was read in (someone else moved it first). Raises `ValueError`
+    when SPEC §2 does not allow the move.
+    """
+    if not can_transition(complaint.state, new_state):
+        raise ValueError(
+            f"complaint {complaint.reference}: cannot go from {complaint.state.value} "
+            f"to {new_state.value}"
+        )
+    return change_state(conn, complaint.id, complaint.state, new_state, now=now, actor=actor,
+                        message_row_id=message_row_id, detail=detail)
+
+
+def change_state(
+    conn: Connection,
+    complaint_id: int,
+    old_state: ComplaintState,
+    new_state: ComplaintState,
+    *,
+    now: datetime,
+    actor: str,
+    message_row_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Conditional update `old_state` → `new_state`; the event to log, or None if not moved."""
+    moved = conn.execute(
+        update(_complaint)
+        .where(and_(_complaint.c.id == complaint_id, _complaint.c.state == old_state.value))
+        .values(state=new_state.value, updated_at=now)
+    ).rowcount
+    if moved != 1:
+        return None
+    return event(complaint_id, EventKind.STATE_CHANGED, now=now, actor=actor,
+                 message_row_id=message_row_id,
+                 detail={**(detail or {}), "from": old_state.value, "to": new_state.value})
+
+
+def insert_quarantine(conn: Connection, message_row_id: int, reason: str, now: datetime) -> int:
+    """Park a stored message for staff (its row must already say `quarantined`)."""
+    result = conn.execute(
+        insert(_quarantine).returning(_quarantine.c.id),
+        {"message_row_id": message_row_id, "reason": reason, "state": "open",
+         "created_at": now},
+    )
+    return int(result.scalar_one())
