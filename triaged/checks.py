@@ -57,8 +57,10 @@ def _mailbox(mailbox: MailboxConfig) -> str:
     source = make_source(mailbox)
     source.connect()
     source.close()
-    where = mailbox.maildir or f"{mailbox.username}@{mailbox.host}:{mailbox.port}/{mailbox.folder}"
-    return f"reachable: {where}"
+    if mailbox.maildir:
+        return f"reachable: Maildir {mailbox.maildir}"
+    return (f"logged in to {mailbox.host}:{mailbox.port} as {mailbox.username}, "
+            f"folder {mailbox.folder}")
 
 
 def _smtp(config: Config) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,8 @@ from triaged.views import (
     message_view,
     seconds_summary,
 )
+
+REFERENCE_SYMBOLS = 7  # six random symbols and the check symbol (triaged.references)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -63,7 +66,7 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
     """One complaint with its messages, letters and events."""
     canonical = normalize(reference)
     if canonical is None:
-        fail(f"{reference!r} is not a valid reference (check character does not match)", 2)
+        fail(_bad_reference(reference), 2)
     with transaction(open_store()) as session:
         detail = queries.complaint_detail(session, canonical)
         if detail is None:
@@ -88,6 +91,14 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
     typer.echo("events:")
     for e in view["events"]:
         typer.echo(f"  {e['at']}  {e['kind']:<16} {e['actor']:<10} {e['detail']}")
+
+
+def _bad_reference(text: str) -> str:
+    """Why `text` is no reference: a typo (seven symbols, wrong check) or not one at all."""
+    if len(re.sub(r"[^0-9A-Za-z]", "", text)) == REFERENCE_SYMBOLS:
+        return (f"{text!r} is not a valid reference: its check character does not match "
+                "(a mistyped symbol?)")
+    return f"{text!r} is not a reference: expected seven symbols such as K7M-Q3X9"
 
 
 @app.command()
@@ -145,9 +156,12 @@ def quarantine_show(quarantine_id: int) -> None:
 def quarantine_discard(quarantine_id: int) -> None:
     """Mark a quarantined message as dealt with; its bytes stay stored."""
     with transaction(open_store()) as session:
-        if messages.get_quarantine(session, quarantine_id) is None:
-            fail(f"no quarantine entry {quarantine_id}", EXIT_FAILURE)
-        messages.set_quarantine_state(session, quarantine_id, "discarded", SystemClock().now())
+        try:
+            messages.set_quarantine_state(session, quarantine_id, "discarded",
+                                          SystemClock().now(), actor="cli")
+        except (LookupError, ValueError) as error:
+            # Unknown id, or an entry already replayed or discarded.
+            fail(str(error).strip("'\""), EXIT_FAILURE)
     typer.echo(f"quarantine entry {quarantine_id} discarded")
 
 

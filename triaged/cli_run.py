@@ -27,7 +27,10 @@ def run(
         finally:
             built.close()
         counts = ", ".join(f"{n} {k}" for k, n in sorted(report.tally.counts.items())) or "no mail"
-        typer.echo(f"cycle done: {counts}; {report.letters_tried} letter(s) tried", err=True)
+        # The failures themselves were logged as they happened, one line each.
+        failures = len(report.failures)
+        outcome = "cycle done" if report.ok else f"cycle incomplete ({failures} failure(s))"
+        typer.echo(f"{outcome}: {counts}; {report.letters_tried} letter(s) tried", err=True)
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)
         return
