@@ -199,6 +199,13 @@ class ImapSource:
             return ()
         try:
             client = self._c()
+            self._select = dict(client.select_folder(self._s.folder))
+            if int(self._select[b"UIDVALIDITY"]) != cursor.uidvalidity:
+                # The remembered UIDs now name other messages (the folder was
+                # recreated, restored or migrated): none of them is known to be
+                # committed, so nothing may be marked unread. fetch_new() reads
+                # the folder again and deduplication recognises the old mail.
+                return ()
             criteria: list[Any] = ["UID", f"{cursor.floor + 1}:{cursor.last_uid}"]
             if not self._s.processed_folder:
                 criteria.append("UNSEEN")

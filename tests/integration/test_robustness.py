@@ -1,0 +1,306 @@
+"""Hostile situations on the real servers: a folder recreated under a new UIDVALIDITY,
+flag-only processing, IMAP and SMTP outages, and one mail sent to two of our mailboxes.
+
+Each test checks what a customer or an operator would notice: how many complaints and
+letters exist, who got how many letters, what the log and the exit status said.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Callable
+from pathlib import Path
+
+import imapclient
+import pytest
+from sqlmodel import select
+
+from tests.integration.conftest import Triaged, complaint_mail
+from tests.integration.test_cli import IMAP_SECRET, Install, dead_port
+from tests.mailstack import MailStack
+from triaged.store import cursors
+from triaged.store.db import transaction
+from triaged.store.models import Complaint, MessageRow, OutboxLetter
+
+NewAddress = Callable[..., str]
+MakeTriaged = Callable[..., Triaged]
+
+
+def complaints_of(t: Triaged) -> list[Complaint]:
+    with transaction(t.app.engine) as session:
+        return list(session.exec(select(Complaint).order_by(Complaint.id)))
+
+
+def letters_of(t: Triaged) -> list[OutboxLetter]:
+    with transaction(t.app.engine) as session:
+        return list(session.exec(select(OutboxLetter).order_by(OutboxLetter.id)))
+
+
+def outcomes_of(t: Triaged) -> list[str]:
+    with transaction(t.app.engine) as session:
+        return [m.outcome for m in session.exec(select(MessageRow).order_by(MessageRow.id))]
+
+
+def smtp_send(stack: MailStack, sender: str, to: list[str], data: bytes) -> None:
+    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
+        smtp.sendmail(sender, to, data)
+
+
+def point_at(t: Triaged, *, imap_port: int | None = None, smtp_port: int | None = None) -> None:
+    """Rewrite the config's ports and restart, as an operator would (or as a dead server
+    looks); without ports, back to the real servers."""
+    pristine = t.config_path.with_suffix(".pristine")
+    if not pristine.exists():
+        pristine.write_text(t.config_path.read_text())
+    text = pristine.read_text()
+    if imap_port is not None:
+        text = text.replace(f"port = {t.stack.imap_port}\n", f"port = {imap_port}\n", 1)
+    if smtp_port is not None:
+        text = text.replace(f"port = {t.stack.smtp_port}\n", f"port = {smtp_port}\n", 1)
+    t.config_path.write_text(text)
+    t.restart()
+
+
+# ---- UIDVALIDITY ---------------------------------------------------------------------------
+
+
+def recreate(stack: MailStack, address: str, folder: str, messages: list[bytes]) -> None:
+    """Delete the folder and make it anew with `messages`: Dovecot gives a new UIDVALIDITY
+    and numbers the messages from UID 1 again (a restore, a server migration)."""
+    old = stack.folder_uids(address, folder).uidvalidity
+    with stack.imap_client(address) as client:
+        client.delete_folder(folder)
+        client.create_folder(folder)
+    stack.append(address, folder, messages)
+    assert stack.folder_uids(address, folder).uidvalidity != old
+
+
+def test_a_recreated_folder_with_a_new_uidvalidity_brings_no_second_complaint(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    t = make_triaged(mailbox='folder = "Support"')
+    mailstack.append(t.support, "Support", [])  # the folder exists before first contact
+    t.cycle()
+    customers = [new_address("uv") for _ in range(3)]
+    first = [complaint_mail(c, t.support, f"complaint {i}", f"text {i}")
+             for i, c in enumerate(customers[:2])]
+    mailstack.append(t.support, "Support", first)
+    assert t.cycle().tally.counts == {"complaint": 2}
+
+    newest = complaint_mail(customers[2], t.support, "complaint 2", "text 2")
+    recreate(mailstack, t.support, "Support", [*first, newest])
+    t.restart()
+    report = t.cycle()
+
+    assert report.ok
+    assert report.tally.counts == {"duplicate": 2, "complaint": 1}
+    assert outcomes_of(t) == ["complaint", "complaint", "duplicate", "duplicate", "complaint"]
+    assert sorted(c.customer_email for c in complaints_of(t)) == sorted(customers)
+    assert sorted(letter.to_email for letter in letters_of(t)) == sorted(customers)
+    for customer in customers:
+        assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+    assert mailstack.folder_uids(t.support, "Support").uids == []
+    assert t.cycle().tally.counts == {}, "the new UIDVALIDITY is remembered"
+    for customer in customers:
+        assert len(mailstack.messages(customer)) == 1
+
+
+def test_new_mail_at_old_uids_after_a_server_migration_is_not_taken_for_processed_mail(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    t = make_triaged(mailbox='folder = "Support"')
+    mailstack.append(t.support, "Support", [])
+    t.cycle()
+    old, new = new_address("before-move"), [new_address("after-move") for _ in range(2)]
+    mailstack.append(t.support, "Support", [complaint_mail(old, t.support, f"old {i}", f"{i}")
+                                            for i in range(2)])
+    assert t.cycle().tally.counts == {"complaint": 2}
+
+    # The new server's folder holds only new mail, at UIDs 1 and 2: the very UIDs the
+    # cursor remembers as done. A restart (or an outage) makes triaged reconcile first.
+    recreate(mailstack, t.support, "Support",
+             [complaint_mail(c, t.support, "new server", "new") for c in new])
+    t.restart()
+    report = t.cycle()
+
+    assert report.tally.counts == {"complaint": 2}, "the new mail is read, not moved unread"
+    assert [c.customer_email for c in complaints_of(t)][2:] == new
+    for customer in new:
+        assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+
+
+# ---- processed_folder = "" -----------------------------------------------------------------
+
+
+def test_with_no_processed_folder_mail_is_flagged_seen_and_processed_once(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    t = make_triaged(mailbox='processed_folder = ""')
+    t.cycle()
+    customer, reader = new_address("seen"), new_address("read-already")
+    smtp_send(mailstack, customer, [t.support],
+              complaint_mail(customer, t.support, "Flag me", "flag only"))
+    with mailstack.imap_client(t.support) as client:
+        # Staff read this one in their mail client before triaged saw it.
+        client.append("INBOX", complaint_mail(reader, t.support, "Read", "already read"),
+                      flags=[imapclient.SEEN])
+
+    report = t.cycle()
+    t.restart()
+    again = t.cycle()
+
+    assert report.tally.counts == {"complaint": 2}
+    assert again.tally.counts == {}
+    assert len(complaints_of(t)) == 2
+    with mailstack.imap_client(t.support) as client:
+        assert client.folder_exists("Triaged") is False, "no folder made when none is wanted"
+        client.select_folder("INBOX", readonly=True)
+        flags = client.get_flags(client.search("ALL"))
+    assert len(flags) == 2, "the mail stays where it was"
+    assert all(imapclient.SEEN in f for f in flags.values())
+    assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+    assert len(mailstack.wait_for_messages(reader, "INBOX", 1)) == 1
+
+
+# ---- IMAP outage -------------------------------------------------------------------------
+
+
+def test_an_imap_outage_fails_the_cycle_then_the_mail_of_the_outage_is_processed_once(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = make_triaged()
+    t.cycle()
+    before, during = new_address("before"), new_address("during")
+    smtp_send(mailstack, before, [t.support], complaint_mail(before, t.support, "a", "before"))
+    assert t.cycle().tally.counts == {"complaint": 1}
+
+    point_at(t, imap_port=dead_port())
+    smtp_send(mailstack, during, [t.support], complaint_mail(during, t.support, "b", "during"))
+    with caplog.at_level(logging.WARNING):
+        outage = t.cycle()
+    point_at(t)
+    back = t.cycle()
+    after = t.cycle()
+
+    assert not outage.ok, "run --once exits 1 for this cycle"
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "connection refused" in line
+    assert back.ok
+    assert back.tally.counts == {"complaint": 1}
+    assert after.tally.counts == {}
+    assert [c.customer_email for c in complaints_of(t)] == [before, during]
+    assert len(mailstack.wait_for_messages(during, "INBOX", 1)) == 1
+    assert len(mailstack.messages(before)) == 1
+
+
+# ---- SMTP outage -------------------------------------------------------------------------
+
+
+def test_letters_wait_in_the_outbox_while_smtp_is_down_and_go_out_once_after_back_off(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = make_triaged()
+    t.cycle()
+    customers = [new_address("wait") for _ in range(3)]
+    for c in customers:
+        smtp_send(mailstack, c, [t.support], complaint_mail(c, t.support, "down", "smtp down"))
+
+    point_at(t, smtp_port=dead_port())
+    with caplog.at_level(logging.ERROR, logger="triaged"):
+        down = t.cycle()
+        outage_time = t.clock.now()
+        t.cycle()  # the next poll comes before the back-off is over: no new attempt
+    queued = letters_of(t)
+    point_at(t)
+    too_early = t.cycle()
+    t.clock.advance(max(letter.next_attempt_at for letter in queued) - t.clock.now())
+    back = t.cycle()
+    later = t.cycle()
+
+    assert down.ok, "the cycle ran: run --once exits 0"
+    assert down.tally.counts == {"complaint": 3}
+    assert [(x.state, x.attempts) for x in queued] == [("queued", 1)] * 3
+    assert all(x.next_attempt_at > outage_time for x in queued), "retried after a back-off"
+    smtp_lines = [r for r in caplog.records if "SMTP" in r.getMessage()]
+    assert len(smtp_lines) == 1, "one line for the outage, not one per letter or per poll"
+    assert too_early.letters_tried == 0, "the back-off is honoured"
+    assert back.letters_tried == 3
+    assert later.letters_tried == 0
+    assert [x.state for x in letters_of(t)] == ["sent"] * 3
+    for c in customers:
+        assert len(mailstack.wait_for_messages(c, "INBOX", 1)) == 1
+    assert {c.state for c in complaints_of(t)} == {"acknowledged"}
+
+
+def test_run_once_exits_0_while_smtp_is_down_and_the_letter_stays_queued(
+    mailstack: MailStack, new_address: NewAddress, tmp_path: Path
+) -> None:
+    install = Install(mailstack, new_address("support", password=IMAP_SECRET), tmp_path)
+    path = install.config(smtp_port=dead_port())
+    install.cycle(path)
+    customer = new_address("queued")
+    install.send(customer, "Nobody answers", "Is anyone there?")
+
+    result = install.run(path, "run", "--once")
+    [complaint] = install.run(path, "list", "--json").json()
+    shown = install.run(path, "show", complaint["reference"], "--json").json()
+
+    assert result.code == 0, result.describe()
+    assert "Traceback" not in result.err
+    [letter] = shown["letters"]
+    assert letter["state"] == "queued"
+    assert letter["attempts"] == 1
+    assert "unreachable" in letter["last_error"]
+    assert complaint["state"] == "received"
+    assert mailstack.messages(customer) == []
+
+
+# ---- two mailboxes ---------------------------------------------------------------------------
+
+
+def second_mailbox(stack: MailStack, address: str, secret: Path) -> str:
+    secret.write_text(stack.password(address) + "\n")
+    return f"""
+[[mailboxes]]
+name = "sales"
+address = "{address}"
+host = "{stack.host}"
+port = {stack.imap_port}
+security = "plain"
+username = "{address}"
+password_file = "{secret}"
+"""
+
+
+def test_one_mail_to_two_of_our_mailboxes_is_one_complaint_with_one_reply(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack, tmp_path: Path
+) -> None:
+    sales = new_address("sales")
+    t = make_triaged(tail=second_mailbox(mailstack, sales, tmp_path / "sales.pass"))
+    t.cycle()
+    customer, other = new_address("both"), new_address("only-sales")
+    smtp_send(mailstack, customer, [t.support, sales],
+              complaint_mail(customer, f"{t.support}, {sales}", "To you both", "One mail."))
+
+    report = t.cycle()
+    smtp_send(mailstack, other, [sales], complaint_mail(other, sales, "Sales only", "Hi"))
+    report_sales = t.cycle()
+
+    assert report.tally.counts == {"complaint": 1, "duplicate": 1}
+    [first, second] = complaints_of(t)
+    assert first.customer_email == customer
+    assert (second.customer_email, second.mailbox) == (other, "sales")
+    assert report_sales.tally.counts == {"complaint": 1}
+    assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+    assert len(mailstack.messages(customer)) == 1, "one holding reply, not one per mailbox"
+    with transaction(t.app.engine) as session:
+        support_cursor = cursors.get_cursor(session, "support", "INBOX")
+        sales_cursor = cursors.get_cursor(session, "sales", "INBOX")
+    assert support_cursor is not None
+    assert sales_cursor is not None
+    assert (support_cursor.last_uid, sales_cursor.last_uid) == (1, 2), "a cursor each"
+    for mailbox in (t.support, sales):
+        assert mailstack.folder_uids(mailbox, "INBOX").uids == []
