@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -44,12 +45,41 @@ class HoldingFacts:
 
 
 def local_date_words(at: datetime, timezone: str, language: str) -> tuple[str, str]:
-    """(date with weekday, short time) in the business's zone, written the customer's way."""
+    """(date with weekday, time) in the business's zone, written the customer's way.
+
+    Babel's full date and short time, except where that is not how a business
+    writing in the language puts it (see `_LOCAL_WORDS`).
+    """
     local = at.astimezone(ZoneInfo(timezone))
+    special = _LOCAL_WORDS.get(language.split("-")[0].lower())
+    if special is not None:
+        return special(local)
     locale = language.replace("-", "_")
     return format_date(local.date(), format="full", locale=locale), format_time(
         local.timetz(), format="short", locale=locale
     )
+
+
+def _korean(local: datetime) -> tuple[str, str]:
+    # CLDR's short time is "PM 5:00"; a Korean letter says "오후 5시" (30분).
+    minutes = f" {local.minute}분" if local.minute else ""
+    hour = format_time(local.timetz(), "aaaa h시", locale="ko")
+    return format_date(local.date(), format="full", locale="ko"), f"{hour}{minutes}"
+
+
+def _thai(local: datetime) -> tuple[str, str]:
+    # Babel has only the Gregorian calendar and writes "ค.ศ. 2026". Thai
+    # businesses, like the government and banks, date letters in the Buddhist
+    # era (พ.ศ. = Gregorian + 543), which is what a Thai customer expects to
+    # read; times are written "17:00 น.".
+    day = format_date(local.date(), "EEEEที่ d MMMM", locale="th")
+    return f"{day} พ.ศ. {local.year + 543}", f"{local:%H:%M} น."
+
+
+_LOCAL_WORDS: dict[str, Callable[[datetime], tuple[str, str]]] = {
+    "ko": _korean,
+    "th": _thai,
+}
 
 
 def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
