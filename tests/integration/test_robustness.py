@@ -14,7 +14,7 @@ from pathlib import Path
 
 import imapclient
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests.integration.conftest import Triaged, complaint_mail
 from tests.integration.test_cli import IMAP_SECRET, Install, dead_port
@@ -29,17 +29,17 @@ MakeTriaged = Callable[..., Triaged]
 
 def complaints_of(t: Triaged) -> list[Complaint]:
     with transaction(t.app.engine) as session:
-        return list(session.exec(select(Complaint).order_by(Complaint.id)))
+        return list(session.exec(select(Complaint).order_by(col(Complaint.id))))
 
 
 def letters_of(t: Triaged) -> list[OutboxLetter]:
     with transaction(t.app.engine) as session:
-        return list(session.exec(select(OutboxLetter).order_by(OutboxLetter.id)))
+        return list(session.exec(select(OutboxLetter).order_by(col(OutboxLetter.id))))
 
 
 def outcomes_of(t: Triaged) -> list[str]:
     with transaction(t.app.engine) as session:
-        return [m.outcome for m in session.exec(select(MessageRow).order_by(MessageRow.id))]
+        return [m.outcome for m in session.exec(select(MessageRow).order_by(col(MessageRow.id)))]
 
 
 def smtp_send(stack: MailStack, sender: str, to: list[str], data: bytes) -> None:
