@@ -47,13 +47,14 @@ log = logging.getLogger("triaged.daemon")
 SEND_EVERY_SECONDS = 5.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
-# An IDLE watcher retries sooner: while it is down, mail waits for poll_interval.
-IDLE_BACKOFF_MAX = 60.0
+# An IDLE watcher retries sooner (0.5 s doubling to a minute): while it is
+# down, new mail waits for poll_interval.
+IDLE_BACKOFF_START, IDLE_BACKOFF_MAX = 0.5, 60.0
 # RFC 2177: a client should re-issue IDLE at least every 29 minutes. Ten keeps
 # us well inside that and inside the idle timeouts of common NAT boxes.
 IDLE_RENEW_SECONDS = 600.0
 # Consecutive IDLE failures (while polling works) before one warning is logged.
-IDLE_WARN_AFTER = 3
+IDLE_WARN_AFTER = 6
 # Letters due within this many seconds are still sent on SIGTERM.
 DRAIN_SECONDS = 20.0
 # How long a reload or a stop waits for a running job to finish its message.
@@ -147,12 +148,17 @@ class IdleWatcher:
         self._mailbox_down = mailbox_down
         self.thread = threading.Thread(target=self._run, name=f"idle-{mailbox.name}",
                                        daemon=True)
+        self._started = False
 
     def start(self) -> None:
-        self.thread.start()
+        """Start the thread; calling it again does nothing."""
+        if not self._started:
+            self._started = True
+            self.thread.start()
 
     def join(self, timeout: float) -> None:
-        self.thread.join(timeout)
+        if self._started:
+            self.thread.join(timeout)
 
     def _run(self) -> None:
         source = wiring.make_source(self.mailbox)
@@ -168,7 +174,8 @@ class IdleWatcher:
                     failures += 1
                     self._report(error, failures)
                     source.close()
-                    self._retired.wait(min(IDLE_BACKOFF_MAX, BACKOFF_START * 2 ** (failures - 1)))
+                    pause = IDLE_BACKOFF_START * 2 ** (failures - 1)
+                    self._retired.wait(min(IDLE_BACKOFF_MAX, pause))
                 else:
                     if failures >= IDLE_WARN_AFTER:
                         log.info("%s: IDLE listening again", self.mailbox.name)
@@ -199,7 +206,12 @@ class Generation:
         self.retired = threading.Event()
         self.polls = {p.mailbox.name: Serial(self._poller_job(p)) for p in app.pollers}
         self.send = Serial(self._send_once)
-        self.watchers: list[IdleWatcher] = []
+        # Each watcher starts after its mailbox's first successful poll.
+        self.watchers = {
+            m.name: IdleWatcher(m, self._listening_callback(m.name), self.retired,
+                                self._down_check(m.name))
+            for m in config.mailboxes if m.idle and not m.maildir
+        }
         self._job_ids: list[str] = []
 
     def _outage(self, name: str) -> Outage:
@@ -225,6 +237,11 @@ class Generation:
             outage.failed(error, unexpected=not expected)
             return
         outage.recovered()
+        watcher = self.watchers.get(poller.mailbox.name)
+        if watcher is not None:
+            # Started only now: the mailbox answers, and its processed folder exists,
+            # so the two connections never race to create it.
+            watcher.start()
         if tally.total:
             log.info("%s: %s", poller.mailbox.name,
                      ", ".join(f"{n} {k}" for k, n in sorted(tally.counts.items())))
@@ -280,11 +297,6 @@ class Generation:
                 max_instances=2, coalesce=True, misfire_grace_time=None,
             )
             self._job_ids.append(job_id)
-            if mailbox.idle and not mailbox.maildir:
-                watcher = IdleWatcher(mailbox, self._listening_callback(mailbox.name),
-                                      self.retired, self._down_check(mailbox.name))
-                self.watchers.append(watcher)
-                watcher.start()
         self.scheduler.add_job(self.send, "interval", id="send", name="send",
                                seconds=SEND_EVERY_SECONDS, max_instances=2, coalesce=True,
                                misfire_grace_time=None)
@@ -304,7 +316,7 @@ class Generation:
             if job is not None:
                 job.remove()
         deadline = time.monotonic() + RETIRE_WAIT_SECONDS
-        for watcher in self.watchers:
+        for watcher in self.watchers.values():
             watcher.join(max(0.0, deadline - time.monotonic()))
         for job in [*self.polls.values(), self.send]:
             if not job.wait(max(0.0, deadline - time.monotonic())):
@@ -372,6 +384,9 @@ class Daemon:
         sd_notify(f"RELOADING=1\nMONOTONIC_USEC={usec}")
         try:
             self._replace(path)
+        except Exception:
+            # A bug in reloading must not take the running service down with it.
+            log.exception("reload failed; the service goes on with what is running")
         finally:
             sd_notify("READY=1")
 
