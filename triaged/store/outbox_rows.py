@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
 from triaged.store.models import metadata
@@ -23,6 +23,26 @@ _letter = metadata.tables["outbox_letter"]
 
 # Letters that count against the per-address limit: failed ones never arrived.
 COUNTED_STATES = (LetterState.QUEUED.value, LetterState.SENDING.value, LetterState.SENT.value)
+
+# Built once (see `rows`): values travel as bind parameters.
+_INSERT_LETTER = insert(_letter).returning(_letter.c.id)
+_COUNT_AUTOMATIC = (
+    select(func.count())
+    .select_from(_letter)
+    .where(
+        func.lower(_letter.c.to_email) == bindparam("to"),
+        _letter.c.automatic.is_(True),
+        _letter.c.state.in_(COUNTED_STATES),
+        _letter.c.created_at >= bindparam("since"),
+    )
+)
+_MARK_SENT = (
+    update(_letter)
+    .where(_letter.c.id == bindparam("letter_id"))
+    .values(state=LetterState.SENT.value, sent_at=bindparam("now"),
+            attempts=_letter.c.attempts + 1, last_error="")
+    .returning(_letter.c.attempts)
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +88,7 @@ def queue_letter(
     kind = str(kind)
     letter_id = int(
         conn.execute(
-            insert(_letter).returning(_letter.c.id),
+            _INSERT_LETTER,
             {"complaint_id": complaint_id, "kind": kind, "to_email": to_email,
              "message_id": message_id, "subject": subject, "raw": raw, "automatic": automatic,
              "state": LetterState.QUEUED.value, "attempts": 0, "next_attempt_at": now,
@@ -88,16 +108,7 @@ def automatic_letters_since(conn: Connection, to_email: str, since: datetime) ->
     Letters queued earlier in the caller's transaction count, so the limit
     holds within one fetched batch as well as across batches and processes.
     """
-    count = conn.execute(
-        select(func.count())
-        .select_from(_letter)
-        .where(
-            func.lower(_letter.c.to_email) == to_email.lower(),
-            _letter.c.automatic.is_(True),
-            _letter.c.state.in_(COUNTED_STATES),
-            _letter.c.created_at >= since,
-        )
-    ).scalar_one()
+    count = conn.execute(_COUNT_AUTOMATIC, {"to": to_email.lower(), "since": since}).scalar_one()
     return int(count)
 
 
@@ -148,13 +159,7 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
     Returns whether the complaint was acknowledged by this call. The caller
     commits right after, one letter per transaction.
     """
-    attempts = conn.execute(
-        update(_letter)
-        .where(_letter.c.id == letter.id)
-        .values(state=LetterState.SENT.value, sent_at=now, attempts=_letter.c.attempts + 1,
-                last_error="")
-        .returning(_letter.c.attempts)
-    ).scalar_one()
+    attempts = conn.execute(_MARK_SENT, {"letter_id": letter.id, "now": now}).scalar_one()
     if letter.complaint_id is None:
         return False
     events = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.clock import as_utc
@@ -29,6 +29,49 @@ _complaint = metadata.tables["complaint"]
 _event = metadata.tables["event"]
 _letter = metadata.tables["outbox_letter"]
 _quarantine = metadata.tables["quarantine"]
+
+# Statements are built once: building a Core statement and its cache key costs
+# more than running it on SQLite. Values travel as bind parameters.
+_INSERT_EVENT = insert(_event)
+_INSERT_MESSAGE = insert(_message).returning(_message.c.id)
+_INSERT_QUARANTINE = insert(_quarantine).returning(_quarantine.c.id)
+_DUPLICATE_CANDIDATES = (
+    select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
+           _message.c.text)
+    .where(_message.c.duplicate_of.is_(None))
+    .order_by(_message.c.id)
+)
+_SAME_HASH = _DUPLICATE_CANDIDATES.where(_message.c.sha256 == bindparam("sha256"))
+_SAME_HASH_OR_ID = _DUPLICATE_CANDIDATES.where(
+    or_(_message.c.sha256 == bindparam("sha256"), _message.c.message_id == bindparam("mid"))
+)
+_OUR_LETTER = (
+    select(_letter.c.id).where(_letter.c.message_id.in_(bindparam("forms", expanding=True)))
+    .limit(1)
+)
+_REF_COLUMNS = (_complaint.c.id, _complaint.c.reference, _complaint.c.state,
+                _complaint.c.customer_email)
+_COMPLAINT_BY_ID = select(*_REF_COLUMNS).where(_complaint.c.id == bindparam("cid"))
+_COMPLAINT_BY_REFERENCE = select(*_REF_COLUMNS).where(_complaint.c.reference == bindparam("ref"))
+_LATEST_INCOMING = (
+    select(_message.c.complaint_id, _message.c.received_at)
+    .where(_message.c.message_id.in_(bindparam("forms", expanding=True)),
+           _message.c.complaint_id.is_not(None))
+    .order_by(_message.c.received_at.desc(), _message.c.id.desc())
+    .limit(1)
+)
+_LATEST_OUTGOING = (
+    select(_letter.c.complaint_id, _letter.c.created_at)
+    .where(_letter.c.message_id.in_(bindparam("forms", expanding=True)),
+           _letter.c.complaint_id.is_not(None))
+    .order_by(_letter.c.created_at.desc(), _letter.c.id.desc())
+    .limit(1)
+)
+_CHANGE_STATE = (
+    update(_complaint)
+    .where(_complaint.c.id == bindparam("cid"), _complaint.c.state == bindparam("old"))
+    .values(state=bindparam("new"), updated_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +107,7 @@ def event(
 def insert_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
     """Append `events` (made by `event`) to the log in one executemany."""
     if events:
-        conn.execute(insert(_event), list(events))
+        conn.execute(_INSERT_EVENT, list(events))
 
 
 def insert_message(
@@ -91,7 +134,7 @@ def insert_message(
 ) -> int:
     """Store one incoming message and return its id; `text` is capped like `add_message`."""
     result = conn.execute(
-        insert(_message).returning(_message.c.id),
+        _INSERT_MESSAGE,
         {
             "mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid,
             "message_id": message_id, "sha256": sha256, "raw": raw, "size": size,
@@ -120,13 +163,10 @@ def duplicate_of(
     earlier in the same transaction count, so duplicates inside one fetched
     batch are caught too.
     """
-    same_id = _message.c.message_id == message_id if message_id else false()
-    candidates = conn.execute(
-        select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
-               _message.c.text)
-        .where(or_(_message.c.sha256 == sha256, same_id), _message.c.duplicate_of.is_(None))
-        .order_by(_message.c.id)
-    ).all()
+    if message_id:
+        candidates = conn.execute(_SAME_HASH_OR_ID, {"sha256": sha256, "mid": message_id}).all()
+    else:
+        candidates = conn.execute(_SAME_HASH, {"sha256": sha256}).all()
     if not candidates:
         return None
     for c in candidates:
@@ -149,9 +189,7 @@ def is_our_message_id(conn: Connection, message_id: str) -> bool:
     forms = id_forms([message_id])
     if not forms:
         return False
-    found = conn.execute(
-        select(_letter.c.id).where(_letter.c.message_id.in_(sorted(forms))).limit(1)
-    ).first()
+    found = conn.execute(_OUR_LETTER, {"forms": sorted(forms)}).first()
     return found is not None
 
 
@@ -159,18 +197,14 @@ def _ref(row: Any) -> ComplaintRef:
     return ComplaintRef(int(row.id), row.reference, ComplaintState(row.state), row.customer_email)
 
 
-_REF_COLUMNS = (_complaint.c.id, _complaint.c.reference, _complaint.c.state,
-                _complaint.c.customer_email)
-
-
 def complaint_by_id(conn: Connection, complaint_id: int) -> ComplaintRef | None:
-    row = conn.execute(select(*_REF_COLUMNS).where(_complaint.c.id == complaint_id)).first()
+    row = conn.execute(_COMPLAINT_BY_ID, {"cid": complaint_id}).first()
     return _ref(row) if row is not None else None
 
 
 def complaint_by_reference(conn: Connection, reference: str) -> ComplaintRef | None:
     """The complaint with exactly this reference, or None."""
-    row = conn.execute(select(*_REF_COLUMNS).where(_complaint.c.reference == reference)).first()
+    row = conn.execute(_COMPLAINT_BY_REFERENCE, {"ref": reference}).first()
     return _ref(row) if row is not None else None
 
 
@@ -182,18 +216,8 @@ def complaint_for_message_ids(conn: Connection, ids: Iterable[str]) -> Complaint
     forms = sorted(id_forms(ids))
     if not forms:
         return None
-    incoming = conn.execute(
-        select(_message.c.complaint_id, _message.c.received_at)
-        .where(_message.c.message_id.in_(forms), _message.c.complaint_id.is_not(None))
-        .order_by(_message.c.received_at.desc(), _message.c.id.desc())
-        .limit(1)
-    ).first()
-    outgoing = conn.execute(
-        select(_letter.c.complaint_id, _letter.c.created_at)
-        .where(_letter.c.message_id.in_(forms), _letter.c.complaint_id.is_not(None))
-        .order_by(_letter.c.created_at.desc(), _letter.c.id.desc())
-        .limit(1)
-    ).first()
+    incoming = conn.execute(_LATEST_INCOMING, {"forms": forms}).first()
+    outgoing = conn.execute(_LATEST_OUTGOING, {"forms": forms}).first()
     hits = [hit for hit in (incoming, outgoing) if hit is not None]
     if not hits:
         return None
@@ -201,15 +225,14 @@ def complaint_for_message_ids(conn: Connection, ids: Iterable[str]) -> Complaint
     return complaint_by_id(conn, int(complaint_id))
 
 
-def _insert_or_skip(conn: Connection) -> Any:
-    # INSERT … ON CONFLICT DO NOTHING RETURNING id: a reference already in use
-    # comes back as no row, in one statement instead of a lookup and an insert.
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return (
-        dialect.insert(_complaint)
-        .on_conflict_do_nothing(index_elements=[_complaint.c.reference])
-        .returning(_complaint.c.id)
-    )
+# INSERT … ON CONFLICT DO NOTHING RETURNING id: a reference already in use comes
+# back as no row, in one statement instead of a lookup and an insert.
+_INSERT_COMPLAINT = {
+    name: dialect.insert(_complaint)
+    .on_conflict_do_nothing(index_elements=[_complaint.c.reference])
+    .returning(_complaint.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 def insert_complaint(
@@ -230,10 +253,11 @@ def insert_complaint(
     Logs nothing: the caller writes `registered` once the message row that
     opened the complaint has its id (see `registered_event`).
     """
-    if conn.dialect.name not in ("sqlite", "postgresql"):
+    statement = _INSERT_COMPLAINT.get(conn.dialect.name)
+    if statement is None:
         raise NotImplementedError(f"no complaint insert for {conn.dialect.name}")
     found = conn.execute(
-        _insert_or_skip(conn),
+        statement,
         {
             "reference": reference, "mailbox": mailbox,
             "state": ComplaintState.RECEIVED.value, "customer_email": customer_email,
@@ -300,9 +324,8 @@ def change_state(
 ) -> dict[str, Any] | None:
     """Conditional update `old_state` → `new_state`; the event to log, or None if not moved."""
     moved = conn.execute(
-        update(_complaint)
-        .where(and_(_complaint.c.id == complaint_id, _complaint.c.state == old_state.value))
-        .values(state=new_state.value, updated_at=now)
+        _CHANGE_STATE,
+        {"cid": complaint_id, "old": old_state.value, "new": new_state.value, "now": now},
     ).rowcount
     if moved != 1:
         return None
@@ -314,7 +337,7 @@ def change_state(
 def insert_quarantine(conn: Connection, message_row_id: int, reason: str, now: datetime) -> int:
     """Park a stored message for staff (its row must already say `quarantined`)."""
     result = conn.execute(
-        insert(_quarantine).returning(_quarantine.c.id),
+        _INSERT_QUARANTINE,
         {"message_row_id": message_row_id, "reason": reason, "state": "open",
          "created_at": now},
     )

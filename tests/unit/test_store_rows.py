@@ -1,0 +1,307 @@
+"""The Core hot path (`store.rows`, `store.outbox_rows`) keeps every promise of the ORM store:
+duplicates, the rate limit, claims that never overlap, one event per state change, aware UTC."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine
+from sqlmodel import col, select
+
+from triaged.domain import ComplaintState, LetterState
+from triaged.store import complaints, messages, outbox, outbox_rows, rows
+from triaged.store.db import make_engine, migrate, transaction, write_transaction, writer
+from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+
+NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'triaged.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _message(conn: Connection, **overrides: Any) -> int:
+    fields: dict[str, Any] = {
+        "mailbox": "support", "folder": "INBOX", "uidvalidity": 7, "uid": 1,
+        "message_id": "<m1@example.com>", "sha256": "hash-1", "raw": b"raw", "size": 3,
+        "sender": "Ana@Example.com", "subject": "cake", "sent_date": NOW, "text": "crushed",
+        "outcome": "complaint", "rule": "complaint", "received_at": NOW,
+    }
+    fields.update(overrides)
+    return rows.insert_message(conn, **fields)
+
+
+def _complaint(
+    conn: Connection, reference: str = "K7M-Q3X9", email: str = "ana@example.com"
+) -> int:
+    found = rows.insert_complaint(
+        conn, reference=reference, mailbox="support", customer_email=email, customer_name="Ana",
+        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2), now=NOW,
+    )
+    assert found is not None
+    return found
+
+
+def _letter(conn: Connection, n: int, complaint_id: int | None, *, to: str = "ana@example.com",
+            at: datetime = NOW, automatic: bool = True) -> int:
+    letter_id, queued = outbox_rows.queue_letter(
+        conn, complaint_id=complaint_id, kind="holding", to_email=to,
+        message_id=f"<letter-{n}.triaged@acme.example>", subject="Re: cake",
+        raw=b"From: Acme <support@acme.example>\r\n\r\nhello\r\n", automatic=automatic, now=at,
+    )
+    if queued is not None:
+        rows.insert_events(conn, [queued])
+    return letter_id
+
+
+PROBES = [
+    # (what differs from the stored message, is it a duplicate?)
+    ({"sha256": "hash-1", "message_id": "<other@x>"}, True),
+    ({"sha256": "hash-2", "sender": "ana@example.com"}, True),
+    ({"sha256": "hash-2", "text": "something else"}, False),
+    ({"sha256": "hash-2", "sent_date": NOW + timedelta(minutes=1)}, False),
+    ({"sha256": "hash-2", "sender": "bob@example.com"}, False),
+    ({"sha256": "hash-2", "message_id": ""}, False),
+]
+
+
+@pytest.mark.parametrize(("change", "duplicate"), PROBES)
+def test_duplicates_follow_the_orm_rules_inside_one_transaction(
+    engine: Engine, change: dict[str, Any], duplicate: bool
+) -> None:
+    probe: dict[str, Any] = {"sha256": "hash-1", "message_id": "<m1@example.com>",
+                             "sender": "Ana@Example.com", "sent_date": NOW, "text": "crushed"}
+    probe.update(change)
+    with write_transaction(engine) as conn:
+        original = _message(conn)
+        found = rows.duplicate_of(conn, **probe)
+    with transaction(engine) as session:
+        hit = messages.find_duplicate(session, **probe)
+    assert found == (original if duplicate else None)
+    assert (hit.id if hit is not None else None) == found
+
+
+def test_a_duplicate_row_is_never_taken_for_the_original(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        original = _message(conn)
+        _message(conn, raw=None, outcome="duplicate", duplicate_of=original, uid=2)
+        assert rows.duplicate_of(conn, sha256="hash-1", message_id="", sender="",
+                                 sent_date=None, text="") == original
+
+
+def test_a_taken_reference_comes_back_as_none_and_changes_nothing(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        first = _complaint(conn)
+        again = rows.insert_complaint(
+            conn, reference="K7M-Q3X9", mailbox="other", customer_email="bob@example.com",
+            customer_name="", subject="", language="en", received_at=NOW, due_at=NOW, now=NOW)
+    with transaction(engine) as session:
+        stored = session.exec(select(Complaint)).all()
+    assert again is None
+    assert [(c.id, c.customer_email) for c in stored] == [(first, "ana@example.com")]
+    assert stored[0].received_at == NOW
+    assert stored[0].received_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("read_as", "to", "moved"),
+    [
+        (ComplaintState.RECEIVED, ComplaintState.ACKNOWLEDGED, True),
+        (ComplaintState.ACKNOWLEDGED, ComplaintState.IN_PROGRESS, False),  # stale read
+    ],
+)
+def test_a_state_change_is_conditional_and_always_logged(
+    engine: Engine, read_as: ComplaintState, to: ComplaintState, moved: bool
+) -> None:
+    with write_transaction(engine) as conn:
+        complaint_id = _complaint(conn)
+        ref = rows.ComplaintRef(complaint_id, "K7M-Q3X9", read_as, "ana@example.com")
+        change = rows.set_state(conn, ref, to, now=NOW, actor="staff", detail={"why": "test"})
+        rows.insert_events(conn, [change] if change else [])
+    with transaction(engine) as session:
+        state = session.get(Complaint, complaint_id)
+        events = session.exec(select(Event)).all()
+    assert state is not None
+    assert state.state == (to.value if moved else ComplaintState.RECEIVED.value)
+    assert [json.loads(e.detail) for e in events] == (
+        [{"why": "test", "from": read_as.value, "to": to.value}] if moved else [])
+
+
+def test_a_move_spec_forbids_raises_and_writes_nothing(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        complaint_id = _complaint(conn)
+        ref = rows.ComplaintRef(complaint_id, "K7M-Q3X9", ComplaintState.RECEIVED,
+                                "ana@example.com")
+        with pytest.raises(ValueError, match="received to closed"):
+            rows.set_state(conn, ref, ComplaintState.CLOSED, now=NOW, actor="staff")
+
+
+def test_rate_limit_count_sees_letters_queued_earlier_in_the_same_transaction(
+    engine: Engine,
+) -> None:
+    since = NOW - timedelta(hours=24)
+    counts = []
+    with write_transaction(engine) as conn:
+        complaint_id = _complaint(conn)
+        _letter(conn, 0, complaint_id, at=NOW - timedelta(hours=25))  # outside the window
+        _letter(conn, 1, complaint_id, automatic=False)  # written by staff: not counted
+        for n in range(2, 5):
+            counts.append(outbox_rows.automatic_letters_since(conn, "ANA@example.com", since))
+            _letter(conn, n, complaint_id, to="Ana@Example.com")
+        counts.append(outbox_rows.automatic_letters_since(conn, "ana@example.com", since))
+    with transaction(engine) as session:
+        orm = outbox.automatic_letters_since(session, "ana@example.com", since)
+    assert counts == [0, 1, 2, 3]
+    assert orm == 3
+
+
+def test_queued_letters_log_the_same_event_as_the_orm_enqueue(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        complaint_id = _complaint(conn)
+        core_id = _letter(conn, 1, complaint_id)
+    with transaction(engine) as session:
+        orm_letter = outbox.enqueue(
+            session, complaint_id=complaint_id, kind="holding", to_email="ana@example.com",
+            message_id="<orm.triaged@acme.example>", subject="Re: cake", raw=b"x",
+            automatic=True, now=NOW)
+    with transaction(engine) as session:
+        events = session.exec(select(Event).order_by(col(Event.id))).all()
+    details = [json.loads(e.detail) for e in events]
+    assert [e.kind for e in events] == ["letter_queued", "letter_queued"]
+    assert details[0] == {"letter_id": core_id, "kind": "holding", "to": "ana@example.com",
+                          "message_id": "<letter-1.triaged@acme.example>", "automatic": True}
+    assert details[0].keys() == details[1].keys()
+    assert details[1]["letter_id"] == orm_letter.id
+
+
+def _fill(engine: Engine, count: int) -> int:
+    with write_transaction(engine) as conn:
+        complaint_id = _complaint(conn)
+        for n in range(count):
+            _letter(conn, n, complaint_id)
+    return complaint_id
+
+
+def _claim(engine: Engine, *, now: datetime = NOW, limit: int = 10) -> list[int]:
+    with write_transaction(engine) as conn:
+        return [c.id for c in outbox_rows.claim_letters(conn, now=now, limit=limit, lease=LEASE)]
+
+
+def test_claims_lease_letters_oldest_first_and_hand_them_out_again_after_the_lease(
+    engine: Engine,
+) -> None:
+    _fill(engine, 3)
+    first = _claim(engine, limit=2)
+    rest = _claim(engine)
+    assert _claim(engine, now=NOW + LEASE - timedelta(seconds=1)) == []
+    again = _claim(engine, now=NOW + LEASE)
+    assert first == [1, 2]
+    assert rest == [3]
+    assert again == [1, 2, 3]
+
+
+def test_senders_claiming_at_the_same_time_never_get_the_same_letter(url: str) -> None:
+    engine = make_engine(url)
+    _fill(engine, 200)
+    engine.dispose()
+    claims: list[list[int]] = [[] for _ in range(4)]
+    start = threading.Barrier(4)
+
+    def sender(index: int) -> None:
+        own = make_engine(url)
+        start.wait()
+        while batch := _claim(own, limit=3):
+            claims[index] += batch
+        own.dispose()
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [letter for claim in claims for letter in claim]
+    assert len(everything) == len(set(everything)) == 200
+
+
+def test_a_recorded_delivery_matches_what_the_orm_records(url: str, engine: Engine) -> None:
+    complaint_id = _fill(engine, 1)
+    with writer(engine) as conn:
+        with conn.begin():
+            [letter] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
+        with conn.begin():
+            acknowledged = outbox_rows.record_sent(conn, letter, now=NOW + timedelta(seconds=2))
+        with conn.begin():
+            again = outbox_rows.record_sent(conn, letter, now=NOW + timedelta(seconds=3))
+    with transaction(engine) as session:
+        stored = session.get(OutboxLetter, letter.id)
+        complaint = session.get(Complaint, complaint_id)
+        events = session.exec(select(Event).order_by(col(Event.id))).all()
+    assert stored is not None
+    assert complaint is not None
+    assert (acknowledged, again) == (True, False)
+    assert stored.state == LetterState.SENT.value
+    assert stored.attempts == 2
+    assert stored.sent_at == NOW + timedelta(seconds=3)
+    assert stored.sent_at is not None
+    assert stored.sent_at.tzinfo is not None
+    assert complaint.state == ComplaintState.ACKNOWLEDGED.value
+    assert [(e.kind, e.actor) for e in events] == [
+        ("letter_queued", "system"), ("letter_sent", "system"), ("state_changed", "system"),
+        ("letter_sent", "system")]
+    sent = json.loads(events[1].detail)
+    changed = json.loads(events[2].detail)
+    assert sent == {"letter_id": letter.id, "kind": "holding", "to": "ana@example.com",
+                    "message_id": letter.message_id, "automatic": True, "attempts": 1}
+    assert changed == {"letter": letter.message_id, "from": "received", "to": "acknowledged"}
+    assert all(e.at.tzinfo is not None for e in events)
+
+
+def test_orm_transition_and_core_change_log_the_same_detail(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        core_id = _complaint(conn, "AAA-AAAA")
+        _complaint(conn, "BBB-BBBB")
+        change = rows.change_state(conn, core_id, ComplaintState.RECEIVED,
+                                   ComplaintState.ACKNOWLEDGED, now=NOW, actor="system",
+                                   detail={"letter": "<l@x>"})
+        rows.insert_events(conn, [change] if change else [])
+    with transaction(engine) as session:
+        orm = complaints.get_by_reference(session, "BBB-BBBB")
+        assert orm is not None
+        complaints.transition(session, orm, ComplaintState.ACKNOWLEDGED, now=NOW,
+                              actor="system", detail={"letter": "<l@x>"})
+    with transaction(engine) as session:
+        events = session.exec(select(Event).order_by(col(Event.id))).all()
+    core, orm_event = (e.detail for e in events)
+    assert core == orm_event
+
+
+def test_quarantined_messages_are_stored_whole_and_parked(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        row_id = _message(conn, outcome="quarantined", rule="unparseable", reason="no sender",
+                          message_id="", sender="", sent_date=None)
+        rows.insert_quarantine(conn, row_id, "no sender", NOW)
+    with transaction(engine) as session:
+        [(parked, row)] = messages.list_quarantine(session)
+        stored = session.get(MessageRow, row_id)
+    assert (parked.reason, parked.state, row.id) == ("no sender", "open", row_id)
+    assert stored is not None
+    assert stored.raw == b"raw"
