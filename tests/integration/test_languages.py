@@ -1,0 +1,150 @@
+"""A complaint in the customer's language, in their client's usual charset, is answered in it.
+
+End to end on the private Dovecot + SMTP relay: the complaint goes in over SMTP
+as a legacy-charset message (EUC-KR, ISO-2022-JP, TIS-620, ISO-8859-2) or
+UTF-8, triaged reads it over IMAP, and the holding reply that arrives in the
+customer's mailbox is in that language: `Content-Language`, greeting with the
+name in the customer's script, text, and the promised date in the locale's
+format.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, make_msgid
+
+import pytest
+
+from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged
+from tests.mailstack import MailStack
+from triaged.references import find_in_text
+
+NewAddress = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class Case:
+    language: str
+    charset: str  # as the customer's client labels it
+    codec: str  # Python's name for it
+    name: str
+    subject: str
+    body: str
+    greeting: str  # the first line of the reply
+    due: str  # Monday 23 Nov 10:00 + 5 business days (30 Nov, 1 Dec are holidays), one line
+    phrase: str  # a sentence fragment only the translated letter has
+    content_language: str = ""
+
+
+CASES = [
+    Case("ko", "EUC-KR", "euc_kr", "김민준", "케이크가 찌그러져서 왔어요",
+         "주문한 생일 케이크가 다 찌그러진 상태로 도착했습니다. 환불 부탁드립니다.",
+         "김민준 고객님,", "2026년 12월 2일 수요일 오전 10시", "접수번호는"),
+    Case("ja", "ISO-2022-JP", "iso2022_jp", "山田 太郎", "ケーキが潰れていました",
+         "注文したケーキが潰れた状態で届きました。返金をお願いします。",
+         "山田 太郎 様", "2026年12月2日水曜日 10:00", "心よりお詫び申し上げます"),
+    Case("th", "TIS-620", "tis_620", "สมชาย ใจดี", "เค้กเสียหาย",
+         "เค้กที่สั่งมาถึงในสภาพบุบทั้งกล่อง ขอคืนเงินด้วย",
+         "เรียน คุณสมชาย ใจดี", "วันพุธที่ 2 ธันวาคม พ.ศ. 2569 เวลา 10:00 น.", "หมายเลขอ้างอิง"),
+    # ISO-8859-2 has only the cedilla forms ş and ţ; old Romanian clients write those.
+    Case("ro", "ISO-8859-2", "iso8859_2", "Ioana Ţărnă", "Tort strivit",
+         "Tortul comandat a ajuns complet strivit. Vă rog să-mi returnaţi banii, "
+         "nu se mai putea mânca şi a fost pentru ziua fetiţei.",
+         "Bună ziua, Ioana Ţărnă,", "miercuri, 2 decembrie 2026, la ora 10:00",
+         "număr"),
+    Case("tl", "UTF-8", "utf-8", "Juan dela Cruz", "Sirang cake",
+         "Dumating po na sira ang cake na inorder ko. Pwede po bang ma-refund?",
+         "Magandang araw po, Juan dela Cruz!", "Miyerkules, Disyembre 2, 2026, 10:00 AM",
+         "Naitala na po"),
+    Case("de", "UTF-8", "utf-8", "Jürgen Groß", "Torte zerdrückt",
+         "Die bestellte Torte kam völlig zerdrückt an. Ich möchte mein Geld zurück.",
+         "Guten Tag Jürgen Groß,", "Mittwoch, 2. Dezember 2026, 10:00 Uhr", "Vorgangsnummer",
+         content_language="de-DE"),
+    Case("fr", "UTF-8", "utf-8", "Hélène Lefèvre", "Gâteau écrasé",
+         "Le gâteau commandé est arrivé complètement écrasé. Je souhaite être remboursée.",
+         "Bonjour Hélène Lefèvre,", "le mercredi 2 décembre 2026 à 10:00", "réclamation"),
+    Case("es", "UTF-8", "utf-8", "José Núñez", "Tarta aplastada",
+         "La tarta que pedí llegó completamente aplastada. Quiero que me devuelvan el dinero.",
+         "Hola, José Núñez:", "el miércoles, 2 de diciembre de 2026 a las 10:00", "reclamación",
+         content_language="en-US"),  # the client's interface language; the text wins
+]
+
+
+def encoded_word(text: str, charset: str, codec: str) -> str:
+    return f"=?{charset}?B?{base64.b64encode(text.encode(codec)).decode('ascii')}?="
+
+
+def legacy_complaint(case: Case, sender: str, to: str) -> bytes:
+    """The bytes a customer's client would send: headers and body in `case.charset`."""
+    seven_bit = case.codec == "iso2022_jp"
+    headers = [
+        f"From: {encoded_word(case.name, case.charset, case.codec)} <{sender}>",
+        f"To: {to}",
+        f"Subject: {encoded_word(case.subject, case.charset, case.codec)}",
+        f"Date: {format_datetime(MONDAY_10_BUCHAREST)}",
+        f"Message-ID: {make_msgid(idstring=case.language, domain='customer.example')}",
+        "MIME-Version: 1.0",
+        f'Content-Type: text/plain; charset="{case.charset}"',
+        f"Content-Transfer-Encoding: {'7bit' if seven_bit else '8bit'}",
+    ]
+    if case.content_language:
+        headers.append(f"Content-Language: {case.content_language}")
+    return "\r\n".join(headers).encode("ascii") + b"\r\n\r\n" + case.body.encode(case.codec) \
+        + b"\r\n"
+
+
+def test_the_legacy_bytes_really_are_in_the_legacy_charset() -> None:
+    data = legacy_complaint(CASES[0], "a@customer.example", "s@acme.example")
+    assert "주문한".encode("euc_kr") in data
+    assert "주문한".encode() not in data
+
+
+def smtp_send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
+    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
+        smtp.sendmail(sender, [to], data)
+
+
+def reply_text(data: bytes) -> tuple[EmailMessage, str, str]:
+    msg = email.message_from_bytes(data, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    plain = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    assert plain is not None
+    assert html is not None
+    return msg, str(plain.get_content()), str(html.get_content())
+
+
+@pytest.mark.xfail(strict=True, reason="intake does not call detect_language yet")
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.language}-{c.charset}" for c in CASES])
+def test_a_complaint_is_answered_in_its_language(
+    case: Case, triaged: Triaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    customer = new_address(case.language)
+    triaged.cycle()  # first contact: the empty mailbox is noted
+    smtp_send(mailstack, customer, triaged.support,
+              legacy_complaint(case, customer, triaged.support))
+
+    report = triaged.cycle()
+
+    assert report.tally.counts == {"complaint": 1}
+    [data] = mailstack.wait_for_messages(customer, "INBOX", 1)
+    reply, text, html = reply_text(data)
+    one_line = " ".join(text.split())
+    [reference] = find_in_text(str(reply["Subject"]))
+    assert str(reply["Subject"]) == f"Re: {case.subject} [{reference}]"
+    assert reply["Content-Language"] == case.language
+    assert reply["To"].addresses[0].display_name == case.name
+    assert text.splitlines()[0] == case.greeting
+    assert reference in text
+    assert case.due in one_line
+    assert case.phrase in one_line
+    assert "Dear" not in text
+    assert "thank you" not in text.lower()
+    assert f'lang="{case.language}"' in html
+    assert case.name in html
