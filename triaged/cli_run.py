@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from triaged import app as wiring
 from triaged.cli_base import EXIT_FAILURE, app, fail, load_config
-from triaged.cycle import run_cycle
 
 
 @app.command()
@@ -16,6 +14,11 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
 ) -> None:
     """Run the daemon (or one cycle with --once)."""
+    # Imported here: the read-only commands (list, show, stats) start faster
+    # without the intake, parser and transports they never use.
+    from triaged import app as wiring
+    from triaged.cycle import run_cycle
+
     config = load_config()
     try:
         built = wiring.build(config)
