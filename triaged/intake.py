@@ -34,7 +34,7 @@ from triaged.outbound.render import Renderer
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
 from triaged.store import outbox_rows, rows
-from triaged.store.db import transaction
+from triaged.store.db import savepoint, transaction
 
 log = logging.getLogger("triaged.intake")
 
@@ -126,13 +126,13 @@ class Intake:
         """
         conn = target.connection() if isinstance(target, Session) else target
         try:
-            with conn.begin_nested():
+            with savepoint(conn):
                 outcome, reference = self._process(conn, raw, answer)
         except SQLAlchemyError:
             raise
         except Exception as error:
             log.exception("internal error on %s/%s uid %s", raw.mailbox, raw.folder, raw.uid)
-            with conn.begin_nested():
+            with savepoint(conn):
                 digest = hashlib.sha256(raw.data).hexdigest()
                 self._quarantine(conn, raw, digest,
                                  f"internal error: {type(error).__name__}: {error}",

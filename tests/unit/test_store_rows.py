@@ -16,7 +16,14 @@ from sqlmodel import col, select
 
 from triaged.domain import ComplaintState, LetterState
 from triaged.store import complaints, messages, outbox, outbox_rows, rows
-from triaged.store.db import make_engine, migrate, transaction, write_transaction, writer
+from triaged.store.db import (
+    make_engine,
+    migrate,
+    savepoint,
+    transaction,
+    write_transaction,
+    writer,
+)
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -305,3 +312,23 @@ def test_quarantined_messages_are_stored_whole_and_parked(engine: Engine) -> Non
     assert (parked.reason, parked.state, row.id) == ("no sender", "open", row_id)
     assert stored is not None
     assert stored.raw == b"raw"
+
+
+def _write_then_fail(conn: Connection) -> None:
+    with savepoint(conn):
+        _message(conn, sha256="undone", uid=2)
+        raise RuntimeError("bug while handling one message")
+
+
+def test_a_savepoint_undoes_only_its_own_writes_and_lets_the_error_through(
+    engine: Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        kept = _message(conn, sha256="kept")
+        with pytest.raises(RuntimeError, match="bug"):
+            _write_then_fail(conn)
+        with savepoint(conn):
+            also_kept = _message(conn, sha256="also kept", uid=3)
+    with transaction(engine) as session:
+        stored = session.exec(select(MessageRow.id, MessageRow.sha256)).all()
+    assert sorted(stored) == [(kept, "kept"), (also_kept, "also kept")]

@@ -14,6 +14,7 @@ never block a writer.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -112,6 +114,34 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Yield a Core connection inside one write transaction; commit or roll back at the end."""
     with writer(engine) as conn, conn.begin():
         yield conn
+
+
+_savepoints = itertools.count(1)
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """Run the block in a SAVEPOINT of the connection's open transaction.
+
+    What the block wrote is kept when it ends normally and undone when it
+    raises (the exception propagates). The same as `conn.begin_nested()` at
+    a third of the cost, which intake pays once per message.
+    """
+    name = f"triaged_{next(_savepoints)}"
+    conn.exec_driver_sql(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        try:
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        except SQLAlchemyError:
+            # The database already ended the transaction (e.g. SQLite after an
+            # I/O error); the original error is the one to report, and the
+            # caller's rollback of the whole transaction follows.
+            pass
+        raise
+    conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 
 
 def _alembic_config() -> Config:
