@@ -28,6 +28,7 @@ from triaged.clock import Clock
 from triaged.config import Config
 from triaged.domain import Address, ComplaintState, EventKind, Outcome, ParsedMail, RawMail
 from triaged.errors import QuarantineError
+from triaged.language import detect_language
 from triaged.outbound.compose import compose, may_be_ours, new_message_id
 from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
@@ -282,6 +283,8 @@ class Intake:
         self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime
     ) -> NewComplaint:
         due = self.calendar.add(now, self.config.sla.resolve_within)
+        language = detect_language(mail, default=self.config.business.language,
+                                   available=self.renderer.languages)
         while True:
             # A clash with a reference in use comes back as None: draw again.
             reference = references.new_reference()
@@ -289,13 +292,13 @@ class Intake:
                 conn,
                 reference=reference, mailbox=raw.mailbox, customer_email=mail.sender.email,
                 customer_name=mail.sender.name, subject=mail.subject,
-                language=self.config.business.language, received_at=now, due_at=due, now=now,
+                language=language, received_at=now, due_at=due, now=now,
             )
             if complaint_id is not None:
                 break
         log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
         return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
-                            self.config.business.language, now, due)
+                            language, now, due)
 
     def _queue_holding(
         self, conn: Connection, raw: RawMail, mail: ParsedMail, complaint: NewComplaint,

@@ -120,7 +120,6 @@ def reply_text(data: bytes) -> tuple[EmailMessage, str, str]:
     return msg, str(plain.get_content()), str(html.get_content())
 
 
-@pytest.mark.xfail(strict=True, reason="intake does not call detect_language yet")
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.language}-{c.charset}" for c in CASES])
 def test_a_complaint_is_answered_in_its_language(
     case: Case, triaged: Triaged, new_address: NewAddress, mailstack: MailStack

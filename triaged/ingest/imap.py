@@ -84,7 +84,7 @@ class ImapSource:
             self._client = client
             self._select = dict(client.select_folder(s.folder))
             if s.processed_folder and not client.folder_exists(s.processed_folder):
-                client.create_folder(s.processed_folder)
+                _create_folder(client, s.processed_folder)
         except _LOGIN_ERRORS as error:
             raise self._outage(error) from error
 
@@ -263,6 +263,17 @@ def _reports_news(responses: Sequence[Any]) -> bool:
     return any(
         isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses
     )
+
+
+def _create_folder(client: imapclient.IMAPClient, folder: str) -> None:
+    """Create `folder`; another connection creating it first is success, not an error."""
+    try:
+        client.create_folder(folder)
+    except IMAPClientError as error:
+        # RFC 5530 ALREADYEXISTS: a second connection (IDLE watcher, another
+        # instance) won the race between our EXISTS check and CREATE.
+        if not client.folder_exists(folder):
+            raise error from None
 
 
 def _describe(error: BaseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from triaged.domain import RawMail
@@ -97,7 +97,16 @@ class MaildirSource:
         # means it is read again and recognised as a duplicate by its hash.
         return ()
 
-    def wait_for_news(self, timeout: float) -> bool:
+    def wait_for_news(
+        self,
+        timeout: float,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        listening: Callable[[], None] = lambda: None,
+    ) -> bool:
         # No change notification on a plain folder: the poll interval does the work.
-        time.sleep(min(timeout, 1.0))
+        listening()
+        deadline = time.monotonic() + timeout
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         return False

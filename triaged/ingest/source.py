@@ -8,7 +8,7 @@ complaint it produced.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -84,8 +84,18 @@ class MailSource(Protocol):
         """
         ...
 
-    def wait_for_news(self, timeout: float) -> bool:
-        """Block until the server reports new mail or `timeout` passes (IDLE)."""
+    def wait_for_news(
+        self,
+        timeout: float,
+        *,
+        stop: Callable[[], bool] = ...,
+        listening: Callable[[], None] = ...,
+    ) -> bool:
+        """Block until the server reports new mail, `timeout` passes or `stop()` (IDLE).
+
+        `listening()` is called once the server watches for us, the moment to
+        poll for what arrived before.
+        """
         ...
 
 

@@ -74,7 +74,11 @@ def find_duplicate(
         session.connection()
         .execute(
             core_select(table.c.id, table.c.sha256, table.c.sender, table.c.sent_date, table.c.text)
-            .where(or_(table.c.sha256 == sha256, same_id), table.c.duplicate_of.is_(None))
+            .where(
+                or_(table.c.sha256 == sha256, same_id),
+                table.c.duplicate_of.is_(None),
+                table.c.outcome != Outcome.QUARANTINED.value,
+            )
             .order_by(table.c.id)
         )
         .all()

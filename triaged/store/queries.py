@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from triaged.domain import ComplaintState, LetterKind, LetterState, Outcome
-from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter, Quarantine
 
 _DONE = (ComplaintState.RESOLVED.value, ComplaintState.CLOSED.value)
 
@@ -69,8 +69,17 @@ def _counts(session: Session, column: str, table: str, names: list[str]) -> dict
 
 
 def outcome_counts(session: Session) -> dict[str, int]:
-    """Return how many incoming messages had each `Outcome` (SPEC §9 `stats --json`)."""
-    return _counts(session, "outcome", "message", [o.value for o in Outcome])
+    """Return how many incoming messages had each `Outcome` (SPEC §9 `stats --json`).
+
+    A quarantined message that was replayed is counted once, by the outcome of
+    its replay: its quarantined copy stays stored as history, not as a second mail.
+    """
+    counts = _counts(session, "outcome", "message", [o.value for o in Outcome])
+    replayed = session.execute(
+        select(func.count()).select_from(Quarantine).where(Quarantine.state == "replayed")
+    ).scalar_one()
+    counts[Outcome.QUARANTINED.value] -= int(replayed)
+    return counts
 
 
 def state_counts(session: Session) -> dict[str, int]:

@@ -38,7 +38,9 @@ _INSERT_QUARANTINE = insert(_quarantine).returning(_quarantine.c.id)
 _DUPLICATE_CANDIDATES = (
     select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
            _message.c.text)
-    .where(_message.c.duplicate_of.is_(None))
+    # A quarantined copy is not an original: replaying it after a fix must
+    # process it, not find it a duplicate of itself.
+    .where(_message.c.duplicate_of.is_(None), _message.c.outcome != "quarantined")
     .order_by(_message.c.id)
 )
 _SAME_HASH = _DUPLICATE_CANDIDATES.where(_message.c.sha256 == bindparam("sha256"))
