@@ -67,7 +67,9 @@ class MailboxPoller:
             if batch.reset:
                 log.warning("%s: UIDVALIDITY changed from %d to %d; reading the folder again",
                             self.mailbox.name, cursor.uidvalidity, batch.cursor.uidvalidity)
-                step = Cursor(batch.cursor.uidvalidity, 0)
+                fresh = batch.cursor
+                step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
+                              left_alone_before=cursor.left_alone_before)
             done: list[RawMail] = []
             # One transaction per fetched batch, one savepoint per message: the
             # messages and the cursor step commit together, and only then are
@@ -101,7 +103,8 @@ class MailboxPoller:
         with transaction(self.intake.engine) as session:
             row = cursors.get_cursor(session, self.mailbox.name, self.mailbox.folder)
             if row is not None:
-                return Cursor(row.uidvalidity, row.last_uid, row.floor, row.quiet_until)
+                return Cursor(row.uidvalidity, row.last_uid, row.floor, row.quiet_until,
+                              row.left_alone_before)
         first = self.source.first_cursor(self.mailbox.start)
         if self.mailbox.start == "all":
             first = Cursor(first.uidvalidity, 0, 0, self.source.first_cursor("now").last_uid)
@@ -117,4 +120,5 @@ class MailboxPoller:
 
     def _write(self, conn: Connection, cursor: Cursor) -> None:
         cursors.write_cursor(conn, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
-                             cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until)
+                             cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until,
+                             left_alone_before=cursor.left_alone_before)

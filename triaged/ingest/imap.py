@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import imapclient
@@ -75,6 +76,8 @@ class ImapSource:
             client = imapclient.IMAPClient(
                 s.host, port=s.port, ssl=s.security == "tls", timeout=s.timeout
             )
+            # Aware datetimes for INTERNALDATE, not naive local time.
+            client.normalise_times = False
             if s.security == "starttls":
                 client.starttls(ssl.create_default_context())
             if s.oauth2_token is not None:
@@ -115,7 +118,14 @@ class ImapSource:
         if start == "all":
             return Cursor(uidvalidity, 0)
         high = self._highest_uid()
-        return Cursor(uidvalidity, high, floor=high)
+        return Cursor(uidvalidity, high, floor=high, left_alone_before=self._arrival(high))
+
+    def _arrival(self, uid: int) -> datetime | None:
+        """The server's INTERNALDATE of `uid` (server time: no clock of ours involved)."""
+        if uid <= 0:
+            return None
+        arrived = self._c().fetch([uid], ["INTERNALDATE"]).get(uid, {}).get(b"INTERNALDATE")
+        return arrived if isinstance(arrived, datetime) and arrived.tzinfo else None
 
     def _highest_uid(self) -> int:
         uidnext = int(self._select.get(b"UIDNEXT", 0))
@@ -138,13 +148,15 @@ class ImapSource:
         uidvalidity = int(self._select[b"UIDVALIDITY"])
         reset = uidvalidity != cursor.uidvalidity
         # After a UIDVALIDITY change every old UID is void; the folder is read
-        # again from the start and deduplication keeps complaints single.
-        last = 0 if reset else cursor.last_uid
-        floor = 0 if reset else cursor.floor
+        # again from the start (above the old mail left alone, if any) and
+        # deduplication keeps complaints single.
+        floor = self._floor_by_date(cursor.left_alone_before) if reset else cursor.floor
+        last = floor if reset else cursor.last_uid
         uidnext = int(self._select.get(b"UIDNEXT", 0))
         if not reset and uidnext and uidnext <= last + 1:
             # Nothing new: the cheap path costs one SELECT, whatever the folder holds.
-            return Batch(Cursor(uidvalidity, last, floor), ())
+            return Batch(Cursor(uidvalidity, last, floor, cursor.quiet_until,
+                                cursor.left_alone_before), ())
         # "UID n:*" always matches the highest UID, even below n: filter it out.
         uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:limit]
         mails: list[RawMail] = []
@@ -159,7 +171,31 @@ class ImapSource:
                     RawMail(self.name, self._s.folder, uidvalidity, uid, str(uid), bytes(data))
                 )
         high = uids[-1] if uids else last
-        return Batch(Cursor(uidvalidity, high, floor), mails, reset=reset)
+        return Batch(Cursor(uidvalidity, high, floor, cursor.quiet_until if not reset else 0,
+                            cursor.left_alone_before), mails, reset=reset)
+
+    def _floor_by_date(self, left_alone_before: datetime | None) -> int:
+        """The highest UID up to which every message arrived by `left_alone_before`.
+
+        `left_alone_before` is the arrival of the newest message left alone at
+        first contact. Only an unbroken run of such old mail from the start
+        counts: a message that cannot be shown to be old is read, so nothing
+        new is ever skipped (one arriving within that same second excepted).
+        """
+        if left_alone_before is None:
+            return 0
+        client = self._c()
+        floor = 0
+        for part in chunks(sorted(client.search(["ALL"])), FETCH_BATCH):
+            dates = client.fetch(list(part), ["INTERNALDATE"])
+            for uid in part:
+                arrived = dates.get(uid, {}).get(b"INTERNALDATE")
+                if not isinstance(arrived, datetime) or arrived.tzinfo is None:
+                    return floor
+                if arrived > left_alone_before:
+                    return floor
+                floor = uid
+        return floor
 
     # -- marking ----------------------------------------------------------------
 

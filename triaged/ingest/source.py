@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from triaged.domain import RawMail
@@ -23,12 +24,16 @@ class Cursor:
     `start = "now"`: they are the business's old mail and are never touched.
     UIDs at or below `quiet_until` were there at first contact with
     `start = "all"`: they are registered but get no holding reply.
+    `left_alone_before` is the server's arrival time of the newest of those
+    messages: when UIDVALIDITY changes and every UID is void, the floor is
+    found again from the messages' INTERNALDATE.
     """
 
     uidvalidity: int
     last_uid: int
     floor: int = 0
     quiet_until: int = 0
+    left_alone_before: datetime | None = None
 
 
 @dataclass(frozen=True)

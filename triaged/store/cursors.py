@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, insert, update
 from sqlmodel import Session, select
 
@@ -26,6 +28,7 @@ def set_cursor(
     *,
     floor: int = 0,
     quiet_until: int = 0,
+    left_alone_before: datetime | None = None,
 ) -> MailboxCursor:
     """Create or overwrite the cursor of `mailbox`/`folder` in the caller's transaction."""
     cursor = get_cursor(session, mailbox, folder)
@@ -35,6 +38,7 @@ def set_cursor(
     cursor.last_uid = last_uid
     cursor.floor = floor
     cursor.quiet_until = quiet_until
+    cursor.left_alone_before = left_alone_before
     session.add(cursor)
     session.flush()
     return cursor
@@ -49,11 +53,12 @@ def write_cursor(
     *,
     floor: int = 0,
     quiet_until: int = 0,
+    left_alone_before: datetime | None = None,
 ) -> None:
     """`set_cursor` on a Core connection (the poll loop's batch transaction)."""
     table = metadata.tables["mailbox_cursor"]
     values = {"uidvalidity": uidvalidity, "last_uid": last_uid, "floor": floor,
-              "quiet_until": quiet_until}
+              "quiet_until": quiet_until, "left_alone_before": left_alone_before}
     moved = conn.execute(
         update(table).where(table.c.mailbox == mailbox, table.c.folder == folder).values(values)
     ).rowcount

@@ -141,8 +141,10 @@ class MailboxCursor(StoreModel, table=True):
     """How far a folder has been read: UIDVALIDITY and the last UID processed.
 
     `floor`: UIDs at or below it predate our first contact (`start = "now"`)
-    and are never touched. `quiet_until`: UIDs at or below it were there at
-    first contact with `start = "all"` and get no holding reply. UIDs are
+    and are never touched; `left_alone_before`, the server's arrival time of
+    the newest of them, finds them again by INTERNALDATE after a UIDVALIDITY
+    change. `quiet_until`: UIDs at or below it were there at first contact
+    with `start = "all"` and get no holding reply. UIDs are
     unsigned 32-bit and a Maildir floor is a nanosecond timestamp, hence BIGINT.
     """
 
@@ -156,6 +158,7 @@ class MailboxCursor(StoreModel, table=True):
     last_uid: int = Field(sa_type=BigInteger)
     floor: int = Field(default=0, sa_type=BigInteger)
     quiet_until: int = Field(default=0, sa_type=BigInteger)
+    left_alone_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Quarantine(StoreModel, table=True):

@@ -139,6 +139,7 @@ def upgrade() -> None:
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
         sa.Column("floor", sa.BigInteger(), nullable=False),
         sa.Column("quiet_until", sa.BigInteger(), nullable=False),
+        sa.Column("left_alone_before", _utc(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_mailbox_cursor"),
         sa.UniqueConstraint("mailbox", "folder", name="uq_mailbox_cursor_mailbox_folder"),
     )
