@@ -96,7 +96,8 @@ def _samples() -> list[tuple[str, bytes]]:
                  "crushed on one side. I would like a replacement or a refund.\n\nMaria\n")
     return [
         ("a customer's complaint", cake),
-        ("a second complaint, HTML only", _html_only()),
+        ("a second complaint, in Korean, HTML only, in the legacy EUC-KR charset",
+         _html_only()),
         ("the same complaint delivered twice", cake),
         ("an out-of-office auto-reply", _mail(
             "Ion <ion@customer.example>", "Automatic reply: your newsletter",
@@ -107,12 +108,12 @@ def _samples() -> list[tuple[str, bytes]]:
 
 def _html_only() -> bytes:
     msg = EmailMessage()
-    msg["From"] = "Jun-ho Kim <junho@customer.example>"
+    msg["From"] = "김준호 <junho@customer.example>"
     msg["To"] = SUPPORT
-    msg["Subject"] = "Wrong bread in my delivery"
+    msg["Subject"] = "배달된 빵이 잘못 왔습니다"
     msg["Message-ID"] = make_msgid(domain="customer.example")
-    msg.set_content("<p>I ordered <b>rye bread</b> and got <i>white bread</i> twice now.</p>",
-                    subtype="html")
+    msg.set_content("<p>호밀빵을 주문했는데 두 번이나 <b>흰 식빵</b>이 배달되었습니다. "
+                    "확인 부탁드립니다.</p>", subtype="html", charset="euc-kr")
     return msg.as_bytes()
 
 
@@ -191,6 +192,17 @@ def _show_letter(built: App, say: Say) -> None:
     text = body.get_content() if body is not None else ""
     for line in str(text).strip().splitlines():
         say(f"   | {line}")
+    korean = sorted((transport.mailbox_of("junho@customer.example") / "new").iterdir())
+    if korean:
+        reply = email.message_from_bytes(korean[0].read_bytes(), policy=default_policy)
+        part = reply.get_body(preferencelist=("plain",))
+        first = str(part.get_content()).strip().splitlines()[:6] if part is not None else []
+        say("")
+        say("   and the one to Jun-ho, in his language (the start of it):")
+        for name in ("Subject", "Content-Language"):
+            say(f"   | {name}: {reply[name]}")
+        for line in first:
+            say(f"   | {line}")
 
 
 def _customer_replies(built: App, inbox: Path) -> None:
