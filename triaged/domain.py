@@ -39,6 +39,9 @@ class EventKind(enum.StrEnum):
     LETTER_SENT = "letter_sent"
     LETTER_FAILED = "letter_failed"
     LETTER_SUPPRESSED = "letter_suppressed"
+    CATEGORIZED = "categorized"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
 
 
 class LetterState(enum.StrEnum):
