@@ -53,6 +53,8 @@ class LetterState(enum.StrEnum):
 
 class LetterKind(enum.StrEnum):
     HOLDING = "holding"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
 
 
 @dataclass(frozen=True)
