@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from triaged.approval.routing import Registry
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, MailboxConfig, Secret
 from triaged.config_secrets import run_secret_command
@@ -87,6 +88,7 @@ def build(
     clock: Clock | None = None,
     engine: Engine | None = None,
     transport: Transport | None = None,
+    registry: Registry | None = None,
 ) -> App:
     """Build the app; migrates the database schema to the newest revision."""
     clock = clock or SystemClock()
@@ -95,7 +97,7 @@ def build(
         migrate(engine)
     renderer = Renderer(config.templates.dir, config.business.language)
     calendar = BusinessCalendar.from_config(config.business)
-    intake = Intake(engine, config, clock, renderer, calendar)
+    intake = Intake(engine, config, clock, renderer, calendar, registry)
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts)
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
