@@ -46,6 +46,9 @@ class EventKind(enum.StrEnum):
     APPROVAL_REQUESTED = "approval_requested"
     APPROVED = "approved"
     REJECTED = "rejected"
+    CATEGORIZED = "categorized"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
 
 
 class LetterState(enum.StrEnum):

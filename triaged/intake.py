@@ -26,6 +26,7 @@ from triaged import references
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
 from triaged.approval.routing import Recognised, Registry, ReplyRouter
+from triaged.categories import Sorting, sort_complaint
 from triaged.classify import ClassifyContext, classify
 from triaged.clock import Clock
 from triaged.config import Config
@@ -80,6 +81,7 @@ class NewComplaint:
     language: str
     received_at: datetime
     due_at: datetime
+    sorting: Sorting = field(default_factory=Sorting)
 
 
 class Intake:
@@ -209,7 +211,9 @@ class Intake:
         events = [
             rows.registered_event(complaint.id, reference=complaint.reference,
                                   due_at=complaint.due_at, customer_email=mail.sender.email,
-                                  message_row_id=row_id, now=now)
+                                  message_row_id=row_id, now=now),
+            rows.event(complaint.id, EventKind.CATEGORIZED, now=now, actor="system",
+                       message_row_id=row_id, detail=complaint.sorting.detail()),
         ]
         if answer:
             events.append(self._queue_holding(conn, raw, mail, complaint, now))
@@ -316,7 +320,11 @@ class Intake:
     def _register(
         self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime
     ) -> NewComplaint:
-        due = self.calendar.add(now, self.config.sla.resolve_within)
+        config = self.config
+        sorting = sort_complaint(subject=mail.subject, text=mail.text, sender=mail.sender.email,
+                                 categories=config.categories, priorities=config.priorities)
+        # The category's or priority's own promise, else the [sla] default.
+        due = self.calendar.add(now, sorting.resolve_within or config.sla.resolve_within)
         language = detect_language(mail, default=self.config.business.language,
                                    available=self.renderer.languages)
         while True:
@@ -327,12 +335,13 @@ class Intake:
                 reference=reference, mailbox=raw.mailbox, customer_email=mail.sender.email,
                 customer_name=mail.sender.name, subject=mail.subject,
                 language=language, received_at=now, due_at=due, now=now,
+                category=sorting.category, priority=sorting.priority,
             )
             if complaint_id is not None:
                 break
         log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
         return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
-                            language, now, due)
+                            language, now, due, sorting)
 
     def _queue_holding(
         self, conn: Connection, raw: RawMail, mail: ParsedMail, complaint: NewComplaint,
@@ -355,6 +364,7 @@ class Intake:
                 subject=mail.subject, received_at=complaint.received_at, due_at=complaint.due_at,
                 timezone=business.timezone, language=complaint.language,
                 in_reply_to=mail.message_id, references=mail.references,
+                category=complaint.sorting.category, priority=complaint.sorting.priority,
             ),
             self.renderer,
         )
