@@ -69,6 +69,8 @@ class LetterKind(enum.StrEnum):
     # To the customer.
     FINAL = "final"
     SATISFACTION = "satisfaction"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
 
 
 @dataclass(frozen=True)

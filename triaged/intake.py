@@ -46,7 +46,8 @@ from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
-from triaged.store import outbox_rows, rows
+from triaged.sla.ladder import Ladder, ladder_of
+from triaged.store import ladder_rows, outbox_rows, rows
 from triaged.store.db import savepoint, transaction
 
 log = logging.getLogger("triaged.intake")
@@ -93,12 +94,14 @@ class Intake:
         renderer: Renderer,
         calendar: BusinessCalendar,
         registry: Registry | None = None,
+        ladder: Ladder | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.clock = clock
         self.renderer = renderer
         self.calendar = calendar
+        self.ladder = ladder or ladder_of(config, calendar)
         self._own = frozenset(m.address.lower() for m in config.mailboxes)
         self.mailer = Mailer(config, renderer, calendar)
         self.replies = ReplyRouter(self.mailer, registry or default_registry())
@@ -314,6 +317,8 @@ class Intake:
                                       detail={"why": "customer wrote again"})
             if reopened is not None:
                 events.append(reopened)
+                # Back on the ladder: the next scan sees whether its date has passed.
+                ladder_rows.set_nudge(conn, complaint.id, now, now)
         log.info("follow-up %s on %s", mail.message_id, complaint.reference)
         return events
 
@@ -336,6 +341,7 @@ class Intake:
                 customer_name=mail.sender.name, subject=mail.subject,
                 language=language, received_at=now, due_at=due, now=now,
                 category=sorting.category, priority=sorting.priority,
+                nudge_at=self.ladder.first_nudge(received_at=now, due_at=due),
             )
             if complaint_id is not None:
                 break

@@ -58,6 +58,11 @@ class Complaint(StoreModel, table=True):
     escalation_level: int = 0
     category: str = ""
     priority: str = "normal"
+    # The next instant the reminder/escalation scan must look at this complaint
+    # (NULL: never); its index keeps the scan to what is due (SPEC §10).
+    nudge_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # The staff reminder before the promised date has gone out (once per complaint).
+    reminded: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -1,7 +1,7 @@
 """Approval by email: used reply tokens (replay protection) and resolution drafts.
 
-Revision ID: 0002_approval
-Revises: 0001_initial
+Revision ID: 0003_approval
+Revises: 0002_ladder
 Create Date: 2026-12-03
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_approval"
-down_revision: str | None = "0001_initial"
+revision: str = "0003_approval"
+down_revision: str | None = "0002_ladder"
 branch_labels: str | None = None
 depends_on: str | None = None
 
