@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from triaged.approval.routing import Registry
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, MailboxConfig, Secret
 from triaged.config_secrets import run_secret_command
@@ -89,6 +90,7 @@ def build(
     clock: Clock | None = None,
     engine: Engine | None = None,
     transport: Transport | None = None,
+    registry: Registry | None = None,
 ) -> App:
     """Build the app; migrates the database schema to the newest revision."""
     clock = clock or SystemClock()
@@ -97,7 +99,7 @@ def build(
         migrate(engine)
     renderer = Renderer(config.templates.dir, config.business.language)
     calendar = BusinessCalendar.from_config(config.business)
-    intake = Intake(engine, config, clock, renderer, calendar)
+    intake = Intake(engine, config, clock, renderer, calendar, registry=registry)
     escalator = Escalator(engine, config, clock, renderer, calendar)
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts)

@@ -23,11 +23,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from triaged import references
+from triaged.approval.outgoing import Mailer
+from triaged.approval.purposes import default_registry
+from triaged.approval.routing import Recognised, Registry, ReplyRouter
 from triaged.categories import Sorting, sort_complaint
 from triaged.classify import ClassifyContext, classify
 from triaged.clock import Clock
 from triaged.config import Config
-from triaged.domain import Address, ComplaintState, EventKind, Outcome, ParsedMail, RawMail
+from triaged.domain import (
+    Address,
+    ComplaintState,
+    EventKind,
+    Outcome,
+    ParsedMail,
+    RawMail,
+    Verdict,
+)
 from triaged.errors import QuarantineError
 from triaged.language import detect_language
 from triaged.outbound.compose import compose, may_be_ours, new_message_id
@@ -82,6 +93,7 @@ class Intake:
         clock: Clock,
         renderer: Renderer,
         calendar: BusinessCalendar,
+        registry: Registry | None = None,
         ladder: Ladder | None = None,
     ) -> None:
         self.engine = engine
@@ -91,6 +103,8 @@ class Intake:
         self.calendar = calendar
         self.ladder = ladder or ladder_of(config, calendar)
         self._own = frozenset(m.address.lower() for m in config.mailboxes)
+        self.mailer = Mailer(config, renderer, calendar)
+        self.replies = ReplyRouter(self.mailer, registry or default_registry())
 
     def process(
         self,
@@ -175,6 +189,11 @@ class Intake:
             return Outcome.DUPLICATE, ""
 
         verdict = classify(mail, self._context(conn))
+        if verdict.rule != "own-mail":
+            # Our own letter coming back carries its own token: it is not a reply.
+            routed = self.replies.recognise(conn, mail)
+            if routed is not None:
+                return self._reply(conn, raw, digest, mail, verdict, routed, now)
         if verdict.outcome is not Outcome.COMPLAINT:
             log.info("not a complaint: %s from %s (%s)", mail.message_id, mail.sender.email,
                      verdict.reason or verdict.rule)
@@ -203,6 +222,21 @@ class Intake:
             events.append(self._queue_holding(conn, raw, mail, complaint, now))
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
+
+    def _reply(
+        self, conn: Connection, raw: RawMail, digest: str, mail: ParsedMail, verdict: Verdict,
+        routed: Recognised, now: datetime,
+    ) -> tuple[Outcome, str]:
+        """A message carrying a reply token: an approval_reply, accepted or refused."""
+        complaint = routed.complaint
+        row_id = self._store(conn, raw, digest, mail, Outcome.APPROVAL_REPLY, "reply-token", now,
+                             complaint_id=complaint.id if complaint is not None else None)
+        automatic = ""
+        if verdict.outcome is not Outcome.COMPLAINT:
+            automatic = verdict.reason or verdict.rule
+        self.replies.handle(conn, mail, routed, message_row_id=row_id, mailbox=raw.mailbox,
+                            now=now, automatic=automatic)
+        return Outcome.APPROVAL_REPLY, complaint.reference if complaint is not None else ""
 
     def _context(self, conn: Connection) -> ClassifyContext:
         def is_ours(message_id: str) -> bool:
