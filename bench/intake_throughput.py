@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import email
 import hashlib
 import json
@@ -22,14 +23,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Protocol
 
 import aiosmtplib
 from imapclient import IMAPClient
 
+from bench.sink import SmtpSink
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.config import load
@@ -57,7 +61,35 @@ def generate(count: int, support: str) -> list[bytes]:
     return out
 
 
-def config_file(stack: MailStack, support: str, root: Path) -> Path:
+class Smtp(Protocol):
+    """Where letters go and how many it accepted: the out-of-process sink, or the
+    test stack's own in-process server (`--sink-in-process`, the older figures)."""
+
+    host: str
+    port: int
+
+    @property
+    def accepted(self) -> int: ...
+
+
+@dataclass
+class StackSmtp:
+    stack: MailStack
+
+    @property
+    def host(self) -> str:
+        return self.stack.host
+
+    @property
+    def port(self) -> int:
+        return self.stack.smtp_port
+
+    @property
+    def accepted(self) -> int:
+        return len(self.stack.smtp_received)
+
+
+def config_file(stack: MailStack, smtp: Smtp, support: str, root: Path) -> Path:
     secret = root / "pass"
     secret.write_text(stack.password(support))
     path = root / "config.toml"
@@ -75,8 +107,8 @@ security = "plain"
 username = "{support}"
 password_file = "{secret}"
 [smtp]
-host = "{stack.host}"
-port = {stack.smtp_port}
+host = "{smtp.host}"
+port = {smtp.port}
 security = "plain"
 [database]
 url = "sqlite:///{root / 'triaged.db'}"
@@ -84,18 +116,18 @@ url = "sqlite:///{root / 'triaged.db'}"
     return path
 
 
-def triaged_run(stack: MailStack, mails: list[bytes], run_no: int) -> float:
+def triaged_run(stack: MailStack, smtp: Smtp, mails: list[bytes], run_no: int) -> float:
     support = stack.add_user(f"support{run_no}@example.test")
     root = Path(tempfile.mkdtemp(prefix=f"bench{run_no}-"))
-    app = wiring.build(load(config_file(stack, support, root)))
+    app = wiring.build(load(config_file(stack, smtp, support, root)))
     run_cycle(app)  # first contact with the empty mailbox
     stack.append(support, "INBOX", mails)
-    before = len(stack.smtp_received)
+    before = smtp.accepted
     started = time.perf_counter()
     report = run_cycle(app)
     elapsed = time.perf_counter() - started
     app.close()
-    accepted = len(stack.smtp_received) - before
+    accepted = smtp.accepted - before
     if report.tally.counts.get("complaint") != len(mails) or accepted != len(mails):
         sys.exit(f"run {run_no}: {report.tally.counts}, {accepted} replies accepted")
     return elapsed
@@ -121,11 +153,13 @@ print(json.dumps({"elapsed": elapsed, "counts": report.tally.counts, "peak_kb": 
 """
 
 
-def triaged_child(stack: MailStack, mails: list[bytes], run_no: int) -> tuple[float, float]:
+def triaged_child(
+    stack: MailStack, smtp: Smtp, mails: list[bytes], run_no: int
+) -> tuple[float, float]:
     """One `run_cycle` in a fresh process: (complaints per second, peak RSS in MB)."""
     support = stack.add_user(f"child{run_no}@example.test")
     root = Path(tempfile.mkdtemp(prefix=f"bench-child{run_no}-"))
-    config = config_file(stack, support, root)
+    config = config_file(stack, smtp, support, root)
     command = [sys.executable, "-c", CHILD, str(config)]
     subprocess.run(command, check=True, capture_output=True)  # first contact
     stack.append(support, "INBOX", mails)
@@ -136,7 +170,7 @@ def triaged_child(stack: MailStack, mails: list[bytes], run_no: int) -> tuple[fl
     return len(mails) / result["elapsed"], result["peak_kb"] / 1024
 
 
-def raw_pipe(stack: MailStack, mails: list[bytes], run_no: int) -> float:
+def raw_pipe(stack: MailStack, smtp: Smtp, mails: list[bytes], run_no: int) -> float:
     """The same work with no triaged code: the floor any design must pay."""
     support = stack.add_user(f"raw{run_no}@example.test")
     stack.append(support, "INBOX", mails)
@@ -169,19 +203,19 @@ def raw_pipe(stack: MailStack, mails: list[bytes], run_no: int) -> float:
             reply.set_content("Thank you, we have your complaint.")
             replies.append((reply["To"], reply.as_bytes()))
     client.logout()
-    asyncio.run(send_all(stack, support, replies))
+    asyncio.run(send_all(smtp, support, replies))
     return time.perf_counter() - started
 
 
-async def send_all(stack: MailStack, sender: str, replies: list[tuple[str, bytes]]) -> None:
+async def send_all(smtp: Smtp, sender: str, replies: list[tuple[str, bytes]]) -> None:
     queue = list(replies)
 
     async def worker() -> None:
-        async with aiosmtplib.SMTP(hostname=stack.host, port=stack.smtp_port,
-                                   start_tls=False, local_hostname="bench") as smtp:
+        async with aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port,
+                                   start_tls=False, local_hostname="bench") as client:
             while queue:
                 to, data = queue.pop()
-                await smtp.sendmail(sender, [to], data)
+                await client.sendmail(sender, [to], data)
 
     await asyncio.gather(*(worker() for _ in range(4)))
 
@@ -192,20 +226,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-rss", action="store_true",
                         help="skip the extra run in a child process that measures peak RSS")
+    parser.add_argument("--sink-in-process", action="store_true",
+                        help="send to the test stack's SMTP server, a thread of this process "
+                             "(slower: both ends of SMTP share one GIL)")
     args = parser.parse_args()
     mails = generate(args.count, "support@example.test")
     ours, raw = [], []
     # A sink SMTP server: the benchmark measures acceptance by SMTP, as SPEC §10 does.
-    with MailStack(fast=True, relay=False) as stack:
+    with MailStack(fast=True, relay=False) as stack, contextlib.ExitStack() as scope:
+        smtp: Smtp = StackSmtp(stack) if args.sink_in_process else scope.enter_context(SmtpSink())
+        print(f"SMTP sink: {'in this process' if args.sink_in_process else 'own process'}")
         for n in range(args.count):
             stack.add_user(f"customer{n}@example.test")
         for run_no in range(args.repeat):
-            raw.append(args.count / raw_pipe(stack, mails, run_no))
-            ours.append(args.count / triaged_run(stack, mails, run_no))
+            raw.append(args.count / raw_pipe(stack, smtp, mails, run_no))
+            ours.append(args.count / triaged_run(stack, smtp, mails, run_no))
             print(f"run {run_no + 1}: triaged {ours[-1]:7.1f}/s   raw pipe {raw[-1]:7.1f}/s   "
                   f"ratio {ours[-1] / raw[-1]:.2f}", flush=True)
         if not args.no_rss:
-            child_rate, child_rss = triaged_child(stack, mails, 0)
+            child_rate, child_rss = triaged_child(stack, smtp, mails, 0)
     print(f"\n{args.count} complaints × {args.repeat} runs (median, min–max):")
     print(f"  triaged run --once : {statistics.median(ours):7.1f}/s  "
           f"({min(ours):.1f}–{max(ours):.1f})")

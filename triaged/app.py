@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from triaged.approval.routing import Registry
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, MailboxConfig, Secret
 from triaged.config_secrets import run_secret_command
+from triaged.escalation import Escalator
 from triaged.ingest.imap import ImapSettings, ImapSource
 from triaged.ingest.maildir import MaildirSource
 from triaged.ingest.source import MailSource
@@ -74,6 +76,7 @@ class App:
     clock: Clock
     intake: Intake
     sender: Sender
+    escalator: Escalator
     pollers: list[MailboxPoller] = field(default_factory=list)
 
     def close(self) -> None:
@@ -87,6 +90,7 @@ def build(
     clock: Clock | None = None,
     engine: Engine | None = None,
     transport: Transport | None = None,
+    registry: Registry | None = None,
 ) -> App:
     """Build the app; migrates the database schema to the newest revision."""
     clock = clock or SystemClock()
@@ -95,8 +99,9 @@ def build(
         migrate(engine)
     renderer = Renderer(config.templates.dir, config.business.language)
     calendar = BusinessCalendar.from_config(config.business)
-    intake = Intake(engine, config, clock, renderer, calendar)
+    intake = Intake(engine, config, clock, renderer, calendar, registry=registry)
+    escalator = Escalator(engine, config, clock, renderer, calendar)
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts)
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
-    return App(config, engine, clock, intake, sender, pollers)
+    return App(config, engine, clock, intake, sender, escalator, pollers)

@@ -14,33 +14,39 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from triaged import config_checks as checks
 from triaged.config_database import database_url
 from triaged.config_reader import Table
 from triaged.config_records import (
+    NORMAL_PRIORITY,
     ApprovalConfig,
     BusinessConfig,
+    CategoryRule,
     Config,
     DatabaseConfig,
     LimitsConfig,
     MailboxConfig,
     ManagerConfig,
+    PriorityRule,
     SlaConfig,
     SmtpConfig,
     StaffConfig,
     TemplatesConfig,
 )
 from triaged.config_secrets import Secret, read_secret_file, run_secret_command
+from triaged.durations import parse_duration
 from triaged.errors import ConfigError
 
+R = TypeVar("R")
+
 __all__ = [
-    "ApprovalConfig", "BusinessConfig", "Config", "DatabaseConfig", "LimitsConfig",
-    "MailboxConfig", "ManagerConfig", "Secret", "SlaConfig", "SmtpConfig", "StaffConfig",
-    "TemplatesConfig", "default_path", "from_mapping", "load",
+    "ApprovalConfig", "BusinessConfig", "CategoryRule", "Config", "DatabaseConfig",
+    "LimitsConfig", "MailboxConfig", "ManagerConfig", "PriorityRule", "Secret", "SlaConfig",
+    "SmtpConfig", "StaffConfig", "TemplatesConfig", "default_path", "from_mapping", "load",
 ]
 
 DEFAULT_PATH = Path("/etc/triaged/config.toml")
@@ -93,6 +99,8 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         approval=_approval(root.table("approval")),
         templates=_templates(root.table("templates")),
         limits=_limits(root.table("limits")),
+        categories=_named(root.tables("categories"), _category),
+        priorities=_named(root.tables("priorities"), _priority),
     )
     root.finish()
     if problems:
@@ -224,9 +232,86 @@ def _sla(t: Table) -> SlaConfig:
         resolve_within=t.duration("resolve_within", "5 business days"),
         remind_before=t.duration("remind_before", "1 business day"),
         escalate_every=t.duration("escalate_every", "1 business day"),
+        top_level_every=t.duration("top_level_every", "1 day"),
+        notify_outside_working_hours=t.boolean("notify_outside_working_hours", False),
     )
     t.finish()
     return sla
+
+
+def _named(tables: list[Table], build: Callable[[Table], R]) -> tuple[R, ...]:
+    """Rules read by `build`; a name used twice is a problem (the first one would win)."""
+    rules: list[R] = []
+    first_with: dict[str, int] = {}
+    for index, table in enumerate(tables):
+        rule = build(table)
+        name = getattr(rule, "name", "")
+        if name in first_with:
+            table.problem("name", f"{name!r} is already the name of rule {first_with[name]}")
+        first_with.setdefault(name, index)
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _category(t: Table) -> CategoryRule:
+    rule = CategoryRule(
+        name=t.checked("name", "", _rule_name, required=True),
+        keywords=_keywords(t, required=True),
+        resolve_within=t.checked("resolve_within", None, parse_duration),
+    )
+    t.finish()
+    return rule
+
+
+def _priority(t: Table) -> PriorityRule:
+    name = t.checked("name", "", _rule_name, required=True)
+    if name == NORMAL_PRIORITY:
+        t.problem("name", f"{NORMAL_PRIORITY!r} is the priority of complaints no rule matches")
+    before = t.problem_count
+    keywords = _keywords(t, required=False)
+    senders = t.each("senders", _sender)
+    if not keywords and not senders and t.problem_count == before:
+        t.problem("keywords", "set keywords or senders (or both): a rule must match something")
+    rule = PriorityRule(
+        name=name,
+        keywords=keywords,
+        senders=senders,
+        resolve_within=t.checked("resolve_within", None, parse_duration),
+    )
+    t.finish()
+    return rule
+
+
+def _keywords(t: Table, *, required: bool) -> tuple[str, ...]:
+    before = t.problem_count
+    keywords = t.each("keywords", _keyword)
+    if required and not keywords and t.problem_count == before:
+        t.problem("keywords", "required: the words and phrases that mark this category")
+    return keywords
+
+
+def _keyword(value: object) -> str:
+    if not isinstance(value, str) or not value.strip().rstrip("*").strip():
+        raise ValueError(f"expected a word or phrase, got {value!r}")
+    return value.strip()
+
+
+def _sender(value: object) -> str:
+    """An address, or "@domain" for everyone at that domain."""
+    try:
+        if isinstance(value, str) and value.startswith("@"):
+            checks.address(f"someone{value}")
+            return value.lower()
+        return checks.address(value).lower()
+    except ValueError:
+        raise ValueError(f"expected an address such as 'name@example.com' or a whole domain "
+                         f"such as '@example.com', got {value!r}") from None
+
+
+def _rule_name(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
 
 
 def _staff(t: Table) -> StaffConfig:

@@ -15,6 +15,9 @@ from triaged.config_database import redact_url
 from triaged.config_secrets import Secret
 from triaged.durations import Duration
 
+# The priority of a complaint no `[[priorities]]` rule matches.
+NORMAL_PRIORITY = "normal"
+
 
 @dataclass(frozen=True)
 class BusinessConfig:
@@ -83,9 +86,37 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class SlaConfig:
+    """The default promise and the ladder's pace; categories and priorities may
+    promise differently (`CategoryRule.resolve_within`, `PriorityRule.resolve_within`)."""
+
     resolve_within: Duration
     remind_before: Duration
     escalate_every: Duration
+    # Once the top manager level has been told, how often it is told again.
+    top_level_every: Duration
+    # Staff and manager letters (reminders, escalations) wait for working hours
+    # unless this is true; customers' letters never wait.
+    notify_outside_working_hours: bool = False
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    """`[[categories]]`: a complaint mentioning one of `keywords` is of this category."""
+
+    name: str
+    keywords: tuple[str, ...]
+    resolve_within: Duration | None = None
+
+
+@dataclass(frozen=True)
+class PriorityRule:
+    """`[[priorities]]`: a complaint from one of `senders` (an address or "@domain")
+    or mentioning one of `keywords` has this priority; "normal" when none matches."""
+
+    name: str
+    keywords: tuple[str, ...]
+    senders: tuple[str, ...]
+    resolve_within: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -134,3 +165,5 @@ class Config:
     approval: ApprovalConfig
     templates: TemplatesConfig
     limits: LimitsConfig
+    categories: tuple[CategoryRule, ...] = ()
+    priorities: tuple[PriorityRule, ...] = ()

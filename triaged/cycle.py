@@ -1,4 +1,4 @@
-"""One full cycle (SPEC §9 `run --once`): read every mailbox, then send what is due."""
+"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate, then send."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.app import App
 from triaged.errors import TransientError
+from triaged.escalation import EscalationReport
 from triaged.intake import Tally
 
 log = logging.getLogger("triaged.cycle")
@@ -18,6 +19,7 @@ log = logging.getLogger("triaged.cycle")
 class CycleReport:
     tally: Tally = field(default_factory=Tally)
     letters_tried: int = 0
+    escalation: EscalationReport = field(default_factory=EscalationReport)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -26,7 +28,8 @@ class CycleReport:
 
 
 def run_cycle(app: App) -> CycleReport:
-    """Poll every mailbox until nothing new is left, then send every due letter.
+    """Poll every mailbox until nothing new is left, remind and escalate what is due,
+    then send every due letter (the reminders and digests just queued included).
 
     A mailbox that cannot be reached is reported in `failures` (exit status 1
     for `run --once`); the other mailboxes and the sender still run.
@@ -38,6 +41,11 @@ def run_cycle(app: App) -> CycleReport:
         except (TransientError, SQLAlchemyError) as error:
             log.error("%s: %s", poller.mailbox.name, error)
             report.failures.append(f"{poller.mailbox.name}: {error}")
+    try:
+        report.escalation = app.escalator.run()
+    except SQLAlchemyError as error:
+        log.error("database: %s", error)
+        report.failures.append(f"database: {error}")
     try:
         report.letters_tried = app.sender.drain()
     except SQLAlchemyError as error:

@@ -39,6 +39,16 @@ class EventKind(enum.StrEnum):
     LETTER_SENT = "letter_sent"
     LETTER_FAILED = "letter_failed"
     LETTER_SUPPRESSED = "letter_suppressed"
+    # A reply carrying a token (approval, draft, escalation…): acted on, or refused and why.
+    REPLY_ACCEPTED = "reply_accepted"
+    REPLY_REFUSED = "reply_refused"
+    DRAFTED = "drafted"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CATEGORIZED = "categorized"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
 
 
 class LetterState(enum.StrEnum):
@@ -50,6 +60,17 @@ class LetterState(enum.StrEnum):
 
 class LetterKind(enum.StrEnum):
     HOLDING = "holding"
+    # To staff and managers.
+    NEW_COMPLAINT = "new_complaint"
+    APPROVAL_REQUEST = "approval_request"
+    REFUSAL = "refusal"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    # To the customer.
+    FINAL = "final"
+    SATISFACTION = "satisfaction"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from triaged import references
+from triaged.approval.outgoing import Mailer
+from triaged.approval.purposes import default_registry
+from triaged.approval.routing import Recognised, Registry, ReplyRouter
+from triaged.categories import Sorting, sort_complaint
 from triaged.classify import ClassifyContext, classify
 from triaged.clock import Clock
 from triaged.config import Config
-from triaged.domain import Address, ComplaintState, EventKind, Outcome, ParsedMail, RawMail
+from triaged.domain import (
+    Address,
+    ComplaintState,
+    EventKind,
+    Outcome,
+    ParsedMail,
+    RawMail,
+    Verdict,
+)
 from triaged.errors import QuarantineError
 from triaged.language import detect_language
 from triaged.outbound.compose import compose, may_be_ours, new_message_id
@@ -34,7 +46,8 @@ from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
-from triaged.store import outbox_rows, rows
+from triaged.sla.ladder import Ladder, ladder_of
+from triaged.store import ladder_rows, outbox_rows, rows
 from triaged.store.db import savepoint, transaction
 
 log = logging.getLogger("triaged.intake")
@@ -69,6 +82,7 @@ class NewComplaint:
     language: str
     received_at: datetime
     due_at: datetime
+    sorting: Sorting = field(default_factory=Sorting)
 
 
 class Intake:
@@ -79,13 +93,18 @@ class Intake:
         clock: Clock,
         renderer: Renderer,
         calendar: BusinessCalendar,
+        registry: Registry | None = None,
+        ladder: Ladder | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.clock = clock
         self.renderer = renderer
         self.calendar = calendar
+        self.ladder = ladder or ladder_of(config, calendar)
         self._own = frozenset(m.address.lower() for m in config.mailboxes)
+        self.mailer = Mailer(config, renderer, calendar)
+        self.replies = ReplyRouter(self.mailer, registry or default_registry())
 
     def process(
         self,
@@ -170,6 +189,11 @@ class Intake:
             return Outcome.DUPLICATE, ""
 
         verdict = classify(mail, self._context(conn))
+        if verdict.rule != "own-mail":
+            # Our own letter coming back carries its own token: it is not a reply.
+            routed = self.replies.recognise(conn, mail)
+            if routed is not None:
+                return self._reply(conn, raw, digest, mail, verdict, routed, now)
         if verdict.outcome is not Outcome.COMPLAINT:
             log.info("not a complaint: %s from %s (%s)", mail.message_id, mail.sender.email,
                      verdict.reason or verdict.rule)
@@ -190,12 +214,29 @@ class Intake:
         events = [
             rows.registered_event(complaint.id, reference=complaint.reference,
                                   due_at=complaint.due_at, customer_email=mail.sender.email,
-                                  message_row_id=row_id, now=now)
+                                  message_row_id=row_id, now=now),
+            rows.event(complaint.id, EventKind.CATEGORIZED, now=now, actor="system",
+                       message_row_id=row_id, detail=complaint.sorting.detail()),
         ]
         if answer:
             events.append(self._queue_holding(conn, raw, mail, complaint, now))
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
+
+    def _reply(
+        self, conn: Connection, raw: RawMail, digest: str, mail: ParsedMail, verdict: Verdict,
+        routed: Recognised, now: datetime,
+    ) -> tuple[Outcome, str]:
+        """A message carrying a reply token: an approval_reply, accepted or refused."""
+        complaint = routed.complaint
+        row_id = self._store(conn, raw, digest, mail, Outcome.APPROVAL_REPLY, "reply-token", now,
+                             complaint_id=complaint.id if complaint is not None else None)
+        automatic = ""
+        if verdict.outcome is not Outcome.COMPLAINT:
+            automatic = verdict.reason or verdict.rule
+        self.replies.handle(conn, mail, routed, message_row_id=row_id, mailbox=raw.mailbox,
+                            now=now, automatic=automatic)
+        return Outcome.APPROVAL_REPLY, complaint.reference if complaint is not None else ""
 
     def _context(self, conn: Connection) -> ClassifyContext:
         def is_ours(message_id: str) -> bool:
@@ -276,13 +317,19 @@ class Intake:
                                       detail={"why": "customer wrote again"})
             if reopened is not None:
                 events.append(reopened)
+                # Back on the ladder: the next scan sees whether its date has passed.
+                ladder_rows.set_nudge(conn, complaint.id, now, now)
         log.info("follow-up %s on %s", mail.message_id, complaint.reference)
         return events
 
     def _register(
         self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime
     ) -> NewComplaint:
-        due = self.calendar.add(now, self.config.sla.resolve_within)
+        config = self.config
+        sorting = sort_complaint(subject=mail.subject, text=mail.text, sender=mail.sender.email,
+                                 categories=config.categories, priorities=config.priorities)
+        # The category's or priority's own promise, else the [sla] default.
+        due = self.calendar.add(now, sorting.resolve_within or config.sla.resolve_within)
         language = detect_language(mail, default=self.config.business.language,
                                    available=self.renderer.languages)
         while True:
@@ -293,12 +340,14 @@ class Intake:
                 reference=reference, mailbox=raw.mailbox, customer_email=mail.sender.email,
                 customer_name=mail.sender.name, subject=mail.subject,
                 language=language, received_at=now, due_at=due, now=now,
+                category=sorting.category, priority=sorting.priority,
+                nudge_at=self.ladder.first_nudge(received_at=now, due_at=due),
             )
             if complaint_id is not None:
                 break
         log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
         return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
-                            language, now, due)
+                            language, now, due, sorting)
 
     def _queue_holding(
         self, conn: Connection, raw: RawMail, mail: ParsedMail, complaint: NewComplaint,
@@ -321,6 +370,7 @@ class Intake:
                 subject=mail.subject, received_at=complaint.received_at, due_at=complaint.due_at,
                 timezone=business.timezone, language=complaint.language,
                 in_reply_to=mail.message_id, references=mail.references,
+                category=complaint.sorting.category, priority=complaint.sorting.priority,
             ),
             self.renderer,
         )

@@ -33,7 +33,7 @@ def config_text(stack: MailStack, support: str, db: Path, secret: Path, **extra:
 name = "Acme Bakery"
 timezone = "Europe/Bucharest"
 country = "RO"
-working_hours = ["09:00", "17:00"]
+{extra.get("week", 'working_hours = ["09:00", "17:00"]')}
 
 [[mailboxes]]
 name = "support"
@@ -56,7 +56,7 @@ max_attempts = {extra.get("max_attempts", "5")}
 url = "sqlite:///{db}"
 
 [sla]
-resolve_within = "5 business days"
+{extra.get("sla", 'resolve_within = "5 business days"')}
 {extra.get("tail", "")}
 """
 

@@ -289,3 +289,57 @@ def test_unusable_settings_are_refused_with_a_message(settings: dict[str, object
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         RO.add(datetime(2026, 6, 8, 10), parse_duration("1 business day"))
+
+
+# -- subtraction: "remind 1 business day before the promised date" ------------------
+
+SUBTRACT_CASES = [
+    pytest.param(RO, local(BUCHAREST, 2026, 6, 9, 10), "1 business day",
+                 utc(2026, 6, 8, 7), id="tuesday-10h-minus-1-business-day-is-monday-10h"),
+    pytest.param(RO, local(BUCHAREST, 2026, 6, 15, 10), "2 business hours",
+                 utc(2026, 6, 12, 13), id="business-hours-go-back-over-the-weekend"),
+    pytest.param(RO, local(BUCHAREST, 2026, 6, 15, 17), "1 business day",
+                 utc(2026, 6, 12, 14), id="monday-closing-minus-1-business-day-is-friday-closing"),
+    pytest.param(RO, local(BUCHAREST, 2026, 6, 13, 11), "1 business hour",
+                 utc(2026, 6, 12, 13), id="from-a-saturday-counts-back-from-friday-closing"),
+    pytest.param(RO, local(BUCHAREST, 2026, 6, 9, 2, 30), "1 business hour",
+                 utc(2026, 6, 8, 13), id="from-the-night-counts-back-from-the-evening-closing"),
+    pytest.param(RO, local(BUCHAREST, 2026, 12, 2, 10), "1 business day",
+                 utc(2026, 11, 27, 8), id="ro-holidays-and-weekend-are-skipped-backwards"),
+    pytest.param(DE_BY, local(BERLIN, 2026, 1, 7, 12), "1 business day",
+                 utc(2026, 1, 5, 11), id="bavarian-epiphany-is-skipped-backwards"),
+    pytest.param(DE_BE, local(BERLIN, 2026, 1, 7, 12), "1 business day",
+                 utc(2026, 1, 6, 11), id="berlin-works-on-epiphany"),
+    pytest.param(RO, local(BUCHAREST, 2026, 3, 30, 10), "1 business day",
+                 utc(2026, 3, 27, 8), id="spring-change-keeps-10h-local-backwards"),
+    pytest.param(RO, local(BUCHAREST, 2026, 10, 26, 10), "1 business day",
+                 utc(2026, 10, 23, 7), id="autumn-change-keeps-10h-local-backwards"),
+    pytest.param(RO, local(BUCHAREST, 2026, 3, 30, 10), "2 days",
+                 utc(2026, 3, 28, 8), id="calendar-days-back-are-local-days"),
+    pytest.param(RO, local(BUCHAREST, 2026, 12, 1, 10), "15 minutes",
+                 utc(2026, 12, 1, 7, 45), id="calendar-minutes-back-ignore-holidays"),
+    pytest.param(RO_ROUND_THE_CLOCK, local(BUCHAREST, 2026, 6, 10, 0, 0, 30),
+                 "90 business seconds", utc(2026, 6, 9, 20, 59),
+                 id="round-the-clock-seconds-back-across-midnight"),
+    pytest.param(RO_ROUND_THE_CLOCK, local(BUCHAREST, 2026, 12, 2, 0, 0, 30),
+                 "60 business seconds", utc(2026, 11, 29, 21, 59, 30),
+                 id="round-the-clock-seconds-back-skip-holidays"),
+]
+
+
+@pytest.mark.parametrize(("calendar", "end", "duration", "expected"), SUBTRACT_CASES)
+def test_subtract_gives_the_instant_that_much_business_time_before(
+    calendar: BusinessCalendar, end: datetime, duration: str, expected: datetime
+) -> None:
+    assert calendar.subtract(end, parse_duration(duration)) == expected
+
+
+@pytest.mark.parametrize("duration", ["1 business day", "3 business days", "5 business hours",
+                                      "90 business seconds", "16 business hours"])
+@pytest.mark.parametrize("start", [local(BUCHAREST, 2026, 6, 8, 10),
+                                   local(BUCHAREST, 2026, 11, 27, 16),
+                                   local(BUCHAREST, 2026, 3, 27, 11, 15),
+                                   local(BUCHAREST, 2026, 10, 23, 16, 59, 30)])
+def test_subtract_undoes_add_from_inside_opening_hours(start: datetime, duration: str) -> None:
+    parsed = parse_duration(duration)
+    assert RO.subtract(RO.add(start, parsed), parsed) == start.astimezone(UTC)

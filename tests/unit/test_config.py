@@ -109,6 +109,10 @@ def get(config: Config, dotted: str) -> Any:
         ("sla.resolve_within", parse_duration("5 business days")),
         ("sla.remind_before", parse_duration("1 business day")),
         ("sla.escalate_every", parse_duration("1 business day")),
+        ("sla.top_level_every", parse_duration("1 day")),
+        ("sla.notify_outside_working_hours", False),
+        ("categories", ()),
+        ("priorities", ()),
         ("staff.notify", ()),
         ("staff.forwarders", ()),
         ("managers", ()),
@@ -274,6 +278,25 @@ def test_the_config_cannot_be_changed_after_loading() -> None:
         ({"mailboxes": {"address": "support@acme.example"}},
          "mailboxes: expected an array of tables ([[mailboxes]])"),
         ({"smtp": [{"host": "smtp.acme.example"}]}, "smtp: expected a table ([smtp])"),
+        ({"categories": [{"keywords": ["late"]}]}, "categories[0].name: required key"),
+        ({"categories": [{"name": "delivery"}]}, "categories[0].keywords: required"),
+        ({"categories": [{"name": "delivery", "keywords": ["late", ""]}]},
+         "categories[0].keywords[1]: expected a word or phrase"),
+        ({"categories": [{"name": "delivery", "keywords": ["late"],
+                          "resolve_within": "3 bizness days"}]},
+         "categories[0].resolve_within: expected a duration"),
+        ({"categories": [{"name": "delivery", "keywords": ["late"], "keyword": ["x"]}]},
+         "unknown key 'categories[0].keyword' (did you mean 'categories[0].keywords'?)"),
+        ({"categories": [{"name": "a", "keywords": ["x"]}, {"name": "a", "keywords": ["y"]}]},
+         "categories[1].name: 'a' is already the name of rule 0"),
+        ({"priorities": [{"name": "vip"}]},
+         "priorities[0].keywords: set keywords or senders"),
+        ({"priorities": [{"name": "vip", "senders": ["boss"]}]},
+         "priorities[0].senders[0]: expected an address such as 'name@example.com' or a whole"),
+        ({"priorities": [{"name": "normal", "keywords": ["x"]}]},
+         "priorities[0].name: 'normal' is the priority of complaints no rule matches"),
+        ({"sla__notify_outside_working_hours": "yes"},
+         "sla.notify_outside_working_hours: expected true or false"),
     ],
 )
 def test_each_mistake_is_reported_alone_with_its_key_path(
@@ -581,6 +604,7 @@ KEYS_FOR_FIELD = {
         ("database", "DatabaseConfig"), ("sla", "SlaConfig"), ("staff", "StaffConfig"),
         ("managers", "ManagerConfig"), ("approval", "ApprovalConfig"),
         ("templates", "TemplatesConfig"), ("limits", "LimitsConfig"),
+        ("categories", "CategoryRule"), ("priorities", "PriorityRule"),
     ],
 )
 def test_the_example_documents_every_key(table: str, record: str) -> None:
@@ -589,6 +613,25 @@ def test_the_example_documents_every_key(table: str, record: str) -> None:
     for field in dataclasses.fields(record_type):
         expected |= KEYS_FOR_FIELD.get(field.name, {field.name})
     assert documented_keys()[table] == expected
+
+
+def test_category_and_priority_rules_are_read_in_file_order() -> None:
+    data = with_values(
+        MINIMAL,
+        categories=[{"name": "delivery", "keywords": ["late", "配達"],
+                     "resolve_within": "3 business days"},
+                    {"name": "billing", "keywords": ["refund*"]}],
+        priorities=[{"name": "vip", "senders": ["Boss@Client.example", "@chain.example"]},
+                    {"name": "urgent", "keywords": ["urgent"],
+                     "resolve_within": "4 business hours"}],
+    )
+    config = from_mapping(data, Path("/"))
+    assert [c.name for c in config.categories] == ["delivery", "billing"]
+    assert config.categories[0].keywords == ("late", "配達")
+    assert config.categories[0].resolve_within == parse_duration("3 business days")
+    assert config.categories[1].resolve_within is None
+    assert config.priorities[0].senders == ("boss@client.example", "@chain.example")
+    assert config.priorities[1].resolve_within == parse_duration("4 business hours")
 
 
 def test_a_subdivision_of_the_configured_country_is_accepted() -> None:

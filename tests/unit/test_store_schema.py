@@ -32,7 +32,7 @@ def test_a_fresh_database_is_migrated_to_head_and_migrating_again_changes_nothin
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert schema_revision(engine) is None
     migrate(engine)
-    assert schema_revision(engine) == head_revision() == "0001_initial"
+    assert schema_revision(engine) == head_revision() == "0003_approval"
     tables = set(inspect(engine).get_table_names())
     migrate(engine)
     assert schema_revision(engine) == head_revision()
@@ -121,3 +121,37 @@ def test_timestamps_in_other_offsets_order_by_instant(engine: Engine) -> None:
             select(MessageRow.sha256).order_by(col(MessageRow.received_at).desc())
         ).all()
     assert newest_first == ["utc", "kyiv"]
+
+
+def test_a_database_from_before_the_ladder_is_upgraded_with_its_open_complaints_on_it(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+
+    from triaged.store.db import _alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = _alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001_initial")
+    due = "2026-11-30 08:00:00.000000+00:00"
+    with engine.begin() as conn:
+        for number, state in enumerate(["acknowledged", "resolved"]):
+            conn.execute(text(
+                "INSERT INTO complaint (reference, mailbox, state, customer_email, "
+                "customer_name, subject, language, received_at, due_at, escalation_level, "
+                "category, priority, created_at, updated_at) VALUES (:ref, 'support', :state, "
+                "'c@example.test', '', '', 'en', :due, :due, 0, '', 'normal', :due, :due)"),
+                {"ref": f"OLD-{number}", "state": state, "due": due})
+
+    migrate(engine)
+
+    assert schema_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        found = conn.execute(text(
+            "SELECT reference, nudge_at IS NOT NULL, reminded FROM complaint ORDER BY reference"
+        )).all()
+    # The open one escalates at its date (no late reminder); the resolved one never.
+    assert [tuple(row) for row in found] == [("OLD-0", 1, 1), ("OLD-1", 0, 0)]
+    engine.dispose()

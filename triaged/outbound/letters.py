@@ -42,6 +42,9 @@ class HoldingFacts:
     language: str
     in_reply_to: str
     references: tuple[str, ...]
+    # The config's category and priority names, for templates that want them.
+    category: str = ""
+    priority: str = "normal"
 
 
 def local_date_words(at: datetime, timezone: str, language: str) -> tuple[str, str]:
@@ -94,6 +97,8 @@ def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
         "subject": bare_subject(facts.subject),
         "promised_date": due_date,
         "promised_time": due_time,
+        "category": facts.category,
+        "priority": facts.priority,
     }
     parts = renderer.render(language, LetterKind.HOLDING, context)
     references = tuple(facts.references) + ((facts.in_reply_to,) if facts.in_reply_to else ())

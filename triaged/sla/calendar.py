@@ -166,6 +166,82 @@ class BusinessCalendar:
             raise ValueError(f"business time is counted in seconds to days, not weeks: {duration}")
         return self._add_open_time(start, duration.amount * _UNIT_LENGTH[duration.unit])
 
+    def subtract(self, end: datetime, duration: Duration) -> datetime:
+        """Return the instant `duration` before `end`, as an aware UTC datetime.
+
+        The mirror of `add`, used for "remind 1 business day before the due date".
+        Calendar durations go back in elapsed time (seconds to hours) or local
+        wall-clock days. Business durations count open time only, backwards from
+        the last open instant at or before `end`:
+
+        * N business hours, minutes or seconds before `end` is the instant from
+          which that much open time remains until `end` (Monday 10:00 - 2 business
+          hours = Friday 16:00 with 09-17 hours).
+        * N business days before `end` is the same wall-clock point of the working
+          day N working days earlier (Tuesday 10:00 - 1 business day = Monday 10:00;
+          Monday 17:00 - 1 business day = Friday 17:00).
+
+        For a business duration d and a start s inside opening hours,
+        `subtract(add(s, d), d) == s`. Raises ValueError when the calendar has no
+        open day within ~3 years before `end`.
+        """
+        end = _require_aware(end).astimezone(UTC)
+        if not duration.business:
+            if duration.unit in (Unit.DAYS, Unit.WEEKS):
+                wall = end.astimezone(self._zone).replace(tzinfo=None)
+                return self._wall_to_utc(wall - duration.as_timedelta())
+            return end - duration.as_timedelta()
+        if duration.unit is Unit.WEEKS:
+            raise ValueError(f"business time is counted in seconds to days, not weeks: {duration}")
+        if duration.unit is Unit.DAYS:
+            return self._subtract_business_days(end, duration.amount)
+        return self._subtract_open_time(end, duration.amount * _UNIT_LENGTH[duration.unit])
+
+    def _subtract_business_days(self, end: datetime, count: int) -> datetime:
+        for day, _opens, closes in self._open_periods_back(end):
+            position = min(end, closes)
+            offset = min(self._wall_since_opening(day, position), self._day_length())
+            back = day
+            if count:
+                periods = self._open_periods_back(self._opening_instant(day))
+                for _ in range(count):
+                    back, _o, _c = next(periods)
+            return self._wall_to_utc(self._opening_wall(back) + offset)
+        raise AssertionError("unreachable: the generator raises first")  # pragma: no cover
+
+    def _subtract_open_time(self, end: datetime, amount: timedelta) -> datetime:
+        for _day, opens, closes in self._open_periods_back(end):
+            position = min(end, closes)
+            available = position - opens
+            if amount <= available:
+                return position - amount
+            amount -= available
+        raise AssertionError("unreachable: the generator raises first")  # pragma: no cover
+
+    def _opening_instant(self, day: date) -> datetime:
+        return self._wall_to_utc(self._opening_wall(day))
+
+    def _open_periods_back(self, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
+        """Each open period that starts before `end`, latest first, with its local day.
+
+        Raises ValueError when ~3 years pass without an open day.
+        """
+        day = end.astimezone(self._zone).date()
+        while True:
+            for offset in range(_MAX_SCAN_DAYS):
+                candidate = day - timedelta(days=offset)
+                period = self._open_period(candidate)
+                if period is not None and period[0] < end:
+                    yield candidate, period[0], period[1]
+                    day = candidate - timedelta(days=1)
+                    break
+            else:
+                raise ValueError(
+                    f"the business calendar has no open day in the {_MAX_SCAN_DAYS} days "
+                    f"before {day.isoformat()}: check working_days, working_hours and "
+                    f"closed_dates"
+                )
+
     def _add_calendar_time(self, start: datetime, duration: Duration) -> datetime:
         if duration.unit in (Unit.DAYS, Unit.WEEKS):
             wall = start.astimezone(self._zone).replace(tzinfo=None)

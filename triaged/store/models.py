@@ -58,6 +58,11 @@ class Complaint(StoreModel, table=True):
     escalation_level: int = 0
     category: str = ""
     priority: str = "normal"
+    # The next instant the reminder/escalation scan must look at this complaint
+    # (NULL: never); its index keeps the scan to what is due (SPEC §10).
+    nudge_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # The staff reminder before the promised date has gone out (once per complaint).
+    reminded: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -170,4 +175,42 @@ class Quarantine(StoreModel, table=True):
     message_row_id: int = Field(foreign_key="message.id")
     reason: str = Field(sa_type=Text)
     state: str = "open"
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class UsedToken(StoreModel, table=True):
+    """A reply token that has been acted on: a second use is a replay and is refused.
+
+    `digest` is the SHA-256 of the token text, so the table holds no usable
+    credential. `purpose` and `complaint_id` say what it was for (audit).
+    """
+
+    __tablename__ = "used_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(unique=True)
+    purpose: str
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id")
+    used_by: str = ""
+    message_row_id: int | None = Field(default=None, foreign_key="message.id")
+    used_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Draft(StoreModel, table=True):
+    """One version of a complaint's resolution text; the highest version is current.
+
+    `source` says where it came from: `email` (staff replied to the
+    notification), `cli` (`triaged draft`), `edit` (a manager's edited letter).
+    """
+
+    __tablename__ = "draft"
+    __table_args__ = (UniqueConstraint("complaint_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id")
+    version: int
+    text: str = Field(sa_type=Text)
+    author: str
+    source: str
+    message_row_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -249,6 +249,9 @@ def insert_complaint(
     received_at: datetime,
     due_at: datetime,
     now: datetime,
+    category: str = "",
+    priority: str = "normal",
+    nudge_at: datetime | None = None,
 ) -> int | None:
     """Create a complaint in state `received`; None when `reference` is taken.
 
@@ -265,7 +268,8 @@ def insert_complaint(
             "state": ComplaintState.RECEIVED.value, "customer_email": customer_email,
             "customer_name": customer_name, "subject": subject, "language": language,
             "received_at": received_at, "due_at": due_at, "escalation_level": 0,
-            "category": "", "priority": "normal", "created_at": now, "updated_at": now,
+            "category": category, "priority": priority, "nudge_at": nudge_at,
+            "reminded": False, "created_at": now, "updated_at": now,
         },
     ).first()
     return int(found[0]) if found is not None else None

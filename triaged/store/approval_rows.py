@@ -1,0 +1,107 @@
+"""Rows of approval by email: used tokens and drafts, in Core on the caller's connection.
+
+Nothing here commits; the use case that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from triaged.store.db import savepoint
+from triaged.store.models import metadata
+
+_used = metadata.tables["used_token"]
+_draft = metadata.tables["draft"]
+_message = metadata.tables["message"]
+
+
+@dataclass(frozen=True)
+class DraftRow:
+    id: int
+    complaint_id: int
+    version: int
+    text: str
+    author: str
+    source: str
+    created_at: datetime
+
+
+def token_used_at(conn: Connection, digest: str) -> datetime | None:
+    """When the token with this digest was used, or None if never."""
+    found = conn.execute(select(_used.c.used_at).where(_used.c.digest == digest)).first()
+    return found[0] if found is not None else None
+
+
+def use_token(
+    conn: Connection,
+    *,
+    digest: str,
+    purpose: str,
+    complaint_id: int | None,
+    used_by: str,
+    message_row_id: int | None,
+    now: datetime,
+) -> bool:
+    """Record the token as used; False when it already was (a replay that raced us).
+
+    Runs in a savepoint so that the unique-constraint failure leaves the
+    caller's transaction usable.
+    """
+    try:
+        with savepoint(conn):
+            conn.execute(insert(_used).values(
+                digest=digest, purpose=purpose, complaint_id=complaint_id, used_by=used_by,
+                message_row_id=message_row_id, used_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def current_draft(conn: Connection, complaint_id: int) -> DraftRow | None:
+    """The highest version of the complaint's draft, or None when there is none."""
+    row = conn.execute(
+        select(_draft).where(_draft.c.complaint_id == complaint_id)
+        .order_by(_draft.c.version.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return DraftRow(int(row.id), int(row.complaint_id), int(row.version), row.text, row.author,
+                    row.source, row.created_at)
+
+
+def current_version(conn: Connection, complaint_id: int) -> int:
+    """The current draft version, 0 when nothing has been drafted."""
+    found = conn.execute(
+        select(func.max(_draft.c.version)).where(_draft.c.complaint_id == complaint_id)
+    ).scalar()
+    return int(found or 0)
+
+
+def add_draft(
+    conn: Connection,
+    *,
+    complaint_id: int,
+    text: str,
+    author: str,
+    source: str,
+    message_row_id: int | None,
+    now: datetime,
+) -> DraftRow:
+    """Store `text` as the next version of the complaint's draft and return it."""
+    version = current_version(conn, complaint_id) + 1
+    draft_id = conn.execute(
+        insert(_draft).values(complaint_id=complaint_id, version=version, text=text,
+                              author=author, source=source, message_row_id=message_row_id,
+                              created_at=now).returning(_draft.c.id)
+    ).scalar_one()
+    return DraftRow(int(draft_id), complaint_id, version, text, author, source, now)
+
+
+def set_message_reason(conn: Connection, message_row_id: int, reason: str) -> None:
+    """Say on the stored message why its reply was refused (shown by `show`)."""
+    conn.execute(update(_message).where(_message.c.id == message_row_id)
+                 .values(reason=reason[:500]))

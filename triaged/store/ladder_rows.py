@@ -1,0 +1,154 @@
+"""The escalation scan's reads and writes in SQLAlchemy Core (SPEC §10: ≤ 200 ms).
+
+The scan reads only complaints whose `nudge_at` has come (a range on its
+index), so its cost follows what is due, not how many complaints are open.
+Each step is claimed with a conditional update on the `nudge_at` it was read
+with (STYLE-ANCHORS rule 2): two instances scanning at once never both tell a
+manager about the same step. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, bindparam, func, select, update
+
+from triaged.clock import as_utc
+from triaged.domain import ComplaintState, LetterState, Outcome
+from triaged.store.models import metadata
+
+_complaint = metadata.tables["complaint"]
+_message = metadata.tables["message"]
+_letter = metadata.tables["outbox_letter"]
+
+DONE_STATES = (ComplaintState.RESOLVED.value, ComplaintState.CLOSED.value)
+
+_DUE = (
+    select(
+        _complaint.c.id, _complaint.c.reference, _complaint.c.state,
+        _complaint.c.customer_email, _complaint.c.customer_name, _complaint.c.subject,
+        _complaint.c.received_at, _complaint.c.due_at, _complaint.c.escalation_level,
+        _complaint.c.reminded, _complaint.c.nudge_at, _complaint.c.category,
+        _complaint.c.priority,
+    )
+    .where(_complaint.c.nudge_at <= bindparam("now"))
+    .order_by(_complaint.c.nudge_at, _complaint.c.id)
+)
+_ADVANCE = (
+    update(_complaint)
+    .where(_complaint.c.id == bindparam("cid"), _complaint.c.nudge_at == bindparam("old"))
+    .values(nudge_at=bindparam("next"), escalation_level=bindparam("level"),
+            reminded=bindparam("reminded"), updated_at=bindparam("now"))
+)
+_SET_NUDGE = (
+    update(_complaint)
+    .where(_complaint.c.id == bindparam("cid"))
+    .values(nudge_at=bindparam("next"), updated_at=bindparam("now"))
+)
+
+
+@dataclass(frozen=True)
+class DueComplaint:
+    """A complaint whose nudge has come, with what its letters name."""
+
+    id: int
+    reference: str
+    state: str
+    customer_email: str
+    customer_name: str
+    subject: str
+    received_at: datetime
+    due_at: datetime
+    escalation_level: int
+    reminded: bool
+    nudge_at: datetime
+    category: str
+    priority: str
+
+
+@dataclass(frozen=True)
+class Known:
+    """What is known so far about a complaint, for the manager's escalation letter."""
+
+    first_text: str = ""
+    follow_ups: int = 0
+    letters_sent: int = 0
+
+
+def due_complaints(conn: Connection, now: datetime) -> list[DueComplaint]:
+    """Every complaint whose `nudge_at` is at or before `now`, earliest first."""
+    return [
+        DueComplaint(
+            id=int(row.id), reference=row.reference, state=row.state,
+            customer_email=row.customer_email, customer_name=row.customer_name,
+            subject=row.subject, received_at=as_utc(row.received_at),
+            due_at=as_utc(row.due_at), escalation_level=int(row.escalation_level),
+            reminded=bool(row.reminded), nudge_at=as_utc(row.nudge_at),
+            category=row.category, priority=row.priority,
+        )
+        for row in conn.execute(_DUE, {"now": now})
+    ]
+
+
+def advance(
+    conn: Connection, complaint: DueComplaint, *, next_nudge: datetime | None, level: int,
+    reminded: bool, now: datetime,
+) -> bool:
+    """Record a step taken; False when another scan took this step first."""
+    moved = conn.execute(
+        _ADVANCE,
+        {"cid": complaint.id, "old": complaint.nudge_at, "next": next_nudge, "level": level,
+         "reminded": reminded, "now": now},
+    ).rowcount
+    return bool(moved == 1)
+
+
+def set_nudge(conn: Connection, complaint_id: int, next_nudge: datetime | None,
+              now: datetime) -> None:
+    """Have the ladder look at a complaint at `next_nudge` (None: never, until set again)."""
+    conn.execute(_SET_NUDGE, {"cid": complaint_id, "next": next_nudge, "now": now})
+
+
+def known_so_far(conn: Connection, ids: Iterable[int]) -> dict[int, Known]:
+    """The opening text, number of follow-ups and letters sent, per complaint id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    first_ids = (
+        select(func.min(_message.c.id).label("id"))
+        .where(_message.c.complaint_id.in_(wanted),
+               _message.c.outcome == Outcome.COMPLAINT.value)
+        .group_by(_message.c.complaint_id)
+        .subquery()
+    )
+    texts = {
+        int(row.complaint_id): row.text
+        for row in conn.execute(
+            select(_message.c.complaint_id, _message.c.text)
+            .join(first_ids, _message.c.id == first_ids.c.id)
+        )
+    }
+    follow_ups: dict[int, int] = {
+        int(cid): int(count)
+        for cid, count in conn.execute(
+            select(_message.c.complaint_id, func.count())
+            .where(_message.c.complaint_id.in_(wanted),
+                   _message.c.outcome == Outcome.FOLLOW_UP.value)
+            .group_by(_message.c.complaint_id)
+        )
+    }
+    sent: dict[int, int] = {
+        int(cid): int(count)
+        for cid, count in conn.execute(
+            select(_letter.c.complaint_id, func.count())
+            .where(and_(_letter.c.complaint_id.in_(wanted),
+                        _letter.c.state == LetterState.SENT.value))
+            .group_by(_letter.c.complaint_id)
+        )
+    }
+    return {
+        cid: Known(texts.get(cid, ""), int(follow_ups.get(cid, 0)), int(sent.get(cid, 0)))
+        for cid in wanted
+    }
