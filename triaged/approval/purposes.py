@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from triaged.approval.routing import Registry
+from triaged import escalation_replies
+from triaged.approval.routing import Purpose, Registry
 from triaged.config import Config
 
 
@@ -22,4 +23,7 @@ def staff(config: Config) -> Sequence[str]:
 
 
 def default_registry() -> Registry:
-    return Registry()
+    registry = Registry()
+    registry.add(Purpose(escalation_replies.PURPOSE, senders=managers,
+                         handle=escalation_replies.handle))
+    return registry
