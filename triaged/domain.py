@@ -123,6 +123,8 @@ class ParsedMail:
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()
     content_language: str = ""
+    # Raw bytes of message/rfc822 parts (a forward's original), at most a few.
+    embedded: tuple[bytes, ...] = ()
 
     def header(self, name: str) -> str | None:
         """Return the first header called `name` (case-insensitive), or None."""
