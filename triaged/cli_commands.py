@@ -12,7 +12,7 @@ from triaged.cli_base import EXIT_FAILURE, app, fail, load_config, print_json, q
 from triaged.clock import SystemClock
 from triaged.domain import ComplaintState
 from triaged.references import normalize
-from triaged.store import messages, queries
+from triaged.store import messages, queries, sla_queries
 from triaged.store.db import make_engine, migrate, transaction
 from triaged.views import (
     complaint_view,
@@ -57,8 +57,9 @@ def list_complaints(
         typer.echo("no complaints")
         return
     for v in views:
-        typer.echo(f"{v['reference']:<10} {v['state']:<18} due {v['due_at'][:16]}  "
-                   f"{v['customer']:<30} {v['subject'][:40]}")
+        level = f"L{v['escalation_level']}" if v["escalation_level"] else "  "
+        typer.echo(f"{v['reference']:<10} {v['state']:<18} due {v['due_at'][:16]} {level:<3} "
+                   f"{v['category'] or '-':<12} {v['customer']:<30} {v['subject'][:40]}")
 
 
 @app.command()
@@ -103,23 +104,52 @@ def _bad_reference(text: str) -> str:
 
 @app.command()
 def stats(as_json: JsonFlag = False) -> None:
-    """Counts of messages by outcome, complaints by state, letters by state, reply delays."""
+    """Counts by outcome and state, promises kept, reply and resolution times, top categories."""
     with transaction(open_store()) as session:
-        figures: dict[str, dict[str, Any]] = {
+        sla = sla_queries.sla_figures(session, SystemClock().now())
+        figures: dict[str, Any] = {
             "messages": queries.outcome_counts(session),
             "complaints": queries.state_counts(session),
             "letters": queries.letters_by_state(session),
+            "answered_on_time": sla["answered_on_time"],
+            "overdue_now": sla["overdue_now"],
             "time_to_holding_reply_seconds": seconds_summary(
                 queries.holding_reply_delays(session)
             ),
+            "time_to_resolution_seconds": seconds_summary(sla["resolution_seconds"]),
+            "top_categories_this_week": sla["top_categories_this_week"],
         }
     if as_json:
         print_json(figures)
         return
     for section, values in figures.items():
         typer.echo(f"{section}:")
+        if isinstance(values, list):
+            for entry in values or [{"category": "(none yet)", "count": ""}]:
+                typer.echo(f"  {entry['category']:<18} {entry['count']}")
+            continue
         for key, value in values.items():
-            typer.echo(f"  {key:<18} {value}")
+            typer.echo(f"  {key:<18} {_figure(key, value)}")
+
+
+def _figure(key: str, value: Any) -> str:
+    """A stats value as a person reads it: a share as a percentage, seconds as a span."""
+    if value is None:
+        return "-"
+    if key == "share":
+        return f"{100 * value:.1f}%"
+    if key in ("median", "p90"):
+        return _span(float(value))
+    if isinstance(value, dict):
+        return ", ".join(f"level {k}: {v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
 
 
 @quarantine_app.command("list")

@@ -49,6 +49,9 @@ class EventKind(enum.StrEnum):
     CATEGORIZED = "categorized"
     REMINDED = "reminded"
     ESCALATED = "escalated"
+    # A manager's ACK of an escalation, and a promised date moved by EXTEND.
+    ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
+    DATE_EXTENDED = "date_extended"
 
 
 class LetterState(enum.StrEnum):
@@ -69,6 +72,8 @@ class LetterKind(enum.StrEnum):
     # To the customer.
     FINAL = "final"
     SATISFACTION = "satisfaction"
+    EXTENSION = "extension"
+    # To staff and managers.
     REMINDER = "reminder"
     ESCALATION = "escalation"
 
@@ -118,6 +123,8 @@ class ParsedMail:
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()
     content_language: str = ""
+    # Raw bytes of message/rfc822 parts (a forward's original), at most a few.
+    embedded: tuple[bytes, ...] = ()
 
     def header(self, name: str) -> str | None:
         """Return the first header called `name` (case-insensitive), or None."""

@@ -26,6 +26,8 @@ def complaint_view(c: Complaint) -> dict[str, Any]:
         "received_at": iso(c.received_at),
         "due_at": iso(c.due_at),
         "escalation_level": c.escalation_level,
+        "category": c.category,
+        "priority": c.priority,
         "mailbox": c.mailbox,
     }
 

@@ -503,6 +503,12 @@ def test_stats_json_counts_messages_by_outcome(office: Office) -> None:
         "complaint": 3, "follow_up": 1, "not_complaint": 1, "quarantined": 1,
         "approval_reply": 0, "duplicate": 1,
     }
+    # Maria's and the unreachable customer's dates have passed with no final letter.
+    assert stats["answered_on_time"] == {"on_time": 0, "late": 2, "share": 0.0}
+    assert stats["overdue_now"]["count"] == 2
+    assert stats["time_to_resolution_seconds"] == {"count": 0, "median": None, "p90": None}
+    assert stats["time_to_holding_reply_seconds"]["count"] == 2
+    assert stats["top_categories_this_week"] == []
 
 
 def test_quarantine_list_json_names_each_entry_with_its_reason(office: Office) -> None:

@@ -6,6 +6,8 @@ Each entry is a `routing.Purpose` (see `routing`'s docstring for how to add one)
   with the resolution text; any number of times, each reply a new version.
 - `approve`: a manager answers an approval request with APPROVE, REJECT
   <reason> or the edited letter; once, and only for the current version.
+- `escalation` (triaged.escalation_replies): a manager acknowledges or extends
+  an escalation by reply.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from triaged import escalation_replies
 from triaged.approval import flow
 from triaged.approval.decision import NoDecision, parse_decision
 from triaged.approval.reply_text import new_text
@@ -70,4 +73,6 @@ def default_registry() -> Registry:
     registry.add(Purpose(flow.DRAFT, senders=staff, handle=handle_draft, single_use=False))
     registry.add(Purpose(flow.APPROVE, senders=managers, handle=handle_approval,
                          current_version=approval_rows.current_version))
+    registry.add(Purpose(escalation_replies.PURPOSE, senders=managers,
+                         handle=escalation_replies.handle))
     return registry

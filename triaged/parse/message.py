@@ -81,6 +81,7 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMail:
         attachments=walked.attachments,
         defects=tuple(dict.fromkeys(defects))[:_MAX_DEFECTS],
         content_language=_decoded(_first(texts, "Content-Language") or "", defects).strip(),
+        embedded=walked.embedded,
     )
 
 
@@ -252,6 +253,7 @@ class _Body:
     pieces: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    embedded: list[bytes] = field(default_factory=list)
     chars: int = 0
 
     def joined_text(self) -> str:
@@ -268,6 +270,7 @@ class _Walked:
     text: str
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...]
+    embedded: tuple[bytes, ...] = ()
 
 
 def _collect_body(message: Message, data: bytes, max_chars: int) -> _Walked:
@@ -280,7 +283,7 @@ def _collect_body(message: Message, data: bytes, max_chars: int) -> _Walked:
     except Exception as exc:  # noqa: BLE001 - any walk failure falls back to mail-parser
         return _collect_with_mailparser(data, max_chars, f"{type(exc).__name__}: {exc}")
     text = body.joined_text()
-    return _Walked(text, tuple(body.attachments), tuple(body.defects))
+    return _Walked(text, tuple(body.attachments), tuple(body.defects), tuple(body.embedded))
 
 
 def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
@@ -291,6 +294,8 @@ def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
     ctype = part.get_content_type()
     disposition = part.get_content_disposition()
     if part.is_multipart():
+        if ctype == "message/rfc822":
+            _keep_embedded(part, body)
         attached = ctype.startswith("message/") and disposition == "attachment"
         if ctype in _NOT_DESCENDED or attached:
             body.attachments.append(_attachment(part, ctype, len(str(part.get_payload()))))
@@ -311,6 +316,28 @@ def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
         body.attachments.append(_attachment(part, ctype, len(content), filename))
     elif wanted and body.chars <= body.max_chars:
         _add_text(part, ctype, content, body)
+
+
+# A forward's original is read from its message/rfc822 part (parse.forwarded);
+# a few are enough, and a cap keeps a mail of huge attachments cheap.
+_MAX_EMBEDDED = 3
+_MAX_EMBEDDED_BYTES = 2_000_000
+
+
+def _keep_embedded(part: Message, body: _Body) -> None:
+    """Keep the bytes of an attached or inline message/rfc822 part, for forwards."""
+    if len(body.embedded) >= _MAX_EMBEDDED:
+        return
+    children = [child for child in part.get_payload() if isinstance(child, Message)]
+    if not children:
+        return
+    try:
+        data = children[0].as_bytes(policy=policy.compat32)
+    except Exception:  # noqa: BLE001 - an unprintable part is simply not used as an original
+        body.defects.append("embedded message could not be re-read")
+        return
+    if len(data) <= _MAX_EMBEDDED_BYTES:
+        body.embedded.append(data)
 
 
 def _preferred(children: list[Message]) -> Message | None:
