@@ -49,6 +49,9 @@ class EventKind(enum.StrEnum):
     CATEGORIZED = "categorized"
     REMINDED = "reminded"
     ESCALATED = "escalated"
+    # A manager's ACK of an escalation, and a promised date moved by EXTEND.
+    ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
+    DATE_EXTENDED = "date_extended"
     # Intake: a forward re-attributed to its original customer, or one that could not be.
     FORWARDED = "forwarded"
     FORWARD_UNATTRIBUTED = "forward_unattributed"
@@ -79,6 +82,8 @@ class LetterKind(enum.StrEnum):
     # To the customer.
     FINAL = "final"
     SATISFACTION = "satisfaction"
+    EXTENSION = "extension"
+    # To staff and managers.
     REMINDER = "reminder"
     ESCALATION = "escalation"
 

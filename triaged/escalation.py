@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from triaged import escalation_replies
+from triaged.approval import carriers
+from triaged.approval.outgoing import Mailer
 from triaged.clock import Clock
 from triaged.config import Config, ManagerConfig
 from triaged.domain import Address, EventKind, Letter
-from triaged.outbound.compose import compose, new_message_id
+from triaged.outbound.compose import new_message_id
 from triaged.outbound.render import Renderer
 from triaged.outbound.staff_letters import (
     DigestFacts,
@@ -36,7 +39,7 @@ from triaged.outbound.staff_letters import (
 )
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import StepKind, ladder_of
-from triaged.store import ladder_rows, outbox_rows, rows
+from triaged.store import ladder_rows, rows
 from triaged.store.db import transaction
 
 log = logging.getLogger("triaged.escalation")
@@ -70,6 +73,7 @@ class Escalator:
         self.renderer = renderer
         self.calendar = calendar
         self.ladder = ladder_of(config, calendar)
+        self.mailer = Mailer(config, renderer, calendar)
 
     def managers_at(self, level: int) -> list[ManagerConfig]:
         return [m for m in self.config.managers if m.level == level]
@@ -144,7 +148,7 @@ class Escalator:
             subject=c.subject, received_at=c.received_at, due_at=c.due_at, state=c.state,
             category=c.category, priority=c.priority, level=level, repeat=repeat,
             first_text=known.first_text, follow_ups=known.follow_ups,
-            letters_sent=known.letters_sent,
+            letters_sent=known.letters_sent, complaint_id=c.id,
         )
 
     # -- writing ------------------------------------------------------------------
@@ -152,14 +156,20 @@ class Escalator:
     def _write(self, conn: Connection, told: _Told, now: datetime) -> int:
         message_ids: dict[tuple[str, str], str] = {}
         names = {m.email: m.name for m in self.config.managers}
+        events: list[dict[str, Any]] = []
         for address, items in told.reminders.items():
             letter = reminder_letter(self._facts(Address(address), items, now), self.renderer)
-            message_ids[("reminder", address)] = self._queue(conn, letter, now)
+            message_ids[("reminder", address)] = self._queue(conn, letter, now, events)
         for address, items in told.escalations.items():
             to = Address(address, names.get(address, ""))
+            tokens = self._tokens(address, items, now)
+            items = [replace(i, reply_to=self._reply_address(tokens.get(i.complaint_id, "")))
+                     for i in items]
             letter = escalation_letter(self._facts(to, items, now), self.renderer)
-            message_ids[("escalation", address)] = self._queue(conn, letter, now)
-        events = []
+            single = tokens.get(items[0].complaint_id, "") if len(items) == 1 else ""
+            message_ids[("escalation", address)] = self._queue(
+                conn, letter, now, events, token=single,
+                complaint_id=items[0].complaint_id if single else None)
         for complaint_id, kind, detail, recipients in told.events:
             letter_kind = "reminder" if kind is EventKind.REMINDED else "escalation"
             letters = [{"to": a, "message_id": message_ids[(letter_kind, a)]} for a in recipients]
@@ -173,15 +183,42 @@ class Escalator:
         return DigestFacts(business_name=business.name, to=to, timezone=business.timezone,
                            language=business.language, now=now, items=tuple(items))
 
-    def _queue(self, conn: Connection, letter: Letter, now: datetime) -> str:
-        sender = Address(self.config.mailboxes[0].address, self.config.business.name)
-        message_id = new_message_id(sender)
-        # Not `automatic` in the rate limit's sense: the limit protects customers'
-        # addresses from loops, and a manager must hear of every overdue complaint.
-        outbox_rows.queue_letter(
-            conn, complaint_id=None, kind=letter.kind, to_email=letter.to.email,
-            message_id=message_id, subject=letter.subject,
-            raw=compose(letter, sender, now=now, message_id=message_id), automatic=False,
-            now=now,
-        )
+    def _tokens(self, address: str, items: list[DigestItem], now: datetime) -> dict[int, str]:
+        """One reply token per complaint for this manager; none without an approval secret."""
+        if self.config.approval.secret is None:
+            return {}
+        return {i.complaint_id: self.mailer.make_token(escalation_replies.PURPOSE,
+                                                       i.complaint_id, 0, address, now)
+                for i in items}
+
+    def _reply_address(self, token: str) -> str:
+        return carriers.reply_address(self._mailbox, token) if token else ""
+
+    @property
+    def _mailbox(self) -> str:
+        return self.config.mailboxes[0].address
+
+    def _queue(self, conn: Connection, letter: Letter, now: datetime,
+               events: list[dict[str, Any]], *, token: str = "",
+               complaint_id: int | None = None) -> str:
+        """Queue one staff letter; its Message-ID. With a token (a digest of one
+        complaint), the token rides in the headers so that a plain Reply counts.
+
+        Not `automatic` in the rate limit's sense: the limit protects customers'
+        addresses from loops, and a manager must hear of every overdue complaint.
+        """
+        mailbox = self.config.mailboxes[0].name
+        if token and complaint_id is not None:
+            message_id = carriers.token_message_id(token, self._mailbox)
+            tagged = replace(letter, subject=carriers.subject_with_token(letter.subject, token),
+                             extra_headers=(*letter.extra_headers,
+                                            ("Reply-To", self._reply_address(token))))
+            queued = self.mailer.queue(conn, tagged, complaint_id=complaint_id,
+                                       mailbox=mailbox, now=now, message_id=message_id)
+        else:
+            message_id = new_message_id(self.mailer.sender(mailbox))
+            queued = self.mailer.queue(conn, letter, complaint_id=None, mailbox=mailbox,
+                                       now=now, message_id=message_id)
+        if queued is not None:
+            events.append(queued)
         return message_id

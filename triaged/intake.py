@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from triaged import references
+from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
 from triaged.approval.routing import Recognised, Registry, ReplyRouter
@@ -51,6 +52,7 @@ from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import Ladder, ladder_of
 from triaged.store import ladder_rows, outbox_rows, rows, suppression
+from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
 
 log = logging.getLogger("triaged.intake")
@@ -114,6 +116,7 @@ class Intake:
             a.lower() for a in config.staff.notify)
         self.mailer = Mailer(config, renderer, calendar)
         self.replies = ReplyRouter(self.mailer, registry or default_registry())
+        self.approvals = Approvals(self.mailer)
 
     def process(
         self,
@@ -252,8 +255,18 @@ class Intake:
             chain = forward.references if forward is not None else mail.references
             events.append(self._queue_holding(conn, raw, view, complaint, now,
                                               in_reply_to=reply_to, references=chain))
+            if self.config.staff.notify:
+                events += self.approvals.notify_new(conn, self._facts(raw, view, complaint),
+                                                    view.text, now)
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
+
+    @staticmethod
+    def _facts(raw: RawMail, mail: ParsedMail, complaint: NewComplaint) -> ComplaintFacts:
+        return ComplaintFacts(complaint.id, complaint.reference, ComplaintState.RECEIVED,
+                              raw.mailbox, complaint.customer.email, complaint.customer.name,
+                              mail.subject, complaint.language, complaint.received_at,
+                              complaint.due_at)
 
     def _forwarded_event(
         self, complaint_id: int, forward: Attribution, row_id: int, now: datetime

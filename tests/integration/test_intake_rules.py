@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import itertools
 import smtplib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -71,6 +72,16 @@ def letters_to(t: Triaged, address: str) -> list[OutboxLetter]:
 def smtp_send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
     with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
         smtp.sendmail(sender, [to], data)
+
+
+def notices(stack: MailStack, staff: str, phrase: str, count: int) -> list[EmailMessage]:
+    """The staff letters whose subject has `phrase` (staff also hear of every new complaint)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [parsed(m) for m in stack.messages(staff) if phrase in str(parsed(m)["Subject"])]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def fixture(name: str, **swap: str) -> bytes:
@@ -139,9 +150,8 @@ def test_a_forward_without_an_original_sender_stays_with_the_forwarder_and_staff
     assert report.tally.counts == {"complaint": 1}
     [complaint] = complaints_of(t)
     assert complaint.customer_email == owner
-    [notice] = mailstack.wait_for_messages(team, "INBOX", 1)
-    assert "no original sender" in str(parsed(notice)["Subject"])
-    assert complaint.reference in text_of(notice)
+    [notice] = notices(mailstack, team, "no original sender", 1)
+    assert complaint.reference in text_of(notice.as_bytes())
     assert mailstack.messages(owner) == [], "no holding reply to the forwarder"
     kinds = [e.kind for e in events_of(t, complaint.reference)]
     assert "forward_unattributed" in kinds
@@ -199,9 +209,9 @@ def test_follow_ups_with_localized_prefixes_or_a_rewritten_subject_attach_and_te
     assert report.tally.counts == {"follow_up": len(subjects) + 1}
     assert len(complaints_of(t)) == 1
     assert len(mailstack.messages(customer)) == 1, "follow-ups get no letter"
-    notices = mailstack.wait_for_messages(team, "INBOX", len(subjects) + 1)
-    assert all(reference in str(parsed(n)["Subject"]) for n in notices)
-    assert "wrote again" in str(parsed(notices[0])["Subject"])
+    told = notices(mailstack, team, "wrote again", len(subjects) + 1)
+    assert len(told) == len(subjects) + 1
+    assert all(reference in str(n["Subject"]) for n in told)
 
 
 def test_a_follow_up_reopens_a_resolved_complaint(
@@ -249,8 +259,8 @@ def test_another_senders_quoted_reference_opens_a_new_complaint_linked_to_the_ol
     assert len(mailstack.messages(first)) == 1, "nothing reached the first customer"
     assert any(e.kind == "linked" and new.reference in e.detail
                for e in events_of(t, reference))
-    [notice] = mailstack.wait_for_messages(team, "INBOX", 1)
-    assert reference in str(parsed(notice)["Subject"])
+    [notice] = notices(mailstack, team, "New complaint quoting", 1)
+    assert reference in str(notice["Subject"])
 
 
 # -- loops ------------------------------------------------------------------------

@@ -85,6 +85,58 @@ _LOCAL_WORDS: dict[str, Callable[[datetime], tuple[str, str]]] = {
 }
 
 
+@dataclass(frozen=True)
+class ExtensionFacts:
+    """What the customer is told when a manager moves the promised date."""
+
+    business_name: str
+    customer: Address
+    reference: str
+    subject: str
+    old_due_at: datetime
+    new_due_at: datetime
+    timezone: str
+    language: str
+    in_reply_to: str
+    references: tuple[str, ...]
+
+
+def extension_letter(facts: ExtensionFacts, renderer: Renderer) -> Letter:
+    """The promised date moved: an apology and the new date, in the customer's language.
+
+    Threaded into the customer's conversation like the holding reply. It is
+    not an answer to an automatic message, but it is sent without a person
+    writing it, so it is marked auto-generated (RFC 3834): the customer's
+    auto-responder must not answer it.
+    """
+    language = renderer.pick_language(facts.language, LetterKind.EXTENSION)
+    old_date, old_time = local_date_words(facts.old_due_at, facts.timezone, language)
+    new_date, new_time = local_date_words(facts.new_due_at, facts.timezone, language)
+    context = {
+        "business_name": facts.business_name,
+        "customer_name": facts.customer.name,
+        "customer_email": facts.customer.email,
+        "reference": facts.reference,
+        "subject": bare_subject(facts.subject),
+        "old_date": old_date,
+        "old_time": old_time,
+        "new_date": new_date,
+        "new_time": new_time,
+    }
+    parts = renderer.render(language, LetterKind.EXTENSION, context)
+    return Letter(
+        kind=LetterKind.EXTENSION,
+        to=facts.customer,
+        subject=parts.subject,
+        text=parts.text,
+        html=parts.html,
+        language=language,
+        in_reply_to=facts.in_reply_to,
+        references=tuple(dict.fromkeys(facts.references)),
+        auto_submitted="auto-generated",
+    )
+
+
 def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
     """The instant acknowledgement: thanks, apology, reference, promised date, next steps."""
     language = renderer.pick_language(facts.language, LetterKind.HOLDING)

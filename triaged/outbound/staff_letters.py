@@ -43,6 +43,10 @@ class DigestItem:
     first_text: str = ""
     follow_ups: int = 0
     letters_sent: int = 0
+    complaint_id: int = 0
+    # Where the manager writes ACK or EXTEND about this complaint (a tokened
+    # plus-address); "" when approvals have no secret and replies cannot count.
+    reply_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,6 @@ class DigestFacts:
     language: str
     now: datetime
     items: tuple[DigestItem, ...]
-    # Extra lines under each item (e.g. how to ACK or EXTEND by reply), by reference.
-    instructions: tuple[tuple[str, str], ...] = ()
 
 
 def _excerpt(text: str) -> str:
@@ -90,7 +92,7 @@ def _item(item: DigestItem, facts: DigestFacts, language: str) -> dict[str, Any]
         "excerpt": _excerpt(item.first_text),
         "follow_ups": item.follow_ups,
         "letters_sent": item.letters_sent,
-        "instructions": dict(facts.instructions).get(item.reference, ""),
+        "reply_to": item.reply_to,
     }
 
 
@@ -108,6 +110,9 @@ def _digest(kind: LetterKind, facts: DigestFacts, renderer: Renderer) -> Letter:
         "references": ", ".join(shown) + (", …" if len(ordered) > len(shown) else ""),
         "items": [_item(i, facts, language) for i in detailed],
         "more": [i.reference for i in rest],
+        # One complaint: a plain Reply reaches the right place (the token is in the
+        # letter's headers); several: each has its own address to write to.
+        "single": len(facts.items) == 1,
     }
     parts = renderer.render(language, kind, context)
     return Letter(kind=kind, to=facts.to, subject=parts.subject, text=parts.text,

@@ -42,6 +42,18 @@ _ADVANCE = (
     .values(nudge_at=bindparam("next"), escalation_level=bindparam("level"),
             reminded=bindparam("reminded"), updated_at=bindparam("now"))
 )
+_MOVE_PROMISE = (
+    update(_complaint)
+    .where(_complaint.c.id == bindparam("cid"))
+    .values(due_at=bindparam("due"), nudge_at=bindparam("next"), reminded=False,
+            updated_at=bindparam("now"))
+)
+_PROMISE = select(
+    _complaint.c.id, _complaint.c.reference, _complaint.c.state, _complaint.c.mailbox,
+    _complaint.c.customer_email, _complaint.c.customer_name, _complaint.c.subject,
+    _complaint.c.language, _complaint.c.due_at, _complaint.c.escalation_level,
+    _complaint.c.nudge_at,
+).where(_complaint.c.id == bindparam("cid"))
 _SET_NUDGE = (
     update(_complaint)
     .where(_complaint.c.id == bindparam("cid"))
@@ -152,3 +164,61 @@ def known_so_far(conn: Connection, ids: Iterable[int]) -> dict[int, Known]:
         cid: Known(texts.get(cid, ""), int(follow_ups.get(cid, 0)), int(sent.get(cid, 0)))
         for cid in wanted
     }
+
+
+@dataclass(frozen=True)
+class PromiseRow:
+    """A complaint as ACK and EXTEND need it."""
+
+    id: int
+    reference: str
+    state: str
+    mailbox: str
+    customer_email: str
+    customer_name: str
+    subject: str
+    language: str
+    due_at: datetime
+    escalation_level: int
+    nudge_at: datetime | None
+
+
+def promise_row(conn: Connection, complaint_id: int) -> PromiseRow | None:
+    row = conn.execute(_PROMISE, {"cid": complaint_id}).first()
+    if row is None:
+        return None
+    return PromiseRow(
+        id=int(row.id), reference=row.reference, state=row.state, mailbox=row.mailbox,
+        customer_email=row.customer_email, customer_name=row.customer_name,
+        subject=row.subject, language=row.language, due_at=as_utc(row.due_at),
+        escalation_level=int(row.escalation_level),
+        nudge_at=as_utc(row.nudge_at) if row.nudge_at is not None else None,
+    )
+
+
+def move_promise(conn: Connection, complaint_id: int, *, due_at: datetime,
+                 nudge_at: datetime, now: datetime) -> None:
+    """A new promised date: the ladder starts over from its reminder (levels told stay)."""
+    conn.execute(_MOVE_PROMISE, {"cid": complaint_id, "due": due_at, "next": nudge_at,
+                                 "now": now})
+
+
+def thread_ids(conn: Connection, complaint_id: int) -> list[str]:
+    """The customer's opening Message-ID and our letters to them, oldest first.
+
+    A letter to the customer that names these in References threads into the
+    conversation they already have with us.
+    """
+    opening = conn.execute(
+        select(_message.c.message_id)
+        .where(_message.c.complaint_id == complaint_id,
+               _message.c.outcome == Outcome.COMPLAINT.value, _message.c.message_id != "")
+        .order_by(_message.c.id).limit(1)
+    ).scalar()
+    ours = conn.execute(
+        select(_letter.c.message_id)
+        .where(_letter.c.complaint_id == complaint_id,
+               _letter.c.kind.in_(("holding", "extension", "final")))
+        .order_by(_letter.c.id)
+    ).scalars().all()
+    return [*([opening] if opening else []), *ours]
