@@ -50,7 +50,7 @@ SEND_EVERY_SECONDS = 5.0
 # The escalation scan reads only what is due (SPEC §10: ≤ 200 ms for 100 000 open
 # complaints, in practice well under a millisecond when nothing is), so a short
 # period costs little and keeps reminders on time.
-ESCALATE_EVERY_SECONDS = 5.0
+ESCALATE_EVERY_SECONDS = 2.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
 # An IDLE watcher retries sooner (0.5 s doubling to a minute): while it is
