@@ -155,15 +155,21 @@ class IdleWatcher:
         self.thread = threading.Thread(target=self._run, name=f"idle-{mailbox.name}",
                                        daemon=True)
         self._started = False
+        # start() runs in a poll job's thread, join() in the main thread on a reload:
+        # without the lock, join could see _started before the thread has started.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Start the thread; calling it again does nothing."""
-        if not self._started:
-            self._started = True
-            self.thread.start()
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self.thread.start()
 
     def join(self, timeout: float) -> None:
-        if self._started:
+        with self._lock:
+            started = self._started
+        if started:
             self.thread.join(timeout)
 
     def _run(self) -> None:
