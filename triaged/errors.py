@@ -33,3 +33,11 @@ class QuarantineError(TriagedError):
 
 class UnknownReference(TriagedError):
     """No complaint has that reference (or its check character is wrong)."""
+
+
+class ApprovalRefused(TriagedError):
+    """A draft, decision or reply that does not count; `reason` says why, for its author."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from triaged import references
+from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
 from triaged.approval.routing import Recognised, Registry, ReplyRouter
@@ -48,6 +49,7 @@ from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import Ladder, ladder_of
 from triaged.store import ladder_rows, outbox_rows, rows
+from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
 
 log = logging.getLogger("triaged.intake")
@@ -105,6 +107,7 @@ class Intake:
         self._own = frozenset(m.address.lower() for m in config.mailboxes)
         self.mailer = Mailer(config, renderer, calendar)
         self.replies = ReplyRouter(self.mailer, registry or default_registry())
+        self.approvals = Approvals(self.mailer)
 
     def process(
         self,
@@ -220,8 +223,18 @@ class Intake:
         ]
         if answer:
             events.append(self._queue_holding(conn, raw, mail, complaint, now))
+            if self.config.staff.notify:
+                events += self.approvals.notify_new(conn, self._facts(raw, mail, complaint),
+                                                    mail.text, now)
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
+
+    @staticmethod
+    def _facts(raw: RawMail, mail: ParsedMail, complaint: NewComplaint) -> ComplaintFacts:
+        return ComplaintFacts(complaint.id, complaint.reference, ComplaintState.RECEIVED,
+                              raw.mailbox, complaint.customer.email, complaint.customer.name,
+                              mail.subject, complaint.language, complaint.received_at,
+                              complaint.due_at)
 
     def _reply(
         self, conn: Connection, raw: RawMail, digest: str, mail: ParsedMail, verdict: Verdict,

@@ -40,23 +40,22 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from triaged import references
 from triaged.approval import authresults, carriers
+from triaged.approval.decision import looks_like_decision
 from triaged.approval.outgoing import Mailer
 from triaged.approval.tokens import TokenClaim, bound_recipient, parse_token
 from triaged.config import Config
 from triaged.domain import Address, EventKind, LetterKind, ParsedMail
+from triaged.errors import ApprovalRefused
 from triaged.store import approval_rows, rows
 from triaged.store.db import savepoint
 
 log = logging.getLogger("triaged.approval")
 
 
-class Refused(Exception):
-    """A reply that does not count; `reason` is told to the person it is answered to."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+# A reply that does not count; `reason` is told to the person it is answered to.
+Refused = ApprovalRefused
 
 
 @dataclass(frozen=True)
@@ -100,9 +99,15 @@ class Registry:
 
 @dataclass(frozen=True)
 class Recognised:
-    """A message that carries a token: what it claims, and the complaint if it exists."""
+    """A message that carries a token: what it claims, and the complaint if it exists.
 
-    claim: TokenClaim
+    `claim` is None for a message from a manager or staff member that names a
+    complaint (`[REF]` in the subject) and starts with APPROVE or REJECT but
+    carries no token: a decision written as a new message, or a forgery in
+    their name. It is refused, never a complaint.
+    """
+
+    claim: TokenClaim | None
     complaint: rows.ComplaintRef | None
 
 
@@ -129,7 +134,17 @@ class ReplyRouter:
             claim = parse_token(text)
             if claim is not None:
                 return Recognised(claim, rows.complaint_by_id(conn, claim.complaint_id))
+        if mail.sender.email.lower() in self._insiders() and looks_like_decision(mail.text):
+            for reference in references.find_in_text(mail.subject):
+                found = rows.complaint_by_reference(conn, reference)
+                if found is not None:
+                    return Recognised(None, found)
         return None
+
+    def _insiders(self) -> frozenset[str]:
+        """Everyone some purpose lets answer: managers, staff…"""
+        return frozenset(a.lower() for p in self.registry.purposes.values()
+                         for a in p.senders(self.config))
 
     def handle(
         self,
@@ -149,9 +164,15 @@ class ReplyRouter:
         """
         claim, sender = found.claim, mail.sender.email.lower()
         complaint_id = found.complaint.id if found.complaint is not None else None
-        verdict = self._authenticate(conn, mail, found, sender, now, automatic)
-        detail: dict[str, Any] = {"purpose": claim.purpose, "sender": sender,
-                                  "version": claim.version}
+        if claim is None:
+            detail: dict[str, Any] = {"purpose": "", "sender": sender}
+            verdict = _Verdict("the message carries no approval token: answer the request "
+                               "itself with Reply, not with a new message",
+                               answer_to="" if automatic else sender)
+            self._refuse(conn, mail, found, verdict, detail, message_row_id, mailbox, now)
+            return verdict.reason
+        verdict = self._authenticate(conn, mail, claim, found, sender, now, automatic)
+        detail = {"purpose": claim.purpose, "sender": sender, "version": claim.version}
         if not verdict.reason:
             purpose = self.registry.get(claim.purpose)
             assert purpose is not None
@@ -181,10 +202,9 @@ class ReplyRouter:
         return verdict.reason
 
     def _authenticate(
-        self, conn: Connection, mail: ParsedMail, found: Recognised, sender: str,
-        now: datetime, automatic: str,
+        self, conn: Connection, mail: ParsedMail, claim: TokenClaim, found: Recognised,
+        sender: str, now: datetime, automatic: str,
     ) -> _Verdict:
-        claim = found.claim
         purpose = self.registry.get(claim.purpose)
         secret = self.config.approval.secret
         if purpose is None:
@@ -212,6 +232,10 @@ class ReplyRouter:
         if found.complaint is None:
             return _Verdict("the complaint this request is about no longer exists",
                             answer_to=sender, bound=bound)
+        named = references.find_in_text(mail.subject)
+        if named and found.complaint.reference not in named:
+            return _Verdict(f"the token is for complaint {found.complaint.reference}, but the "
+                            f"subject names {', '.join(named)}", answer_to=sender, bound=bound)
         if purpose.single_use:
             used_at = approval_rows.token_used_at(conn, claim.digest)
             if used_at is not None:
@@ -238,8 +262,8 @@ class ReplyRouter:
     ) -> None:
         complaint = found.complaint
         complaint_id = complaint.id if complaint is not None else None
-        log.warning("%s reply from %s refused: %s", found.claim.purpose, detail["sender"],
-                    verdict.reason)
+        log.warning("%s reply from %s refused: %s", detail["purpose"] or "token-less",
+                    detail["sender"], verdict.reason)
         events = [rows.event(complaint_id, EventKind.REPLY_REFUSED, now=now,
                              actor=detail["sender"], message_row_id=message_row_id,
                              detail={**detail, "reason": verdict.reason,

@@ -11,8 +11,10 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from triaged.domain import ComplaintState
 from triaged.store.db import savepoint
 from triaged.store.models import metadata
+from triaged.store.rows import ComplaintRef
 
 _used = metadata.tables["used_token"]
 _draft = metadata.tables["draft"]
@@ -105,3 +107,85 @@ def set_message_reason(conn: Connection, message_row_id: int, reason: str) -> No
     """Say on the stored message why its reply was refused (shown by `show`)."""
     conn.execute(update(_message).where(_message.c.id == message_row_id)
                  .values(reason=reason[:500]))
+
+
+_complaint = metadata.tables["complaint"]
+_event = metadata.tables["event"]
+_letter = metadata.tables["outbox_letter"]
+
+
+@dataclass(frozen=True)
+class ComplaintFacts:
+    """What drafting, approval and the closing letters need to know about a complaint."""
+
+    id: int
+    reference: str
+    state: ComplaintState
+    mailbox: str
+    customer_email: str
+    customer_name: str
+    subject: str
+    language: str
+    received_at: datetime
+    due_at: datetime
+
+    @property
+    def ref(self) -> ComplaintRef:
+        return ComplaintRef(self.id, self.reference, self.state, self.customer_email)
+
+
+def complaint_facts(conn: Connection, complaint_id: int) -> ComplaintFacts | None:
+    row = conn.execute(select(_complaint).where(_complaint.c.id == complaint_id)).first()
+    if row is None:
+        return None
+    return ComplaintFacts(int(row.id), row.reference, ComplaintState(row.state), row.mailbox,
+                          row.customer_email, row.customer_name, row.subject, row.language,
+                          row.received_at, row.due_at)
+
+
+def complaint_id_by_reference(conn: Connection, reference: str) -> int | None:
+    found = conn.execute(select(_complaint.c.id).where(_complaint.c.reference == reference))
+    value = found.scalar()
+    return int(value) if value is not None else None
+
+
+def conversation(conn: Connection, complaint: ComplaintFacts) -> tuple[str, tuple[str, ...]]:
+    """(the customer's latest Message-ID, every id of the conversation oldest first).
+
+    The conversation is what the customer sent that belongs to the complaint and
+    what we sent to them; a letter to the customer threads under the latest.
+    """
+    incoming = conn.execute(
+        select(_message.c.message_id, _message.c.received_at)
+        .where(_message.c.complaint_id == complaint.id,
+               _message.c.outcome.in_(("complaint", "follow_up")),
+               func.lower(_message.c.sender) == complaint.customer_email.lower(),
+               _message.c.message_id != "")
+    ).all()
+    outgoing = conn.execute(
+        select(_letter.c.message_id, _letter.c.created_at)
+        .where(_letter.c.complaint_id == complaint.id,
+               func.lower(_letter.c.to_email) == complaint.customer_email.lower())
+    ).all()
+    latest = max(incoming, key=lambda r: r[1])[0] if incoming else ""
+    chain = sorted([*incoming, *outgoing], key=lambda r: r[1])
+    return latest, tuple(dict.fromkeys(r[0] for r in chain))
+
+
+def first_text(conn: Connection, complaint_id: int) -> str:
+    """What the customer wrote in the message that opened the complaint."""
+    found = conn.execute(
+        select(_message.c.text).where(_message.c.complaint_id == complaint_id,
+                                      _message.c.outcome == "complaint")
+        .order_by(_message.c.id).limit(1)
+    ).scalar()
+    return str(found or "")
+
+
+def events_of(conn: Connection, complaint_id: int) -> list[tuple[datetime, str, str, str]]:
+    """(at, kind, actor, detail JSON) of the complaint's events, oldest first."""
+    found = conn.execute(
+        select(_event.c.at, _event.c.kind, _event.c.actor, _event.c.detail)
+        .where(_event.c.complaint_id == complaint_id).order_by(_event.c.id)
+    ).all()
+    return [(r.at, r.kind, r.actor, r.detail) for r in found]

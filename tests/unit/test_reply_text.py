@@ -1,0 +1,164 @@
+"""Only what the writer typed: the shapes Gmail, Outlook, Apple Mail and Thunderbird send."""
+
+from __future__ import annotations
+
+import pytest
+
+from triaged.approval.decision import EDIT_END, EDIT_START, NoDecision, parse_decision
+from triaged.approval.reply_text import new_text
+from triaged.parse.html import html_to_text
+
+REQUEST = f"""Approval needed for complaint K7M-Q3X9.
+To approve, reply with APPROVE. To reject, reply with REJECT and the reason.
+{EDIT_START}
+We will refund the cake.
+{EDIT_END}
+"""
+
+GMAIL = """APPROVE
+
+On Mon, Nov 23, 2026 at 10:00 AM Acme Bakery <
+support+approve-1-1-abc-aaaaaaaaaaaaaaaaaaaa@acme.example> wrote:
+
+> Approval needed for complaint K7M-Q3X9.
+> To approve, reply with APPROVE.
+"""
+
+OUTLOOK_DESKTOP = """REJECT the refund must be 20 euros, not 15
+
+Dana Manager
+Acme Bakery | +40 721 000 000
+
+From: Acme Bakery <support@acme.example>
+Sent: Monday, November 23, 2026 10:00 AM
+To: Dana <dana@acme.example>
+Subject: Approval needed [K7M-Q3X9]
+
+""" + REQUEST
+
+OUTLOOK_MOBILE = """Approve
+
+Get Outlook for iOS
+________________________________
+From: Acme Bakery <support@acme.example>
+Sent: Monday, November 23, 2026 10:00:00 AM
+""" + REQUEST
+
+APPLE = """approved.
+
+Sent from my iPhone
+
+> On 23 Nov 2026, at 10:00, Acme Bakery <support@acme.example> wrote:
+>
+> Approval needed
+"""
+
+THUNDERBIRD = """On 11/23/26 10:00 AM, Acme Bakery wrote:
+> Approval needed for complaint K7M-Q3X9.
+> To approve, reply with APPROVE.
+
+REJECT we never promised delivery on Sunday
+
+--
+Dana
+"""
+
+GMAIL_HTML = (
+    '<div dir="ltr">APPROVE<div><br></div><div>Dana</div></div><br>'
+    '<div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon, Nov 23, 2026 at '
+    '10:00 AM Acme Bakery &lt;support@acme.example&gt; wrote:<br></div>'
+    '<blockquote class="gmail_quote">Approval needed. To approve, reply with APPROVE.'
+    '</blockquote></div>'
+)
+
+OUTLOOK_HTML = (
+    '<html><body><div>REJECT wrong amount</div><div><br></div>'
+    '<div id="divRplyFwdMsg"><hr style="display:inline-block;width:98%">'
+    '<font face="Calibri"><b>From:</b> Acme Bakery &lt;support@acme.example&gt;<br>'
+    '<b>Sent:</b> Monday, November 23, 2026 10:00 AM<br><b>To:</b> Dana<br>'
+    '<b>Subject:</b> Approval needed</font><div>&nbsp;</div></div>'
+    '<div>To approve, reply with APPROVE.</div></body></html>'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "reason"),
+    [
+        (GMAIL, "approve", ""),
+        (OUTLOOK_DESKTOP, "reject", "the refund must be 20 euros, not 15"),
+        (OUTLOOK_MOBILE, "approve", ""),
+        (APPLE, "approve", ""),
+        (THUNDERBIRD, "reject", "we never promised delivery on Sunday"),
+        (html_to_text(GMAIL_HTML), "approve", ""),
+        (html_to_text(OUTLOOK_HTML), "reject", "wrong amount"),
+    ],
+    ids=["gmail", "outlook", "outlook-mobile", "apple-mail", "thunderbird-bottom-post",
+         "gmail-html-only", "outlook-html-only"],
+)
+def test_the_decision_is_read_from_what_the_manager_typed(
+    body: str, kind: str, reason: str
+) -> None:
+    decision = parse_decision(body)
+    assert (decision.kind, decision.text) == (kind, reason)
+
+
+def test_an_edited_letter_between_the_markers_is_taken_whole() -> None:
+    body = f"""{EDIT_START}
+Dear customer, we will refund the full 20 euros.
+
+And we will bake a new cake for Saturday.
+{EDIT_END}
+
+Thanks,
+Dana
+
+On Mon, Nov 23, 2026 at 10:00 AM Acme Bakery <support@acme.example> wrote:
+> {EDIT_START}
+> We will refund the cake.
+> {EDIT_END}
+"""
+    decision = parse_decision(body)
+    assert decision.kind == "edit"
+    assert decision.text == ("Dear customer, we will refund the full 20 euros.\n\n"
+                             "And we will bake a new cake for Saturday.")
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("", "no decision"),
+        ("Looks fine to me, go ahead?\n\n> To approve, reply with APPROVE.", "no decision"),
+        ("I do not approve", "no decision"),
+        ("REJECT\n\nOn Mon, Nov 23 Acme wrote:\n> x", "needs a reason"),
+        (f"{EDIT_START}\nNew text", "no closing line"),
+        (f"{EDIT_START}\n\n{EDIT_END}", "empty"),
+        # The quoted request's own instructions never count (Outlook quotes unprefixed).
+        (OUTLOOK_DESKTOP.replace("REJECT the refund must be 20 euros, not 15", ""),
+         "no decision"),
+    ],
+)
+def test_anything_else_is_no_decision_and_says_why(body: str, why: str) -> None:
+    with pytest.raises(NoDecision, match=why):
+        parse_decision(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("We refund 20 euros and send a new cake on Saturday.\n\n-- \nBob\nAcme Bakery\n",
+         "We refund 20 euros and send a new cake on Saturday."),
+        ("We refund 20 euros.\n\nThanks,\nBob\n\nOn Mon, Nov 23, 2026 at 10:00 AM Acme Bakery"
+         " <support@acme.example> wrote:\n> New complaint K7M-Q3X9\n> The cake was crushed.",
+         "We refund 20 euros."),
+        ("First paragraph.\n\nSecond paragraph.\n\nSent from my iPhone",
+         "First paragraph.\n\nSecond paragraph."),
+        ("Wir erstatten den Betrag.\n\nAm 23.11.2026 um 10:00 schrieb Acme Bakery "
+         "<support@acme.example>:\n> Neue Beschwerde", "Wir erstatten den Betrag."),
+        ("Nous remboursons.\n\nLe lun. 23 nov. 2026 à 10:00, Acme Bakery "
+         "<support@acme.example> a écrit :\n> Nouvelle réclamation", "Nous remboursons."),
+        ("On Monday we will call the customer and refund them.",
+         "On Monday we will call the customer and refund them."),
+    ],
+)
+def test_a_staff_resolution_keeps_only_the_new_text(body: str, expected: str) -> None:
+    assert new_text(body) == expected

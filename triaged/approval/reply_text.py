@@ -1,0 +1,111 @@
+"""What someone actually wrote in a reply: no quoted history, signature or phone footer (pure).
+
+Mail clients put the letter being answered below the answer in their own
+ways, and the reply's text (HTML-only replies arrive here already turned into
+text, blockquotes as "> " lines) is cut at the first of:
+
+- a Gmail / Apple Mail / Thunderbird attribution line, "On <date>, <who> wrote:"
+  (Gmail wraps it over two lines), in the languages our businesses use;
+- Outlook's header block ("From: …" followed by "Sent:"/"Date:"), its
+  "-----Original Message-----", or the underscore rule Outlook Web draws;
+- the first line quoted with ">" once the writer's own text has started
+  (top-posting); quoted lines interleaved with answers are dropped;
+- a signature delimiter ("-- ") or a mobile footer ("Sent from my iPhone").
+
+A short closing ("Thanks,\\nDana") at the very end is dropped as well: the
+letters we build add their own greeting and signature.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ATTRIBUTION_START = re.compile(
+    r"^\s*(on|am|le|el|il|op|em|den|pe|在|於)\b.*", re.IGNORECASE)
+_ATTRIBUTION_END = re.compile(
+    r"(wrote|a écrit|escribió|ha scritto|schreef|escreveu|skrev|a scris|写道|寫道)"
+    r"\s*:?\s*$|(schrieb|のメッセージ|님이 작성|が書きました).*:\s*$",
+    re.IGNORECASE)
+_OUTLOOK_FROM = re.compile(
+    r"^\s*\**(from|von|de|da|van|от|差出人|보낸 사람|发件人|寄件者)\s*\**\s*:", re.IGNORECASE)
+_OUTLOOK_NEXT = re.compile(
+    r"^\s*\**(sent|date|gesendet|datum|envoyé|date|enviado|fecha|inviato|verzonden|送信日時|"
+    r"보낸 날짜|发送时间|to|an|à|para|a|aan|subject|betreff|objet|asunto|oggetto)\s*\**\s*:",
+    re.IGNORECASE)
+_SEPARATORS = re.compile(
+    r"^\s*(-{3,}\s*(original message|ursprüngliche nachricht|message d'origine|"
+    r"mensaje original|messaggio originale|forwarded message)\s*-{3,}|_{10,}|(\*\s*){3})\s*$",
+    re.IGNORECASE)
+_SIGNATURE = re.compile(r"^(--|-- |__)\s*$")
+_MOBILE = re.compile(
+    r"^\s*(sent from my|sent from (outlook|mail|yahoo)|get outlook for|sent via|"
+    r"von meinem .* gesendet|envoyé de mon|enviado desde mi|inviato da|"
+    r"outlook for (ios|android) (から送信|에서 보냄))",
+    re.IGNORECASE)
+_CLOSING = re.compile(
+    r"^\s*(thanks|thank you|thx|cheers|best|regards|kind regards|best regards|br|"
+    r"many thanks|danke|merci|gracias|grazie|mulțumesc|salutations|cordialement|"
+    r"mit freundlichen grüßen|viele grüße|saludos|un saludo)\b[\s,.!]*$",
+    re.IGNORECASE)
+
+
+def _is_attribution(lines: list[str], i: int) -> bool:
+    line = lines[i]
+    if _ATTRIBUTION_END.search(line) and _ATTRIBUTION_START.match(line):
+        return True
+    if _ATTRIBUTION_START.match(line) and i + 1 < len(lines):
+        return bool(_ATTRIBUTION_END.search(line + " " + lines[i + 1]))
+    return bool(_ATTRIBUTION_END.search(line)) and line.rstrip().endswith(":")
+
+
+def _is_outlook_header(lines: list[str], i: int) -> bool:
+    if not _OUTLOOK_FROM.match(lines[i]):
+        return False
+    following = [line for line in lines[i + 1:i + 4] if line.strip()]
+    return any(_OUTLOOK_NEXT.match(line) for line in following)
+
+
+def _cut_history(lines: list[str]) -> list[str]:
+    kept: list[str] = []
+    skip = -1
+    for i, line in enumerate(lines):
+        if i <= skip or line.lstrip().startswith(">"):
+            continue
+        started = any(k.strip() for k in kept)
+        if _SEPARATORS.match(line) or _is_outlook_header(lines, i):
+            break
+        if _is_attribution(lines, i):
+            if started:
+                break
+            # Bottom-posting (Thunderbird's default): the quote comes first, and the
+            # writer's text below it. A wrapped attribution takes the next line too.
+            skip = i if _ATTRIBUTION_END.search(line) else i + 1
+            continue
+        if _SIGNATURE.match(line) or _MOBILE.match(line):
+            break
+        kept.append(line)
+    return kept
+
+
+def _drop_closing(lines: list[str]) -> list[str]:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    # The last paragraph, if it is a closing such as "Thanks,\nDana".
+    start = len(lines)
+    while start > 0 and lines[start - 1].strip():
+        start -= 1
+    tail = lines[start:]
+    if 0 < len(tail) <= 3 and start > 0 and _CLOSING.match(tail[0]):
+        return lines[:start]
+    return lines
+
+
+def fresh_lines(text: str) -> list[str]:
+    """The lines the writer typed, closing included (an edited letter keeps its own)."""
+    return _cut_history(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def new_text(text: str) -> str:
+    """The part of a reply its writer typed, trimmed; "" when there is none."""
+    kept = _drop_closing(fresh_lines(text))
+    return "\n".join(line.rstrip() for line in kept).strip("\n").strip()
