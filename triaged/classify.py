@@ -142,9 +142,19 @@ _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 def precedence(mail: ParsedMail, ctx: ClassifyContext) -> str | None:
     """Precedence: bulk, junk, list (or auto_reply): mass mail, never answered."""
     value = mail.header("Precedence")
-    if value is not None and _first_token(value) in _BULK_PRECEDENCE:
-        return f"Precedence: {value}"
-    return None
+    if value is None or _first_token(value) not in _BULK_PRECEDENCE:
+        return None
+    # A Google Group or list alias that *is* our support address stamps
+    # "Precedence: list" on every customer's mail (see `list_headers`).
+    if _first_token(value) == "list" and _our_own_list(mail, ctx):
+        return None
+    return f"Precedence: {value}"
+
+
+def _our_own_list(mail: ParsedMail, ctx: ClassifyContext) -> bool:
+    values = [mail.header(name) for name in _LIST_HEADERS]
+    present = [value for value in values if value is not None]
+    return bool(present) and all(_names_own_address(value, ctx) for value in present)
 
 
 _LIST_HEADERS = (

@@ -52,6 +52,14 @@ class EventKind(enum.StrEnum):
     # A manager's ACK of an escalation, and a promised date moved by EXTEND.
     ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
     DATE_EXTENDED = "date_extended"
+    # Intake: a forward re-attributed to its original customer, or one that could not be.
+    FORWARDED = "forwarded"
+    FORWARD_UNATTRIBUTED = "forward_unattributed"
+    # A sender quoted another customer's reference: a new complaint, linked to that one.
+    LINKED = "linked"
+    # A delivery report for one of our letters; a hard bounce suppresses the address.
+    LETTER_BOUNCED = "letter_bounced"
+    ADDRESS_SUPPRESSED = "address_suppressed"
 
 
 class LetterState(enum.StrEnum):
@@ -67,6 +75,8 @@ class LetterKind(enum.StrEnum):
     NEW_COMPLAINT = "new_complaint"
     APPROVAL_REQUEST = "approval_request"
     REFUSAL = "refusal"
+    # Something staff must know: a follow-up, a bounce, a forward without its sender.
+    STAFF_NOTICE = "staff_notice"
     APPROVED = "approved"
     REJECTED = "rejected"
     # To the customer.

@@ -42,13 +42,16 @@ from triaged.domain import (
 )
 from triaged.errors import QuarantineError
 from triaged.language import detect_language
+from triaged.notices import staff_notice
 from triaged.outbound.compose import compose, may_be_ours, new_message_id
 from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
+from triaged.parse import forwarded
+from triaged.parse.forwarded import Attribution, ForwardContext, Unattributed
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import Ladder, ladder_of
-from triaged.store import outbox_rows, rows
+from triaged.store import outbox_rows, rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
 
@@ -105,6 +108,12 @@ class Intake:
         self.calendar = calendar
         self.ladder = ladder or ladder_of(config, calendar)
         self._own = frozenset(m.address.lower() for m in config.mailboxes)
+        self._forwards = ForwardContext(
+            own_addresses=self._own,
+            forwarders=frozenset(a.lower() for a in config.staff.forwarders),
+        )
+        self._staff = self._own | self._forwards.forwarders | frozenset(
+            a.lower() for a in config.staff.notify)
         self.mailer = Mailer(config, renderer, calendar)
         self.replies = ReplyRouter(self.mailer, registry or default_registry())
         self.approvals = Approvals(self.mailer)
@@ -191,7 +200,11 @@ class Intake:
                         keep_raw=False, duplicate_of=original)
             return Outcome.DUPLICATE, ""
 
-        verdict = classify(mail, self._context(conn))
+        # A forward is judged and threaded as its original customer wrote it;
+        # the row keeps what arrived (SPEC §3 "Forwarded mail").
+        forward = forwarded.attribute(mail, self._forwards)
+        view = forward.applied_to(mail) if isinstance(forward, Attribution) else mail
+        verdict = classify(view, self._context(conn))
         if verdict.rule != "own-mail":
             # Our own letter coming back carries its own token: it is not a reply.
             routed = self.replies.recognise(conn, mail)
@@ -204,28 +217,49 @@ class Intake:
                         reason=verdict.reason)
             return verdict.outcome, ""
 
-        existing = self._thread(conn, mail)
+        existing, quoted = self._thread(conn, view)
         if existing is not None:
             row_id = self._store(conn, raw, digest, mail, Outcome.FOLLOW_UP, "thread", now,
                                  complaint_id=existing.id)
-            rows.insert_events(conn, self._attach(conn, existing, row_id, mail, now))
+            events = self._attach(conn, existing, row_id, view, now)
+            if forward is not None and not isinstance(forward, Unattributed):
+                events.append(self._forwarded_event(existing.id, forward, row_id, now))
+            if existing.state not in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
+                # On a settled complaint `satisfaction.on_reply` tells staff (or closes it).
+                events.extend(self._tell_staff_of_follow_up(conn, raw, existing, view, now))
+            rows.insert_events(conn, events)
             return Outcome.FOLLOW_UP, existing.reference
 
-        complaint = self._register(conn, raw, mail, now)
+        forwarder = forward.forwarder.email if forward is not None else ""
+        complaint = self._register(conn, raw, view, now, forwarded_by=forwarder,
+                                   linked_reference=quoted.reference if quoted else "")
         row_id = self._store(conn, raw, digest, mail, Outcome.COMPLAINT, verdict.rule, now,
                              complaint_id=complaint.id)
         events = [
             rows.registered_event(complaint.id, reference=complaint.reference,
-                                  due_at=complaint.due_at, customer_email=mail.sender.email,
+                                  due_at=complaint.due_at, customer_email=view.sender.email,
                                   message_row_id=row_id, now=now),
             rows.event(complaint.id, EventKind.CATEGORIZED, now=now, actor="system",
                        message_row_id=row_id, detail=complaint.sorting.detail()),
         ]
+        if quoted is not None:
+            events.extend(self._link(conn, raw, complaint, quoted, view, row_id, now))
+        if isinstance(forward, Unattributed):
+            events.extend(self._unattributed(conn, raw, complaint, forward, view, row_id, now))
+            rows.insert_events(conn, events)
+            return Outcome.COMPLAINT, complaint.reference
+        if forward is not None:
+            events.append(self._forwarded_event(complaint.id, forward, row_id, now))
         if answer:
-            events.append(self._queue_holding(conn, raw, mail, complaint, now))
+            # A forward's holding reply threads to the original, when we have its id:
+            # the customer never saw the forwarder's message.
+            reply_to = forward.message_id if forward is not None else mail.message_id
+            chain = forward.references if forward is not None else mail.references
+            events.append(self._queue_holding(conn, raw, view, complaint, now,
+                                              in_reply_to=reply_to, references=chain))
             if self.config.staff.notify:
-                events += self.approvals.notify_new(conn, self._facts(raw, mail, complaint),
-                                                    mail.text, now)
+                events += self.approvals.notify_new(conn, self._facts(raw, view, complaint),
+                                                    view.text, now)
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
 
@@ -235,6 +269,81 @@ class Intake:
                               raw.mailbox, complaint.customer.email, complaint.customer.name,
                               mail.subject, complaint.language, complaint.received_at,
                               complaint.due_at)
+
+    def _forwarded_event(
+        self, complaint_id: int, forward: Attribution, row_id: int, now: datetime
+    ) -> dict[str, Any]:
+        log.info("forward by %s attributed to %s (%s)", forward.forwarder.email,
+                 forward.customer.email, forward.source)
+        return rows.event(complaint_id, EventKind.FORWARDED, now=now, actor="system",
+                          message_row_id=row_id,
+                          detail={"forwarder": forward.forwarder.email,
+                                  "forwarder_name": forward.forwarder.name,
+                                  "source": forward.source,
+                                  "customer": forward.customer.email,
+                                  "customer_name": forward.customer.name,
+                                  "original_subject": forward.subject,
+                                  "original_date": forward.date_text,
+                                  "original_message_id": forward.message_id})
+
+    def _unattributed(
+        self, conn: Connection, raw: RawMail, complaint: NewComplaint, forward: Unattributed,
+        mail: ParsedMail, row_id: int, now: datetime,
+    ) -> list[dict[str, Any]]:
+        """No original sender: the complaint stays the forwarder's, staff are told,
+        and no holding reply goes to the forwarder (SPEC §3)."""
+        log.warning("forward by %s without an original sender: %s stays with the sender",
+                    forward.forwarder.email, complaint.reference)
+        events = [
+            rows.event(complaint.id, EventKind.FORWARD_UNATTRIBUTED, now=now, actor="system",
+                       message_row_id=row_id,
+                       detail={"forwarder": forward.forwarder.email, "why": forward.why}),
+            rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now, actor="system",
+                       detail={"kind": "holding", "why": "forwarded mail without its sender"}),
+        ]
+        events.extend(staff_notice(
+            conn, self.mailer, topic="forward_unattributed", complaint_id=complaint.id,
+            reference=complaint.reference, mailbox=raw.mailbox, now=now,
+            forwarder=forward.forwarder.email, subject=mail.subject,
+            customer_email=forward.forwarder.email))
+        return events
+
+    def _link(
+        self, conn: Connection, raw: RawMail, complaint: NewComplaint,
+        quoted: rows.ComplaintRef, mail: ParsedMail, row_id: int, now: datetime,
+    ) -> list[dict[str, Any]]:
+        """A reference quoted by someone other than its customer: linked both ways."""
+        log.info("%s quotes %s of another customer: new complaint %s, linked",
+                 mail.sender.email, quoted.reference, complaint.reference)
+        events = [
+            rows.event(complaint.id, EventKind.LINKED, now=now, actor="system",
+                       message_row_id=row_id,
+                       detail={"linked_to": quoted.reference, "sender": mail.sender.email}),
+            rows.event(quoted.id, EventKind.LINKED, now=now, actor="system",
+                       message_row_id=row_id,
+                       detail={"linked_from": complaint.reference,
+                               "sender": mail.sender.email}),
+        ]
+        events.extend(staff_notice(
+            conn, self.mailer, topic="linked", complaint_id=complaint.id,
+            reference=complaint.reference, mailbox=raw.mailbox, now=now,
+            linked_reference=quoted.reference, subject=mail.subject,
+            customer_email=mail.sender.email, customer_name=mail.sender.name))
+        return events
+
+    def _tell_staff_of_follow_up(
+        self, conn: Connection, raw: RawMail, complaint: rows.ComplaintRef, mail: ParsedMail,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        # Staff writing on a complaint need no notice of their own words (and a
+        # notice answered by a staff robot must not come back as another one).
+        if mail.sender.email.lower() in self._staff:
+            return []
+        return staff_notice(
+            conn, self.mailer, topic="follow_up", complaint_id=complaint.id,
+            reference=complaint.reference, mailbox=raw.mailbox, now=now,
+            subject=mail.subject, customer_email=mail.sender.email,
+            customer_name=mail.sender.name)
 
     def _reply(
         self, conn: Connection, raw: RawMail, digest: str, mail: ParsedMail, verdict: Verdict,
@@ -296,7 +405,9 @@ class Intake:
             received_at=now,
         )
 
-    def _thread(self, conn: Connection, mail: ParsedMail) -> rows.ComplaintRef | None:
+    def _thread(
+        self, conn: Connection, mail: ParsedMail
+    ) -> tuple[rows.ComplaintRef | None, rows.ComplaintRef | None]:
         """The complaint this message continues, by its headers or its reference token.
 
         A reference token counts only from the complaint's own customer; from
@@ -307,12 +418,16 @@ class Intake:
         if ids:
             found = rows.complaint_for_message_ids(conn, ids)
             if found is not None:
-                return found
+                return found, None
+        quoted = None
         for token in references.find_in_text(mail.subject):
             found = rows.complaint_by_reference(conn, token)
-            if found is not None and found.customer_email.lower() == mail.sender.email.lower():
-                return found
-        return None
+            if found is None:
+                continue
+            if found.customer_email.lower() == mail.sender.email.lower():
+                return found, None
+            quoted = quoted or found
+        return None, quoted
 
     def _attach(
         self,
@@ -330,7 +445,8 @@ class Intake:
         return events
 
     def _register(
-        self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime
+        self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime, *,
+        forwarded_by: str = "", linked_reference: str = "",
     ) -> NewComplaint:
         config = self.config
         sorting = sort_complaint(subject=mail.subject, text=mail.text, sender=mail.sender.email,
@@ -349,6 +465,7 @@ class Intake:
                 language=language, received_at=now, due_at=due, now=now,
                 category=sorting.category, priority=sorting.priority,
                 nudge_at=self.ladder.first_nudge(received_at=now, due_at=due),
+                forwarded_by=forwarded_by, linked_reference=linked_reference,
             )
             if complaint_id is not None:
                 break
@@ -358,10 +475,15 @@ class Intake:
 
     def _queue_holding(
         self, conn: Connection, raw: RawMail, mail: ParsedMail, complaint: NewComplaint,
-        now: datetime,
+        now: datetime, *, in_reply_to: str, references: tuple[str, ...],
     ) -> dict[str, Any]:
         """Queue the holding reply (or log why not); return the event to write."""
         customer = complaint.customer
+        if suppression.is_suppressed(conn, customer.email):
+            log.warning("no holding reply to %s: the address bounced hard", customer.email)
+            return rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
+                              actor="system",
+                              detail={"kind": "holding", "why": "address bounced hard"})
         limit = self.config.limits.auto_letters_per_day
         sent = outbox_rows.automatic_letters_since(conn, customer.email, now - RATE_WINDOW)
         if sent >= limit:
@@ -376,7 +498,7 @@ class Intake:
                 business_name=business.name, customer=customer, reference=complaint.reference,
                 subject=mail.subject, received_at=complaint.received_at, due_at=complaint.due_at,
                 timezone=business.timezone, language=complaint.language,
-                in_reply_to=mail.message_id, references=mail.references,
+                in_reply_to=in_reply_to, references=references,
                 category=complaint.sorting.category, priority=complaint.sorting.priority,
             ),
             self.renderer,

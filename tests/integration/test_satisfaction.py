@@ -76,6 +76,10 @@ def test_a_reply_saying_it_is_not_settled_reopens_and_tells_staff(
     assert shop.state(complaint_id) == "in_progress"
     notice = parsed(shop.latest(shop.staff, "Reopened"))
     assert "Nein, die neue Torte ist nie angekommen." in body_text(notice)
+    # One letter to staff about it, not a reopening notice and a follow-up notice too.
+    subjects = [str(parsed(m)["Subject"]) for m in shop.stack.messages(shop.staff)]
+    assert sum(s.startswith("Reopened") for s in subjects) == 1, subjects
+    assert not [s for s in subjects if "wrote again" in s], subjects
     assert len(shop.stack.messages(shop.customer)) == 3  # no automatic answer to it
     # Staff can answer the notice with a new resolution: it goes for approval again.
     shop.send(shop.staff, reply_to(shop.latest(shop.staff, "Reopened"), shop.staff,

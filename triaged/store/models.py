@@ -63,6 +63,10 @@ class Complaint(StoreModel, table=True):
     nudge_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     # The staff reminder before the promised date has gone out (once per complaint).
     reminded: bool = False
+    # Who forwarded the mail that opened it ("" when the customer wrote to us).
+    forwarded_by: str = ""
+    # The complaint whose reference a different sender quoted (see intake._thread).
+    linked_reference: str = ""
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -164,6 +168,18 @@ class MailboxCursor(StoreModel, table=True):
     floor: int = Field(default=0, sa_type=BigInteger)
     quiet_until: int = Field(default=0, sa_type=BigInteger)
     left_alone_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SuppressedAddress(StoreModel, table=True):
+    """An address that bounced hard: no letter is queued or sent to it again."""
+
+    __tablename__ = "suppressed_address"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)  # lower-case
+    reason: str = Field(sa_type=Text)
+    message_row_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Quarantine(StoreModel, table=True):

@@ -252,6 +252,8 @@ def insert_complaint(
     category: str = "",
     priority: str = "normal",
     nudge_at: datetime | None = None,
+    forwarded_by: str = "",
+    linked_reference: str = "",
 ) -> int | None:
     """Create a complaint in state `received`; None when `reference` is taken.
 
@@ -270,6 +272,7 @@ def insert_complaint(
             "received_at": received_at, "due_at": due_at, "escalation_level": 0,
             "category": category, "priority": priority, "nudge_at": nudge_at,
             "reminded": False, "created_at": now, "updated_at": now,
+            "forwarded_by": forwarded_by, "linked_reference": linked_reference,
         },
     ).first()
     return int(found[0]) if found is not None else None

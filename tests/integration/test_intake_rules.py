@@ -1,0 +1,311 @@
+"""Intake rules on the real stack: forwards, follow-ups, quoted references, robots.
+
+Each test delivers real mail into Dovecot, runs cycles of a triaged instance
+(clock frozen) and looks at what a user would see: who the complaint belongs
+to, which letters reached which mailbox, what staff were told.
+"""
+
+from __future__ import annotations
+
+import email
+import itertools
+import smtplib
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import make_msgid
+from pathlib import Path
+
+from sqlmodel import select
+
+from tests.integration.conftest import Triaged, complaint_mail
+from tests.mailstack import MailStack
+from triaged.domain import ComplaintState
+from triaged.references import find_in_text
+from triaged.store import queries, rows
+from triaged.store.db import transaction, write_transaction
+from triaged.store.models import Complaint, Event, OutboxLetter
+
+NewAddress = Callable[..., str]
+MakeTriaged = Callable[..., Triaged]
+FORWARDS = Path(__file__).resolve().parents[1] / "data" / "forwards"
+_ids = itertools.count(1)
+
+
+def staff_tail(notify: str, forwarders: tuple[str, ...] = ()) -> str:
+    listed = ", ".join(f'"{f}"' for f in forwarders)
+    return f'\n[staff]\nnotify = ["{notify}"]\nforwarders = [{listed}]\n'
+
+
+def parsed(data: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(data, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def text_of(data: bytes) -> str:
+    part = parsed(data).get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def complaints_of(t: Triaged) -> list[Complaint]:
+    with transaction(t.app.engine) as session:
+        return list(session.exec(select(Complaint).order_by(Complaint.id)))  # type: ignore[arg-type]
+
+
+def events_of(t: Triaged, reference: str) -> list[Event]:
+    with transaction(t.app.engine) as session:
+        detail = queries.complaint_detail(session, reference)
+        assert detail is not None
+        return detail[3]
+
+
+def letters_to(t: Triaged, address: str) -> list[OutboxLetter]:
+    with transaction(t.app.engine) as session:
+        return [letter for letter in session.exec(select(OutboxLetter))
+                if letter.to_email.lower() == address.lower()]
+
+
+def smtp_send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
+    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
+        smtp.sendmail(sender, [to], data)
+
+
+def notices(stack: MailStack, staff: str, phrase: str, count: int) -> list[EmailMessage]:
+    """The staff letters whose subject has `phrase` (staff also hear of every new complaint)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [parsed(m) for m in stack.messages(staff) if phrase in str(parsed(m)["Subject"])]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def fixture(name: str, **swap: str) -> bytes:
+    data = (FORWARDS / name).read_bytes()
+    for old, new in swap.items():
+        data = data.replace(old.encode(), new.encode())
+    return data
+
+
+# -- forwarded mail ----------------------------------------------------------------
+
+
+def test_the_owners_forward_is_the_customers_complaint_and_only_the_customer_is_answered(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, customer = new_address("team"), new_address("minjun")
+    t = make_triaged(tail=staff_tail(team, forwarders=("owner@acme.example",)))
+    t.cycle()
+    mailstack.append(t.support, "INBOX",
+                     fixture("thunderbird-ko.eml", **{"minjun.kim@example.kr": customer}))
+
+    report = t.cycle()
+
+    assert report.tally.counts == {"complaint": 1}
+    [complaint] = complaints_of(t)
+    assert (complaint.customer_email, complaint.customer_name) == (customer, "김민준")
+    assert complaint.subject == "케이크가 찌그러져 도착했습니다"
+    assert complaint.forwarded_by == "owner@acme.example"
+    assert complaint.language == "ko"
+    [reply] = mailstack.wait_for_messages(customer, "INBOX", 1)
+    assert parsed(reply)["Content-Language"] == "ko"
+    assert "케이크가 찌그러져 도착했습니다" in str(parsed(reply)["Subject"])
+    assert letters_to(t, "owner@acme.example") == [], "never a holding reply to the forwarder"
+    [forwarded] = [e for e in events_of(t, complaint.reference) if e.kind == "forwarded"]
+    assert '"forwarder": "owner@acme.example"' in forwarded.detail
+    assert "Mon, 23 Nov 2026 09:12:44 +0200" in forwarded.detail
+
+
+def test_a_forward_as_attachment_threads_the_holding_reply_to_the_original(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, customer = new_address("team"), new_address("peter")
+    t = make_triaged(tail=staff_tail(team, forwarders=("owner@acme.example",)))
+    t.cycle()
+    mailstack.append(t.support, "INBOX", fixture("thunderbird-as-attachment-en.eml",
+                                                 **{"peter.novak@example.cz": customer}))
+
+    t.cycle()
+
+    [reply] = mailstack.wait_for_messages(customer, "INBOX", 1)
+    assert parsed(reply)["In-Reply-To"] == "<CAF7x9Q@mail.example.cz>"
+    assert str(parsed(reply)["Subject"]).startswith("Re: Wrong order delivered [")
+
+
+def test_a_forward_without_an_original_sender_stays_with_the_forwarder_and_staff_are_told(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, owner = new_address("team"), new_address("owner")
+    t = make_triaged(tail=staff_tail(team, forwarders=(owner,)))
+    t.cycle()
+    mailstack.append(t.support, "INBOX",
+                     fixture("forwarder-without-original.eml", **{"owner@acme.example": owner}))
+
+    report = t.cycle()
+
+    assert report.tally.counts == {"complaint": 1}
+    [complaint] = complaints_of(t)
+    assert complaint.customer_email == owner
+    [notice] = notices(mailstack, team, "no original sender", 1)
+    assert complaint.reference in text_of(notice.as_bytes())
+    assert mailstack.messages(owner) == [], "no holding reply to the forwarder"
+    kinds = [e.kind for e in events_of(t, complaint.reference)]
+    assert "forward_unattributed" in kinds
+
+
+def test_a_google_group_support_address_is_answered_to_the_customer(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    customer = new_address("emily")
+    t = make_triaged()
+    t.cycle()
+    group_mail = fixture("google-group-x-original-from.eml",
+                         **{"emily.carter@example.net": customer,
+                            "support@acme.example": t.support,
+                            "support.acme.example": t.support.replace("@", ".")})
+    mailstack.append(t.support, "INBOX", group_mail)
+
+    report = t.cycle()
+
+    assert report.tally.counts == {"complaint": 1}, "Precedence: list from our own group"
+    assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
+
+
+# -- threading ------------------------------------------------------------------
+
+
+def _complain(t: Triaged, stack: MailStack, customer: str, subject: str) -> tuple[str, bytes]:
+    smtp_send(stack, customer, t.support, complaint_mail(customer, t.support, subject, "Text."))
+    t.cycle()
+    [reply] = stack.wait_for_messages(customer, "INBOX", 1)
+    [reference] = find_in_text(str(parsed(reply)["Subject"]))
+    return reference, reply
+
+
+def test_follow_ups_with_localized_prefixes_or_a_rewritten_subject_attach_and_tell_staff(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, customer = new_address("team"), new_address("hans")
+    t = make_triaged(tail=staff_tail(team))
+    t.cycle()
+    reference, reply = _complain(t, mailstack, customer, "Torte kaputt")
+    subjects = [f"AW: Re: Torte kaputt [{reference}]", f"SV: [{reference}]",
+                f"回复：Torte kaputt [{reference}]", f"답장: [{reference}] 케이크",
+                f"Antw: VS: [{reference}]"]
+    for subject in subjects:
+        smtp_send(mailstack, customer, t.support,
+                  complaint_mail(customer, t.support, subject, "Noch etwas."))
+    # A client that rewrote the subject entirely but kept the threading headers.
+    smtp_send(mailstack, customer, t.support,
+              complaint_mail(customer, t.support, "a new subject entirely", "Und das.",
+                             In_Reply_To=parsed(reply)["Message-ID"]))
+
+    report = t.cycle()
+
+    assert report.tally.counts == {"follow_up": len(subjects) + 1}
+    assert len(complaints_of(t)) == 1
+    assert len(mailstack.messages(customer)) == 1, "follow-ups get no letter"
+    told = notices(mailstack, team, "wrote again", len(subjects) + 1)
+    assert len(told) == len(subjects) + 1
+    assert all(reference in str(n["Subject"]) for n in told)
+
+
+def test_a_follow_up_reopens_a_resolved_complaint(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    customer = new_address("reopen")
+    t = make_triaged()
+    t.cycle()
+    reference, _reply = _complain(t, mailstack, customer, "Late again")
+    [complaint] = complaints_of(t)
+    assert complaint.id is not None
+    with write_transaction(t.app.engine) as conn:
+        for old, new in ((ComplaintState.ACKNOWLEDGED, ComplaintState.IN_PROGRESS),
+                         (ComplaintState.IN_PROGRESS, ComplaintState.AWAITING_APPROVAL),
+                         (ComplaintState.AWAITING_APPROVAL, ComplaintState.RESOLVED)):
+            assert rows.change_state(conn, complaint.id, old, new, now=t.clock.now(),
+                                     actor="test") is not None
+
+    smtp_send(mailstack, customer, t.support,
+              complaint_mail(customer, t.support, f"Re: [{reference}]", "Still not fixed."))
+    report = t.cycle()
+
+    assert report.tally.counts == {"follow_up": 1}
+    [reopened] = complaints_of(t)
+    assert reopened.state == ComplaintState.IN_PROGRESS
+    assert len(mailstack.messages(customer)) == 1
+
+
+def test_another_senders_quoted_reference_opens_a_new_complaint_linked_to_the_old(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, first, other = new_address("team"), new_address("first"), new_address("other")
+    t = make_triaged(tail=staff_tail(team))
+    t.cycle()
+    reference, _reply = _complain(t, mailstack, first, "Wrong cake")
+    smtp_send(mailstack, other, t.support,
+              complaint_mail(other, t.support, f"Same problem as [{reference}]", "Mine too."))
+
+    report = t.cycle()
+
+    assert report.tally.counts == {"complaint": 1}
+    _old, new = complaints_of(t)
+    assert (new.customer_email, new.linked_reference) == (other, reference)
+    assert len(mailstack.wait_for_messages(other, "INBOX", 1)) == 1
+    assert len(mailstack.messages(first)) == 1, "nothing reached the first customer"
+    assert any(e.kind == "linked" and new.reference in e.detail
+               for e in events_of(t, reference))
+    [notice] = notices(mailstack, team, "New complaint quoting", 1)
+    assert reference in str(notice["Subject"])
+
+
+# -- loops ------------------------------------------------------------------------
+
+
+def _robot_reply(robot: str, support: str, letter: bytes, *, thread: bool) -> bytes:
+    """What a robot without auto headers writes back to every letter it gets."""
+    got = parsed(letter)
+    msg = EmailMessage()
+    msg["From"] = robot
+    msg["To"] = support
+    msg["Message-ID"] = make_msgid(idstring=f"robot{next(_ids)}", domain="robot.example")
+    msg["Date"] = got["Date"]
+    if thread:
+        msg["Subject"] = f"Re: {got['Subject']}"
+        msg["In-Reply-To"] = got["Message-ID"]
+        msg["References"] = got["Message-ID"]
+    else:
+        # A ticket system of its own: a fresh subject, no headers pointing at us.
+        msg["Subject"] = f"Ticket #{next(_ids)} opened for your request"
+    msg.set_content(f"We received your message.\n\n> {text_of(letter)[:200]}")
+    return msg.as_bytes()
+
+
+def test_a_robot_answering_every_letter_without_auto_headers_gets_at_most_three(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    threaded, fresh = new_address("robot-threads"), new_address("robot-fresh")
+    t = make_triaged()
+    t.cycle()
+    for robot in (threaded, fresh):
+        smtp_send(mailstack, robot, t.support,
+                  complaint_mail(robot, t.support, "Your order", "Automated message."))
+    seen = {threaded: 0, fresh: 0}
+    for _round in range(8):
+        t.cycle()
+        for robot in (threaded, fresh):
+            inbox = mailstack.messages(robot)
+            for letter in inbox[seen[robot]:]:
+                smtp_send(mailstack, robot, t.support,
+                          _robot_reply(robot, t.support, letter, thread=robot == threaded))
+            seen[robot] = len(inbox)
+        t.clock.advance(timedelta(minutes=5))
+
+    # SPEC §10: at most 3 letters exchanged with a robot that sets no auto headers.
+    assert len(mailstack.messages(threaded)) == 1, "its replies are follow-ups: no letter"
+    assert len(mailstack.messages(fresh)) == 3, "the daily limit stops the rest"
+    assert len(letters_to(t, fresh)) == 3
