@@ -10,8 +10,19 @@ from functools import partial
 from triaged.app import make_source, make_transport
 from triaged.config import Config, MailboxConfig
 from triaged.domain import Address, LetterKind
-from triaged.outbound.letters import HoldingFacts, holding_letter
+from triaged.outbound.letters import (
+    ExtensionFacts,
+    HoldingFacts,
+    extension_letter,
+    holding_letter,
+)
 from triaged.outbound.render import Renderer
+from triaged.outbound.staff_letters import (
+    DigestFacts,
+    DigestItem,
+    escalation_letter,
+    reminder_letter,
+)
 from triaged.store.db import head_revision, make_engine, schema_revision
 
 
@@ -79,4 +90,25 @@ def _templates(config: Config, renderer: Renderer, language: str) -> str:
         timezone=config.business.timezone, language=language, in_reply_to="", references=(),
     )
     letter = holding_letter(facts, renderer)
-    return f"holding letter renders ({len(letter.text)} characters)"
+    rendered = [f"holding ({len(letter.text)} characters)"]
+    customer, due = facts.customer, facts.due_at
+    if renderer.has(language, LetterKind.EXTENSION):
+        extension_letter(ExtensionFacts(
+            business_name=facts.business_name, customer=customer, reference=facts.reference,
+            subject="Test", old_due_at=due, new_due_at=due + timedelta(days=2),
+            timezone=facts.timezone, language=language, in_reply_to="", references=()),
+            renderer)
+        rendered.append("extension")
+    # Staff letters are written in the business's language, else English.
+    item = DigestItem(reference=facts.reference, customer=customer, subject="Test",
+                      received_at=now, due_at=now - timedelta(hours=2), state="in_progress",
+                      category="", priority="normal", level=1, first_text="Test",
+                      reply_to="support+token@example.com")
+    digest = DigestFacts(business_name=facts.business_name, to=Address("dana@example.com"),
+                         timezone=facts.timezone, language=language, now=now, items=(item,))
+    for kind, write in ((LetterKind.REMINDER, reminder_letter),
+                        (LetterKind.ESCALATION, escalation_letter)):
+        if renderer.has(language, kind):
+            write(digest, renderer)
+            rendered.append(kind.value)
+    return f"letters render: {', '.join(rendered)}"

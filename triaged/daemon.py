@@ -50,7 +50,7 @@ SEND_EVERY_SECONDS = 5.0
 # The escalation scan reads only what is due (SPEC §10: ≤ 200 ms for 100 000 open
 # complaints, in practice well under a millisecond when nothing is), so a short
 # period costs little and keeps reminders on time.
-ESCALATE_EVERY_SECONDS = 5.0
+ESCALATE_EVERY_SECONDS = 2.0
 # Satisfaction checks wait days: looking once a minute is plenty.
 SATISFACTION_EVERY_SECONDS = 60.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
@@ -157,15 +157,21 @@ class IdleWatcher:
         self.thread = threading.Thread(target=self._run, name=f"idle-{mailbox.name}",
                                        daemon=True)
         self._started = False
+        # start() runs in a poll job's thread, join() in the main thread on a reload:
+        # without the lock, join could see _started before the thread has started.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Start the thread; calling it again does nothing."""
-        if not self._started:
-            self._started = True
-            self.thread.start()
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self.thread.start()
 
     def join(self, timeout: float) -> None:
-        if self._started:
+        with self._lock:
+            started = self._started
+        if started:
             self.thread.join(timeout)
 
     def _run(self) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged import references, satisfaction
+from triaged import bounced, references, satisfaction
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
@@ -47,6 +47,7 @@ from triaged.outbound.compose import compose, may_be_ours, new_message_id
 from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
 from triaged.parse import forwarded
+from triaged.parse.bounces import read_bounce
 from triaged.parse.forwarded import Attribution, ForwardContext, Unattributed
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
@@ -60,6 +61,11 @@ log = logging.getLogger("triaged.intake")
 # Holding replies are automatic letters: at most this many to one address a day
 # unless the config says otherwise (SPEC §9 "Rate limit").
 RATE_WINDOW = timedelta(hours=24)
+
+# Rules under which a message may be a delivery report worth reading for the
+# letter it returns (`parse.bounces` decides whether it is one).
+BOUNCE_RULES = frozenset({"delivery-report", "empty-return-path", "daemon-sender",
+                          "auto-submitted", "autoreply-headers"})
 
 
 @dataclass
@@ -213,9 +219,7 @@ class Intake:
         if verdict.outcome is not Outcome.COMPLAINT:
             log.info("not a complaint: %s from %s (%s)", mail.message_id, mail.sender.email,
                      verdict.reason or verdict.rule)
-            self._store(conn, raw, digest, mail, verdict.outcome, verdict.rule, now,
-                        reason=verdict.reason)
-            return verdict.outcome, ""
+            return self._not_a_complaint(conn, raw, digest, mail, verdict, now)
 
         existing, quoted = self._thread(conn, view)
         if existing is not None:
@@ -262,6 +266,29 @@ class Intake:
                                                     view.text, now)
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
+
+    def _not_a_complaint(
+        self, conn: Connection, raw: RawMail, digest: str, mail: ParsedMail, verdict: Verdict,
+        now: datetime,
+    ) -> tuple[Outcome, str]:
+        """Recorded, never answered; a bounce of our letter is attached to its complaint."""
+        bounce = read_bounce(raw.data, mail) if verdict.rule in BOUNCE_RULES else None
+        letters = bounced.letters_of(conn, bounce, now) if bounce is not None else []
+        reason = verdict.reason
+        complaint_id = next((x.complaint_id for x in letters if x.complaint_id), None)
+        if bounce is not None:
+            reason = f"{reason}; bounce: {bounce.summary()}"[:1000]
+        row_id = self._store(conn, raw, digest, mail, verdict.outcome, verdict.rule, now,
+                             reason=reason, complaint_id=complaint_id)
+        if bounce is not None and letters:
+            rows.insert_events(conn, bounced.record(conn, self.mailer, bounce, letters,
+                                                    message_row_id=row_id,
+                                                    mailbox=raw.mailbox, now=now))
+        reference = ""
+        if complaint_id is not None:
+            found = rows.complaint_by_id(conn, complaint_id)
+            reference = found.reference if found is not None else ""
+        return verdict.outcome, reference
 
     @staticmethod
     def _facts(raw: RawMail, mail: ParsedMail, complaint: NewComplaint) -> ComplaintFacts:

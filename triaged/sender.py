@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from triaged.clock import Clock
 from triaged.domain import LetterState
 from triaged.outbound.smtp import Delivery, Outgoing, Transport
-from triaged.store import outbox, outbox_rows
+from triaged.store import outbox, outbox_rows, suppression
 from triaged.store.db import transaction, writer
 from triaged.store.outbox_rows import ClaimedLetter
 
@@ -26,6 +26,7 @@ log = logging.getLogger("triaged.sender")
 
 # A claimed letter whose sender died is handed out again after this long.
 LEASE = timedelta(minutes=5)
+SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
 
 
 class Sender:
@@ -47,9 +48,17 @@ class Sender:
             if not letters:
                 return 0
             by_id = {letter.id: letter for letter in letters}
+            # A letter queued before its address bounced hard is never sent.
+            with conn.begin():
+                stopped = suppression.suppressed_among(conn, (x.to_email for x in letters))
+            for letter in letters:
+                if letter.to_email.lower() in stopped:
+                    self._record(conn, letter, Delivery(letter.id, accepted=False, permanent=True,
+                                                        error=SUPPRESSED))
             outgoing = [
                 Outgoing(letter.id, envelope_sender(letter.raw), letter.to_email, letter.raw)
                 for letter in letters
+                if letter.to_email.lower() not in stopped
             ]
             self.transport.deliver(outgoing, lambda d: self._record(conn, by_id[d.letter_id], d))
         return len(letters)

@@ -529,6 +529,12 @@ def test_check_against_the_real_stack_is_all_ok(office: Office) -> None:
     rows = {line.split()[1]: line.split()[0] for line in result.out.splitlines() if line}
     assert rows == {"config": "ok", "database": "ok", "mailbox": "ok", "smtp": "ok",
                     "templates": "ok"}
+    # Every letter kind is rendered, not only the holding reply.
+    [english] = [line for line in result.out.splitlines() if "templates en" in line]
+    assert "holding" in english
+    assert "extension, reminder, escalation" in english
+    [german] = [line for line in result.out.splitlines() if "templates de" in line]
+    assert "extension" in german
     assert IMAP_SECRET not in result.both
 
 

@@ -27,6 +27,7 @@ import pytest
 from sqlmodel import select
 
 from tests.integration.conftest import complaint_mail, config_text
+from tests.integration.test_escalation import ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.config import load
@@ -418,3 +419,38 @@ def test_systemd_is_told_ready_reloading_and_stopping(setup: Setup) -> None:
             assert daemon.stop() == 0
             assert sock.recv(4096) == b"STOPPING=1"
 
+
+
+# ---- the escalation ladder in real time ---------------------------------------------------
+
+
+def test_the_running_daemon_reminds_then_escalates_up_the_ladder_in_real_time(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, dana, ana = new_address("team"), new_address("dana"), new_address("ana")
+    secret = setup.folder / "imap.pass"
+    secret.write_text(mailstack.password(setup.support) + "\n")
+    # Round the clock, with second-scale durations: the whole ladder in seconds.
+    setup.config_path.write_text(config_text(
+        mailstack, setup.support, setup.db, secret, mailbox="idle = true",
+        week=ROUND_THE_CLOCK,
+        sla='resolve_within = "4s"\nremind_before = "2s"\nescalate_every = "3s"',
+        tail=people(team, dana, ana)))
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customer = new_address("ladder")
+    setup.send_complaint(customer, "Never arrived")
+    mailstack.wait_for_messages(customer, "INBOX", 1, timeout=10.0)
+    [reference] = [c.reference for c in setup.complaints()]
+
+    [reminder] = mailstack.wait_for_messages(team, "INBOX", 1, timeout=10.0)
+    [first] = mailstack.wait_for_messages(dana, "INBOX", 1, timeout=10.0)
+    [second] = mailstack.wait_for_messages(ana, "INBOX", 1, timeout=10.0)
+
+    for letter in (reminder, first, second):
+        assert reference in reply_text(letter)
+    assert "level-1 manager" in reply_text(first)
+    assert "level-2 manager" in reply_text(second)
+    assert [c.escalation_level for c in setup.complaints()] == [2]
+    assert len(mailstack.messages(dana)) == 1  # one letter per level, not one per scan
+    assert daemon.stop() == 0

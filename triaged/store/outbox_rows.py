@@ -177,3 +177,65 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
             events.append(acknowledged)
     insert_events(conn, events)
     return acknowledged is not None
+
+
+@dataclass(frozen=True)
+class LetterRef:
+    """An outbox letter a delivery report may be about."""
+
+    id: int
+    complaint_id: int | None
+    kind: str
+    to_email: str
+    message_id: str
+    state: str
+    subject: str
+
+
+_LETTER_REF_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
+                       _letter.c.message_id, _letter.c.state, _letter.c.subject)
+
+
+def _letter_ref(row: Any) -> LetterRef:
+    return LetterRef(int(row.id), row.complaint_id, row.kind, row.to_email, row.message_id,
+                     row.state, row.subject)
+
+
+def letters_with_message_ids(conn: Connection, message_ids: list[str]) -> list[LetterRef]:
+    """Our letters whose Message-ID is one of `message_ids` (with or without brackets)."""
+    forms = sorted({form for mid in message_ids
+                    for form in (mid, mid.strip("<>"), f"<{mid.strip('<>')}>") if form})
+    if not forms:
+        return []
+    found = conn.execute(select(*_LETTER_REF_COLUMNS).where(_letter.c.message_id.in_(forms))
+                         .order_by(_letter.c.id)).all()
+    return [_letter_ref(row) for row in found]
+
+
+def latest_letter_to(conn: Connection, to_email: str, since: datetime) -> LetterRef | None:
+    """The newest letter sent to `to_email` since `since` (a bounce that names no id)."""
+    row = conn.execute(
+        select(*_LETTER_REF_COLUMNS)
+        .where(func.lower(_letter.c.to_email) == to_email.lower(),
+               _letter.c.state == LetterState.SENT.value, _letter.c.created_at >= since)
+        .order_by(_letter.c.created_at.desc(), _letter.c.id.desc()).limit(1)
+    ).first()
+    return _letter_ref(row) if row is not None else None
+
+
+def fail_letter(conn: Connection, letter_id: int, *, error: str, now: datetime) -> None:
+    """Mark a letter failed (a bounce after SMTP accepted it, or a suppressed address)."""
+    conn.execute(update(_letter).where(_letter.c.id == letter_id)
+                 .values(state=LetterState.FAILED.value, last_error=error, next_attempt_at=now))
+
+
+def fail_waiting_to(conn: Connection, to_email: str, *, error: str, now: datetime) -> list[int]:
+    """Fail every letter still queued for `to_email`: it bounced hard, so no retry."""
+    rows = conn.execute(
+        update(_letter)
+        .where(func.lower(_letter.c.to_email) == to_email.lower(),
+               _letter.c.state == LetterState.QUEUED.value)
+        .values(state=LetterState.FAILED.value, last_error=error, next_attempt_at=now)
+        .returning(_letter.c.id)
+    ).all()
+    return [int(row[0]) for row in rows]
