@@ -83,6 +83,10 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
     typer.echo(f"{view['reference']}  {view['state']}  due {view['due_at']}")
     typer.echo(f"customer: {view['customer_name']} <{view['customer']}>")
     typer.echo(f"subject:  {view['subject']}")
+    if view["forwarded_by"]:
+        typer.echo(f"forwarded by: {view['forwarded_by']}")
+    if view["linked_reference"]:
+        typer.echo(f"linked to: {view['linked_reference']}")
     for m in view["messages"]:
         typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}\n{m['text'][:2000]}")
     typer.echo("\nletters:")

@@ -29,6 +29,8 @@ def complaint_view(c: Complaint) -> dict[str, Any]:
         "category": c.category,
         "priority": c.priority,
         "mailbox": c.mailbox,
+        "forwarded_by": c.forwarded_by,
+        "linked_reference": c.linked_reference,
     }
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
+from tests.integration.conftest import Triaged, complaint_mail, config_text
 from tests.mailstack import MailStack
 from triaged.domain import ComplaintState
 from triaged.references import find_in_text
 from triaged.store import queries, rows
 from triaged.store.db import transaction, write_transaction
 from triaged.store.models import Complaint, Event, OutboxLetter
+from triaged.views import complaint_view
 
 NewAddress = Callable[..., str]
 MakeTriaged = Callable[..., Triaged]
@@ -110,6 +111,7 @@ def test_the_owners_forward_is_the_customers_complaint_and_only_the_customer_is_
     assert (complaint.customer_email, complaint.customer_name) == (customer, "김민준")
     assert complaint.subject == "케이크가 찌그러져 도착했습니다"
     assert complaint.forwarded_by == "owner@acme.example"
+    assert complaint_view(complaint)["forwarded_by"] == "owner@acme.example", "show --json"
     assert complaint.language == "ko"
     [reply] = mailstack.wait_for_messages(customer, "INBOX", 1)
     assert parsed(reply)["Content-Language"] == "ko"
@@ -309,3 +311,34 @@ def test_a_robot_answering_every_letter_without_auto_headers_gets_at_most_three(
     assert len(mailstack.messages(threaded)) == 1, "its replies are follow-ups: no letter"
     assert len(mailstack.messages(fresh)) == 3, "the daily limit stops the rest"
     assert len(letters_to(t, fresh)) == 3
+
+
+def test_two_triaged_instances_writing_to_each_other_exchange_one_letter(
+    make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack, tmp_path: Path
+) -> None:
+    # Two businesses' support addresses: A's owner writes to B's support from A's
+    # support address; B answers once (Auto-Submitted), A never answers that.
+    a = make_triaged()
+    b_support = new_address("support-b")
+    secret = tmp_path / "b.pass"
+    secret.write_text(mailstack.password(b_support) + "\n")
+    b_config = tmp_path / "b.toml"
+    b_config.write_text(config_text(mailstack, b_support, tmp_path / "b.db", secret))
+    b = Triaged(mailstack, b_support, b_config)
+    try:
+        a.cycle()
+        b.cycle()
+        smtp_send(mailstack, a.support, b_support,
+                  complaint_mail(a.support, b_support, "Your invoice is wrong", "Please fix."))
+        for _round in range(5):
+            b.cycle()
+            a.cycle()
+        to_a = mailstack.messages(a.support, "Triaged")
+        to_b = mailstack.messages(b_support, "Triaged")
+    finally:
+        b.close()
+
+    assert len(to_b) == 1, "B read the one mail from A"
+    assert len(to_a) == 1, "A read B's holding reply and answered nothing"
+    assert parsed(to_a[0])["Auto-Submitted"] == "auto-replied"
+    assert letters_to(a, b_support) == []
