@@ -22,6 +22,7 @@ from triaged.intake import Intake
 from triaged.outbound.render import Renderer
 from triaged.outbound.smtp import MaildirTransport, SmtpSettings, SmtpTransport, Transport
 from triaged.polling import MailboxPoller
+from triaged.satisfaction import Satisfaction
 from triaged.sender import Sender
 from triaged.sla.calendar import BusinessCalendar
 from triaged.store.db import make_engine, migrate
@@ -78,6 +79,7 @@ class App:
     sender: Sender
     escalator: Escalator
     pollers: list[MailboxPoller] = field(default_factory=list)
+    satisfaction: Satisfaction | None = None
 
     def close(self) -> None:
         for poller in self.pollers:
@@ -104,4 +106,5 @@ def build(
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts)
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
-    return App(config, engine, clock, intake, sender, escalator, pollers)
+    satisfaction = Satisfaction(engine, intake.mailer, clock)
+    return App(config, engine, clock, intake, sender, escalator, pollers, satisfaction)

@@ -32,13 +32,14 @@ from triaged.config_records import (
     MailboxConfig,
     ManagerConfig,
     PriorityRule,
+    SatisfactionConfig,
     SlaConfig,
     SmtpConfig,
     StaffConfig,
     TemplatesConfig,
 )
 from triaged.config_secrets import Secret, read_secret_file, run_secret_command
-from triaged.durations import parse_duration
+from triaged.durations import Duration, parse_duration
 from triaged.errors import ConfigError
 
 R = TypeVar("R")
@@ -101,6 +102,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         limits=_limits(root.table("limits")),
         categories=_named(root.tables("categories"), _category),
         priorities=_named(root.tables("priorities"), _priority),
+        satisfaction=_satisfaction(root.table("satisfaction")),
     )
     root.finish()
     if problems:
@@ -361,6 +363,23 @@ def _templates(t: Table) -> TemplatesConfig:
         t.problem("dir", f"no such folder '{folder}'")
     t.finish()
     return TemplatesConfig(dir=folder)
+
+
+def _satisfaction(t: Table) -> SatisfactionConfig:
+    satisfaction = SatisfactionConfig(
+        check=t.boolean("check", True),
+        check_after=t.checked("check_after", parse_duration("3 business days"), _lasting),
+        close_after=t.checked("close_after", parse_duration("7 days"), _lasting),
+    )
+    t.finish()
+    return satisfaction
+
+
+def _lasting(text: str) -> Duration:
+    duration = parse_duration(text)
+    if duration.amount <= 0:
+        raise ValueError(f"must be longer than nothing, got {text!r}")
+    return duration
 
 
 def _limits(t: Table) -> LimitsConfig:

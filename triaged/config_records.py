@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from triaged.config_database import redact_url
 from triaged.config_secrets import Secret
-from triaged.durations import Duration
+from triaged.durations import Duration, Unit
 
 # The priority of a complaint no `[[priorities]]` rule matches.
 NORMAL_PRIORITY = "normal"
@@ -152,6 +152,23 @@ class LimitsConfig:
     auto_letters_per_day: int
 
 
+CHECK_AFTER = Duration(3, Unit.DAYS, business=True)
+CLOSE_AFTER = Duration(7, Unit.DAYS)
+
+
+@dataclass(frozen=True)
+class SatisfactionConfig:
+    """After the final letter: ask whether it is settled, then close when all is quiet.
+
+    `check_after` counts from the final letter's delivery; `close_after` from the
+    satisfaction letter (or from the final letter when `check` is off).
+    """
+
+    check: bool = True
+    check_after: Duration = CHECK_AFTER
+    close_after: Duration = CLOSE_AFTER
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -167,3 +184,4 @@ class Config:
     limits: LimitsConfig
     categories: tuple[CategoryRule, ...] = ()
     priorities: tuple[PriorityRule, ...] = ()
+    satisfaction: SatisfactionConfig = SatisfactionConfig()

@@ -1,4 +1,5 @@
-"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate, then send."""
+"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate and do the
+satisfaction checks that are due, then send."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class CycleReport:
     tally: Tally = field(default_factory=Tally)
     letters_tried: int = 0
     escalation: EscalationReport = field(default_factory=EscalationReport)
+    satisfaction_letters: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -43,6 +45,8 @@ def run_cycle(app: App) -> CycleReport:
             report.failures.append(f"{poller.mailbox.name}: {error}")
     try:
         report.escalation = app.escalator.run()
+        if app.satisfaction is not None:
+            report.satisfaction_letters = app.satisfaction.run()
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")

@@ -51,6 +51,8 @@ SEND_EVERY_SECONDS = 5.0
 # complaints, in practice well under a millisecond when nothing is), so a short
 # period costs little and keeps reminders on time.
 ESCALATE_EVERY_SECONDS = 2.0
+# Satisfaction checks wait days: looking once a minute is plenty.
+SATISFACTION_EVERY_SECONDS = 60.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
 # An IDLE watcher retries sooner (0.5 s doubling to a minute): while it is
@@ -290,11 +292,14 @@ class Generation:
             return
         try:
             report = self.app.escalator.run()
+            # The satisfaction checks and quiet closes ride on the same cheap job.
+            asked = (self.app.satisfaction.run(at_most_every=SATISFACTION_EVERY_SECONDS)
+                     if self.app.satisfaction is not None else 0)
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return
         outage.recovered()
-        if report.letters:
+        if report.letters or asked:
             self.kick_send()
 
     def kick_poll(self, name: str) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged import bounced, references
+from triaged import bounced, references, satisfaction
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
@@ -52,7 +52,7 @@ from triaged.parse.forwarded import Attribution, ForwardContext, Unattributed
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import Ladder, ladder_of
-from triaged.store import ladder_rows, outbox_rows, rows, suppression
+from triaged.store import outbox_rows, rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
 
@@ -228,7 +228,9 @@ class Intake:
             events = self._attach(conn, existing, row_id, view, now)
             if forward is not None and not isinstance(forward, Unattributed):
                 events.append(self._forwarded_event(existing.id, forward, row_id, now))
-            events.extend(self._tell_staff_of_follow_up(conn, raw, existing, view, now))
+            if existing.state not in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
+                # On a settled complaint `satisfaction.on_reply` tells staff (or closes it).
+                events.extend(self._tell_staff_of_follow_up(conn, raw, existing, view, now))
             rows.insert_events(conn, events)
             return Outcome.FOLLOW_UP, existing.reference
 
@@ -465,13 +467,7 @@ class Intake:
         events = [rows.event(complaint.id, EventKind.FOLLOW_UP, now=now, actor="customer",
                              message_row_id=row_id)]
         if complaint.state in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
-            reopened = rows.set_state(conn, complaint, ComplaintState.IN_PROGRESS, now=now,
-                                      actor="customer", message_row_id=row_id,
-                                      detail={"why": "customer wrote again"})
-            if reopened is not None:
-                events.append(reopened)
-                # Back on the ladder: the next scan sees whether its date has passed.
-                ladder_rows.set_nudge(conn, complaint.id, now, now)
+            events += satisfaction.on_reply(conn, self.approvals, complaint, mail, row_id, now)
         log.info("follow-up %s on %s", mail.message_id, complaint.reference)
         return events
 

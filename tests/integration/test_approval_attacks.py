@@ -12,32 +12,17 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
-from pathlib import Path
 
 import pytest
 
-from tests.integration.approval_helpers import MakeShop, Shop, people, reply_to
-from tests.integration.conftest import Triaged
-from tests.integration.test_approval import RESOLUTION, draft_by_email
+from tests.integration.approval_helpers import MakeShop, Shop, reply_to
+from tests.integration.test_approval import RESOLUTION, draft_by_email, make_shop
 from tests.integration.test_end_to_end import parsed
-from tests.mailstack import MailStack
 from triaged.approval.carriers import find_tokens
 from triaged.parse.message import parse_message
 
 NewAddress = Callable[..., str]
-
-
-@pytest.fixture
-def make_shop(make_triaged: Callable[..., Triaged], new_address: NewAddress,
-              mailstack: MailStack, tmp_path: Path) -> MakeShop:
-    def make(approval: str = "") -> Shop:
-        key = tmp_path / "approval.key"
-        key.write_text("approval-secret-for-tests\n")
-        staff, dana, erin, boss = (new_address(p) for p in ("team", "dana", "erin", "boss"))
-        t = make_triaged(tail=people(staff, dana, erin, boss, key, approval))
-        t.cycle()
-        return Shop(t, mailstack, staff, dana, erin, boss, new_address("maria"))
-    return make
+__all__ = ["make_shop"]  # the fixture, shared with test_approval
 
 
 def request_for(shop: Shop, manager: str, version: int = 1) -> bytes:

@@ -107,6 +107,14 @@ class Approvals:
                    "complaint_text": text[:MAX_QUOTED]}
         return self._staff_letter(conn, complaint, LetterKind.NEW_COMPLAINT, context, now)
 
+    def notify_reopened(self, conn: Connection, complaint: ComplaintFacts, text: str,
+                        old_state: ComplaintState, now: datetime) -> list[dict[str, Any]]:
+        """Tell staff the customer wrote again about a settled complaint; the events."""
+        context = {**self._base_context(complaint), "reopened": True,
+                   "old_state": old_state.value, "reason": text[:MAX_QUOTED], "version": 0,
+                   "decided_by": ""}
+        return self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
+
     # -- drafting ----------------------------------------------------------------
 
     def record_draft(

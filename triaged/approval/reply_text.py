@@ -109,3 +109,25 @@ def new_text(text: str) -> str:
     """The part of a reply its writer typed, trimmed; "" when there is none."""
     kept = _drop_closing(fresh_lines(text))
     return "\n".join(line.rstrip() for line in kept).strip("\n").strip()
+
+
+# A short answer to the satisfaction check that says "yes, settled", in the
+# languages we write in. Anything longer, or with a "but", is read as "not settled".
+_YES = frozenset({
+    "yes", "yep", "yeah", "ok", "okay", "settled", "fine", "ja", "jawohl", "sí", "si", "oui",
+    "da", "oo", "opo", "はい", "네", "예", "ใช่", "ใช่ครับ", "ใช่ค่ะ", "thanks", "danke",
+    "merci", "gracias", "mulțumesc", "salamat",
+})
+_BUT = re.compile(r"\b(but|aber|mais|pero|dar|pero|ngunit|pero|nhưng|しかし|でも|하지만|แต่)\b",
+                  re.IGNORECASE)
+# Words split on spaces and punctuation only: Thai and Japanese marks are not `\w`.
+_WORD = re.compile(r"[^\s,.!?;:、。！？()\"“”„«»]+")
+
+
+def says_settled(text: str) -> bool:
+    """Whether a reply to the satisfaction check is a plain "yes, it is settled"."""
+    typed = new_text(text)
+    words = _WORD.findall(typed.lower())
+    if not words or len(words) > 6 or _BUT.search(typed):
+        return False
+    return words[0] in _YES

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -189,3 +190,46 @@ def events_of(conn: Connection, complaint_id: int) -> list[tuple[datetime, str, 
         .where(_event.c.complaint_id == complaint_id).order_by(_event.c.id)
     ).all()
     return [(r.at, r.kind, r.actor, r.detail) for r in found]
+
+
+@dataclass(frozen=True)
+class Settling:
+    """A resolved complaint: when its final letter went out, and its satisfaction check."""
+
+    complaint_id: int
+    final_sent_at: datetime
+    check_queued: bool
+    check_sent_at: datetime | None
+
+
+def resolved_complaints(conn: Connection) -> list[Settling]:
+    """Every resolved complaint whose final letter was delivered, with its check's state.
+
+    Only letters since the latest final letter count: a complaint reopened and
+    resolved again is asked again.
+    """
+    resolved = select(_complaint.c.id).where(_complaint.c.state == ComplaintState.RESOLVED.value)
+    letters = conn.execute(
+        select(_letter.c.complaint_id, _letter.c.kind, _letter.c.state, _letter.c.created_at,
+               _letter.c.sent_at)
+        .where(_letter.c.complaint_id.in_(resolved.scalar_subquery()),
+               _letter.c.kind.in_(("final", "satisfaction")))
+        .order_by(_letter.c.id)
+    ).all()
+    latest: dict[int, Any] = {}
+    checks: dict[int, list[Any]] = {}
+    for row in letters:
+        if row.kind == "final":
+            latest[row.complaint_id] = row
+            checks[row.complaint_id] = []
+        elif row.complaint_id in checks:
+            checks[row.complaint_id].append(row)
+    found = []
+    for complaint_id, final in latest.items():
+        if final.sent_at is None:
+            continue
+        asked = checks[complaint_id]
+        sent = [r.sent_at for r in asked if r.sent_at is not None]
+        found.append(Settling(int(complaint_id), final.sent_at, bool(asked),
+                              min(sent) if sent else None))
+    return found
