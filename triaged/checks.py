@@ -10,6 +10,7 @@ from functools import partial
 from triaged.app import make_source, make_transport
 from triaged.config import Config, MailboxConfig
 from triaged.domain import Address, LetterKind
+from triaged.outbound.final import ClosingFacts, final_letter, satisfaction_letter
 from triaged.outbound.letters import (
     ExtensionFacts,
     HoldingFacts,
@@ -99,6 +100,14 @@ def _templates(config: Config, renderer: Renderer, language: str) -> str:
             timezone=facts.timezone, language=language, in_reply_to="", references=()),
             renderer)
         rendered.append("extension")
+    closing = ClosingFacts(business_name=facts.business_name, customer=customer,
+                           reference=facts.reference, subject="Test", language=language,
+                           in_reply_to="", references=(), resolution="We refund the cake.")
+    for closing_kind, closing_letter in ((LetterKind.FINAL, final_letter),
+                                         (LetterKind.SATISFACTION, satisfaction_letter)):
+        if renderer.has(language, closing_kind):
+            closing_letter(closing, renderer)
+            rendered.append(closing_kind.value)
     # Staff letters are written in the business's language, else English.
     item = DigestItem(reference=facts.reference, customer=customer, subject="Test",
                       received_at=now, due_at=now - timedelta(hours=2), state="in_progress",

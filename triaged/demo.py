@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import logging
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from triaged import app as wiring
 from triaged.app import App
 from triaged.config import Config, load
 from triaged.cycle import run_cycle
+from triaged.demo_approval import MANAGERS, approval_story
 from triaged.outbound.smtp import MaildirTransport
 from triaged.store import queries
 from triaged.store.db import transaction
@@ -60,12 +62,15 @@ resolve_within = "5 business days"
 
 [staff]
 notify = ["team@acme-bakery.example"]
-"""
+""" + MANAGERS
 
 
 def demo_config(root: Path) -> Config:
     path = root / "config.toml"
     path.write_text(DEMO_CONFIG)
+    key = root / "approval.key"
+    key.write_text(secrets.token_urlsafe(32) + "\n")
+    key.chmod(0o600)
     return load(path)
 
 
@@ -150,6 +155,8 @@ def run_demo(say: Say, verbose: bool = False) -> int:
     say(f"   {report.tally.counts}; letters sent: {report.letters_tried}")
     with transaction(built.engine) as session:
         say(f"   messages by outcome: {queries.outcome_counts(session)}")
+    say("")
+    approval_story(built, inbox, _deliver, say)
     built.close()
     say("")
     say(f"Everything is kept in {root}. Look around with:")

@@ -532,9 +532,10 @@ def test_check_against_the_real_stack_is_all_ok(office: Office) -> None:
     # Every letter kind is rendered, not only the holding reply.
     [english] = [line for line in result.out.splitlines() if "templates en" in line]
     assert "holding" in english
-    assert "extension, reminder, escalation" in english
+    assert "extension, final, satisfaction, reminder, escalation" in english
     [german] = [line for line in result.out.splitlines() if "templates de" in line]
     assert "extension" in german
+    assert "final, satisfaction" in german
     assert IMAP_SECRET not in result.both
 
 
@@ -662,6 +663,10 @@ def test_demo_tells_the_whole_story_with_references_and_a_promised_date(
     assert bracketed, result.out
     assert all(is_valid(ref) for ref in bracketed)
     assert re.search(r"promised by \w{3} \d{2} \w{3} \d{4}", result.out), result.out
+    # The final letter: drafted by staff, a forgery refused, approved by Dana's reply.
+    assert "carries no approval token" in result.out
+    assert "This is what we have done to put it right:" in result.out
+    assert "We will bake a new cake and deliver it free of charge" in result.out
     # Everything it made stays inside the temporary folder it names.
     kept = re.search(r"Everything is kept in (\S+)\.", result.out)
     assert kept
