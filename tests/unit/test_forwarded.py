@@ -192,3 +192,23 @@ def test_forward_prefixes_in_many_languages(subject: str) -> None:
 @pytest.mark.parametrize("subject", ["Re: x", "Forward planning", "I want a refund", "AW: x"])
 def test_replies_and_ordinary_subjects_are_not_forwards(subject: str) -> None:
     assert not is_forward_subject(subject)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["mimekit__messages__delivery-status.eml", "mimekit__messages__feedback-report.eml",
+     "mimekit__messages__disposition-notification.eml", "flanker__bounce__zed.eml"],
+)
+def test_a_report_returning_a_message_is_not_a_forward_of_it(name: str) -> None:
+    path = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / name
+    if not path.exists():
+        pytest.skip("no corpus")
+
+    assert attribute(parse_message(path.read_bytes()), CTX) is None
+
+
+def test_an_auto_reply_quoting_a_forward_is_not_re_attributed() -> None:
+    data = (DATA / "gmail-en.eml").read_bytes().replace(
+        b"MIME-Version: 1.0", b"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0", 1)
+
+    assert attribute(parse_message(data), CTX) is None

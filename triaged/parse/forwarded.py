@@ -149,6 +149,10 @@ class Unattributed:
 
 def attribute(mail: ParsedMail, ctx: ForwardContext) -> Attribution | Unattributed | None:
     """Who the complaint in `mail` belongs to; None when it is simply the sender's."""
+    if _automatic(mail):
+        # A bounce, report or auto-reply carries the returned message inside it:
+        # that is never a forward, and its sender is never our customer.
+        return None
     sender = mail.sender
     if ctx.trusted(sender.email) or _rewritten_by_list(mail, ctx):
         found = (
@@ -185,6 +189,19 @@ def strip_forward_prefixes(subject: str) -> str:
         if match is None:
             return rest.strip()
         rest = rest[match.end():]
+
+
+_ROBOT_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
+
+
+def _automatic(mail: ParsedMail) -> bool:
+    """Machine-made mail by its headers (the signs `classify` also uses)."""
+    ctype = (mail.header("Content-Type") or "").lower()
+    auto = (mail.header("Auto-Submitted") or "no").split(";", 1)[0].strip().lower()
+    return_path = (mail.header("Return-Path") or "x").replace(" ", "")
+    local = mail.sender.email.rpartition("@")[0].lower()
+    return ("multipart/report" in ctype or auto != "no" or return_path in ("<>", "")
+            or local in _ROBOT_LOCAL_PARTS)
 
 
 # -- header sources ------------------------------------------------------------
