@@ -1,0 +1,113 @@
+"""SIGKILL at random points while the daemon ingests a few hundred messages (SPEC §10).
+
+The mail arrives in waves; after each wave the daemon is killed with SIGKILL
+a random moment later (while it fetches, commits, moves or sends) and started
+again. At the end every complaint exists exactly once, the inbox is empty,
+every customer was answered, and at most one letter per kill went out twice.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from tests.integration.conftest import complaint_mail
+from tests.integration.test_daemon import Setup, setup, wait_first_contact  # noqa: F401
+from tests.mailstack import MailStack
+from triaged import app as wiring
+from triaged.clock import FixedClock
+from triaged.config import load
+from triaged.cycle import run_cycle
+from triaged.sender import LEASE
+from triaged.store.db import make_engine, transaction
+from triaged.store.models import MessageRow
+
+NewAddress = Callable[..., str]
+# Two complaints per customer: within the daily limit, so every one is answered.
+WAVES, PER_WAVE, CUSTOMERS = 6, 60, 180
+
+
+def outcomes(installed: Setup) -> Counter[str]:
+    engine = make_engine(f"sqlite:///{installed.db}")
+    try:
+        with transaction(engine) as session:
+            return Counter(row.outcome for row in session.exec(select(MessageRow)))
+    finally:
+        engine.dispose()
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_no_complaint(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack  # noqa: F811
+) -> None:
+    rng = random.Random(20261203)
+    setup.write_config(poll="1s", idle=True)
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customers = [new_address("crashcust") for _ in range(CUSTOMERS)]
+    kills: list[float] = []
+    done: list[int] = []  # complaints of the wave committed when it was killed
+    number = 0
+    for wave in range(WAVES):
+        batch = []
+        for _ in range(PER_WAVE):
+            customer = customers[number % CUSTOMERS]
+            batch.append(complaint_mail(customer, setup.support, f"complaint {number}",
+                                        f"text {number}"))
+            number += 1
+        mailstack.append(setup.support, "INBOX", batch)
+        if wave == WAVES - 1:
+            break  # the last wave is left to finish
+        # Kill once the daemon is at work on the wave: a random moment after its
+        # first complaint of the wave is committed (fetching, committing the
+        # rest, moving them, or sending their letters).
+        started = time.monotonic()
+        while outcomes(setup)["complaint"] <= wave * PER_WAVE:
+            assert time.monotonic() - started < 30, "the daemon never started on the wave"
+            time.sleep(0.005)
+        pause = rng.uniform(0.0, 0.25)
+        time.sleep(pause)
+        daemon.signal(signal.SIGKILL)
+        daemon.process.wait(10)
+        kills.append(round(pause, 3))
+        done.append(outcomes(setup)["complaint"] - wave * PER_WAVE)
+        daemon = setup.start()
+
+    total = WAVES * PER_WAVE
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        waiting = [letter for letter in setup.letters() if letter.state == "queued"]
+        if outcomes(setup)["complaint"] >= total and not waiting:
+            break
+        time.sleep(0.2)
+    assert daemon.stop() == 0
+    # A letter a killed daemon had claimed stays leased for sender.LEASE, then
+    # goes out again: one more cycle, the clock moved past the lease.
+    later = FixedClock(datetime.now(UTC) + LEASE + timedelta(minutes=1))
+    app = wiring.build(load(setup.config_path), clock=later)
+    try:
+        assert run_cycle(app).ok
+    finally:
+        app.close()
+        app.engine.dispose()
+
+    complaints = setup.complaints()
+    subjects = Counter(c.subject for c in complaints)
+    assert len(complaints) == total, f"kills at {kills}"
+    assert max(subjects.values()) == 1, "no complaint registered twice"
+    assert outcomes(setup)["complaint"] == total
+    assert mailstack.folder_uids(setup.support, "INBOX").uids == []
+    letters = setup.letters()
+    assert len(letters) == total, "one holding reply queued per complaint"
+    assert {letter.state for letter in letters} == {"sent"}
+    delivered = sum(len(mailstack.messages(c)) for c in customers)
+    print(f"\ncrash test: {len(kills)} SIGKILLs {kills} s into a wave, with {done} of "
+          f"its {PER_WAVE} complaints committed; outcomes "
+          f"{dict(outcomes(setup))}; {delivered} letters delivered for {total} complaints")
+    assert total <= delivered <= total + len(kills), (
+        f"{delivered} letters delivered for {total} complaints, kills at {kills}")
