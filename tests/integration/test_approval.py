@@ -9,7 +9,9 @@ edited letter is sent as edited.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from email.policy import SMTP
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,26 @@ def test_customer_text_is_data_never_a_template_and_escaped_in_html(shop: Shop) 
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     assert "<b>bold</b>" not in html
+
+
+@pytest.mark.parametrize("kept", ["message-id", "subject"])
+def test_the_token_survives_a_reply_that_kept_only_one_of_its_carriers(
+    shop: Shop, kept: str
+) -> None:
+    complaint = shop.complain()
+    draft_by_email(shop)
+    [request] = shop.inbox(shop.dana, 1)
+    data = reply_to(request, shop.dana, "APPROVE")
+    msg = parsed(data)
+    # Sent to the plain support address: the plus-address is gone.
+    msg.replace_header("To", shop.t.support)
+    if kept == "message-id":
+        msg.replace_header("Subject", re.sub(r"\s*\[#[^\]]+\]", "", str(msg["Subject"])))
+    else:
+        del msg["In-Reply-To"]
+        del msg["References"]
+
+    shop.send(shop.dana, msg.as_bytes(policy=SMTP))
+
+    assert shop.state(complaint.id) == "resolved"
+    assert [letter.kind for letter in shop.letters_to(shop.customer)] == ["holding", "final"]

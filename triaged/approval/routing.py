@@ -123,6 +123,7 @@ class ReplyRouter:
         self.mailer = mailer
         self.registry = registry
         self._own = frozenset(m.address.lower() for m in mailer.config.mailboxes)
+        self._insiders_cache: frozenset[str] | None = None
 
     @property
     def config(self) -> Config:
@@ -142,9 +143,11 @@ class ReplyRouter:
         return None
 
     def _insiders(self) -> frozenset[str]:
-        """Everyone some purpose lets answer: managers, staff…"""
-        return frozenset(a.lower() for p in self.registry.purposes.values()
-                         for a in p.senders(self.config))
+        """Everyone some purpose lets answer: managers, staff… (worked out once)."""
+        if self._insiders_cache is None:
+            self._insiders_cache = frozenset(a.lower() for p in self.registry.purposes.values()
+                                             for a in p.senders(self.config))
+        return self._insiders_cache
 
     def handle(
         self,
