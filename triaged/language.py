@@ -14,7 +14,6 @@ otherwise: mail clients often set it to their own interface language.
 
 from __future__ import annotations
 
-import importlib
 import re
 import threading
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triaged.domain import ParsedMail
+from triaged.langid_model import load_identifier
 
 # ----------------------------------------------------------------- own text
 
@@ -227,15 +227,12 @@ _identifier_lock = threading.Lock()
 
 
 def _py3langid() -> Any:
-    """The py3langid identifier, loaded once (about half a second) on first use."""
+    """The py3langid identifier, loaded once on first use (mapped from a cache, see
+    `langid_model`: the first start unpacks it, about a second)."""
     global _identifier
     with _identifier_lock:
         if _identifier is None:
-            # Imported by name: py3langid ships no type information.
-            langid = importlib.import_module("py3langid.langid")
-            _identifier = langid.LanguageIdentifier.from_model_file(
-                langid.MODEL_FILE, norm_probs=True
-            )
+            _identifier = load_identifier()
         return _identifier
 
 
