@@ -400,3 +400,55 @@ def test_mail_parser_reads_the_body_when_the_stdlib_walk_fails(
 
     assert parsed.text == "Body via mail-parser"
     assert any("mail-parser used" in defect for defect in parsed.defects)
+
+
+# ---------------------------------------------------------------- Outlook's winmail.dat
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+def test_a_body_only_inside_winmail_dat_is_read_from_it() -> None:
+    # MimeKit's TNEF sample (MIT) with its plain-text part removed: Outlook in
+    # Rich Text mode sends exactly this, a multipart/mixed of one winmail.dat.
+    parsed = parse_message((DATA / "tnef-winmail-dat-only-body-cp1251-uk.eml").read_bytes())
+
+    assert parsed.text.startswith("шостий")
+    assert "RR Test 1" in parsed.text
+    assert "body read from winmail.dat (TNEF)" in parsed.defects
+    assert [a.filename for a in parsed.attachments] == ["winmail.dat"]
+
+
+@pytest.mark.skipif(not (CORPUS / "mimekit__tnef__rich-text.eml").exists(),
+                    reason="needs ../shared/corpus")
+def test_compressed_rtf_inside_winmail_dat_becomes_text_and_its_files_are_listed() -> None:
+    raw = (CORPUS / "mimekit__tnef__rich-text.eml").read_bytes()
+    whole = parse_message(raw)
+    # Keep only the winmail.dat part: its body is compressed RTF, nothing else.
+    _head, _sep, rest = raw.partition(b"\n--")
+    marker = b"--" + rest.split(b"\n", 1)[0].strip()
+    parts = raw.split(marker)
+    tnef_only = marker.join([parts[0], *[p for p in parts[1:] if b"ms-tnef" in p], parts[-1]])
+
+    parsed = parse_message(tnef_only)
+
+    assert "You've made this a Christmas to remember" in parsed.text
+    assert "\\rtf" not in parsed.text
+    assert "\\par" not in parsed.text
+    assert "kitten-playing-with-a-christmas-tree.jpg" in [a.filename for a in parsed.attachments]
+    # With its plain-text part, the mail is read from that part as before.
+    assert "body read from winmail.dat (TNEF)" not in whole.defects
+    assert whole.text.startswith("You've made this a Christmas to remember")
+
+
+def test_a_broken_winmail_dat_is_a_defect_not_a_failure() -> None:
+    body = (
+        b"--b\r\nContent-Type: text/plain\r\n\r\nMy order is late.\r\n"
+        b"--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode(b"an attachment named winmail.dat, but not TNEF") + b"\r\n--b--\r\n"
+    )
+
+    parsed = parse_message(mail("Subject: late", body=body, ctype='multipart/mixed; boundary="b"'))
+
+    assert parsed.text == "My order is late."
+    assert any(d.startswith("winmail.dat unreadable") for d in parsed.defects)

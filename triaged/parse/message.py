@@ -24,6 +24,7 @@ from triaged.domain import Address, Attachment, ParsedMail
 from triaged.errors import QuarantineError
 from triaged.parse.charsets import decode_text, decode_words, header_text
 from triaged.parse.html import html_to_text
+from triaged.parse.tnef import TNEF_TYPES, unpack
 
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 _ANGLE_ADDRESS = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
@@ -254,6 +255,8 @@ class _Body:
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     embedded: list[bytes] = field(default_factory=list)
+    # Bodies found inside winmail.dat, used only when the mail has no other text.
+    tnef_texts: list[str] = field(default_factory=list)
     chars: int = 0
 
     def joined_text(self) -> str:
@@ -282,6 +285,10 @@ def _collect_body(message: Message, data: bytes, max_chars: int) -> _Walked:
         raise
     except Exception as exc:  # noqa: BLE001 - any walk failure falls back to mail-parser
         return _collect_with_mailparser(data, max_chars, f"{type(exc).__name__}: {exc}")
+    if not body.pieces and body.tnef_texts:
+        # Only Outlook's container has words: read them rather than nothing.
+        body.pieces.extend(body.tnef_texts)
+        body.defects.append("body read from winmail.dat (TNEF)")
     text = body.joined_text()
     return _Walked(text, tuple(body.attachments), tuple(body.defects), tuple(body.embedded))
 
@@ -314,8 +321,19 @@ def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
     is_text = ctype in ("text/plain", "text/html") and disposition != "attachment"
     if not is_text or (filename and disposition != "inline"):
         body.attachments.append(_attachment(part, ctype, len(content), filename))
+        if ctype in TNEF_TYPES or filename.lower() == "winmail.dat":
+            _add_tnef(content, body)
     elif wanted and body.chars <= body.max_chars:
         _add_text(part, ctype, content, body)
+
+
+def _add_tnef(content: bytes, body: _Body) -> None:
+    unpacked = unpack(content)
+    body.attachments.extend(unpacked.attachments)
+    if unpacked.defect:
+        body.defects.append(unpacked.defect)
+    if unpacked.text:
+        body.tnef_texts.append(unpacked.text[: body.max_chars])
 
 
 # A forward's original is read from its message/rfc822 part (parse.forwarded);
