@@ -73,17 +73,18 @@ class MailboxPoller:
             done: list[RawMail] = []
             # One transaction per fetched batch, one savepoint per message: the
             # messages and the cursor step commit together, and only then are
-            # they moved on the server.
-            with write_transaction(self.intake.engine) as conn:
-                for raw in batch.messages:
-                    step = replace(step, last_uid=max(step.last_uid, raw.uid))
-                    self.intake.process_in(conn, raw, answer=self._answer(raw, step),
-                                           tally=tally)
-                    done.append(raw)
-                    if stop():
-                        break
-                self._write(conn, step)
-            self.source.mark_processed(done)
+            # they moved on the server. A poll that found nothing writes nothing.
+            if batch.messages or batch.reset:
+                with write_transaction(self.intake.engine) as conn:
+                    for raw in batch.messages:
+                        step = replace(step, last_uid=max(step.last_uid, raw.uid))
+                        self.intake.process_in(conn, raw, answer=self._answer(raw, step),
+                                               tally=tally)
+                        done.append(raw)
+                        if stop():
+                            break
+                    self._write(conn, step)
+                self.source.mark_processed(done)
             if stop():
                 return
             # UIDs expunged between SEARCH and FETCH still move the cursor on.

@@ -65,6 +65,8 @@ class ImapSource:
         self._s = settings
         self._client: imapclient.IMAPClient | None = None
         self._select: dict[bytes, Any] = {}
+        # Whether our folder is selected on the connection (see _fetch_new).
+        self._selected = False
 
     # -- connection -------------------------------------------------------------
 
@@ -86,6 +88,7 @@ class ImapSource:
                 client.login(s.username, s.password())
             self._client = client
             self._select = dict(client.select_folder(s.folder))
+            self._selected = True
             if s.processed_folder and not client.folder_exists(s.processed_folder):
                 _create_folder(client, s.processed_folder)
         except _LOGIN_ERRORS as error:
@@ -93,6 +96,7 @@ class ImapSource:
 
     def close(self) -> None:
         client, self._client = self._client, None
+        self._selected = False
         if client is None:
             return
         # A connection that is already gone has nothing left to release.
@@ -113,7 +117,7 @@ class ImapSource:
     # -- reading ----------------------------------------------------------------
 
     def first_cursor(self, start: str) -> Cursor:
-        self._c()
+        self._select_folder()
         uidvalidity = int(self._select[b"UIDVALIDITY"])
         if start == "all":
             return Cursor(uidvalidity, 0)
@@ -142,9 +146,12 @@ class ImapSource:
 
     def _fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         client = self._c()
+        if not self._selected and not self._news_by_status(client, cursor):
+            # Nothing new: one STATUS, whatever the folder holds (SPEC §10).
+            return Batch(cursor, ())
         # Re-select so that the server reports mail that arrived since the last poll
         # and a changed UIDVALIDITY; NOOP alone does not refresh UIDNEXT everywhere.
-        self._select = dict(client.select_folder(self._s.folder))
+        client = self._select_folder()
         uidvalidity = int(self._select[b"UIDVALIDITY"])
         reset = uidvalidity != cursor.uidvalidity
         # After a UIDVALIDITY change every old UID is void; the folder is read
@@ -154,7 +161,8 @@ class ImapSource:
         last = floor if reset else cursor.last_uid
         uidnext = int(self._select.get(b"UIDNEXT", 0))
         if not reset and uidnext and uidnext <= last + 1:
-            # Nothing new: the cheap path costs one SELECT, whatever the folder holds.
+            # Caught up: leave the folder, so the next poll may ask STATUS about it.
+            self._unselect(client)
             return Batch(Cursor(uidvalidity, last, floor, cursor.quiet_until,
                                 cursor.left_alone_before), ())
         # "UID n:*" always matches the highest UID, even below n: filter it out.
@@ -173,6 +181,32 @@ class ImapSource:
         high = uids[-1] if uids else last
         return Batch(Cursor(uidvalidity, high, floor, cursor.quiet_until if not reset else 0,
                             cursor.left_alone_before), mails, reset=reset)
+
+    def _select_folder(self) -> imapclient.IMAPClient:
+        client = self._c()
+        self._select = dict(client.select_folder(self._s.folder))
+        self._selected = True
+        return client
+
+    def _news_by_status(self, client: imapclient.IMAPClient, cursor: Cursor) -> bool:
+        """Whether the folder may hold mail above the cursor, by STATUS alone.
+
+        SELECT costs what the folder holds (Dovecot: ~60 ms for 50 000 messages),
+        STATUS a lookup in the server's index (< 0.1 ms). RFC 3501 §6.3.10 allows
+        STATUS only on a folder that is not selected, hence `_unselect`.
+        """
+        status = client.folder_status(self._s.folder, [b"UIDNEXT", b"UIDVALIDITY"])
+        uidnext = int(status.get(b"UIDNEXT", 0))
+        if int(status.get(b"UIDVALIDITY", 0)) != cursor.uidvalidity or not uidnext:
+            return True
+        return uidnext > cursor.last_uid + 1
+
+    def _unselect(self, client: imapclient.IMAPClient) -> None:
+        # Without UNSELECT (RFC 3691) only CLOSE leaves a folder, and CLOSE would
+        # expunge what a person marked \Deleted: then keep selecting every poll.
+        if client.has_capability("UNSELECT"):
+            client.unselect_folder()
+            self._selected = False
 
     def _floor_by_date(self, left_alone_before: datetime | None) -> int:
         """The highest UID up to which every message arrived by `left_alone_before`.
@@ -234,8 +268,7 @@ class ImapSource:
         if cursor.last_uid <= cursor.floor:
             return ()
         try:
-            client = self._c()
-            self._select = dict(client.select_folder(self._s.folder))
+            client = self._select_folder()
             if int(self._select[b"UIDVALIDITY"]) != cursor.uidvalidity:
                 # The remembered UIDs now name other messages (the folder was
                 # recreated, restored or migrated): none of them is known to be
@@ -269,7 +302,8 @@ class ImapSource:
         """
         deadline = time.monotonic() + timeout
         try:
-            client = self._c()
+            # IDLE needs a selected folder.
+            client = self._c() if self._selected else self._select_folder()
             if not client.has_capability("IDLE"):
                 self.close()
                 while not stop() and time.monotonic() < deadline:
