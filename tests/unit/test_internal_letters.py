@@ -33,7 +33,7 @@ HOSTILE_NAME = "<b>Eve</b>"
 RESOLUTION = "Wir erstatten 45 Euro und backen eine neue Torte."
 # Words of the English letters that must not be left in a translation.
 ENGLISH = ("Hello", "complaint", "Please", "reply to this email", "customer wrote",
-           "Promised", "automatic message", "State:", "approve it", "version")
+           "Promised", "automatic message", "State:", "approve it", "drafted by")
 
 
 def _base(language_name: str = "Korean") -> dict[str, Any]:
