@@ -73,6 +73,36 @@ CASES = [
          "La tarta que pedí llegó completamente aplastada. Quiero que me devuelvan el dinero.",
          "Hola, José Núñez:", "el miércoles, 2 de diciembre de 2026 a las 10:00", "reclamación",
          content_language="en-US"),  # the client's interface language; the text wins
+    # The same languages from other clients: Outlook's UHC (with 똠, which EUC-KR lacks),
+    # Shift_JIS, Windows' Thai and Central European code pages, and UTF-8.
+    Case("ko", "ks_c_5601-1987", "cp949", "박서연", "똠얌꿍 소스 누락",
+         "똠얌꿍 밀키트를 주문했는데 소스가 빠져 있었어요. 다시 보내 주세요.",
+         "박서연 고객님,", "2026년 12월 2일 수요일 오전 10시", "접수번호는"),
+    Case("ko", "UTF-8", "utf-8", "이지은", "배송이 너무 늦어요",
+         "일주일 전에 주문한 빵이 아직도 안 왔습니다. 언제 받을 수 있나요?",
+         "이지은 고객님,", "2026년 12월 2일 수요일 오전 10시", "접수번호는"),
+    Case("ja", "Shift_JIS", "shift_jis", "佐藤 花子", "箱が破れていました",
+         "注文したお菓子の箱が破れていて、中身も崩れていました。交換をお願いします。",
+         "佐藤 花子 様", "2026年12月2日水曜日 10:00", "心よりお詫び申し上げます"),
+    Case("ja", "UTF-8", "utf-8", "鈴木 一郎", "届いていません",
+         "先週注文したパンがまだ届いていません。確認していただけますか。",
+         "鈴木 一郎 様", "2026年12月2日水曜日 10:00", "心よりお詫び申し上げます"),
+    Case("th", "windows-874", "cp874", "สมหญิง รักดี", "ได้ของผิด",
+         "สั่งขนมปังไปแต่ได้ของผิดมา อยากให้ส่งของที่ถูกต้องมาใหม่ค่ะ",
+         "เรียน คุณสมหญิง รักดี", "วันพุธที่ 2 ธันวาคม พ.ศ. 2569 เวลา 10:00 น.",
+         "หมายเลขอ้างอิง"),
+    Case("th", "UTF-8", "utf-8", "วิชัย มั่นคง", "ขนมปังขึ้นรา",
+         "ขนมปังที่ซื้อเมื่อวานขึ้นราแล้ว ขอเงินคืนด้วยครับ",
+         "เรียน คุณวิชัย มั่นคง", "วันพุธที่ 2 ธันวาคม พ.ศ. 2569 เวลา 10:00 น.",
+         "หมายเลขอ้างอิง"),
+    Case("ro", "windows-1250", "cp1250", "Ştefan Bălănescu", "Prăjituri stricate",
+         "Comanda a sosit cu o zi întârziere, iar prăjiturile erau stricate. "
+         "Vă rog să-mi returnaţi banii pentru toată comanda.",
+         "Bună ziua, Ştefan Bălănescu,", "miercuri, 2 decembrie 2026, la ora 10:00", "număr"),
+    Case("ro", "UTF-8", "utf-8", "Ioana Țărnă", "Tort strivit",
+         "Tortul comandat a ajuns complet strivit. Vă rog să-mi returnați banii, "
+         "nu se mai putea mânca și a fost pentru ziua fetiței.",
+         "Bună ziua, Ioana Țărnă,", "miercuri, 2 decembrie 2026, la ora 10:00", "număr"),
 ]
 
 

@@ -156,3 +156,10 @@ def test_local_date_words_in_the_business_time_zone(
 ])
 def test_bare_subject(subject: str, expected: str) -> None:
     assert bare_subject(subject) == expected
+
+
+def test_a_business_language_without_letters_falls_back_to_english() -> None:
+    # An Italian shop that has not written its Italian letters yet: English, not a crash.
+    letter = holding_letter(facts("vi", "Nguyễn Văn An"), Renderer(default_language="it"))
+    assert letter.language == "en"
+    assert letter.text.startswith("Dear Nguyễn Văn An,")

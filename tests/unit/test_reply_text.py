@@ -158,6 +158,21 @@ def test_anything_else_is_no_decision_and_says_why(body: str, why: str) -> None:
          "<support@acme.example> a écrit :\n> Nouvelle réclamation", "Nous remboursons."),
         ("On Monday we will call the customer and refund them.",
          "On Monday we will call the customer and refund them."),
+        # Staff of a shop whose letters are in Japanese, Thai, Tagalog or Romanian answer
+        # from Gmail and Outlook in that language.
+        ("全額返金いたします。\n\n2026年11月23日(月) 10:00 Acme Bakery <support@acme.example>:"
+         "\n\n> 新しい苦情を受け付けました。", "全額返金いたします。"),
+        ("คืนเงินเต็มจำนวน\n\nเมื่อ จ. 23 พ.ย. 2026 เวลา 10:00 Acme Bakery "
+         "<support@acme.example> เขียนว่า:\n> มีเรื่องร้องเรียนใหม่", "คืนเงินเต็มจำนวน"),
+        ("Ibabalik namin ang bayad.\n\nNoong Lun, Nob 23, 2026 nang 10:00 AM, sumulat si "
+         "Acme Bakery <support@acme.example>:\n> Bagong reklamo", "Ibabalik namin ang bayad."),
+        ("คืนเงิน\n\nจาก: Acme Bakery <support@acme.example>\nส่ง: 23 พฤศจิกายน 2026 10:00\n"
+         "ถึง: team@acme.example\nเรื่อง: เรื่องร้องเรียนใหม่\n\nมีเรื่องร้องเรียนใหม่", "คืนเงิน"),
+        ("Returnăm banii.\n\nDe la: Acme Bakery <support@acme.example>\n"
+         "Trimis: luni, 23 noiembrie 2026 10:00\nCătre: team@acme.example\n"
+         "Subiect: Reclamație nouă\n\nA sosit o reclamație nouă", "Returnăm banii."),
+        ("Please write to the courier at <courier@post.example>:\nthey owe us 20 euros.",
+         "Please write to the courier at <courier@post.example>:\nthey owe us 20 euros."),
     ],
 )
 def test_a_staff_resolution_keeps_only_the_new_text(body: str, expected: str) -> None:

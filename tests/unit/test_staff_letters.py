@@ -57,7 +57,7 @@ def test_a_long_digest_details_the_most_overdue_and_names_the_rest() -> None:
 
 
 def test_staff_letters_fall_back_to_english_without_a_template_in_the_business_language() -> None:
-    letter = reminder_letter(facts([item(1, -timedelta(hours=2))], language="ro"), Renderer())
+    letter = reminder_letter(facts([item(1, -timedelta(hours=2))], language="vi"), Renderer())
     assert letter.language == "en"
     assert "in 2 hours" in letter.text
     assert letter.subject.startswith("[Acme Bakery] Due soon: 1 complaint")

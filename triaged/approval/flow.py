@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from triaged.approval.decision import EDIT_END, EDIT_START
-from triaged.approval.history import history_lines
+from triaged.approval.history import history_entries
 from triaged.approval.outgoing import Mailer
 from triaged.approval.routing import Refused
 from triaged.domain import Address, ComplaintState, EventKind, Letter, LetterKind
 from triaged.outbound.final import ClosingFacts, final_letter
-from triaged.outbound.letters import local_date_words
+from triaged.outbound.letters import language_name, local_date_words
 from triaged.store import approval_rows, rows
 from triaged.store.approval_rows import ComplaintFacts, DraftRow
 
@@ -76,7 +76,14 @@ class Approvals:
             "customer": complaint.customer_email,
             "customer_label": customer_label(complaint),
             "subject": complaint.subject,
+            # Staff write the resolution into a letter in the customer's language.
+            "language_name": self._language_name(complaint),
         }
+
+    def _language_name(self, complaint: ComplaintFacts) -> str:
+        """The customer's letter language, named in the language staff read ("Korean")."""
+        tag = self.mailer.renderer.pick_language(complaint.language, LetterKind.FINAL)
+        return language_name(tag, self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
 
     def _staff_letter(self, conn: Connection, complaint: ComplaintFacts, kind: LetterKind,
                       context: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -184,7 +191,8 @@ class Approvals:
             "version": draft.version, "drafted_by": draft.author,
             "resolution": draft.text, "edit_start": EDIT_START, "edit_end": EDIT_END,
             "final_subject": final.subject, "final_text": final.text,
-            "history": history_lines(approval_rows.events_of(conn, complaint.id), self._when),
+            "history": history_entries(approval_rows.events_of(conn, complaint.id),
+                                       self._when),
             "complaint_text": approval_rows.first_text(conn, complaint.id)[:MAX_QUOTED],
             "expires": self._when(expires),
         }

@@ -1,4 +1,9 @@
-"""A complaint's event log told in a few lines, for the approval request (pure)."""
+"""A complaint's event log told in a few entries, for the approval request (pure).
+
+Each entry is data (what happened, when, by whom), not a sentence: the
+request is written in the business's language, and each language's template
+says "version 2 drafted by bob@…" its own way.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +12,47 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+# What a manager cares about, as the templates name it.
+WHATS = ("received", "acknowledged", "follow_up", "drafted", "rejected", "escalated",
+         "reopened")
 
-def _line(kind: str, actor: str, detail: dict[str, Any], when: str) -> str | None:
+
+def _what(kind: str, detail: dict[str, Any]) -> str | None:
     if kind == "registered":
-        return f"{when}: received from {detail.get('customer', 'the customer')}"
+        return "received"
     if kind == "letter_sent" and detail.get("kind") == "holding":
-        return f"{when}: acknowledged (holding reply sent)"
-    if kind == "follow_up":
-        return f"{when}: the customer wrote again"
-    if kind == "drafted":
-        return f"{when}: version {detail.get('version')} drafted by {actor}"
-    if kind == "rejected":
-        return f"{when}: version {detail.get('version')} rejected by {actor}: " \
-               f"{detail.get('reason', '')}"
-    if kind == "escalated":
-        return f"{when}: escalated (level {detail.get('level', '?')})"
+        return "acknowledged"
+    if kind in ("follow_up", "drafted", "rejected", "escalated"):
+        return kind
     if kind == "state_changed" and detail.get("to") == "in_progress" and \
             detail.get("from") in ("resolved", "closed"):
-        return f"{when}: reopened"
+        return "reopened"
     return None
 
 
-def history_lines(
+def history_entries(
     events: Sequence[tuple[datetime, str, str, str]], when: Callable[[datetime], str]
-) -> list[str]:
-    """One line per event a manager cares about, oldest first."""
-    lines = []
+) -> list[dict[str, Any]]:
+    """One entry per event a manager cares about, oldest first.
+
+    Every entry has the same keys (`what`, one of `WHATS`; `when`, already
+    written in the letter's language; `actor`, `customer`, `version`,
+    `level`, `reason`), so a template never meets an undefined one.
+    """
+    entries = []
     for at, kind, actor, detail in events:
         try:
             decoded = json.loads(detail) if detail else {}
         except ValueError:
             decoded = {}
-        line = _line(kind, actor, decoded if isinstance(decoded, dict) else {}, when(at))
-        if line is not None:
-            lines.append(line)
-    return lines
+        facts = decoded if isinstance(decoded, dict) else {}
+        what = _what(kind, facts)
+        if what is None:
+            continue
+        entries.append({
+            "what": what, "when": when(at), "actor": actor,
+            "customer": str(facts.get("customer", "")),
+            "version": facts.get("version", ""), "level": facts.get("level", ""),
+            "reason": str(facts.get("reason", "")),
+        })
+    return entries

@@ -26,7 +26,6 @@ from triaged.sla.calendar import BusinessCalendar
 from triaged.store import outbox_rows, rows
 
 RATE_WINDOW = timedelta(hours=24)
-INTERNAL_FALLBACK = "en"
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,7 @@ class Mailer:
         return Address(self.mailbox_address(mailbox), self.config.business.name)
 
     def internal_language(self, kind: str) -> str:
-        language = self.config.business.language
-        return language if self.renderer.has(language, kind) else INTERNAL_FALLBACK
+        return self.renderer.internal_language(kind)
 
     def internal_letter(
         self,

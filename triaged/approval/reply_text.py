@@ -23,14 +23,18 @@ import re
 _ATTRIBUTION_START = re.compile(
     r"^\s*(on|am|le|el|il|op|em|den|pe|在|於)\b.*", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(
-    r"(wrote|a écrit|escribió|ha scritto|schreef|escreveu|skrev|a scris|写道|寫道)"
-    r"\s*:?\s*$|(schrieb|のメッセージ|님이 작성|が書きました).*:\s*$",
+    r"(wrote|a écrit|escribió|ha scritto|schreef|escreveu|skrev|a scris|写道|寫道|เขียนว่า)"
+    r"\s*:?\s*$|(schrieb|のメッセージ|님이 작성|が書きました|sumulat si).*:\s*$",
     re.IGNORECASE)
+# Gmail in Japanese (and a few other locales) writes only "<date> <name> <address>:".
+_ADDRESS_COLON = re.compile(r"<[^<>\s]+@[^<>\s]+>\)?\s*[:：]\s*$")
 _OUTLOOK_FROM = re.compile(
-    r"^\s*\**(from|von|de|da|van|от|差出人|보낸 사람|发件人|寄件者)\s*\**\s*:", re.IGNORECASE)
+    r"^\s*\**(from|von|de|de la|da|van|от|差出人|보낸 사람|发件人|寄件者|จาก|mula kay)\s*\**\s*:",
+    re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(
     r"^\s*\**(sent|date|gesendet|datum|envoyé|date|enviado|fecha|inviato|verzonden|送信日時|"
-    r"보낸 날짜|发送时间|to|an|à|para|a|aan|subject|betreff|objet|asunto|oggetto)\s*\**\s*:",
+    r"보낸 날짜|发送时间|trimis|ส่ง|ipinadala|to|an|à|para|a|aan|către|宛先|받는 사람|ถึง|"
+    r"subject|betreff|objet|asunto|oggetto|subiect|件名|제목|เรื่อง|paksa)\s*\**\s*:",
     re.IGNORECASE)
 _SEPARATORS = re.compile(
     r"^\s*(-{3,}\s*(original message|ursprüngliche nachricht|message d'origine|"
@@ -55,6 +59,9 @@ def _is_attribution(lines: list[str], i: int) -> bool:
         return True
     if _ATTRIBUTION_START.match(line) and i + 1 < len(lines):
         return bool(_ATTRIBUTION_END.search(line + " " + lines[i + 1]))
+    if _ADDRESS_COLON.search(line):
+        # A sentence may end in an address and a colon too; an attribution has its date.
+        return any(ch.isdigit() for ch in line.split("<")[0])
     return bool(_ATTRIBUTION_END.search(line)) and line.rstrip().endswith(":")
 
 
@@ -79,7 +86,8 @@ def _cut_history(lines: list[str]) -> list[str]:
                 break
             # Bottom-posting (Thunderbird's default): the quote comes first, and the
             # writer's text below it. A wrapped attribution takes the next line too.
-            skip = i if _ATTRIBUTION_END.search(line) else i + 1
+            whole = _ATTRIBUTION_END.search(line) or _ADDRESS_COLON.search(line)
+            skip = i if whole else i + 1
             continue
         if _SIGNATURE.match(line) or _MOBILE.match(line):
             break

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 
 from triaged.domain import Address, Letter, LetterKind
@@ -61,6 +62,15 @@ def local_date_words(at: datetime, timezone: str, language: str) -> tuple[str, s
     return format_date(local.date(), format="full", locale=locale), format_time(
         local.timetz(), format="short", locale=locale
     )
+
+
+def language_name(tag: str, in_language: str) -> str:
+    """The name of the language `tag` in `in_language` ("ko" in "ro" → "coreeană"); else `tag`."""
+    try:
+        name = Locale.parse(tag, sep="-").get_language_name(in_language.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return tag
+    return str(name) if name else tag
 
 
 def _korean(local: datetime) -> tuple[str, str]:

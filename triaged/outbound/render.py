@@ -17,6 +17,10 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+# Every built-in letter exists in English: the last resort when neither the
+# wanted language nor the business's has a template of the kind.
+FALLBACK_LANGUAGE = "en"
+
 
 def builtin_templates_dir() -> Path:
     """The built-in `templates/replies`: inside the wheel, or at the repository root."""
@@ -62,11 +66,25 @@ class Renderer:
         return any((d / language / f"{kind}.txt.j2").is_file() for d in self._dirs)
 
     def pick_language(self, wanted: str, kind: str) -> str:
-        """`wanted` when a template exists for it (or its base language), else the default."""
-        for candidate in (wanted, wanted.split("-")[0]):
+        """`wanted` when a template exists for it (or its base language), else the default.
+
+        The default is the business's language; a business whose language has
+        no letter of this kind (a "vi" shop with only a Vietnamese holding
+        reply, say) gets English rather than a missing template.
+        """
+        default = self.default_language
+        for candidate in (wanted, wanted.split("-")[0], default, default.split("-")[0]):
             if candidate and self.has(candidate, kind):
                 return candidate
-        return self.default_language
+        return FALLBACK_LANGUAGE
+
+    def internal_language(self, kind: str) -> str:
+        """The language of a letter to staff or managers: the business's, else English.
+
+        Staff read the business's language whatever the customer wrote in; a
+        business folder that adds or overrides these letters is found the same way.
+        """
+        return self.pick_language(self.default_language, kind)
 
     def render(self, language: str, kind: str, context: Mapping[str, Any]) -> RenderedParts:
         """Render subject, text and HTML. Raises jinja2.TemplateError on a broken template."""

@@ -15,7 +15,7 @@ from babel.dates import format_timedelta
 
 from triaged.domain import Address, Letter, LetterKind
 from triaged.outbound.letters import bare_subject, local_date_words
-from triaged.outbound.render import Renderer
+from triaged.outbound.render import FALLBACK_LANGUAGE, Renderer
 
 # How much of the customer's own words an escalation quotes.
 EXCERPT_CHARACTERS = 600
@@ -23,7 +23,6 @@ EXCERPT_CHARACTERS = 600
 # names the rest: read on a phone, a hundred full entries help nobody, and
 # rendering them would dominate the escalation run.
 DETAILED_ITEMS = 25
-FALLBACK_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,9 @@ def _item(item: DigestItem, facts: DigestFacts, language: str) -> dict[str, Any]
 
 
 def _digest(kind: LetterKind, facts: DigestFacts, renderer: Renderer) -> Letter:
-    language = facts.language if renderer.has(facts.language, kind) else FALLBACK_LANGUAGE
+    # "ko-KR" finds the "ko" letters; a language without them gets English.
+    wanted = (facts.language, facts.language.split("-")[0])
+    language = next((tag for tag in wanted if renderer.has(tag, kind)), FALLBACK_LANGUAGE)
     # Most urgent first: the longest overdue (or the soonest due) leads.
     ordered = sorted(facts.items, key=lambda i: (i.due_at, i.reference))
     detailed, rest = ordered[:DETAILED_ITEMS], ordered[DETAILED_ITEMS:]
