@@ -91,7 +91,8 @@ class Setup:
 
     def write_config(self, *, poll: str = "1s", idle: bool = True, port: int | None = None,
                      name: str = "Acme Bakery", extra_mailbox: str = "",
-                     broken: bool = False) -> None:
+                     broken: bool = False, log_format: str = "text",
+                     smtp_port: int | None = None, smtp_timeout: str = "30s") -> None:
         secret = self.folder / "imap.pass"
         secret.write_text(self.stack.password(self.support) + "\n")
         text = config_text(self.stack, self.support, self.db, secret,
@@ -100,6 +101,11 @@ class Setup:
         text = text.replace('name = "Acme Bakery"', f'name = "{name}"')
         if port is not None:
             text = text.replace(f"port = {self.stack.imap_port}", f"port = {port}")
+        if smtp_port is not None:
+            text = text.replace(f"port = {self.stack.smtp_port}", f"port = {smtp_port}")
+        text = text.replace("[smtp]\n", f'[smtp]\ntimeout = "{smtp_timeout}"\n')
+        # The tests here read the human form; tests/integration/test_logs.py the others.
+        text += f'\n[logging]\nformat = "{log_format}"\n'
         if extra_mailbox:
             text += f"""
 [[mailboxes]]

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from triaged import logs
 from triaged.approval.decision import EDIT_END, EDIT_START
 from triaged.approval.history import history_lines
 from triaged.approval.outgoing import Mailer
@@ -142,7 +143,8 @@ class Approvals:
         # Written before the request is made, so that its short history shows this draft.
         rows.insert_events(conn, events)
         rows.insert_events(conn, self._request(conn, complaint, draft, now))
-        log.info("%s: version %d drafted by %s", complaint.reference, draft.version, author)
+        log.info("%s: version %d drafted by %s", complaint.reference, draft.version, author,
+                 extra=logs.fields(reference=complaint.reference))
         return draft
 
     def _approvers(self) -> list[Address]:
@@ -252,7 +254,7 @@ class Approvals:
             events += [e for e in (queued,) if e is not None]
         rows.insert_events(conn, events)
         log.info("%s: version %d approved by %s (%s)", complaint.reference, draft.version, by,
-                 via)
+                 via, extra=logs.fields(reference=complaint.reference))
         return detail
 
     def reject(
@@ -277,5 +279,5 @@ class Approvals:
         events += self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
         rows.insert_events(conn, events)
         log.info("%s: version %d rejected by %s (%s)", complaint.reference, draft.version, by,
-                 via)
+                 via, extra=logs.fields(reference=complaint.reference))
         return detail
