@@ -271,6 +271,8 @@ def configure(format: str = "auto", level: str = "info", *,
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # A library's warning would otherwise be printed as a bare, unparseable line.
+    logging.captureWarnings(True)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return chosen

@@ -9,6 +9,7 @@ connection and never says a word.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import tempfile
@@ -132,7 +133,7 @@ def test_the_watchdog_is_pinged_at_half_its_interval_while_the_jobs_run(
 
     # Every 0.5 s: 8 in 4 s, give or take scheduling on a busy machine.
     assert 6 <= len(pings) <= 9, pings
-    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 1.0
+    assert max(b - a for a, b in itertools.pairwise(pings)) < 1.0
     assert "systemd watchdog every 1 s" in daemon.log
     assert daemon.stop() == 0
 
@@ -177,7 +178,7 @@ def test_pings_stop_while_a_job_is_stuck_and_resume_when_it_comes_back(
     time.sleep(2.5)  # pings come every second again
     pings = systemd.pings()
 
-    gaps = [(a, b) for a, b in zip(pings, pings[1:], strict=False) if b - a > 2.5]
+    gaps = [(a, b) for a, b in itertools.pairwise(pings) if b - a > 2.5]
     assert len(gaps) == 1, f"one silence, not {gaps}"
     (before, after) = gaps[0]
     assert before < stuck < after, "the silence is the time the job was stuck"
