@@ -15,7 +15,7 @@ import io
 import json
 import os
 import smtplib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -145,7 +145,8 @@ def test_a_password_the_server_echoes_back_is_redacted_from_the_log(
 
 
 @pytest.fixture
-def json_log(root_logging: None) -> Iterator[io.StringIO]:
+def json_log(root_logging: None) -> io.StringIO:
+    """The JSON lines of this test (root_logging puts the handlers back afterwards)."""
     stream = io.StringIO()
     logs.configure("json", "debug", stream=stream)
     return stream
