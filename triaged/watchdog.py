@@ -16,6 +16,7 @@ changes, so `systemctl status triaged` says what is going on.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import socket
@@ -172,6 +173,9 @@ class Notifier:
         if self.interval is not None:
             log.info("systemd watchdog every %.3g s: pinging every %.3g s while the jobs run",
                      self.interval, self.interval / 2)
+            # systemd ends a wedged service with SIGABRT: print where every thread
+            # was stuck to stderr (the journal) on the way out.
+            faulthandler.enable(all_threads=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -208,9 +212,10 @@ class Notifier:
             sd_notify("WATCHDOG=1")
 
     def _report_status(self) -> None:
+        # A bug in the summary must not stop the pings.
         try:
             text = "; ".join(self._stalled) or self.summary()
-        except Exception:  # A bug in the summary must not stop the pings.
+        except Exception:
             log.exception("building the status line failed")
             return
         if text != self._status:

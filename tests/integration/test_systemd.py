@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_daemon import (
+    STOP_TIMEOUT,
     NewAddress,
     Setup,
     closed_port,
@@ -188,3 +190,18 @@ def test_pings_stop_while_a_job_is_stuck_and_resume_when_it_comes_back(
     assert systemd.statuses()[-1].startswith("polling 1 mailbox, SMTP unreachable, 1 letter")
     assert daemon.process.poll() is None, "only systemd kills us; the test plays it"
     assert daemon.stop() == 0
+
+
+def test_the_watchdogs_sigabrt_leaves_every_threads_stack_in_the_log(
+    setup: Setup, systemd: Systemd
+) -> None:
+    setup.write_config()
+    daemon = setup.start(env=systemd.env(WATCHDOG_USEC="10000000"))
+    systemd.wait_for("READY=1")
+    daemon.signal(signal.SIGABRT)  # what systemd sends when the pings stop
+    assert daemon.process.wait(STOP_TIMEOUT) == -signal.SIGABRT
+
+    log = daemon.log
+    assert "Fatal Python error: Aborted" in log
+    assert log.count("Thread 0x") >= 3, log  # main, scheduler, pinger at least
+    assert "triaged/daemon.py" in log
