@@ -40,7 +40,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from triaged import app as wiring
 from triaged import config as config_module
-from triaged import watchdog
 from triaged.app import App
 from triaged.config import Config
 from triaged.errors import ConfigError, TransientError
@@ -49,7 +48,15 @@ from triaged.intake import Tally
 from triaged.polling import MailboxPoller
 from triaged.store import queries
 from triaged.store.db import transaction
-from triaged.watchdog import Heartbeat, Notifier, Pulse, sd_notify, watchdog_seconds
+from triaged.watchdog import (
+    Heartbeat,
+    Notifier,
+    Pulse,
+    announce_ready,
+    sd_notify,
+    status_line,
+    watchdog_seconds,
+)
 
 log = logging.getLogger("triaged.daemon")
 
@@ -238,7 +245,7 @@ class Generation:
             # SMTP outages are the sender's own business (logged once, letters back off).
             self.app.sender.drain(progress=self.send.pulse.progressed)
             with transaction(self.app.engine) as session:
-                self.queued = queries.letters_by_state(session).get("queued", 0)
+                self.queued = queries.queued_letters(session)
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return
@@ -407,7 +414,7 @@ class Daemon:
     def _check_ready(self) -> None:
         names = [p.mailbox.name for p in self.app.pollers]
         waited = time.monotonic() - self._started
-        if watchdog.announce_ready(names, self.generation.first_polls, waited >= START_WAIT_SECONDS,
+        if announce_ready(names, self.generation.first_polls, waited >= START_WAIT_SECONDS,
                           self.summary()):
             self._ready.set()
 
@@ -415,7 +422,7 @@ class Daemon:
         generation = self.generation
         names = [p.mailbox.name for p in generation.app.pollers]
         down = [n for n in names if self._outages.get(f"mailbox {n}", Outage("")).down]
-        return watchdog.status_line(names, down, smtp_down=generation.app.sender.smtp_down,
+        return status_line(names, down, smtp_down=generation.app.sender.smtp_down,
                            queued=generation.queued)
 
     def _replace(self, path: str) -> None:

@@ -14,6 +14,8 @@ import email
 import io
 import json
 import os
+import re
+import signal
 import smtplib
 from collections.abc import Callable
 from datetime import timedelta
@@ -142,6 +144,28 @@ def test_a_password_the_server_echoes_back_is_redacted_from_the_log(
 
 
 # ---- outages --------------------------------------------------------------------------------
+
+
+def test_an_imap_outage_is_one_line_when_it_starts_and_one_when_it_ends(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    setup.write_config(port=closed_port(), idle=False, log_format="json")
+    daemon = setup.start(verbose=True)
+    daemon.wait_for_log(r"still failing \(2 failures\)", timeout=15.0)
+    setup.write_config(idle=False, log_format="json")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_log(r"reachable again")
+    customer = new_address("after-outage")
+    wait_first_contact(daemon)
+    send(setup, customer, "After the outage")
+    mailstack.wait_for_messages(customer, "INBOX", 1)  # polls went on after the recovery
+    assert daemon.stop() == 0
+
+    lines = [json.loads(x) for x in daemon.log.splitlines()]
+    about = [x for x in lines if x["msg"].startswith("mailbox support") and x["level"] != "debug"]
+    assert [x["level"] for x in about] == ["error", "info"], about
+    assert "connection refused; retrying with back-off" in about[0]["msg"]
+    assert re.search(r"reachable again after \d+ failed attempt", about[1]["msg"])
 
 
 @pytest.fixture
