@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from triaged import logs
 from triaged.approval.routing import Registry
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, MailboxConfig, Secret
@@ -32,13 +33,19 @@ def _reveal(secret: Secret | None) -> str:
     return secret.reveal() if secret is not None else ""
 
 
+def _remembered(token: str) -> str:
+    """A secret fetched at run time is redacted from the logs from then on."""
+    logs.add_secret(token)
+    return token
+
+
 def make_source(mailbox: MailboxConfig) -> MailSource:
     if mailbox.maildir:
         return MaildirSource(mailbox.name, mailbox.maildir, mailbox.processed_folder)
     token = None
     if mailbox.oauth2_token_command:
         command = mailbox.oauth2_token_command
-        token = lambda: run_secret_command(command, None).reveal()  # noqa: E731
+        token = lambda: _remembered(run_secret_command(command, None).reveal())  # noqa: E731
     settings = ImapSettings(
         host=mailbox.host,
         port=mailbox.port,

@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from triaged import config as config_module
+from triaged import logs
 from triaged.config import Config
 from triaged.errors import ConfigError
 
@@ -45,13 +46,13 @@ def main_options(
 ) -> None:
     state.config_path = config
     state.verbose = verbose
+    # Until the config is read ([logging] decides the format), lines are plain text.
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # imapclient and aiosmtplib are chatty at INFO; their failures reach us as exceptions.
-    for noisy in ("imapclient", "aiosmtplib", "apscheduler", "alembic", "mailparser"):
+    for noisy in logs.NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -61,16 +62,24 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 
 
 def load_config() -> Config:
-    """Load the config or exit 2 listing every problem."""
+    """Load the config or exit 2 listing every problem; then log as `[logging]` says."""
     path = state.config_path or config_module.default_path()
     try:
-        return config_module.load(path)
+        config = config_module.load(path)
     except ConfigError as error:
         typer.echo(f"triaged: {path}: the configuration has {len(error.problems)} problem(s):",
                    err=True)
         for problem in error.problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
+    apply_logging(config)
+    return config
+
+
+def apply_logging(config: Config) -> None:
+    """Format, level (`--verbose` wins) and the secrets to redact, from `config`."""
+    logs.configure(config.logging.format, "debug" if state.verbose else config.logging.level,
+                   secrets=config.secrets())
 
 
 def print_json(value: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from triaged.cli_base import EXIT_FAILURE, app, fail, load_config
+from triaged.cli_base import EXIT_FAILURE, app, apply_logging, fail, load_config
 
 
 @app.command()
@@ -39,7 +39,7 @@ def run(
         return
     from triaged.daemon import Daemon
 
-    raise typer.Exit(Daemon(config, built).run())
+    raise typer.Exit(Daemon(config, built, on_reload=apply_logging).run())
 
 
 @app.command()

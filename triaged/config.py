@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from triaged import config_checks as checks
+from triaged import logs
 from triaged.config_database import database_url
 from triaged.config_reader import Table
 from triaged.config_records import (
@@ -29,6 +30,7 @@ from triaged.config_records import (
     Config,
     DatabaseConfig,
     LimitsConfig,
+    LoggingConfig,
     MailboxConfig,
     ManagerConfig,
     PriorityRule,
@@ -46,8 +48,9 @@ R = TypeVar("R")
 
 __all__ = [
     "ApprovalConfig", "BusinessConfig", "CategoryRule", "Config", "DatabaseConfig",
-    "LimitsConfig", "MailboxConfig", "ManagerConfig", "PriorityRule", "Secret", "SlaConfig",
-    "SmtpConfig", "StaffConfig", "TemplatesConfig", "default_path", "from_mapping", "load",
+    "LimitsConfig", "LoggingConfig", "MailboxConfig", "ManagerConfig", "PriorityRule", "Secret",
+    "SlaConfig", "SmtpConfig", "StaffConfig", "TemplatesConfig", "default_path", "from_mapping",
+    "load",
 ]
 
 DEFAULT_PATH = Path("/etc/triaged/config.toml")
@@ -103,6 +106,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         categories=_named(root.tables("categories"), _category),
         priorities=_named(root.tables("priorities"), _priority),
         satisfaction=_satisfaction(root.table("satisfaction")),
+        logging=_logging(root.table("logging")),
     )
     root.finish()
     if problems:
@@ -386,6 +390,15 @@ def _limits(t: Table) -> LimitsConfig:
     limits = LimitsConfig(auto_letters_per_day=t.integer("auto_letters_per_day", 3, low=1))
     t.finish()
     return limits
+
+
+def _logging(t: Table) -> LoggingConfig:
+    settings = LoggingConfig(
+        format=t.choice("format", "auto", logs.FORMATS),
+        level=t.choice("level", "info", logs.LEVELS),
+    )
+    t.finish()
+    return settings
 
 
 def _non_empty(text: str) -> str:

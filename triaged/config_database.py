@@ -43,5 +43,14 @@ def redact_url(url: str) -> str:
     return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
+def url_password(url: str) -> str:
+    """The password inside a database URL ("" when none), for log redaction only."""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        return ""
+    return str(password) if password else ""
+
+
 def _in_memory(database: str) -> bool:
     return database == ":memory:" or database.startswith("file::memory:")

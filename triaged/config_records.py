@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from triaged.config_database import redact_url
+from triaged.config_database import redact_url, url_password
 from triaged.config_secrets import Secret
 from triaged.durations import Duration, Unit
 
@@ -148,6 +148,14 @@ class TemplatesConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """`[logging]`: the line format (auto | json | logfmt | text) and the lowest level."""
+
+    format: str = "auto"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     auto_letters_per_day: int
 
@@ -185,3 +193,12 @@ class Config:
     categories: tuple[CategoryRule, ...] = ()
     priorities: tuple[PriorityRule, ...] = ()
     satisfaction: SatisfactionConfig = SatisfactionConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in this config, for the log filter to remove."""
+        found = [m.password for m in self.mailboxes] + [self.smtp.password,
+                                                        self.approval.secret]
+        values = [s.reveal() for s in found if s is not None]
+        password = url_password(self.database.url)
+        return tuple(values + ([password] if password else []))

@@ -13,6 +13,10 @@ instead of being lost.
 A mailbox that cannot be reached is logged once per outage and retried with
 growing pauses; nothing here lets one bad mailbox stop the others or the sender.
 
+systemd hears READY=1 once every mailbox has been polled once (or START_WAIT
+has passed), STATUS= lines, and watchdog pings only while the jobs show signs
+of life (triaged/watchdog.py).
+
 Signals are read from a wake-up socket by the main thread, so SIGHUP's reload
 and SIGTERM's drain run as ordinary code, never inside a signal handler.
 A reload builds a new `Generation` (config, app, jobs, watchers); only once it
@@ -23,7 +27,6 @@ after its current message, its watchers leave IDLE and its connections close.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import threading
@@ -38,11 +41,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from triaged import app as wiring
 from triaged import config as config_module
 from triaged.app import App
-from triaged.config import Config, MailboxConfig
+from triaged.config import Config
 from triaged.errors import ConfigError, TransientError
-from triaged.ingest.imap import ImapSource
+from triaged.idle_watcher import IdleWatcher
 from triaged.intake import Tally
 from triaged.polling import MailboxPoller
+from triaged.store import queries
+from triaged.store.db import transaction
+from triaged.watchdog import (
+    Heartbeat,
+    Notifier,
+    Pulse,
+    announce_ready,
+    sd_notify,
+    status_line,
+    watchdog_seconds,
+)
 
 log = logging.getLogger("triaged.daemon")
 
@@ -55,19 +69,15 @@ ESCALATE_EVERY_SECONDS = 2.0
 SATISFACTION_EVERY_SECONDS = 60.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
-# An IDLE watcher retries sooner (0.5 s doubling to a minute): while it is
-# down, new mail waits for poll_interval.
-IDLE_BACKOFF_START, IDLE_BACKOFF_MAX = 0.5, 60.0
-# RFC 2177: a client should re-issue IDLE at least every 29 minutes. Ten keeps
-# us well inside that and inside the idle timeouts of common NAT boxes.
-IDLE_RENEW_SECONDS = 600.0
-# Consecutive IDLE failures (while polling works) before one warning is logged.
-IDLE_WARN_AFTER = 6
 # Letters due within this many seconds are still sent on SIGTERM.
 DRAIN_SECONDS = 20.0
 # How long a reload or a stop waits for a running job to finish its message.
 RETIRE_WAIT_SECONDS = 30.0
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# READY=1 waits for every mailbox's first poll, but no longer than this: a slow
+# or hanging server must not make `systemctl start` time out while the other
+# mailboxes, the sender and the escalations work (STATUS= names the laggard).
+START_WAIT_SECONDS = 30.0
 
 
 class Outage:
@@ -115,10 +125,12 @@ class Serial:
     that starts after it.
     """
 
-    def __init__(self, work: Callable[[], None]) -> None:
+    def __init__(self, work: Callable[[], None], pulse: Pulse | None = None) -> None:
         self._work = work
         self._lock = threading.Lock()
         self._wanted = threading.Event()
+        # Told when the work starts and ends, for the watchdog (not for calls that wait).
+        self.pulse = pulse or Pulse(0.0)
 
     def __call__(self) -> None:
         self._wanted.set()
@@ -127,8 +139,10 @@ class Serial:
                 return  # the running call sees `_wanted` and goes again
             try:
                 self._wanted.clear()
+                self.pulse.started()
                 self._work()
             finally:
+                self.pulse.ended()
                 self._lock.release()
 
     def wait(self, timeout: float) -> bool:
@@ -139,88 +153,29 @@ class Serial:
         return True
 
 
-class IdleWatcher:
-    """A thread with its own connection in IDLE; `listening` is called each time IDLE starts.
-
-    It only speeds things up (the poll job is the authority), so it never
-    dies and never crowds the log: failures back off from 5 s to a minute and
-    are logged at debug level, or once as a warning when IDLE keeps failing
-    while the mailbox itself answers polls.
-    """
-
-    def __init__(self, mailbox: MailboxConfig, listening: Callable[[], None],
-                 retired: threading.Event, mailbox_down: Callable[[], bool]) -> None:
-        self.mailbox = mailbox
-        self._listening = listening
-        self._retired = retired
-        self._mailbox_down = mailbox_down
-        self.thread = threading.Thread(target=self._run, name=f"idle-{mailbox.name}",
-                                       daemon=True)
-        self._started = False
-        # start() runs in a poll job's thread, join() in the main thread on a reload:
-        # without the lock, join could see _started before the thread has started.
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        """Start the thread; calling it again does nothing."""
-        with self._lock:
-            if not self._started:
-                self._started = True
-                self.thread.start()
-
-    def join(self, timeout: float) -> None:
-        with self._lock:
-            started = self._started
-        if started:
-            self.thread.join(timeout)
-
-    def _run(self) -> None:
-        source = wiring.make_source(self.mailbox)
-        if not isinstance(source, ImapSource):
-            return
-        failures = 0
-        try:
-            while not self._retired.is_set():
-                try:
-                    source.wait_for_news(IDLE_RENEW_SECONDS, stop=self._retired.is_set,
-                                         listening=self._listening)
-                except Exception as error:  # noqa: BLE001 - the watcher must outlive anything
-                    failures += 1
-                    self._report(error, failures)
-                    source.close()
-                    pause = IDLE_BACKOFF_START * 2 ** (failures - 1)
-                    self._retired.wait(min(IDLE_BACKOFF_MAX, pause))
-                else:
-                    if failures >= IDLE_WARN_AFTER:
-                        log.info("%s: IDLE listening again", self.mailbox.name)
-                    failures = 0
-        finally:
-            source.close()
-
-    def _report(self, error: Exception, failures: int) -> None:
-        name = self.mailbox.name
-        if not isinstance(error, TransientError) and failures == 1:
-            log.error("%s: IDLE watcher failed; retrying", name, exc_info=error)
-        elif failures == IDLE_WARN_AFTER and not self._mailbox_down():
-            log.warning("%s: IDLE keeps failing (%s); new mail waits for the %s poll",
-                        name, error, self.mailbox.poll_interval)
-        else:
-            log.debug("%s: IDLE failed (%d in a row): %s", name, failures, error)
-
-
 class Generation:
     """The jobs and watchers of one config; a reload retires it for a new one."""
 
     def __init__(self, config: Config, app: App, scheduler: BackgroundScheduler,
-                 outages: dict[str, Outage]) -> None:
+                 outages: dict[str, Outage], heartbeat: Heartbeat | None = None) -> None:
         self.config = config
         self.app = app
         self.scheduler = scheduler
         self.outages = outages
         self.retired = threading.Event()
-        self.polls = {p.mailbox.name: Serial(self._poller_job(p)) for p in app.pollers}
-        self.send = Serial(self._send_once)
-        self.escalate = Serial(self._escalate_once)
+        self.heartbeat = heartbeat or Heartbeat()
+        self.polls = {
+            p.mailbox.name: Serial(self._poller_job(p), self.heartbeat.pulse(
+                f"poll:{p.mailbox.name}", p.mailbox.poll_interval.total_seconds()))
+            for p in app.pollers
+        }
+        self.send = Serial(self._send_once, self.heartbeat.pulse("send", SEND_EVERY_SECONDS))
+        self.escalate = Serial(self._escalate_once,
+                               self.heartbeat.pulse("escalate", ESCALATE_EVERY_SECONDS))
+        # Each mailbox's first poll: "" when it answered, else why not (for READY=1).
+        self.first_polls: dict[str, str] = {}
+        # Letters waiting in the outbox, as the send job last counted them (for STATUS=).
+        self.queued = 0
         # Each watcher starts after its mailbox's first successful poll.
         self.watchers = {
             m.name: IdleWatcher(m, self._listening_callback(m.name), self.retired,
@@ -250,8 +205,10 @@ class Generation:
                 return
             expected = isinstance(error, TransientError | SQLAlchemyError)
             outage.failed(error, unexpected=not expected)
+            self.first_polls.setdefault(poller.mailbox.name, str(error) or type(error).__name__)
             return
         outage.recovered()
+        self.first_polls[poller.mailbox.name] = ""
         watcher = self.watchers.get(poller.mailbox.name)
         if watcher is not None:
             # Started only now: the mailbox answers, and its processed folder exists,
@@ -264,15 +221,21 @@ class Generation:
             self.kick_send()
 
     def _poll_reconnecting(self, poller: MailboxPoller) -> Tally:
+        pulse = self.polls[poller.mailbox.name].pulse
+
+        def stop() -> bool:
+            pulse.progressed()  # asked after each message: a long backlog is progress
+            return self.retired.is_set()
+
         try:
-            return poller.poll(stop=self.retired.is_set)
+            return poller.poll(stop=stop)
         except TransientError as error:
             if self.retired.is_set():
                 raise
             # A connection left idle between polls may have been dropped by the
             # server or a NAT box; one fresh attempt tells that from an outage.
             log.debug("%s: %s; reconnecting once", poller.mailbox.name, error)
-            return poller.poll(stop=self.retired.is_set)
+            return poller.poll(stop=stop)
 
     def _send_once(self) -> None:
         outage = self._outage("sending")
@@ -280,7 +243,9 @@ class Generation:
             return
         try:
             # SMTP outages are the sender's own business (logged once, letters back off).
-            self.app.sender.drain()
+            self.app.sender.drain(progress=self.send.pulse.progressed)
+            with transaction(self.app.engine) as session:
+                self.queued = queries.queued_letters(session)
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return
@@ -356,6 +321,9 @@ class Generation:
         for job in [*self.polls.values(), self.send, self.escalate]:
             if not job.wait(max(0.0, deadline - time.monotonic())):
                 log.warning("a job of the old configuration is still running; going on")
+        for name, job in [*((f"poll:{n}", j) for n, j in self.polls.items()),
+                          ("send", self.send), ("escalate", self.escalate)]:
+            self.heartbeat.forget(name, job.pulse)
 
     def drain_letters(self) -> None:
         """Send every letter that is due now (the last act before exit)."""
@@ -370,10 +338,18 @@ class Generation:
 
 
 class Daemon:
-    def __init__(self, config: Config, built: App) -> None:
+    def __init__(self, config: Config, built: App,
+                 on_reload: Callable[[Config], None] = lambda _config: None) -> None:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._outages: dict[str, Outage] = {}
-        self.generation = Generation(config, built, self.scheduler, self._outages)
+        self._heartbeat = Heartbeat()
+        self.generation = Generation(config, built, self.scheduler, self._outages,
+                                     self._heartbeat)
+        # Applies the new config's [logging] (format, level, secrets) on SIGHUP.
+        self._on_reload = on_reload
+        self._ready = threading.Event()
+        self._started = time.monotonic()
+        self._notifier = Notifier(self._heartbeat, self.summary, watchdog_seconds())
 
     @property
     def config(self) -> Config:
@@ -393,7 +369,7 @@ class Daemon:
             self.generation.start()
             self.scheduler.start()
             log.info("triaged running: %d mailbox(es)", len(self.app.pollers))
-            sd_notify("READY=1")
+            self._notifier.start()
             self._serve(wake_r)
             return self._shutdown()
         finally:
@@ -404,9 +380,18 @@ class Daemon:
             wake_w.close()
 
     def _serve(self, wake: socket.socket) -> None:
-        """Handle signals in order until one says stop."""
+        """Handle signals in order until one says stop; say READY=1 once ready."""
+        wake.settimeout(0.1)
         while True:
-            for signum in wake.recv(64):
+            if not self._ready.is_set():
+                self._check_ready()
+            else:
+                wake.settimeout(None)
+            try:
+                received = wake.recv(64)
+            except TimeoutError:
+                continue
+            for signum in received:
                 if signum == signal.SIGHUP:
                     self._reload()
                 elif signum in (signal.SIGTERM, signal.SIGINT):
@@ -423,7 +408,22 @@ class Daemon:
             # A bug in reloading must not take the running service down with it.
             log.exception("reload failed; the service goes on with what is running")
         finally:
-            sd_notify("READY=1")
+            if self._ready.is_set():
+                sd_notify("READY=1")
+
+    def _check_ready(self) -> None:
+        names = [p.mailbox.name for p in self.app.pollers]
+        waited = time.monotonic() - self._started
+        if announce_ready(names, self.generation.first_polls, waited >= START_WAIT_SECONDS,
+                          self.summary()):
+            self._ready.set()
+
+    def summary(self) -> str:
+        generation = self.generation
+        names = [p.mailbox.name for p in generation.app.pollers]
+        down = [n for n in names if self._outages.get(f"mailbox {n}", Outage("")).down]
+        return status_line(names, down, smtp_down=generation.app.sender.smtp_down,
+                           queued=generation.queued)
 
     def _replace(self, path: str) -> None:
         try:
@@ -447,12 +447,16 @@ class Daemon:
         # A corrected host or password deserves a try now, not after the back-off.
         for outage in self._outages.values():
             outage.retry_now()
-        self.generation = Generation(config, built, self.scheduler, self._outages)
+        self._on_reload(config)
+        self.generation = Generation(config, built, self.scheduler, self._outages,
+                                     self._heartbeat)
         self.generation.start()
         log.info("configuration and templates reloaded from %s", path)
 
     def _shutdown(self) -> int:
         log.info("stopping: finishing the work in hand")
+        # No READY, STATUS or WATCHDOG after STOPPING=1.
+        self._notifier.stop()
         sd_notify("STOPPING=1")
         current = self.generation
         # A running poll finishes its current message and marks what is done.
@@ -471,18 +475,3 @@ def _noted(_signum: int, _frame: FrameType | None) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) what we are doing; a no-op when not started by it."""
-    address = os.environ.get("NOTIFY_SOCKET", "")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]  # an abstract socket
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(address)
-            sock.sendall(state.encode())
-    except OSError as error:
-        log.debug("sd_notify %r failed: %s", state, error)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from triaged import escalation_replies
+from triaged import escalation_replies, logs
 from triaged.approval import carriers
 from triaged.approval.outgoing import Mailer
 from triaged.clock import Clock
@@ -126,7 +126,7 @@ class Escalator:
                 report.escalated[complaint.reference] = step.level
             else:
                 log.warning("%s is overdue and no manager is configured to hear of it",
-                            complaint.reference)
+                            complaint.reference, extra=logs.fields(reference=complaint.reference))
         known = ladder_rows.known_so_far(conn, (c.id for c, _, _ in escalated))
         for complaint, level, repeat in escalated:
             facts = known.get(complaint.id, ladder_rows.Known())

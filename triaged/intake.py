@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged import bounced, references, satisfaction
+from triaged import bounced, logs, references, satisfaction
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
@@ -163,19 +163,23 @@ class Intake:
         is never lost. Database errors are not the message's fault and propagate.
         """
         conn = target.connection() if isinstance(target, Session) else target
-        try:
-            with savepoint(conn):
-                outcome, reference = self._process(conn, raw, answer)
-        except SQLAlchemyError:
-            raise
-        except Exception as error:
-            log.exception("internal error on %s/%s uid %s", raw.mailbox, raw.folder, raw.uid)
-            with savepoint(conn):
-                digest = hashlib.sha256(raw.data).hexdigest()
-                self._quarantine(conn, raw, digest,
-                                 f"internal error: {type(error).__name__}: {error}",
-                                 self.clock.now())
-            outcome, reference = Outcome.QUARANTINED, ""
+        # Every line logged while this message is handled, here or in the modules
+        # it calls (bounces, approvals), names its Message-ID and complaint.
+        with logs.about():
+            try:
+                with savepoint(conn):
+                    outcome, reference = self._process(conn, raw, answer)
+            except SQLAlchemyError:
+                raise
+            except Exception as error:
+                log.exception("internal error on %s/%s uid %s", raw.mailbox, raw.folder,
+                              raw.uid)
+                with savepoint(conn):
+                    digest = hashlib.sha256(raw.data).hexdigest()
+                    self._quarantine(conn, raw, digest,
+                                     f"internal error: {type(error).__name__}: {error}",
+                                     self.clock.now())
+                outcome, reference = Outcome.QUARANTINED, ""
         if tally is not None:
             tally.add(outcome)
             if reference:
@@ -192,6 +196,7 @@ class Intake:
         except QuarantineError as error:
             self._quarantine(conn, raw, digest, error.reason, now)
             return Outcome.QUARANTINED, ""
+        logs.tag(message_id=mail.message_id)
 
         original = rows.duplicate_of(
             conn,
@@ -223,6 +228,7 @@ class Intake:
 
         existing, quoted = self._thread(conn, view)
         if existing is not None:
+            logs.tag(reference=existing.reference)
             row_id = self._store(conn, raw, digest, mail, Outcome.FOLLOW_UP, "thread", now,
                                  complaint_id=existing.id)
             events = self._attach(conn, existing, row_id, view, now)
@@ -280,14 +286,15 @@ class Intake:
             reason = f"{reason}; bounce: {bounce.summary()}"[:1000]
         row_id = self._store(conn, raw, digest, mail, verdict.outcome, verdict.rule, now,
                              reason=reason, complaint_id=complaint_id)
-        if bounce is not None and letters:
-            rows.insert_events(conn, bounced.record(conn, self.mailer, bounce, letters,
-                                                    message_row_id=row_id,
-                                                    mailbox=raw.mailbox, now=now))
         reference = ""
         if complaint_id is not None:
             found = rows.complaint_by_id(conn, complaint_id)
             reference = found.reference if found is not None else ""
+            logs.tag(reference=reference)
+        if bounce is not None and letters:
+            rows.insert_events(conn, bounced.record(conn, self.mailer, bounce, letters,
+                                                    message_row_id=row_id,
+                                                    mailbox=raw.mailbox, now=now))
         return verdict.outcome, reference
 
     @staticmethod
@@ -496,6 +503,7 @@ class Intake:
             )
             if complaint_id is not None:
                 break
+        logs.tag(reference=reference)
         log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
         return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
                             language, now, due, sorting)

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
+from triaged import logs
 from triaged.config import Config
 from triaged.domain import Address, EventKind
 from triaged.durations import Duration, parse_duration
@@ -95,7 +96,7 @@ class Promises:
             complaint_id, EventKind.ESCALATION_ACKNOWLEDGED, now=now, actor=actor,
             message_row_id=message_row_id, detail={"level": level, "held_until": until})])
         log.info("%s: escalation acknowledged by %s, held until %s", found.reference, actor,
-                 until.isoformat())
+                 until.isoformat(), extra=logs.fields(reference=found.reference))
         return until
 
     def extend(self, conn: Connection, complaint_id: int, duration: Duration, *, actor: str,
@@ -131,7 +132,8 @@ class Promises:
             detail={"old_due_at": old, "new_due_at": new, "by": str(duration),
                     "letter": message_id})])
         log.info("%s: promised date moved from %s to %s by %s", found.reference,
-                 old.isoformat(), new.isoformat(), actor)
+                 old.isoformat(), new.isoformat(), actor,
+                 extra=logs.fields(reference=found.reference))
         return Extended(found.reference, old, new, message_id)
 
     def _queue_letter(self, conn: Connection, found: ladder_rows.PromiseRow, old: datetime,

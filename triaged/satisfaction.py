@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from triaged import logs
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.reply_text import new_text, says_settled
@@ -74,8 +75,10 @@ class Satisfaction:
                                       detail={"why": f"no reply for {self.config.close_after}"})
             if moved is not None:
                 rows.insert_events(conn, [moved])
-                log.info("complaint %s closed after a quiet %s", item.complaint_id,
-                         self.config.close_after)
+                found = rows.complaint_by_id(conn, item.complaint_id)
+                reference = found.reference if found is not None else str(item.complaint_id)
+                log.info("complaint %s closed after a quiet %s", reference,
+                         self.config.close_after, extra=logs.fields(reference=reference))
         return 0
 
     def _ask(self, conn: Connection, complaint_id: int, now: datetime) -> None:
@@ -93,7 +96,8 @@ class Satisfaction:
         queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
                                    mailbox=complaint.mailbox, now=now)
         rows.insert_events(conn, [e for e in (queued,) if e is not None])
-        log.info("%s: satisfaction check queued", complaint.reference)
+        log.info("%s: satisfaction check queued", complaint.reference,
+                 extra=logs.fields(reference=complaint.reference))
 
 
 def on_reply(

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from email.utils import parseaddr
 
 from sqlalchemy.engine import Connection, Engine
 
+from triaged import logs
 from triaged.clock import Clock
 from triaged.domain import LetterState
 from triaged.outbound.smtp import Delivery, Outgoing, Transport
-from triaged.store import outbox, outbox_rows, suppression
+from triaged.store import outbox, outbox_rows, rows, suppression
 from triaged.store.db import transaction, writer
 from triaged.store.outbox_rows import ClaimedLetter
 
@@ -39,8 +41,16 @@ class Sender:
         self.max_attempts = max_attempts
         self._outage_logged = False
 
-    def send_due(self, limit: int = 200) -> int:
-        """Deliver up to `limit` due letters; return how many were tried (0 = nothing due)."""
+    @property
+    def smtp_down(self) -> bool:
+        """Whether the SMTP server was unreachable at the last attempt."""
+        return self._outage_logged
+
+    def send_due(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
+        """Deliver up to `limit` due letters; return how many were tried (0 = nothing due).
+
+        `progress` is called after each letter's fate is recorded (a watchdog's sign of life).
+        """
         with writer(self.engine) as conn:
             with conn.begin():
                 letters = outbox_rows.claim_letters(conn, now=self.clock.now(), limit=limit,
@@ -60,13 +70,17 @@ class Sender:
                 for letter in letters
                 if letter.to_email.lower() not in stopped
             ]
-            self.transport.deliver(outgoing, lambda d: self._record(conn, by_id[d.letter_id], d))
+            def record(delivery: Delivery) -> None:
+                self._record(conn, by_id[delivery.letter_id], delivery)
+                progress()
+
+            self.transport.deliver(outgoing, record)
         return len(letters)
 
-    def drain(self, limit: int = 200) -> int:
+    def drain(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
         """Send until nothing is due; return the number of delivery attempts."""
         total = 0
-        while (tried := self.send_due(limit)) > 0:
+        while (tried := self.send_due(limit, progress)) > 0:
             total += tried
             if self._outage_logged:
                 # The server is away: the rest waits for its back-off, not a busy loop.
@@ -92,7 +106,7 @@ class Sender:
             return
         if state == LetterState.FAILED:
             log.error("letter %s to %s failed for good: %s", letter.message_id, letter.to_email,
-                      delivery.error)
+                      delivery.error, extra=self._about(conn, letter))
         elif delivery.error.startswith("SMTP unreachable"):
             if not self._outage_logged:
                 log.error("%s; letters stay queued and are retried with back-off",
@@ -100,7 +114,16 @@ class Sender:
                 self._outage_logged = True
         else:
             log.warning("letter %s to %s deferred: %s", letter.message_id, letter.to_email,
-                        delivery.error)
+                        delivery.error, extra=self._about(conn, letter))
+
+    def _about(self, conn: Connection, letter: ClaimedLetter) -> dict[str, str]:
+        """The log fields of a line about `letter` (looked up only on these rare lines)."""
+        reference = ""
+        if letter.complaint_id is not None:
+            with conn.begin():
+                found = rows.complaint_by_id(conn, letter.complaint_id)
+            reference = found.reference if found is not None else ""
+        return logs.fields(reference=reference, message_id=letter.message_id)
 
 
 def envelope_sender(raw: bytes) -> str:

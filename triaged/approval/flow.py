@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from triaged import logs
 from triaged.approval.decision import EDIT_END, EDIT_START
 from triaged.approval.history import history_entries
 from triaged.approval.outgoing import Mailer
@@ -149,7 +150,8 @@ class Approvals:
         # Written before the request is made, so that its short history shows this draft.
         rows.insert_events(conn, events)
         rows.insert_events(conn, self._request(conn, complaint, draft, now))
-        log.info("%s: version %d drafted by %s", complaint.reference, draft.version, author)
+        log.info("%s: version %d drafted by %s", complaint.reference, draft.version, author,
+                 extra=logs.fields(reference=complaint.reference))
         return draft
 
     def _approvers(self) -> list[Address]:
@@ -260,7 +262,7 @@ class Approvals:
             events += [e for e in (queued,) if e is not None]
         rows.insert_events(conn, events)
         log.info("%s: version %d approved by %s (%s)", complaint.reference, draft.version, by,
-                 via)
+                 via, extra=logs.fields(reference=complaint.reference))
         return detail
 
     def reject(
@@ -285,5 +287,5 @@ class Approvals:
         events += self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
         rows.insert_events(conn, events)
         log.info("%s: version %d rejected by %s (%s)", complaint.reference, draft.version, by,
-                 via)
+                 via, extra=logs.fields(reference=complaint.reference))
         return detail

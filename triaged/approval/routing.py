@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from triaged import references
+from triaged import logs, references
 from triaged.approval import authresults, carriers
 from triaged.approval.decision import looks_like_decision
 from triaged.approval.outgoing import Mailer
@@ -167,6 +167,8 @@ class ReplyRouter:
         """
         claim, sender = found.claim, mail.sender.email.lower()
         complaint_id = found.complaint.id if found.complaint is not None else None
+        if found.complaint is not None:
+            logs.tag(reference=found.complaint.reference)
         if claim is None:
             detail: dict[str, Any] = {"purpose": "", "sender": sender}
             verdict = _Verdict("the message carries no approval token: answer the request "

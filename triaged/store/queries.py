@@ -92,6 +92,13 @@ def letters_by_state(session: Session) -> dict[str, int]:
     return _counts(session, "state", "outbox_letter", [s.value for s in LetterState])
 
 
+def queued_letters(session: Session) -> int:
+    """How many letters wait in the outbox; reads only the queued rows of the state index."""
+    query = select(func.count()).select_from(OutboxLetter).where(
+        col(OutboxLetter.state) == LetterState.QUEUED.value)
+    return int(session.exec(query).one())
+
+
 def holding_reply_delays(session: Session) -> list[float]:
     """Return, per complaint with a sent holding letter, the seconds from its
     `received_at` to the first holding letter's `sent_at`."""
