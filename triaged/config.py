@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from triaged import config_checks as checks
 from triaged.config_database import database_url
+from triaged.config_metrics import read_metrics
 from triaged.config_reader import Table
 from triaged.config_records import (
     NORMAL_PRIORITY,
@@ -103,6 +104,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         categories=_named(root.tables("categories"), _category),
         priorities=_named(root.tables("priorities"), _priority),
         satisfaction=_satisfaction(root.table("satisfaction")),
+        metrics=read_metrics(root.table("metrics")),
     )
     root.finish()
     if problems:

@@ -7,11 +7,12 @@ database URL's password is masked in `repr`, so printing a `Config` is safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from triaged.config_database import redact_url
+from triaged.config_metrics import MetricsConfig
 from triaged.config_secrets import Secret
 from triaged.durations import Duration, Unit
 
@@ -185,3 +186,4 @@ class Config:
     categories: tuple[CategoryRule, ...] = ()
     priorities: tuple[PriorityRule, ...] = ()
     satisfaction: SatisfactionConfig = SatisfactionConfig()
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

@@ -42,6 +42,7 @@ from triaged.config import Config, MailboxConfig
 from triaged.errors import ConfigError, TransientError
 from triaged.ingest.imap import ImapSource
 from triaged.intake import Tally
+from triaged.observe import Observer
 from triaged.polling import MailboxPoller
 
 log = logging.getLogger("triaged.daemon")
@@ -212,9 +213,11 @@ class Generation:
     """The jobs and watchers of one config; a reload retires it for a new one."""
 
     def __init__(self, config: Config, app: App, scheduler: BackgroundScheduler,
-                 outages: dict[str, Outage]) -> None:
+                 outages: dict[str, Outage], observer: Observer) -> None:
         self.config = config
         self.app = app
+        self.observer = observer
+        observer.attach(app)
         self.scheduler = scheduler
         self.outages = outages
         self.retired = threading.Event()
@@ -250,8 +253,10 @@ class Generation:
                 return
             expected = isinstance(error, TransientError | SQLAlchemyError)
             outage.failed(error, unexpected=not expected)
+            self.observer.poll_failed(poller.mailbox.name)
             return
         outage.recovered()
+        self.observer.polled(poller.mailbox.name, tally.counts)
         watcher = self.watchers.get(poller.mailbox.name)
         if watcher is not None:
             # Started only now: the mailbox answers, and its processed folder exists,
@@ -373,7 +378,9 @@ class Daemon:
     def __init__(self, config: Config, built: App) -> None:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._outages: dict[str, Outage] = {}
-        self.generation = Generation(config, built, self.scheduler, self._outages)
+        self.observer = Observer(lambda: self.generation.app)
+        self.generation = Generation(config, built, self.scheduler, self._outages,
+                                     self.observer)
 
     @property
     def config(self) -> Config:
@@ -385,6 +392,8 @@ class Daemon:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status (0 after a clean drain)."""
+        if not self.observer.start():
+            return 1  # the metrics listener could not bind; the reason is logged
         wake_r, wake_w = socket.socketpair()
         wake_w.setblocking(False)
         previous_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
@@ -397,6 +406,7 @@ class Daemon:
             self._serve(wake_r)
             return self._shutdown()
         finally:
+            self.observer.stop()
             signal.set_wakeup_fd(previous_fd)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -447,7 +457,8 @@ class Daemon:
         # A corrected host or password deserves a try now, not after the back-off.
         for outage in self._outages.values():
             outage.retry_now()
-        self.generation = Generation(config, built, self.scheduler, self._outages)
+        self.generation = Generation(config, built, self.scheduler, self._outages,
+                                     self.observer)
         self.generation.start()
         log.info("configuration and templates reloaded from %s", path)
 

@@ -119,6 +119,9 @@ class MailboxPoller:
             self._write(conn, cursor)
 
     def _write(self, conn: Connection, cursor: Cursor) -> None:
+        # Every write follows an answer from the server, and a poll ends with one
+        # (its last, empty batch): `polled_at` is when the mailbox was last read.
         cursors.write_cursor(conn, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
                              cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until,
-                             left_alone_before=cursor.left_alone_before)
+                             left_alone_before=cursor.left_alone_before,
+                             polled_at=self.intake.clock.now())
