@@ -52,6 +52,11 @@ class DatabaseCollector(Collector):
         self._current = current
         self._failing = False
 
+    def describe(self) -> Iterator[Metric]:
+        """Nothing: registering must not read the database (the registry would call
+        `collect` instead)."""
+        return iter(())
+
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
         config, engine, now = self._current()
