@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
-from triaged.config_reader import Table
+from triaged.config_reader import Table, positive_timedelta
 
 # A poll that has not succeeded for this long is a stall even when the
 # mailbox's poll_interval is short: long enough for a server restart and the
@@ -46,8 +46,8 @@ def read_metrics(t: Table) -> MetricsConfig:
     if host and not allow_remote and not is_loopback(host):
         t.problem("listen", f"{host} is not a loopback address; metrics and health would be "
                   "open to the network (set metrics.allow_remote = true if that is meant)")
-    has_stall = t.has("stall_after")
-    stall_after = t.interval("stall_after", "5 minutes") if has_stall else None
+    # "" (the default): max(3 x each mailbox's poll_interval, 5 minutes).
+    stall_after = t.checked("stall_after", None, _optional_interval)
     config = MetricsConfig(
         host=host,
         port=port,
@@ -82,3 +82,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def is_loopback(host: str) -> bool:
     return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+def _optional_interval(text: str) -> timedelta | None:
+    return positive_timedelta(text) if text.strip() else None

@@ -86,11 +86,11 @@ def last_polls(conn: Connection) -> dict[str, datetime | None]:
 
 def outbox(conn: Connection) -> Outbox:
     """Waiting and failed letters; reads the (state, next_attempt_at) index prefix."""
-    counts: dict[str, int] = dict(conn.execute(
+    counts = {str(state): int(count) for state, count in conn.execute(
         select(_letter.c.state, func.count())
         .where(_letter.c.state.in_([*WAITING, LetterState.FAILED.value]))
         .group_by(_letter.c.state)
-    ).tuples().all())
+    ).all()}
     oldest = conn.execute(
         select(func.min(_letter.c.created_at)).where(_letter.c.state.in_(WAITING))
     ).scalar()
@@ -114,7 +114,7 @@ def open_by_state(conn: Connection) -> dict[str, int]:
     found = conn.execute(
         select(_complaint.c.state, func.count()).where(OPEN_COMPLAINT)
         .group_by(_complaint.c.state)
-    ).tuples().all()
+    ).all()
     return {str(state): int(count) for state, count in found}
 
 
@@ -124,7 +124,7 @@ def overdue_by_level(conn: Connection, now: datetime) -> dict[int, int]:
         select(_complaint.c.escalation_level, func.count())
         .where(OPEN_COMPLAINT, _complaint.c.due_at < now)
         .group_by(_complaint.c.escalation_level)
-    ).tuples().all()
+    ).all()
     return {int(level): int(count) for level, count in found}
 
 
@@ -133,7 +133,7 @@ def decisions(conn: Connection) -> dict[str, int]:
     found = conn.execute(
         select(_event.c.kind, func.count()).where(DECISION_EVENT_KINDS)
         .group_by(_event.c.kind)
-    ).tuples().all()
+    ).all()
     return {str(kind): int(count) for kind, count in found}
 
 
@@ -142,7 +142,7 @@ def unanswered_by_rule(conn: Connection) -> dict[str, int]:
     found = conn.execute(
         select(_message.c.rule, func.count()).where(UNANSWERED_MESSAGE)
         .group_by(_message.c.rule)
-    ).tuples().all()
+    ).all()
     return {str(rule): int(count) for rule, count in found}
 
 
