@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -38,7 +39,5 @@ def health(
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _ago(age: object) -> str:
-    from datetime import timedelta
-
-    return f"{int(age.total_seconds())} s ago" if isinstance(age, timedelta) else "never"
+def _ago(age: timedelta | None) -> str:
+    return "never" if age is None else f"{int(age.total_seconds())} s ago"
