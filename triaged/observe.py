@@ -57,6 +57,12 @@ class Observer:
             app.sender.transport = CountedTransport(app.sender.transport, self.metrics)
         for mailbox in app.config.mailboxes:
             self.metrics.watch_mailbox(mailbox.name)
+        settings, server = app.config.metrics, self.server
+        running = (server.host, server.port) if server is not None else ("", 0)
+        if server is not None and (settings.host, settings.port) != running:
+            # Rebinding on a reload could fail and leave no listener at all.
+            log.warning("metrics.listen changed; the listener stays on %s:%d until a restart",
+                        *running)
 
     def polled(self, mailbox: str, counts: dict[str, int]) -> None:
         self.metrics.polled(mailbox, counts)
