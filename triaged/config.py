@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from triaged import config_checks as checks
 from triaged import logs
 from triaged.config_database import database_url
+from triaged.config_metrics import read_metrics
 from triaged.config_reader import Table
 from triaged.config_records import (
     NORMAL_PRIORITY,
@@ -107,6 +108,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         priorities=_named(root.tables("priorities"), _priority),
         satisfaction=_satisfaction(root.table("satisfaction")),
         logging=_logging(root.table("logging")),
+        metrics=read_metrics(root.table("metrics")),
     )
     root.finish()
     if problems:

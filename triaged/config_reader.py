@@ -211,7 +211,7 @@ class Table:
     def interval(self, key: str, default: str) -> timedelta:
         """A positive calendar duration ("60s", "5 minutes"), not a business one."""
         fallback = parse_duration(default).as_timedelta()
-        return self.checked(key, fallback, _positive_timedelta)
+        return self.checked(key, fallback, positive_timedelta)
 
     def path(self, key: str) -> str:
         """A file or folder path, resolved against the config file's folder; "" if unset."""
@@ -225,7 +225,7 @@ class Table:
         return self._base_dir
 
 
-def _positive_timedelta(text: str) -> timedelta:
+def positive_timedelta(text: str) -> timedelta:
     duration = parse_duration(text)
     if duration.business:
         raise ValueError(f"expected a calendar duration such as '60s', not {text!r}")

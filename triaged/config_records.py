@@ -7,11 +7,12 @@ database URL's password is masked in `repr`, so printing a `Config` is safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from triaged.config_database import redact_url, url_password
+from triaged.config_metrics import MetricsConfig
 from triaged.config_secrets import Secret
 from triaged.durations import Duration, Unit
 
@@ -202,3 +203,4 @@ class Config:
         values = [s.reveal() for s in found if s is not None]
         password = url_password(self.database.url)
         return tuple(values + ([password] if password else []))
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

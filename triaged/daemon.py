@@ -45,6 +45,7 @@ from triaged.config import Config
 from triaged.errors import ConfigError, TransientError
 from triaged.idle_watcher import IdleWatcher
 from triaged.intake import Tally
+from triaged.observe import Observer
 from triaged.polling import MailboxPoller
 from triaged.store import queries
 from triaged.store.db import transaction
@@ -157,9 +158,12 @@ class Generation:
     """The jobs and watchers of one config; a reload retires it for a new one."""
 
     def __init__(self, config: Config, app: App, scheduler: BackgroundScheduler,
-                 outages: dict[str, Outage], heartbeat: Heartbeat | None = None) -> None:
+                 outages: dict[str, Outage], observer: Observer,
+                 heartbeat: Heartbeat | None = None) -> None:
         self.config = config
         self.app = app
+        self.observer = observer
+        observer.attach(app)
         self.scheduler = scheduler
         self.outages = outages
         self.retired = threading.Event()
@@ -206,9 +210,11 @@ class Generation:
             expected = isinstance(error, TransientError | SQLAlchemyError)
             outage.failed(error, unexpected=not expected)
             self.first_polls.setdefault(poller.mailbox.name, str(error) or type(error).__name__)
+            self.observer.poll_failed(poller.mailbox.name)
             return
         outage.recovered()
         self.first_polls[poller.mailbox.name] = ""
+        self.observer.polled(poller.mailbox.name, tally.counts)
         watcher = self.watchers.get(poller.mailbox.name)
         if watcher is not None:
             # Started only now: the mailbox answers, and its processed folder exists,
@@ -343,8 +349,9 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._outages: dict[str, Outage] = {}
         self._heartbeat = Heartbeat()
+        self.observer = Observer(lambda: self.generation.app)
         self.generation = Generation(config, built, self.scheduler, self._outages,
-                                     self._heartbeat)
+                                     self.observer, self._heartbeat)
         # Applies the new config's [logging] (format, level, secrets) on SIGHUP.
         self._on_reload = on_reload
         self._ready = threading.Event()
@@ -361,6 +368,8 @@ class Daemon:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status (0 after a clean drain)."""
+        if not self.observer.start():
+            return 1  # the metrics listener could not bind; the reason is logged
         wake_r, wake_w = socket.socketpair()
         wake_w.setblocking(False)
         previous_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
@@ -373,6 +382,7 @@ class Daemon:
             self._serve(wake_r)
             return self._shutdown()
         finally:
+            self.observer.stop()
             signal.set_wakeup_fd(previous_fd)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -449,7 +459,7 @@ class Daemon:
             outage.retry_now()
         self._on_reload(config)
         self.generation = Generation(config, built, self.scheduler, self._outages,
-                                     self._heartbeat)
+                                     self.observer, self._heartbeat)
         self.generation.start()
         log.info("configuration and templates reloaded from %s", path)
 

@@ -73,7 +73,7 @@ class MailboxPoller:
             done: list[RawMail] = []
             # One transaction per fetched batch, one savepoint per message: the
             # messages and the cursor step commit together, and only then are
-            # they moved on the server. A poll that found nothing writes nothing.
+            # they moved on the server.
             if batch.messages or batch.reset:
                 with write_transaction(self.intake.engine) as conn:
                     for raw in batch.messages:
@@ -89,7 +89,9 @@ class MailboxPoller:
                 return
             # UIDs expunged between SEARCH and FETCH still move the cursor on.
             step = replace(step, last_uid=max(step.last_uid, batch.cursor.last_uid))
-            if step != cursor:
+            if step != cursor or not batch.messages:
+                # The last, empty batch ends every poll with this one small write,
+                # so `polled_at` says when the mailbox last answered (health).
                 self._save(step)
             cursor = step
             if not batch.messages:
@@ -120,6 +122,9 @@ class MailboxPoller:
             self._write(conn, cursor)
 
     def _write(self, conn: Connection, cursor: Cursor) -> None:
+        # Every write follows an answer from the server, and a poll ends with one
+        # (its last, empty batch): `polled_at` is when the mailbox was last read.
         cursors.write_cursor(conn, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
                              cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until,
-                             left_alone_before=cursor.left_alone_before)
+                             left_alone_before=cursor.left_alone_before,
+                             polled_at=self.intake.clock.now())

@@ -54,11 +54,18 @@ def write_cursor(
     floor: int = 0,
     quiet_until: int = 0,
     left_alone_before: datetime | None = None,
+    polled_at: datetime | None = None,
 ) -> None:
-    """`set_cursor` on a Core connection (the poll loop's batch transaction)."""
+    """`set_cursor` on a Core connection (the poll loop's batch transaction).
+
+    `polled_at`, when given, records that a poll read the folder this far at
+    that instant (what `triaged health` and the metrics read); None keeps it.
+    """
     table = metadata.tables["mailbox_cursor"]
     values = {"uidvalidity": uidvalidity, "last_uid": last_uid, "floor": floor,
               "quiet_until": quiet_until, "left_alone_before": left_alone_before}
+    if polled_at is not None:
+        values["polled_at"] = polled_at
     moved = conn.execute(
         update(table).where(table.c.mailbox == mailbox, table.c.folder == folder).values(values)
     ).rowcount

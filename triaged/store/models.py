@@ -13,7 +13,17 @@ several hundred a second, and every index is paid for on each insert.
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, LargeBinary, MetaData, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    LargeBinary,
+    MetaData,
+    Text,
+    TextClause,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -168,6 +178,8 @@ class MailboxCursor(StoreModel, table=True):
     floor: int = Field(default=0, sa_type=BigInteger)
     quiet_until: int = Field(default=0, sa_type=BigInteger)
     left_alone_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When a poll last read this folder to its end (health and metrics; NULL: not yet).
+    polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SuppressedAddress(StoreModel, table=True):
@@ -230,3 +242,22 @@ class Draft(StoreModel, table=True):
     source: str
     message_row_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# Partial indexes for the operator's figures (`store/ops_queries.py`), scraped
+# every few seconds. Each holds only the few rows it counts, so inserting the
+# many rows it does not match costs next to nothing. The predicates are literal
+# SQL because SQLite uses a partial index only when the query repeats its
+# predicate with the same constants, not bound parameters.
+OPEN_COMPLAINT: TextClause = text("state NOT IN ('resolved', 'closed')")
+DECISION_EVENT_KINDS: TextClause = text(
+    "kind IN ('approved', 'rejected', 'reply_accepted', 'reply_refused', 'letter_suppressed')"
+)
+UNANSWERED_MESSAGE: TextClause = text("outcome = 'not_complaint'")
+Index("ix_complaint_open", metadata.tables["complaint"].c.state,
+      metadata.tables["complaint"].c.escalation_level, metadata.tables["complaint"].c.due_at,
+      sqlite_where=OPEN_COMPLAINT, postgresql_where=OPEN_COMPLAINT)
+Index("ix_event_decisions", metadata.tables["event"].c.kind,
+      sqlite_where=DECISION_EVENT_KINDS, postgresql_where=DECISION_EVENT_KINDS)
+Index("ix_message_unanswered", metadata.tables["message"].c.rule,
+      sqlite_where=UNANSWERED_MESSAGE, postgresql_where=UNANSWERED_MESSAGE)

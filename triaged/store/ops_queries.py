@@ -1,0 +1,156 @@
+"""Read-only figures for the operator: metrics scrapes and `triaged health`.
+
+Every query here runs at each Prometheus scrape, so each one reads through an
+index and touches only the rows it counts (queued letters, open complaints,
+decisions, unanswered robots), never the whole history: `bench/metrics_scrape.py`
+measures them on 100 000 complaints. The partial indexes they rely on are made
+in migration 0005 and declared in `models.py`; the `WHERE` terms below repeat
+the indexes' own predicates word for word, which is what lets SQLite use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from triaged.clock import as_utc
+from triaged.domain import EventKind, LetterState
+from triaged.store.models import (
+    DECISION_EVENT_KINDS,
+    OPEN_COMPLAINT,
+    UNANSWERED_MESSAGE,
+    metadata,
+)
+
+_complaint = metadata.tables["complaint"]
+_cursor = metadata.tables["mailbox_cursor"]
+_event = metadata.tables["event"]
+_letter = metadata.tables["outbox_letter"]
+_message = metadata.tables["message"]
+_quarantine = metadata.tables["quarantine"]
+
+# Letters the sender still owes: queued (due or backing off) or claimed right now.
+WAITING = (LetterState.QUEUED.value, LetterState.SENDING.value)
+# The holding replies the per-address rate limit held back (intake writes this reason).
+RATE_LIMITED = "%rate limit%"
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """What the sender still owes, and what it gave up on."""
+
+    waiting: int = 0
+    # When the oldest waiting letter was queued (letters are due at once when queued).
+    oldest_waiting_since: datetime | None = None
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class OpsFigures:
+    """One consistent reading of the store for a scrape or a health check."""
+
+    # Last successful poll per mailbox name (None: never, or before this was recorded).
+    polled_at: dict[str, datetime | None] = field(default_factory=dict)
+    outbox: Outbox = field(default_factory=Outbox)
+    open_quarantine: int = 0
+    open_by_state: dict[str, int] = field(default_factory=dict)
+    overdue_by_level: dict[int, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    unanswered_by_rule: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+
+
+def read_figures(conn: Connection, now: datetime) -> OpsFigures:
+    """Everything a scrape shows, in the caller's (read) transaction."""
+    return OpsFigures(
+        polled_at=last_polls(conn),
+        outbox=outbox(conn),
+        open_quarantine=open_quarantine(conn),
+        open_by_state=open_by_state(conn),
+        overdue_by_level=overdue_by_level(conn, now),
+        decisions=decisions(conn),
+        unanswered_by_rule=unanswered_by_rule(conn),
+        rate_limited=rate_limited(conn),
+    )
+
+
+def last_polls(conn: Connection) -> dict[str, datetime | None]:
+    """The latest successful poll of each mailbox that has a cursor (any folder)."""
+    found = conn.execute(
+        select(_cursor.c.mailbox, func.max(_cursor.c.polled_at)).group_by(_cursor.c.mailbox)
+    ).all()
+    return {str(name): as_utc(at) if at is not None else None for name, at in found}
+
+
+def outbox(conn: Connection) -> Outbox:
+    """Waiting and failed letters; reads the (state, next_attempt_at) index prefix."""
+    counts = {str(state): int(count) for state, count in conn.execute(
+        select(_letter.c.state, func.count())
+        .where(_letter.c.state.in_([*WAITING, LetterState.FAILED.value]))
+        .group_by(_letter.c.state)
+    ).all()}
+    oldest = conn.execute(
+        select(func.min(_letter.c.created_at)).where(_letter.c.state.in_(WAITING))
+    ).scalar()
+    return Outbox(
+        waiting=sum(counts.get(state, 0) for state in WAITING),
+        oldest_waiting_since=as_utc(oldest) if oldest is not None else None,
+        failed=int(counts.get(LetterState.FAILED.value, 0)),
+    )
+
+
+def open_quarantine(conn: Connection) -> int:
+    """Quarantined messages nobody has replayed or discarded yet (a small table)."""
+    found = conn.execute(
+        select(func.count()).select_from(_quarantine).where(_quarantine.c.state == "open")
+    ).scalar()
+    return int(found or 0)
+
+
+def open_by_state(conn: Connection) -> dict[str, int]:
+    """Unresolved complaints by state, through the partial index of open complaints."""
+    found = conn.execute(
+        select(_complaint.c.state, func.count()).where(OPEN_COMPLAINT)
+        .group_by(_complaint.c.state)
+    ).all()
+    return {str(state): int(count) for state, count in found}
+
+
+def overdue_by_level(conn: Connection, now: datetime) -> dict[int, int]:
+    """Unresolved complaints past their promised date, by escalation level."""
+    found = conn.execute(
+        select(_complaint.c.escalation_level, func.count())
+        .where(OPEN_COMPLAINT, _complaint.c.due_at < now)
+        .group_by(_complaint.c.escalation_level)
+    ).all()
+    return {int(level): int(count) for level, count in found}
+
+
+def decisions(conn: Connection) -> dict[str, int]:
+    """Approval decisions and token replies, by event kind, from the whole event log."""
+    found = conn.execute(
+        select(_event.c.kind, func.count()).where(DECISION_EVENT_KINDS)
+        .group_by(_event.c.kind)
+    ).all()
+    return {str(kind): int(count) for kind, count in found}
+
+
+def unanswered_by_rule(conn: Connection) -> dict[str, int]:
+    """Messages recorded as not complaints (never answered), by the rule that decided."""
+    found = conn.execute(
+        select(_message.c.rule, func.count()).where(UNANSWERED_MESSAGE)
+        .group_by(_message.c.rule)
+    ).all()
+    return {str(rule): int(count) for rule, count in found}
+
+
+def rate_limited(conn: Connection) -> int:
+    """Holding replies the per-address rate limit held back."""
+    found = conn.execute(
+        select(func.count()).select_from(_event)
+        .where(DECISION_EVENT_KINDS, _event.c.kind == EventKind.LETTER_SUPPRESSED.value,
+               _event.c.detail.like(RATE_LIMITED))
+    ).scalar()
+    return int(found or 0)
