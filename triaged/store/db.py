@@ -29,7 +29,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -242,8 +242,49 @@ def migrate(engine: Engine) -> None:
     an installed wheel. On SQLite the upgrade holds the write lock throughout,
     so two processes starting together migrate once.
     """
-    with writer(engine) as conn, conn.begin():
+    with schema_change(engine) as conn:
         move_schema(conn, "head")
+
+
+@contextmanager
+def schema_change(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in one write transaction fit for changing tables.
+
+    SQLite changes most tables by rebuilding them (Alembic's batch mode: copy,
+    DROP, rename), and with foreign keys enforced, dropping a table that other
+    rows point to fails. So, as SQLite's own procedure for schema changes
+    says, enforcement is off for the transaction, and `PRAGMA
+    foreign_key_check` must find nothing before it commits.
+    """
+    with writer(engine) as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _driver_pragma(conn, "foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    _refuse_dangling_rows(conn)
+        finally:
+            if sqlite:
+                _driver_pragma(conn, "foreign_keys=ON")
+
+
+def _driver_pragma(conn: Connection, pragma: str) -> None:
+    # Straight to the driver: through SQLAlchemy the statement would open a
+    # transaction first, inside which SQLite ignores this pragma.
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA {pragma}")
+
+
+def _refuse_dangling_rows(conn: Connection) -> None:
+    dangling = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if dangling:
+        table, rowid, parent, _ = dangling[0]
+        raise IntegrityError(
+            f"{len(dangling)} row(s) point to rows that do not exist, e.g. {table} row "
+            f"{rowid} to a missing {parent}", None, ValueError("foreign key check failed"))
 
 
 def move_schema(conn: Connection, target: str) -> None:

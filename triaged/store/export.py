@@ -36,8 +36,8 @@ from triaged.store.db import (
     known_revisions,
     move_schema,
     newer_than_code,
+    schema_change,
     schema_status,
-    writer,
 )
 from triaged.store.models import metadata
 
@@ -129,7 +129,7 @@ def import_rows(engine: Engine, lines: Iterable[str]) -> Summary:
     status = schema_status(engine)
     if status.ahead:
         raise ExportError(newer_than_code(status))
-    with writer(engine) as conn, conn.begin():
+    with schema_change(engine) as conn:
         _refuse_rows(conn)
         move_schema(conn, schema)
         tables = MetaData()
