@@ -12,7 +12,7 @@ from typing import IO, Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from triaged.cli_base import EXIT_CONFIG, EXIT_FAILURE, app, fail, load_config, open_database
+from triaged.cli_base import EXIT_CONFIG, EXIT_FAILURE, app, fail, load_config
 from triaged.clock import SystemClock
 from triaged.store.backup import BackupError, backup_sqlite, destination, sqlite_path
 from triaged.store.db import make_engine, migrate, newer_than_code, schema_status
@@ -58,8 +58,16 @@ def export_command(
         "--output", "-o", help="Write here instead of standard output.")] = None,
 ) -> None:
     """Write every complaint, message, letter and event as JSON lines (for `triaged import`)."""
-    engine = open_database(load_config())
+    config = load_config()
+    engine = make_engine(config.database.url)
     try:
+        status = schema_status(engine)
+        if status.ahead:
+            fail(newer_than_code(status), EXIT_CONFIG)
+        # Upgraded first when every command may upgrade; otherwise exported at
+        # the schema it has (reading an older schema is safe): e.g. before `migrate`.
+        if config.database.migrate_on_start:
+            migrate(engine)
         with _output(output) as out:
             summary = export_rows(engine, out)
     except (ExportError, OSError) as error:

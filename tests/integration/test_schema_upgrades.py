@@ -4,6 +4,7 @@ session's real Dovecot + SMTP relay, on a database built with the first schema."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +115,11 @@ def test_migrate_brings_a_first_release_database_up_to_date_and_its_complaints_s
     for result in refused:
         assert_no_traceback(result)
     assert schema_of(install.db) == FIRST
+    # Reading is safe at any known revision: an export before the upgrade, just in case.
+    before = install.dir / "before-upgrade.jsonl"
+    exported = install.run(config, "export", "--output", str(before))
+    assert exported.code == 0, exported.describe()
+    assert json.loads(before.read_text().splitlines()[0])["schema"] == FIRST
 
     migrated = install.run(config, "migrate")
 
@@ -145,6 +151,15 @@ def test_migrate_brings_a_first_release_database_up_to_date_and_its_complaints_s
     listed = install.run(config, "list", "--json").json()
     assert [c["reference"] for c in listed] == [reference, new_reference_]
     assert listed[1]["state"] == "acknowledged"
+
+    # The export from before the upgrade goes into a new installation of this version.
+    fresh = install.config("fresh.toml", calendar=ROUND_THE_CLOCK)
+    fresh.write_text(fresh.read_text().replace(str(install.db), str(install.dir / "fresh.db")))
+    loaded = install.run(fresh, "import", str(before))
+    assert loaded.code == 0, loaded.describe()
+    assert f"imported into schema {head_revision()}" in loaded.out
+    assert install.run(fresh, "list", "--json").json() == [old]
+    assert install.run(fresh, "show", reference, "--json").json() == shown
 
 
 def test_a_database_upgraded_by_a_newer_triaged_is_refused_by_every_command(

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Connection,
     Engine,
@@ -43,6 +44,7 @@ from sqlalchemy.sql import table as named_table
 from sqlalchemy.types import DateTime
 
 from triaged.store.db import (
+    SchemaStatus,
     head_revision,
     known_revisions,
     move_schema,
@@ -50,7 +52,6 @@ from triaged.store.db import (
     schema_change,
     schema_status,
 )
-from triaged.store.models import metadata
 
 FORMAT = "triaged-export"
 VERSION = 1
@@ -76,30 +77,40 @@ class Summary:
 def export_rows(engine: Engine, out: IO[str]) -> Summary:
     """Write the whole database to `out` as JSON lines; returns what was written.
 
-    The database must be at this code's newest schema (the caller migrates it
-    first). Everything is read in one transaction, so an export taken while
-    the daemon works is one consistent moment: a snapshot under SQLite's WAL,
+    The tables are read as they are, at whatever revision this code knows, so
+    a database can be exported before an upgrade as well as after one.
+    Everything is read in one transaction, so an export taken while the
+    daemon works is one consistent moment: a snapshot under SQLite's WAL,
     REPEATABLE READ on PostgreSQL.
     """
-    status = schema_status(engine)
-    if not status.up_to_date:
-        raise ExportError(f"the schema is at {status.current or 'nothing'}, not "
-                          f"{status.head}: run `triaged migrate` first")
     counts: dict[str, int] = {}
-    _write(out, {"type": "header", "format": FORMAT, "version": VERSION, "schema": status.head})
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            for table in metadata.sorted_tables:
+            schema = _exportable_revision(conn)
+            _write(out, {"type": "header", "format": FORMAT, "version": VERSION,
+                         "schema": schema})
+            for table in _reflect(conn).sorted_tables:
+                if table.name == "alembic_version":
+                    continue
                 counts[table.name] = 0
                 ordered = select(table).order_by(*table.primary_key.columns)
                 result = conn.execution_options(yield_per=BATCH).execute(ordered)
                 for row in result.mappings():
-                    _write(out, {"type": table.name, "row": _encode_row(row)})
+                    out.write(_row_line(table.name, row))
                     counts[table.name] += 1
     _write(out, {"type": "end", "rows": counts})
-    return Summary(status.head, counts)
+    return Summary(schema, counts)
+
+
+def _exportable_revision(conn: Connection) -> str:
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        raise ExportError("the database has no schema yet: there is nothing to export")
+    if current not in known_revisions():
+        raise ExportError(newer_than_code(SchemaStatus(current, head_revision(), False, ())))
+    return current
 
 
 def _write(out: IO[str], record: dict[str, Any]) -> None:
@@ -107,13 +118,20 @@ def _write(out: IO[str], record: dict[str, Any]) -> None:
     out.write("\n")
 
 
-def _encode_row(row: Any) -> dict[str, Any]:
-    return {name: _encode(value) for name, value in row.items()}
+def _row_line(kind: str, row: Any) -> str:
+    # Columns sorted by name: the same data gives the same bytes whatever order
+    # the columns have on disk (a table rebuilt by a migration may differ).
+    values = {name: _encode(value) for name, value in row.items()}
+    encoded = json.dumps(values, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return f'{{"type":{json.dumps(kind)},"row":{encoded}}}\n'
 
 
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        # Read through reflected columns, SQLite gives back the naive UTC that
+        # UTCDateTime stored there.
+        instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return instant.astimezone(UTC).isoformat()
     if isinstance(value, bytes | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     return value
