@@ -110,6 +110,17 @@ def test_an_export_imported_into_a_new_database_exports_the_same_and_shows_the_s
     assert json_of(copy, "quarantine", "list", "--json") == json_of(
         original, "quarantine", "list", "--json")
     assert json_of(copy, "stats", "--json") == json_of(original, "stats", "--json")
+    # Piped: to standard output, and back in from standard input (`| gzip`, `ssh`, ...).
+    assert ok(triaged(original, "export")) == first.read_text()
+    piped = elsewhere(lived_in, "piped")
+    loaded = subprocess.run([sys.executable, "-m", "triaged", "--config", str(piped), "import",
+                             "-"], input=first.read_text(), capture_output=True, text=True,
+                            timeout=120, check=False)
+    ok(loaded)
+    assert row_counts(tmp_path / "piped.db") == counts
+    again = triaged(original, "export", "--output", str(first))
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
     # The raw mail itself came across byte for byte, not only what was parsed out of it.
     [entry] = json_of(copy, "quarantine", "list", "--json")
     raw = triaged(copy, "quarantine", "show", str(entry["id"]))

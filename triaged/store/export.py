@@ -69,10 +69,6 @@ class Summary:
     schema: str
     rows: dict[str, int]
 
-    @property
-    def total(self) -> int:
-        return sum(self.rows.values())
-
 
 def export_rows(engine: Engine, out: IO[str]) -> Summary:
     """Write the whole database to `out` as JSON lines; returns what was written.
