@@ -162,6 +162,20 @@ def test_migrate_brings_a_first_release_database_up_to_date_and_its_complaints_s
     assert install.run(fresh, "show", reference, "--json").json() == shown
 
 
+def test_by_default_the_first_command_upgrades_an_old_schema_and_says_so(
+    install: Install,
+) -> None:
+    reference = first_schema_database(install)
+    config = install.config()
+
+    listed = install.run(config, "list", "--json")
+
+    assert [c["reference"] for c in listed.json()] == [reference]
+    assert f"database schema upgraded: {FIRST} → {head_revision()}" in listed.err
+    assert schema_of(install.db) == head_revision()
+    assert "upgraded" not in install.run(config, "list", "--json").err, "once only"
+
+
 def test_a_database_upgraded_by_a_newer_triaged_is_refused_by_every_command(
     install: Install,
 ) -> None:

@@ -15,6 +15,7 @@ never block a writer.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
+
+log = logging.getLogger("triaged.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -199,7 +202,7 @@ def schema_status(engine: Engine) -> SchemaStatus:
     except (CommandError, RevisionError):
         return SchemaStatus(current, head, False, ())
     pending = tuple(
-        (script.revision, (script.doc or "").strip().splitlines()[0] if script.doc else "")
+        (script.revision, next(iter((script.doc or "").strip().splitlines()), ""))
         for script in reversed(list(scripts.iterate_revisions(head, current or "base")))
     )
     return SchemaStatus(current, head, known, pending)
@@ -232,6 +235,7 @@ def ensure_schema(engine: Engine, *, migrate_on_start: bool) -> SchemaStatus:
             ahead=False,
         )
     migrate(engine)
+    log.info("database schema upgraded: %s → %s", status.current or "no schema", status.head)
     return status
 
 
