@@ -26,7 +26,7 @@ from triaged.polling import MailboxPoller
 from triaged.satisfaction import Satisfaction
 from triaged.sender import Sender
 from triaged.sla.calendar import BusinessCalendar
-from triaged.store.db import make_engine, migrate
+from triaged.store.db import SchemaMismatch, ensure_schema, make_engine
 
 
 def _reveal(secret: Secret | None) -> str:
@@ -101,11 +101,19 @@ def build(
     transport: Transport | None = None,
     registry: Registry | None = None,
 ) -> App:
-    """Build the app; migrates the database schema to the newest revision."""
+    """Build the app; brings the database schema to the newest revision.
+
+    Raises SchemaMismatch when the schema is behind and `[database]
+    migrate_on_start` is off, or when it is newer than this code.
+    """
     clock = clock or SystemClock()
     if engine is None:
         engine = make_engine(config.database.url)
-        migrate(engine)
+        try:
+            ensure_schema(engine, migrate_on_start=config.database.migrate_on_start)
+        except SchemaMismatch:
+            engine.dispose()
+            raise
     renderer = Renderer(config.templates.dir, config.business.language)
     calendar = BusinessCalendar.from_config(config.business)
     intake = Intake(engine, config, clock, renderer, calendar, registry=registry)

@@ -24,7 +24,7 @@ from triaged.outbound.staff_letters import (
     escalation_letter,
     reminder_letter,
 )
-from triaged.store.db import head_revision, make_engine, schema_revision
+from triaged.store.db import SchemaMismatch, make_engine, newer_than_code, schema_status
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,18 @@ def run_checks(config: Config) -> list[CheckResult]:
 def _database(config: Config) -> str:
     engine = make_engine(config.database.url)
     try:
-        current, head = schema_revision(engine), head_revision()
+        status = schema_status(engine)
     finally:
         engine.dispose()
-    if current == head:
-        return f"schema at {head}"
-    return f"schema at {current or 'nothing yet'}; `triaged run` migrates it to {head}"
+    if status.ahead:
+        raise SchemaMismatch(newer_than_code(status), ahead=True)
+    if status.up_to_date:
+        return f"schema at {status.head} (the newest)"
+    current = status.current or "nothing yet"
+    if not config.database.migrate_on_start:
+        raise SchemaMismatch(f"at {current}, this version needs {status.head}; run "
+                             "`triaged migrate` (migrate_on_start is off)", ahead=False)
+    return f"schema at {current}; `triaged run` migrates it to {status.head}"
 
 
 def _mailbox(mailbox: MailboxConfig) -> str:

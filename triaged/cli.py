@@ -6,10 +6,12 @@ shared Typer app when imported.
 
 from __future__ import annotations
 
-from triaged import cli_approval, cli_commands, cli_demo, cli_health, cli_run
+from triaged import cli_approval, cli_commands, cli_demo, cli_health, cli_ops, cli_run
 from triaged.cli_base import app
 
-__all__ = ["app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_run", "main"]
+__all__ = [
+    "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_run", "main",
+]
 
 
 def main() -> None:

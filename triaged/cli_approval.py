@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from triaged.cli_base import EXIT_CONFIG, app, fail, load_config
+from triaged.cli_base import EXIT_CONFIG, app, build_app, fail, load_config
 from triaged.errors import ApprovalRefused
 from triaged.references import normalize
 
@@ -28,7 +28,6 @@ def _actor() -> str:
 
 
 def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> str:
-    from triaged import app as wiring
     from triaged.approval.flow import Approvals
     from triaged.store import approval_rows
     from triaged.store.db import write_transaction
@@ -36,7 +35,7 @@ def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> st
     canonical = normalize(reference)
     if canonical is None:
         fail(f"{reference!r} is not a valid reference", EXIT_CONFIG)
-    built = wiring.build(load_config())
+    built = build_app(load_config())
     approvals = Approvals(built.intake.mailer)
     now = built.clock.now()
     try:

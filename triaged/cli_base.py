@@ -6,14 +6,19 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.engine import Engine
 
 from triaged import config as config_module
 from triaged import logs
 from triaged.config import Config
 from triaged.errors import ConfigError
+from triaged.store.db import SchemaMismatch, ensure_schema, make_engine
+
+if TYPE_CHECKING:
+    from triaged.app import App
 
 app = typer.Typer(
     add_completion=False,
@@ -85,3 +90,31 @@ def apply_logging(config: Config) -> None:
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
+
+
+def open_database(config: Config) -> Engine:
+    """The configured database with its schema current, or exit 2 saying why not.
+
+    A schema behind is upgraded when `[database] migrate_on_start` allows it;
+    otherwise, and for a schema newer than this code, the command refuses:
+    restarting would not mend either (systemd's RestartPreventExitStatus=2).
+    """
+    engine = make_engine(config.database.url)
+    try:
+        ensure_schema(engine, migrate_on_start=config.database.migrate_on_start)
+    except SchemaMismatch as error:
+        engine.dispose()
+        fail(str(error), EXIT_CONFIG)
+    return engine
+
+
+def build_app(config: Config) -> App:
+    """`triaged.app.build` for the console commands: a schema mismatch exits 2 with its reason."""
+    # Imported here: the read-only commands start faster without the intake,
+    # parser and transports.
+    from triaged import app as wiring
+
+    try:
+        return wiring.build(config)
+    except SchemaMismatch as error:
+        fail(str(error), EXIT_CONFIG)

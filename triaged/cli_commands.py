@@ -8,12 +8,21 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.engine import Engine
 
-from triaged.cli_base import EXIT_FAILURE, app, fail, load_config, print_json, quarantine_app
+from triaged.cli_base import (
+    EXIT_FAILURE,
+    app,
+    build_app,
+    fail,
+    load_config,
+    open_database,
+    print_json,
+    quarantine_app,
+)
 from triaged.clock import SystemClock
 from triaged.domain import ComplaintState
 from triaged.references import normalize
 from triaged.store import messages, queries, sla_queries
-from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.db import transaction
 from triaged.views import (
     complaint_view,
     event_view,
@@ -29,9 +38,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 
 def open_store() -> Engine:
-    engine = make_engine(load_config().database.url)
-    migrate(engine)
-    return engine
+    return open_database(load_config())
 
 
 @app.command("list")
@@ -202,10 +209,9 @@ def quarantine_discard(quarantine_id: int) -> None:
 @quarantine_app.command("replay")
 def quarantine_replay(quarantine_id: int) -> None:
     """Process a quarantined message again (after a fix); it may now become a complaint."""
-    from triaged import app as wiring
     from triaged.domain import RawMail
 
-    built = wiring.build(load_config())
+    built = build_app(load_config())
     with transaction(built.engine) as session:
         found = messages.get_quarantine(session, quarantine_id)
         if found is None:

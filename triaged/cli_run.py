@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from triaged.cli_base import EXIT_FAILURE, app, apply_logging, fail, load_config
+from triaged.cli_base import EXIT_CONFIG, EXIT_FAILURE, app, apply_logging, fail, load_config
+from triaged.store.db import SchemaMismatch
 
 
 @app.command()
@@ -22,6 +23,10 @@ def run(
     config = load_config()
     try:
         built = wiring.build(config)
+    except SchemaMismatch as error:
+        # Restarting will not mend it: exit 2, as for a bad config (see systemd's
+        # RestartPreventExitStatus), until the operator runs `triaged migrate`.
+        fail(str(error), EXIT_CONFIG)
     except Exception as error:  # noqa: BLE001 - any start-up failure is one clear line
         fail(f"cannot start: {type(error).__name__}: {error}")
     if once:

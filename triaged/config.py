@@ -229,7 +229,8 @@ def _password(t: Table) -> Secret | None:
 
 def _database(t: Table) -> DatabaseConfig:
     database = DatabaseConfig(
-        url=t.checked("url", DEFAULT_DATABASE_URL, lambda u: database_url(u, t.base_dir))
+        url=t.checked("url", DEFAULT_DATABASE_URL, lambda u: database_url(u, t.base_dir)),
+        migrate_on_start=t.boolean("migrate_on_start", True),
     )
     t.finish()
     return database

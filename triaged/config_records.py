@@ -76,13 +76,19 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    """An SQLAlchemy URL; a relative SQLite path is resolved against the config's folder."""
+    """An SQLAlchemy URL; a relative SQLite path is resolved against the config's folder.
+
+    `migrate_on_start`: `run` (and the other commands) upgrade a schema that is
+    behind; when False they refuse and the operator runs `triaged migrate`.
+    """
 
     url: str
+    migrate_on_start: bool = True
 
     def __repr__(self) -> str:
         # PostgreSQL URLs may carry a password.
-        return f"DatabaseConfig(url={redact_url(self.url)!r})"
+        return (f"DatabaseConfig(url={redact_url(self.url)!r}, "
+                f"migrate_on_start={self.migrate_on_start!r})")
 
 
 @dataclass(frozen=True)

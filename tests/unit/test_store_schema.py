@@ -11,10 +11,19 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import col, select
 
-from triaged.store.db import head_revision, make_engine, migrate, schema_revision, transaction
+from triaged.store.db import (
+    head_revision,
+    make_engine,
+    migrate,
+    move_schema,
+    schema_change,
+    schema_revision,
+    transaction,
+    writer,
+)
 from triaged.store.models import MailboxCursor, MessageRow, metadata
 
 
@@ -155,3 +164,52 @@ def test_a_database_from_before_the_ladder_is_upgraded_with_its_open_complaints_
     # The open one escalates at its date (no late reminder); the resolved one never.
     assert [tuple(row) for row in found] == [("OLD-0", 1, 1), ("OLD-1", 0, 0)]
     engine.dispose()
+
+
+def test_a_first_release_database_whose_complaints_have_messages_and_events_is_upgraded(
+    tmp_path: Path,
+) -> None:
+    # 0002 rebuilds the complaint table (SQLite batch mode: copy, DROP, rename); with
+    # foreign keys enforced throughout, the DROP failed as soon as a message or an
+    # event pointed at a complaint, i.e. for every real installation.
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with writer(engine) as conn, conn.begin():
+        move_schema(conn, "0001_initial")
+    at = "2026-11-23 08:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO complaint (id, reference, mailbox, state, customer_email, "
+            "customer_name, subject, language, received_at, due_at, escalation_level, "
+            "category, priority, created_at, updated_at) VALUES (7, 'OLD-7', 'support', "
+            "'acknowledged', 'c@example.test', '', '', 'en', :at, :at, 0, '', 'normal', "
+            ":at, :at)"), {"at": at})
+        conn.execute(text(
+            "INSERT INTO message (mailbox, folder, uidvalidity, uid, message_id, sha256, size, "
+            "sender, subject, text, outcome, rule, reason, complaint_id, received_at) VALUES "
+            "('support', 'INBOX', 1, 1, '<m@x>', 'ab', 0, 'c@example.test', '', '', "
+            "'complaint', '', '', 7, :at)"), {"at": at})
+        conn.execute(text(
+            "INSERT INTO event (complaint_id, message_row_id, at, kind, actor, detail) "
+            "VALUES (7, 1, :at, 'registered', 'triaged', '{}')"), {"at": at})
+
+    migrate(engine)
+
+    assert schema_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1, "enforced again"
+        assert conn.execute(text(
+            "SELECT c.reference, e.kind FROM event e JOIN message m ON m.id = e.message_row_id "
+            "JOIN complaint c ON c.id = m.complaint_id")).all() == [("OLD-7", "registered")]
+    engine.dispose()
+
+
+def test_a_schema_change_that_would_leave_rows_pointing_nowhere_is_rolled_back(
+    engine: Engine,
+) -> None:
+    with pytest.raises(IntegrityError, match="point to rows that do not exist"), \
+            schema_change(engine) as conn:
+        conn.execute(text(
+            "INSERT INTO event (complaint_id, at, kind, actor, detail) "
+            "VALUES (999, '2026-01-01 00:00:00.000000', 'registered', 'triaged', '{}')"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM event")).scalar() == 0

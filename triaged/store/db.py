@@ -15,8 +15,10 @@ never block a writer.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
+
+log = logging.getLogger("triaged.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -150,6 +156,89 @@ def _alembic_config() -> Config:
     return config
 
 
+class SchemaMismatch(Exception):
+    """The database's schema is not the one this version of triaged works with.
+
+    `message` says what the operator should do; `ahead` tells a database made
+    by a newer triaged (nothing to do here but upgrade triaged or restore a
+    matching backup) from one that is merely behind (`triaged migrate`).
+    """
+
+    def __init__(self, message: str, *, ahead: bool) -> None:
+        self.ahead = ahead
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where the database's schema stands against the newest revision this code knows.
+
+    `current` is None for a database never migrated (an empty file, a new
+    PostgreSQL database). `pending` lists the revisions an upgrade would apply,
+    oldest first, with the first line of each one's description.
+    """
+
+    current: str | None
+    head: str
+    known: bool
+    pending: tuple[tuple[str, str], ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def ahead(self) -> bool:
+        """The database was migrated by a newer triaged: its revision is unknown here."""
+        return self.current is not None and not self.known
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    """Compare the database's revision with this code's newest; changes nothing."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    current, head = schema_revision(engine), head_revision()
+    try:
+        known = current is None or scripts.get_revision(current) is not None
+    except (CommandError, RevisionError):
+        return SchemaStatus(current, head, False, ())
+    pending = tuple(
+        (script.revision, next(iter((script.doc or "").strip().splitlines()), ""))
+        for script in reversed(list(scripts.iterate_revisions(head, current or "base")))
+    )
+    return SchemaStatus(current, head, known, pending)
+
+
+def newer_than_code(status: SchemaStatus) -> str:
+    return (f"the database's schema is at {status.current}, which this version of triaged "
+            f"does not know (its newest is {status.head}): it was upgraded by a newer "
+            "triaged; run that version, or restore a backup made before the upgrade")
+
+
+def ensure_schema(engine: Engine, *, migrate_on_start: bool) -> SchemaStatus:
+    """Make sure the schema is the newest this code knows, or raise SchemaMismatch.
+
+    A database behind is upgraded when `migrate_on_start` (`[database]
+    migrate_on_start`), else refused with a pointer to `triaged migrate`. A
+    database ahead of the code (migrated by a newer triaged) is always refused:
+    running old code against a newer schema could corrupt it silently.
+    Returns the status from before any upgrade.
+    """
+    status = schema_status(engine)
+    if status.ahead:
+        raise SchemaMismatch(newer_than_code(status), ahead=True)
+    if status.up_to_date:
+        return status
+    if not migrate_on_start:
+        raise SchemaMismatch(
+            f"schema behind: the database is at {status.current or 'no schema yet'}, this "
+            f"version needs {status.head}; run `triaged migrate` (migrate_on_start is off)",
+            ahead=False,
+        )
+    migrate(engine)
+    log.info("database schema upgraded: %s → %s", status.current or "no schema", status.head)
+    return status
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (Alembic `upgrade head`).
 
@@ -157,18 +246,78 @@ def migrate(engine: Engine) -> None:
     an installed wheel. On SQLite the upgrade holds the write lock throughout,
     so two processes starting together migrate once.
     """
+    with schema_change(engine) as conn:
+        move_schema(conn, "head")
+
+
+@contextmanager
+def schema_change(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in one write transaction fit for changing tables.
+
+    SQLite changes most tables by rebuilding them (Alembic's batch mode: copy,
+    DROP, rename), and with foreign keys enforced, dropping a table that other
+    rows point to fails. So, as SQLite's own procedure for schema changes
+    says, enforcement is off for the transaction, and `PRAGMA
+    foreign_key_check` must find nothing before it commits.
+    """
+    with writer(engine) as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _driver_pragma(conn, "foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    _refuse_dangling_rows(conn)
+        finally:
+            if sqlite:
+                _driver_pragma(conn, "foreign_keys=ON")
+
+
+def _driver_pragma(conn: Connection, pragma: str) -> None:
+    # Straight to the driver: through SQLAlchemy the statement would open a
+    # transaction first, inside which SQLite ignores this pragma.
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA {pragma}")
+
+
+def _refuse_dangling_rows(conn: Connection) -> None:
+    dangling = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if dangling:
+        table, rowid, parent, _ = dangling[0]
+        raise IntegrityError(
+            f"{len(dangling)} row(s) point to rows that do not exist, e.g. {table} row "
+            f"{rowid} to a missing {parent}", None, ValueError("foreign key check failed"))
+
+
+def move_schema(conn: Connection, target: str) -> None:
+    """Upgrade, or downgrade, the schema to `target` inside the caller's transaction.
+
+    Downgrading is only used on an empty database (`triaged import` of an
+    export made by an older triaged); nothing else ever goes back.
+    """
     config = _alembic_config()
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
-        with conn.begin():
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+    config.attributes["connection"] = conn
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is not None and current != target and target != "head":
+        below = ScriptDirectory.from_config(config).iterate_revisions(current, "base")
+        if target in {script.revision for script in below}:
+            command.downgrade(config, target)
+            return
+    command.upgrade(config, target)
 
 
 def schema_revision(engine: Engine) -> str | None:
     """Return the revision the database is at, or None if it was never migrated."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision this version of triaged can migrate from or to."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    return frozenset(script.revision for script in scripts.walk_revisions())
 
 
 def head_revision() -> str:
