@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from triaged.clock import Clock
 from triaged.domain import LetterState
-from triaged.outbound.smtp import Delivery, Outgoing, Transport
+from triaged.outbound.smtp import LOGIN_REFUSED, Delivery, Outgoing, Transport
 from triaged.store import outbox, outbox_rows, suppression
 from triaged.store.db import transaction, writer
 from triaged.store.outbox_rows import ClaimedLetter
@@ -38,6 +38,9 @@ class Sender:
         self.transport = transport
         self.max_attempts = max_attempts
         self._outage_logged = False
+        # The last drain's refused login, if any: unlike an unreachable server it
+        # will not fix itself, so `run --once` reports it (exit status 1).
+        self.login_refused = ""
 
     def send_due(self, limit: int = 200) -> int:
         """Deliver up to `limit` due letters; return how many were tried (0 = nothing due)."""
@@ -66,6 +69,7 @@ class Sender:
     def drain(self, limit: int = 200) -> int:
         """Send until nothing is due; return the number of delivery attempts."""
         total = 0
+        self.login_refused = ""
         while (tried := self.send_due(limit)) > 0:
             total += tried
             if self._outage_logged:
@@ -93,7 +97,9 @@ class Sender:
         if state == LetterState.FAILED:
             log.error("letter %s to %s failed for good: %s", letter.message_id, letter.to_email,
                       delivery.error)
-        elif delivery.error.startswith("SMTP unreachable"):
+        elif delivery.outage:
+            if delivery.outage == LOGIN_REFUSED:
+                self.login_refused = delivery.error
             if not self._outage_logged:
                 log.error("%s; letters stay queued and are retried with back-off",
                           delivery.error)
