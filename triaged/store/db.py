@@ -171,6 +171,12 @@ def schema_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision this version of triaged can migrate from or to."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    return frozenset(revision.revision for revision in scripts.walk_revisions())
+
+
 def head_revision() -> str:
     """Return the newest revision this version of triaged knows."""
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
