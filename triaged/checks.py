@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import aiosmtplib
 from sqlalchemy.engine import make_url
 
 from triaged.app import make_source, make_transport
@@ -23,6 +24,7 @@ from triaged.config import Config, MailboxConfig
 from triaged.errors import TriagedError
 from triaged.ingest.imap import ImapSource
 from triaged.outbound.render import Renderer
+from triaged.outbound.smtp import describe_outage
 from triaged.store.db import head_revision, known_revisions, make_engine, schema_revision
 
 
@@ -118,7 +120,10 @@ def _mailbox(mailbox: MailboxConfig) -> str:
 
 
 def _smtp(config: Config) -> str:
-    return f"{make_transport(config).probe()} (nothing sent)"
+    try:
+        return f"{make_transport(config).probe()} (nothing sent)"
+    except (aiosmtplib.SMTPException, OSError, ValueError) as error:
+        raise Failed(describe_outage(error)[1]) from error
 
 
 def _approval_key(config: Config) -> str:

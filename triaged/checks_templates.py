@@ -24,6 +24,7 @@ import jinja2
 from triaged.approval.decision import EDIT_END, EDIT_START
 from triaged.config import Config
 from triaged.domain import Address, LetterKind
+from triaged.errors import TriagedError
 from triaged.notices import TOPICS
 from triaged.outbound.final import ClosingFacts, final_letter, satisfaction_letter
 from triaged.outbound.letters import (
@@ -40,6 +41,11 @@ from triaged.outbound.staff_letters import (
     reminder_letter,
 )
 
+
+class TemplateFailure(TriagedError):
+    """Letters that do not render: each kind with its reason, for one row of the table."""
+
+
 _TEMPLATE_FILE = re.compile(r"^(?P<kind>[a-z_]+)\.(subject|txt|html)\.j2$")
 Render = Callable[[], object]
 
@@ -47,7 +53,7 @@ Render = Callable[[], object]
 def render_language(config: Config, renderer: Renderer, language: str) -> str:
     """Render every letter kind `language` has a template for; what rendered.
 
-    Raises ValueError naming each kind that failed and why (template file and
+    Raises TemplateFailure naming each kind that failed and why (template file and
     line for a syntax error), all of them at once.
     """
     rendered: list[str] = []
@@ -63,7 +69,7 @@ def render_language(config: Config, renderer: Renderer, language: str) -> str:
             continue
         rendered.append(kind.value)
     if failed:
-        raise ValueError("; ".join(failed))
+        raise TemplateFailure("; ".join(failed))
     if not rendered:
         return "no letters in this language"
     return f"letters render: {', '.join(rendered)}"

@@ -259,3 +259,23 @@ def test_check_logs_in_with_xoauth2_without_sending(office: Office, auth_stack: 
     assert checks["smtp"]["result"] == "ok"
     assert len(auth_stack.smtp_received) == sent_before, "check sends nothing"
     assert token not in result.both
+
+
+def test_check_fails_the_smtp_row_when_its_token_is_refused(
+    office: Office, auth_stack: MailStack
+) -> None:
+    good, expired = auth_stack.oauth2.grant(office.support), auth_stack.oauth2.grant(
+        office.support)
+    auth_stack.oauth2.revoke(expired)
+    office.tokens(good, expired)
+    path = office.config("oauth2")
+
+    result = office.install.run(path, "check", "--json")
+
+    assert result.code == 1, result.describe()
+    checks = {c["check"]: c for c in json.loads(result.out)["checks"]}
+    failed = {name for name, c in checks.items() if c["result"] == "FAIL"}
+    assert failed == {"smtp"}, result.describe()
+    assert checks["smtp"]["detail"].startswith("SMTP login refused: 535"), result.describe()
+    assert good not in result.both
+    assert expired not in result.both
