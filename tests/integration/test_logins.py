@@ -8,6 +8,7 @@ never keep a token, and never print one.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 from collections.abc import Iterator
@@ -136,10 +137,12 @@ def test_run_once_reads_and_answers_with_xoauth2_tokens_for_imap_and_smtp(
     office.complain(customer, "Cake arrived crushed")
     asked_before = auth_stack.oauth2.introspections
 
-    result = office.install.run(path, "run", "--once")
+    # --verbose: even debug logging must not show a token (nor the XOAUTH2 string).
+    result = office.install.run(path, "--verbose", "run", "--once")
 
     assert result.code == 0, result.describe()
     assert_no_traceback(result)
+    assert "DEBUG" in result.err, "debug logging was on"
     reference = office.holding_reply_to(customer)
     [sent] = [e for e in auth_stack.smtp_received if customer in e.rcpt_tos]
     assert sent.auth_login == office.support, "the letter went out over an XOAUTH2 login"
@@ -149,6 +152,9 @@ def test_run_once_reads_and_answers_with_xoauth2_tokens_for_imap_and_smtp(
     assert {"imap", "smtp"} <= set(office.token_runs())
     for token in (imap_token, smtp_token):
         assert token not in result.both
+        xoauth2 = f"user={office.support}\x01auth=Bearer {token}\x01\x01".encode()
+        assert base64.b64encode(xoauth2).decode() not in result.both
+        assert base64.b64encode(token.encode()).decode()[:20] not in result.both
 
 
 def test_a_fresh_token_is_fetched_for_every_login_as_the_old_one_expires(
