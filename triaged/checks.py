@@ -16,11 +16,13 @@ from pathlib import Path
 
 import aiosmtplib
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.app import make_source, make_transport
 from triaged.approval.key_strength import weakness
 from triaged.checks_templates import render_language, unused_override_files
 from triaged.config import Config, MailboxConfig
+from triaged.config_database import redact_url
 from triaged.errors import TriagedError
 from triaged.ingest.imap import ImapSource
 from triaged.outbound.render import Renderer
@@ -98,6 +100,10 @@ def _database(config: Config) -> str:
     engine = make_engine(config.database.url)
     try:
         current, head = schema_revision(engine), head_revision()
+    except SQLAlchemyError as error:
+        # The driver's own words, without SQLAlchemy's SQL echo and help link.
+        raise Failed(f"{redact_url(config.database.url)}: cannot connect: "
+                     f"{getattr(error, 'orig', None) or error}") from error
     finally:
         engine.dispose()
     if current == head:

@@ -243,3 +243,18 @@ def test_check_never_creates_the_sqlite_file(install: Install) -> None:
     assert "`triaged run` creates it" in rows(result)["database"][1]
     assert not install.db.exists(), "a file made by `check` (often as root) would be unwritable"
     assert result.code == 0
+
+
+def test_a_database_that_cannot_be_opened_fails_in_one_plain_line(install: Install) -> None:
+    folder = install.dir / "not-a-file.db"
+    folder.mkdir()
+    path = install.config(tail="")
+    path.write_text(path.read_text().replace(str(install.db), str(folder)))
+
+    result = install.run(path, "check", "--json")
+
+    assert result.code == 1, result.describe()
+    status, detail = rows(result)["database"]
+    assert status == "FAIL"
+    assert "cannot connect: unable to open database file" in detail
+    assert "sqlalche.me" not in detail, "no SQLAlchemy boilerplate"
