@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
+import binascii
 import contextlib
 import grp
+import json
 import os
 import pwd
 import re
@@ -42,6 +45,8 @@ from typing import Any, NamedTuple
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
+
+from tests.oauth2_provider import OAuth2Provider
 
 DOVECOT = "/usr/sbin/dovecot"
 DEFAULT_PASSWORD = "pw"
@@ -88,6 +93,11 @@ class MailStack:
     sender at 200-450 msg/s. ``keep=True`` leaves the folder behind after stop().
     ``directory`` is the folder to build in (made if missing, must be short); by default
     a fresh one under /tmp, removed on stop().
+
+    Both servers also accept XOAUTH2 (Dovecot OAUTHBEARER too) with a token from
+    ``oauth2.grant(user)``, AUTH XOAUTH2 counting for ``smtp_auth``: Dovecot asks the
+    stack's OAuth2 provider (``tests/oauth2_provider.py``) at every login, the relay
+    its table; ``oauth2.revoke(token)`` makes a token expire.
     """
 
     host = "127.0.0.1"
@@ -122,6 +132,7 @@ class MailStack:
         self._dovecot: subprocess.Popen[bytes] | None = None
         self._controller: Controller | None = None
         self._made_dir = False
+        self.oauth2 = OAuth2Provider()
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -146,6 +157,7 @@ class MailStack:
             )
         self._prepare_dir()
         try:
+            self.oauth2.start()
             self._start_dovecot_on_free_ports()
             self._start_smtp()
         except BaseException:
@@ -165,6 +177,7 @@ class MailStack:
         if self._dovecot is not None:
             _stop_process_group(self._dovecot)
             self._dovecot = None
+        self.oauth2.stop()
         if not self.keep and self.dir != Path():
             self._remove_dir()
 
@@ -353,8 +366,12 @@ class MailStack:
     def _start_dovecot(self) -> None:
         self.imap_port, self.lmtp_port, self.smtp_port = _free_ports(3)
         config = self.dir / "etc" / "dovecot.conf"
+        oauth2 = self.dir / "etc" / "oauth2.conf.ext"
+        oauth2.write_text(render_oauth2_config(self.oauth2.url))
+        oauth2.chmod(0o644)
         config.write_text(
-            render_dovecot_config(self.dir, self.imap_port, self.lmtp_port, fast=self.fast)
+            render_dovecot_config(self.dir, self.imap_port, self.lmtp_port, fast=self.fast,
+                                  oauth2_config=oauth2)
         )
         with open(self.dir / "log" / "master.out", "wb") as out:
             # -F: stay in the foreground, so this process owns and can stop it; its own
@@ -440,8 +457,26 @@ class MailStack:
 # ---- Dovecot config ----------------------------------------------------------------------
 
 
-def render_dovecot_config(directory: Path, imap_port: int, lmtp_port: int, *, fast: bool) -> str:
-    """The complete private Dovecot config; as root or as the invoking user."""
+def render_oauth2_config(introspection_url: str) -> str:
+    """Dovecot's oauth2 passdb settings: ask the test provider about every token."""
+    return f"""\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
+def render_dovecot_config(
+    directory: Path, imap_port: int, lmtp_port: int, *, fast: bool,
+    oauth2_config: Path | None = None,
+) -> str:
+    """The complete private Dovecot config; as root or as the invoking user.
+
+    With `oauth2_config` (see render_oauth2_config) XOAUTH2 and OAUTHBEARER logins are
+    checked by the oauth2 passdb; passwords by the passwd-file only."""
     if _is_root():
         login_user, internal_user, internal_group = "dovenull", "dovecot", "dovecot"
         mail_uid = mail_gid = NOBODY
@@ -453,6 +488,14 @@ def render_dovecot_config(directory: Path, imap_port: int, lmtp_port: int, *, fa
         mail_uid, mail_gid = os.getuid(), os.getgid()
         login_chroot = anvil_chroot = ""
     d = directory
+    mechanisms = "plain login"
+    oauth2_passdb = ""
+    if oauth2_config is not None:
+        mechanisms += " xoauth2 oauthbearer"
+        # Each passdb only sees its own mechanisms: a token is never compared with a
+        # password, nor a password sent to the introspection endpoint.
+        oauth2_passdb = (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                         f"  args = {oauth2_config}\n}}\n")
     return f"""\
 base_dir = {d}/run
 state_dir = {d}/state
@@ -465,7 +508,7 @@ debug_log_path = {d}/log/dovecot.log
 auth_verbose = yes
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_username_format = %Lu
 auth_failure_delay = 0
 default_login_user = {login_user}
@@ -477,9 +520,10 @@ first_valid_gid = {mail_gid}
 last_valid_gid = {mail_gid}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%Lu {d}/etc/users/%Lu
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = passwd-file
   args = username_format=%Lu {d}/etc/users/%Lu
   default_fields = uid={mail_uid} gid={mail_gid} home={d}/mail/%Ld/%Ln
@@ -673,6 +717,30 @@ class _RelayHandler:
 
     def __init__(self, stack: MailStack) -> None:
         self._stack = weakref.proxy(stack)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """XOAUTH2 as Gmail speaks it: base64("user=U\\1auth=Bearer T\\1\\1"); a refused
+        token gets a 334 challenge carrying a JSON error, then 535 after the client's
+        empty answer (https://developers.google.com/gmail/imap/xoauth2-protocol)."""
+        blob: Any = await server.challenge_auth("") if len(args) == 1 else None
+        if blob is None:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        if not isinstance(blob, bytes):  # the client aborted with "*"
+            return AuthResult(success=False, handled=True)
+        fields = dict(part.partition("=")[::2]
+                      for part in blob.decode("utf-8", "replace").split("\x01") if part)
+        user = fields.get("user", "").lower()
+        scheme, _, token = fields.get("auth", "").partition(" ")
+        if scheme == "Bearer" and user and self._stack.oauth2.owner(token) == user:
+            return AuthResult(success=True, auth_data=user)
+        error = json.dumps({"status": "401", "schemes": "Bearer",
+                            "scope": "https://mail.google.com/"})
+        await server.challenge_auth(error)
+        return AuthResult(success=False, handled=False)
 
     async def _lmtp(self, server: _RelaySMTP) -> _Lmtp:
         if server.lmtp is None:

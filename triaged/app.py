@@ -6,7 +6,9 @@ passed down, so use cases never construct their own sockets or engines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -39,13 +41,30 @@ def _remembered(token: str) -> str:
     return token
 
 
+def token_fetcher(command: tuple[str, ...], folder: str) -> Callable[[], str] | None:
+    """A callable that runs `oauth2_token_command` anew at each call; None when unset.
+
+    Access tokens expire within the hour, so none is kept: every login asks
+    for a fresh one. A failing command raises ValueError naming the key and the
+    command, never anything it printed on standard output.
+    """
+    if not command:
+        return None
+
+    def fetch() -> str:
+        try:
+            return _remembered(
+                run_secret_command(command, Path(folder) if folder else None).reveal())
+        except ValueError as error:
+            raise ValueError(f"oauth2_token_command: {error}") from None
+
+    return fetch
+
+
 def make_source(mailbox: MailboxConfig) -> MailSource:
     if mailbox.maildir:
         return MaildirSource(mailbox.name, mailbox.maildir, mailbox.processed_folder)
-    token = None
-    if mailbox.oauth2_token_command:
-        command = mailbox.oauth2_token_command
-        token = lambda: _remembered(run_secret_command(command, None).reveal())  # noqa: E731
+    token = token_fetcher(mailbox.oauth2_token_command, mailbox.command_dir)
     settings = ImapSettings(
         host=mailbox.host,
         port=mailbox.port,
@@ -70,6 +89,7 @@ def make_transport(config: Config) -> Transport:
             security=smtp.security,
             username=smtp.username,
             password=(lambda: _reveal(smtp.password)) if smtp.password is not None else None,
+            oauth2_token=token_fetcher(smtp.oauth2_token_command, smtp.command_dir),
             timeout=smtp.timeout.total_seconds(),
         )
     )

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from triaged.cli_base import EXIT_CONFIG, EXIT_FAILURE, app, apply_logging, fail, load_config
+from triaged.cli_base import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    app,
+    apply_logging,
+    fail,
+    load_config,
+    print_json,
+    state,
+)
 from triaged.store.db import SchemaMismatch
 
 
@@ -48,15 +57,41 @@ def run(
 
 
 @app.command()
-def check() -> None:
-    """Validate the config, then try the database, mailboxes, SMTP and templates."""
+def check(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Validate the config, then try the database, mailboxes, SMTP, approval key, templates.
+
+    Exit status: 0 every check passed (warnings allowed), 2 the config is unusable,
+    1 some check failed.
+    """
     from triaged.checks import run_checks
 
+    if as_json:
+        _config_problems_as_json()
     config = load_config()
     results = run_checks(config)
-    width = max(len(r.name) for r in results)
-    for result in results:
-        mark = "ok  " if result.ok else "FAIL"
-        typer.echo(f"{mark}  {result.name.ljust(width)}  {result.detail}")
+    if as_json:
+        print_json({"ok": all(r.ok for r in results),
+                    "checks": [{"check": r.name, "result": r.status.value, "detail": r.detail}
+                               for r in results]})
+    else:
+        width = max(len(r.name) for r in results)
+        for result in results:
+            typer.echo(f"{result.status.value:<4}  {result.name.ljust(width)}  {result.detail}")
     if not all(r.ok for r in results):
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _config_problems_as_json() -> None:
+    """With --json, an unusable config is reported on stdout too (then exit 2)."""
+    from triaged import config as config_module
+    from triaged.errors import ConfigError
+
+    path = state.config_path or config_module.default_path()
+    try:
+        config_module.load(path)
+    except ConfigError as error:
+        print_json({"ok": False, "checks": [{"check": "config", "result": "FAIL",
+                                             "detail": str(path),
+                                             "problems": error.problems}]})

@@ -166,10 +166,7 @@ def _mailbox(t: Table) -> MailboxConfig:
         t.problem("host", "required key is missing (or set maildir for a local Maildir)")
     security = t.choice("security", "tls", SECURITIES)
     password = _password(t)
-    oauth2 = t.command("oauth2_token_command")
-    if oauth2 and password is not None:
-        t.problem("oauth2_token_command", "set either a password or oauth2_token_command, "
-                                          "not both")
+    oauth2 = _oauth2_command(t, password)
     mailbox = MailboxConfig(
         name=name,
         address=address,
@@ -185,6 +182,7 @@ def _mailbox(t: Table) -> MailboxConfig:
         start=t.choice("start", "now", ("now", "all")),
         maildir=maildir,
         oauth2_token_command=oauth2,
+        command_dir=_command_dir(t),
     )
     t.finish()
     return mailbox
@@ -196,18 +194,42 @@ def _smtp(t: Table) -> SmtpConfig:
     if not host and not deliver_to_maildir:
         t.problem("host", "required key is missing (or set deliver_to_maildir)")
     security = t.choice("security", "starttls", SECURITIES)
+    username = t.string("username")
+    password = _password(t)
+    oauth2 = _oauth2_command(t, password)
+    if oauth2 and not username:
+        t.problem("username", "required with oauth2_token_command (the account the token "
+                              "belongs to)")
     smtp = SmtpConfig(
         host=host,
         port=t.integer("port", SMTP_PORTS[security], low=1, high=65535),
         security=security,
-        username=t.string("username"),
-        password=_password(t),
+        username=username,
+        password=password,
+        oauth2_token_command=oauth2,
+        command_dir=_command_dir(t),
         timeout=t.interval("timeout", "30s"),
         max_attempts=t.integer("max_attempts", 8, low=1),
         deliver_to_maildir=deliver_to_maildir,
     )
     t.finish()
     return smtp
+
+
+def _oauth2_command(t: Table, password: Secret | None) -> tuple[str, ...]:
+    """`oauth2_token_command`: kept as a command, not run here, because access tokens
+    expire within the hour and each login needs a fresh one."""
+    command = t.command("oauth2_token_command")
+    if command and (password is not None or t.has("password_file")
+                    or t.has("password_command")):
+        t.problem("oauth2_token_command", "set either a password or oauth2_token_command, "
+                                          "not both")
+    return command
+
+
+def _command_dir(t: Table) -> str:
+    """Where secret commands run: the config file's folder, so relative helpers work."""
+    return str(t.base_dir) if t.base_dir.is_dir() else ""
 
 
 def _password(t: Table) -> Secret | None:
@@ -221,7 +243,8 @@ def _password(t: Table) -> Secret | None:
         if file:
             return read_secret_file(Path(file))
         if command:
-            return run_secret_command(command, t.base_dir if t.base_dir.is_dir() else None)
+            return run_secret_command(command, Path(_command_dir(t)) if _command_dir(t)
+                                      else None)
     except ValueError as exc:
         t.problem("password_file" if file else "password_command", str(exc))
     return None
@@ -356,6 +379,7 @@ def _approval(t: Table) -> ApprovalConfig:
         t.problem("authserv_id", "required when require_authentication_results = true")
     approval = ApprovalConfig(
         secret=secret,
+        secret_file=secret_file,
         token_ttl=t.duration("token_ttl", "14 days"),
         require_authentication_results=require,
         authserv_id=authserv_id,

@@ -58,6 +58,8 @@ class MailboxConfig:
     # Run by the IMAP adapter at each login (OAuth2 tokens expire within the
     # hour), so it is kept as a command rather than read here.
     oauth2_token_command: tuple[str, ...] = ()
+    # The config file's folder: oauth2_token_command runs there, as password_command does.
+    command_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class SmtpConfig:
     timeout: timedelta
     max_attempts: int
     deliver_to_maildir: str
+    # XOAUTH2 instead of a password: run at each SMTP login (see MailboxConfig).
+    oauth2_token_command: tuple[str, ...] = ()
+    command_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ class ApprovalConfig:
     token_ttl: Duration
     require_authentication_results: bool
     authserv_id: str
+    # Where `secret` came from, for `triaged check` (its permissions); "" when unset.
+    secret_file: str = ""
 
 
 @dataclass(frozen=True)

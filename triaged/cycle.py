@@ -34,7 +34,9 @@ def run_cycle(app: App) -> CycleReport:
     then send every due letter (the reminders and digests just queued included).
 
     A mailbox that cannot be reached is reported in `failures` (exit status 1
-    for `run --once`); the other mailboxes and the sender still run.
+    for `run --once`); the other mailboxes and the sender still run. So is an
+    SMTP login the server refused (a wrong or expired password or token): an
+    unreachable SMTP server is not, as its letters simply wait (SPEC §9).
     """
     report = CycleReport()
     for poller in app.pollers:
@@ -55,4 +57,7 @@ def run_cycle(app: App) -> CycleReport:
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")
+    if app.sender.login_refused:
+        # Already logged once by the sender; counted here for the exit status.
+        report.failures.append(f"smtp: {app.sender.login_refused}")
     return report

@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -79,25 +80,40 @@ def _present(values: dict[str, str | None]) -> dict[str, str]:
 class Redactor:
     """The secret values to remove; more can be added while running (OAuth2 tokens)."""
 
+    # Tokens are fetched anew for every login (each SMTP session): only the newest
+    # are kept, so the pattern stays small in a daemon that runs for months. An
+    # older token has expired (they live an hour) and is worth nothing.
+    MAX_RUNTIME = 32
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
         self._secrets: set[str] = set()
+        self._runtime: deque[str] = deque(maxlen=self.MAX_RUNTIME)
 
     def replace(self, secrets: Iterable[str]) -> None:
         with self._lock:
-            self._secrets = set()
-        self.add(*secrets)
+            self._secrets = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+            self._compile()
 
     def add(self, *secrets: str) -> None:
+        """Redact these too: values fetched at run time, the newest `MAX_RUNTIME` kept."""
         with self._lock:
-            fresh = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} - self._secrets
+            fresh = [s for s in secrets if len(s) >= MIN_SECRET_LENGTH
+                     and s not in self._secrets and s not in self._runtime]
             if not fresh:
                 return
-            self._secrets |= fresh
-            # Longest first, so a secret containing another is removed whole.
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            self._runtime.extend(fresh)
+            self._compile()
+
+    def _compile(self) -> None:
+        every = self._secrets | set(self._runtime)
+        if not every:
+            self._pattern = None
+            return
+        # Longest first, so a secret containing another is removed whole.
+        ordered = sorted(every, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
     def __call__(self, text: str) -> str:
         pattern = self._pattern

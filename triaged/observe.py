@@ -37,8 +37,8 @@ class CountedTransport:
 
         self.inner.deliver(letters, counted)
 
-    def probe(self) -> None:
-        self.inner.probe()
+    def probe(self) -> str:
+        return self.inner.probe()
 
 
 class Observer:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from triaged import logs
 from triaged.clock import Clock
 from triaged.domain import LetterState
-from triaged.outbound.smtp import Delivery, Outgoing, Transport
+from triaged.outbound.smtp import LOGIN_REFUSED, Delivery, Outgoing, Transport
 from triaged.store import outbox, outbox_rows, rows, suppression
 from triaged.store.db import transaction, writer
 from triaged.store.outbox_rows import ClaimedLetter
@@ -40,6 +40,9 @@ class Sender:
         self.transport = transport
         self.max_attempts = max_attempts
         self._outage_logged = False
+        # The last drain's refused login, if any: unlike an unreachable server it
+        # will not fix itself, so `run --once` reports it (exit status 1).
+        self.login_refused = ""
 
     @property
     def smtp_down(self) -> bool:
@@ -80,6 +83,7 @@ class Sender:
     def drain(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
         """Send until nothing is due; return the number of delivery attempts."""
         total = 0
+        self.login_refused = ""
         while (tried := self.send_due(limit, progress)) > 0:
             total += tried
             if self._outage_logged:
@@ -107,7 +111,9 @@ class Sender:
         if state == LetterState.FAILED:
             log.error("letter %s to %s failed for good: %s", letter.message_id, letter.to_email,
                       delivery.error, extra=self._about(conn, letter))
-        elif delivery.error.startswith("SMTP unreachable"):
+        elif delivery.outage:
+            if delivery.outage == LOGIN_REFUSED:
+                self.login_refused = delivery.error
             if not self._outage_logged:
                 log.error("%s; letters stay queued and are retried with back-off",
                           delivery.error)

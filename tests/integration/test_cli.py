@@ -527,8 +527,11 @@ def test_check_against_the_real_stack_is_all_ok(office: Office) -> None:
 
     assert result.code == 0, result.describe()
     rows = {line.split()[1]: line.split()[0] for line in result.out.splitlines() if line}
+    # No approval key and no managers: approval by email is off, which is worth a warning.
     assert rows == {"config": "ok", "database": "ok", "mailbox": "ok", "smtp": "ok",
-                    "templates": "ok"}
+                    "approval": "warn", "templates": "ok"}
+    [key] = [line for line in result.out.splitlines() if "approval key" in line]
+    assert "set approval.secret_file" in key
     # Every letter kind is rendered, not only the holding reply.
     [english] = [line for line in result.out.splitlines() if "templates en" in line]
     assert "holding" in english

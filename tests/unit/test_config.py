@@ -594,6 +594,8 @@ def documented_keys() -> dict[str, set[str]]:
 KEYS_FOR_FIELD = {
     "password": {"password_file", "password_command"},
     "secret": {"secret_file"},
+    # Not a key: the config file's own folder, where commands run.
+    "command_dir": set(),
 }
 
 
@@ -638,3 +640,53 @@ def test_a_subdivision_of_the_configured_country_is_accepted() -> None:
     data = with_values(MINIMAL, business__country="US", business__subdivision="CA")
     business = from_mapping(data, Path("/")).business
     assert (business.country, business.subdivision) == ("US", "CA")
+
+
+# -- OAuth2 token commands ------------------------------------------------------------
+
+
+def test_oauth2_token_commands_are_kept_to_run_at_each_login_in_the_config_folder(
+    tmp_path: Path,
+) -> None:
+    # `false` would fail if run: a token command is not run while loading.
+    data = with_values(MINIMAL, mailboxes__0__oauth2_token_command=["false"],
+                       smtp__username="support@acme.example",
+                       smtp__oauth2_token_command=["./token", "smtp"])
+    config = from_mapping(data, tmp_path)
+    assert config.mailboxes[0].oauth2_token_command == ("false",)
+    assert config.smtp.oauth2_token_command == ("./token", "smtp")
+    assert config.mailboxes[0].command_dir == config.smtp.command_dir == str(tmp_path)
+    assert config.smtp.password is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"smtp__username": "s@acme.example", "smtp__password_command": ["echo", "pw"],
+          "smtp__oauth2_token_command": ["token"]},
+         ["smtp.oauth2_token_command: set either a password or oauth2_token_command, not both"]),
+        ({"smtp__oauth2_token_command": ["token"]},
+         ["smtp.username: required with oauth2_token_command (the account the token belongs "
+          "to)"]),
+        ({"mailboxes__0__password_file": "missing.pass",
+          "mailboxes__0__oauth2_token_command": ["token"]},
+         ["mailboxes[0].password_file: cannot read secret file",
+          "mailboxes[0].oauth2_token_command: set either a password or oauth2_token_command, "
+          "not both"]),
+        ({"smtp__oauth2_token_command": "oama access s@acme.example"},
+         ["smtp.oauth2_token_command: expected a command as a list of strings"]),
+    ],
+)
+def test_oauth2_token_command_mistakes_are_problems(
+    tmp_path: Path, changes: dict[str, Any], expected: list[str]
+) -> None:
+    problems = problems_of(with_values(MINIMAL, **changes), tmp_path)
+    assert len(problems) == len(expected), problems
+    for problem, start in zip(problems, expected, strict=True):
+        assert problem.startswith(start)
+
+
+def test_the_approval_key_file_is_remembered_for_check(tmp_path: Path) -> None:
+    (tmp_path / "approval.key").write_text("k" * 64 + "\n")
+    config = from_mapping(with_values(MINIMAL, approval__secret_file="approval.key"), tmp_path)
+    assert config.approval.secret_file == str(tmp_path / "approval.key")

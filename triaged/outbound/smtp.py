@@ -32,12 +32,20 @@ class Outgoing:
     raw: bytes
 
 
+# Why a whole connection failed, for `Delivery.outage`: the server could not be
+# reached, or it (or our token command) refused the login.
+UNREACHABLE = "unreachable"
+LOGIN_REFUSED = "login refused"
+
+
 @dataclass(frozen=True)
 class Delivery:
     letter_id: int
     accepted: bool
     permanent: bool = False
     error: str = ""
+    # Set when the letter was not even tried because the connection failed.
+    outage: str = ""
 
 
 OnDelivery = Callable[[Delivery], None]
@@ -48,8 +56,9 @@ class Transport(Protocol):
         """Try every letter once; call `on_delivery` as soon as each one's fate is known."""
         ...
 
-    def probe(self) -> None:
-        """Connect and authenticate without sending; raise OSError/SMTPException on failure."""
+    def probe(self) -> str:
+        """Connect and authenticate without sending; say how. Raise OSError,
+        SMTPException or ValueError (the token command failed) on failure."""
         ...
 
 
@@ -60,6 +69,8 @@ class SmtpSettings:
     security: str  # tls | starttls | plain
     username: str = ""
     password: Callable[[], str] | None = None
+    # XOAUTH2 instead of a password: called at each login for a fresh access token.
+    oauth2_token: Callable[[], str] | None = None
     timeout: float = 30.0
     connections: int = 4
 
@@ -77,14 +88,18 @@ class SmtpTransport:
         if letters:
             asyncio.run(self._deliver_all(letters, on_delivery))
 
-    def probe(self) -> None:
-        async def go() -> None:
+    def probe(self) -> str:
+        async def go() -> str:
             client = self._client()
             await client.connect()
-            await self._login(client)
+            how = await self._login(client)
             await client.quit()
+            return how
 
-        asyncio.run(go())
+        how = asyncio.run(go())
+        s = self._s
+        return f"connected to {s.host}:{s.port}" + (
+            f", logged in as {s.username} ({how})" if how else " (no login configured)")
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self._s
@@ -97,9 +112,17 @@ class SmtpTransport:
             local_hostname=socket.gethostname(),
         )
 
-    async def _login(self, client: aiosmtplib.SMTP) -> None:
-        if self._s.username and self._s.password is not None:
-            await client.login(self._s.username, self._s.password())
+    async def _login(self, client: aiosmtplib.SMTP) -> str:
+        """Authenticate if configured; how ("XOAUTH2", "password", "" for not at all)."""
+        s = self._s
+        if s.username and s.oauth2_token is not None:
+            # A fresh token at every login: the last one may have expired.
+            await client.auth_xoauth2(s.username, s.oauth2_token())
+            return "XOAUTH2"
+        if s.username and s.password is not None:
+            await client.login(s.username, s.password())
+            return "password"
+        return ""
 
     async def _deliver_all(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
         queue: asyncio.Queue[Outgoing] = asyncio.Queue()
@@ -122,7 +145,8 @@ class SmtpTransport:
                         client = self._client()
                         await client.connect()
                         await self._login(client)
-                    except (aiosmtplib.SMTPException, OSError) as error:
+                    except (aiosmtplib.SMTPException, OSError, ValueError) as error:
+                        # ValueError: the token command failed (it names itself).
                         client = None
                         _fail_rest(letter, queue, error, on_delivery)
                         return
@@ -205,11 +229,25 @@ def _fail_rest(
     error: BaseException,
     on_delivery: OnDelivery,
 ) -> None:
-    """The server is unreachable: every letter this worker would send waits for later."""
-    text = f"SMTP unreachable: {type(error).__name__}: {error}"
-    on_delivery(Delivery(first.letter_id, False, False, text))
+    """No connection (unreachable, or the login was refused): every letter this worker
+    would send waits for later."""
+    outage, text = describe_outage(error)
+    on_delivery(Delivery(first.letter_id, False, False, text, outage))
     while not queue.empty():
-        on_delivery(Delivery(queue.get_nowait().letter_id, False, False, text))
+        on_delivery(Delivery(queue.get_nowait().letter_id, False, False, text, outage))
+
+
+def describe_outage(error: BaseException) -> tuple[str, str]:
+    """(UNREACHABLE or LOGIN_REFUSED, one line for the operator) for a failed connection.
+
+    Neither the server's answer nor our token command's message carries the
+    password or token, so the line is safe to log.
+    """
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        return LOGIN_REFUSED, f"SMTP login refused: {error.code} {error.message}"
+    if isinstance(error, ValueError):
+        return LOGIN_REFUSED, f"SMTP login impossible: {error}"
+    return UNREACHABLE, f"SMTP unreachable: {type(error).__name__}: {error}"
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -236,5 +274,6 @@ class MaildirTransport:
             os.rename(tmp, box / "new" / name)
             on_delivery(Delivery(letter.letter_id, True))
 
-    def probe(self) -> None:
+    def probe(self) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
+        return f"letters go to Maildirs under {self.root}"

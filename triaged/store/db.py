@@ -211,7 +211,7 @@ def schema_status(engine: Engine) -> SchemaStatus:
 def newer_than_code(status: SchemaStatus) -> str:
     return (f"the database's schema is at {status.current}, which this version of triaged "
             f"does not know (its newest is {status.head}): it was upgraded by a newer "
-            "triaged; run that version, or restore a backup made before the upgrade")
+            "triaged; upgrade triaged to that version, or restore a backup made before the upgrade")
 
 
 def ensure_schema(engine: Engine, *, migrate_on_start: bool) -> SchemaStatus:
