@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from triaged.approval.decision import EDIT_END, EDIT_START
+from triaged.approval.history import WHATS
 from triaged.config import Config
 from triaged.domain import Address, LetterKind
 from triaged.errors import TriagedError
@@ -32,6 +33,7 @@ from triaged.outbound.letters import (
     HoldingFacts,
     extension_letter,
     holding_letter,
+    language_name,
 )
 from triaged.outbound.render import Renderer
 from triaged.outbound.staff_letters import (
@@ -122,7 +124,7 @@ def _letters(
                ("support+token@example.com", "")]
     yield LetterKind.REMINDER, [partial(reminder_letter, d, renderer) for d in digests]
     yield LetterKind.ESCALATION, [partial(escalation_letter, d, renderer) for d in digests]
-    for kind, contexts in _internal_contexts(business, holding.reference).items():
+    for kind, contexts in _internal_contexts(business, holding.reference, language).items():
         yield kind, [partial(renderer.render, language, kind, c) for c in contexts]
 
 
@@ -137,13 +139,21 @@ def _digest(config: Config, language: str, now: datetime, reply_to: str) -> Dige
                        items=(item,))
 
 
-def _internal_contexts(business: str, reference: str) -> dict[LetterKind, list[Mapping[str, Any]]]:
+def _internal_contexts(
+    business: str, reference: str, language: str
+) -> dict[LetterKind, list[Mapping[str, Any]]]:
     """The contexts the use cases render letters to staff and managers with (one per
     variant); keep in step with `approval.flow`, `approval.routing` and `notices`."""
     base = {"business_name": business, "reference": reference,
             "customer": "customer@example.com",
-            "customer_label": "Customer <customer@example.com>", "subject": "Test"}
+            "customer_label": "Customer <customer@example.com>", "subject": "Test",
+            # The customer's language, named in the letter's (staff write in it).
+            "language_name": language_name("ko", language)}
     when = "Monday 23 November 2026, 10:00"
+    # One entry of every kind the approval request's short history can show.
+    history = [{"what": what, "when": when, "actor": "team@example.com",
+                "customer": "customer@example.com", "version": 1, "level": 1,
+                "reason": "too little"} for what in WHATS]
     notice = {"business_name": business, "reference": reference, "customer_email": "",
               "customer_name": "", "subject": "Test", "forwarder": "", "linked_reference": "",
               "letter_kind": "", "detail": "", "hard": False}
@@ -156,7 +166,7 @@ def _internal_contexts(business: str, reference: str) -> dict[LetterKind, list[M
              "resolution": "We refund the cake.", "edit_start": EDIT_START,
              "edit_end": EDIT_END, "final_subject": "Re: Test [K7M-Q3X9]",
              "final_text": "Dear Customer,\n\nWe refund the cake.\n",
-             "history": [f"{when}: drafted by team@example.com"],
+             "history": history,
              "complaint_text": "It broke.", "expires": when, "manager_name": "Dana"}],
         LetterKind.REFUSAL: [
             {"reason": "the token has expired", "sender": "dana@example.com",
