@@ -142,7 +142,8 @@ def test_run_once_reads_and_answers_with_xoauth2_tokens_for_imap_and_smtp(
 
     assert result.code == 0, result.describe()
     assert_no_traceback(result)
-    assert "DEBUG" in result.err, "debug logging was on"
+    # stderr is not a terminal: the lines are JSON ([logging] format = "auto").
+    assert '"level": "debug"' in result.err, "debug logging was on"
     reference = office.holding_reply_to(customer)
     [sent] = [e for e in auth_stack.smtp_received if customer in e.rcpt_tos]
     assert sent.auth_login == office.support, "the letter went out over an XOAUTH2 login"
