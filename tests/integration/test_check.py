@@ -102,7 +102,9 @@ def test_a_healthy_installation_is_all_ok_in_the_table_and_in_json(install: Inst
     assert "newest" in found["database"][1]
     mailbox = found["mailbox support"][1]
     assert "folder INBOX" in mailbox
-    assert "Triaged created" in mailbox, "the processed folder is made, as the first run would"
+    # The two checks ran side by side: one of them made the processed folder, as the
+    # first run would, and the other may have found it made.
+    assert "Triaged created" in mailbox or "Triaged created" in human.out, (human.out, mailbox)
     assert install.stack.folder_uids(install.support, "Triaged").uids == []
     assert "nothing sent" in found["smtp"][1]
     assert "mode 0600" in found["approval key"][1]
