@@ -10,7 +10,8 @@ all). Then it times, median of `--repeat`:
   `poll_interval` and on every IDLE wake-up);
 * the whole `run --once` cycle with nothing to do (poll, escalation scan, outbox);
 * for reference, measured in the same run: a bare IMAP `SELECT` of the folder
-  from an open connection, the floor of any poll that looks at the server.
+  from an open connection, what a poll that re-selects its folder pays (a
+  caught-up poll asks NOOP instead: see `ImapSource._quiet_since_caught_up`).
 
     .venv/bin/python -m bench.empty_poll --count 50000 --repeat 20
 """
@@ -22,45 +23,25 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from imapclient import IMAPClient
 
-from bench.intake_throughput import generate
+from bench.intake_throughput import config_file, generate
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.config import load
 from triaged.cycle import run_cycle
 
 
-def config_file(stack: MailStack, support: str, root: Path) -> Path:
-    secret = root / "pass"
-    secret.write_text(stack.password(support))
-    path = root / "config.toml"
-    # No letter is due in this benchmark: the SMTP server is never contacted.
-    path.write_text(f"""
-[business]
-name = "Bench Bakery"
-timezone = "Europe/Bucharest"
-country = "RO"
-[[mailboxes]]
-name = "support"
-address = "{support}"
-host = "{stack.host}"
-port = {stack.imap_port}
-security = "plain"
-username = "{support}"
-password_file = "{secret}"
-processed_folder = ""
-idle = false
-[smtp]
-host = "127.0.0.1"
-port = 9
-security = "plain"
-[database]
-url = "sqlite:///{root / 'triaged.db'}"
-""")
-    return path
+@dataclass
+class NoSmtp:
+    """No letter is due in this benchmark: the SMTP server is never contacted."""
+
+    host: str = "127.0.0.1"
+    port: int = 9
+    accepted: int = 0
 
 
 def median_ms(action: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -80,7 +61,9 @@ def main() -> None:
     with MailStack(fast=True, relay=False) as stack:
         support = stack.add_user("support@example.test")
         root = Path(tempfile.mkdtemp(prefix="bench-empty-poll-"))
-        app = wiring.build(load(config_file(stack, support, root)))
+        path = config_file(stack, NoSmtp(), support, root,
+                           mailbox_extra='processed_folder = ""\nidle = false')
+        app = wiring.build(load(path))
         started = time.perf_counter()
         mails = generate(min(args.count, 1000), "support@example.test")
         for start in range(0, args.count, len(mails)):

@@ -89,7 +89,10 @@ class StackSmtp:
         return len(self.stack.smtp_received)
 
 
-def config_file(stack: MailStack, smtp: Smtp, support: str, root: Path) -> Path:
+def config_file(
+    stack: MailStack, smtp: Smtp, support: str, root: Path, mailbox_extra: str = ""
+) -> Path:
+    """A config for one mailbox of `stack`; `mailbox_extra` adds keys to its table."""
     secret = root / "pass"
     secret.write_text(stack.password(support))
     path = root / "config.toml"
@@ -106,6 +109,7 @@ port = {stack.imap_port}
 security = "plain"
 username = "{support}"
 password_file = "{secret}"
+{mailbox_extra}
 [smtp]
 host = "{smtp.host}"
 port = {smtp.port}

@@ -31,6 +31,11 @@ log = logging.getLogger("triaged.ingest")
 # 500 bodies in a few milliseconds, and it bounds what one poll holds in memory.
 FETCH_BATCH = 200
 
+# Untagged answers that say the folder changed (new mail, or mail gone).
+_CHANGES = (b"EXISTS", b"RECENT", b"EXPUNGE", b"VANISHED")
+# A caught-up poll still SELECTs at least this often, in case a server stays quiet.
+RESELECT_SECONDS = 300.0
+
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
 # A password or token command that fails is an outage too: retried, never a crash.
 _LOGIN_ERRORS = (*_NETWORK_ERRORS, ValueError)
@@ -65,8 +70,11 @@ class ImapSource:
         self._s = settings
         self._client: imapclient.IMAPClient | None = None
         self._select: dict[bytes, Any] = {}
-        # Whether our folder is selected on the connection (see _fetch_new).
+        # Whether our folder is selected on the connection, and since when we know
+        # it holds nothing above the cursor (see _fetch_new).
         self._selected = False
+        self._caught_up: tuple[int, int] | None = None
+        self._caught_up_since = 0.0
 
     # -- connection -------------------------------------------------------------
 
@@ -145,6 +153,7 @@ class ImapSource:
     def close(self) -> None:
         client, self._client = self._client, None
         self._selected = False
+        self._caught_up = None
         if client is None:
             return
         # A connection that is already gone has nothing left to release.
@@ -194,8 +203,8 @@ class ImapSource:
 
     def _fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         client = self._c()
-        if not self._selected and not self._news_by_status(client, cursor):
-            # Nothing new: one STATUS, whatever the folder holds (SPEC §10).
+        if self._quiet_since_caught_up(client, cursor):
+            # Nothing new: one NOOP, whatever the folder holds (SPEC §10).
             return Batch(cursor, ())
         # Re-select so that the server reports mail that arrived since the last poll
         # and a changed UIDVALIDITY; NOOP alone does not refresh UIDNEXT everywhere.
@@ -209,8 +218,7 @@ class ImapSource:
         last = floor if reset else cursor.last_uid
         uidnext = int(self._select.get(b"UIDNEXT", 0))
         if not reset and uidnext and uidnext <= last + 1:
-            # Caught up: leave the folder, so the next poll may ask STATUS about it.
-            self._unselect(client)
+            self._caught_up, self._caught_up_since = (uidvalidity, last), time.monotonic()
             return Batch(Cursor(uidvalidity, last, floor, cursor.quiet_until,
                                 cursor.left_alone_before), ())
         # "UID n:*" always matches the highest UID, even below n: filter it out.
@@ -236,25 +244,24 @@ class ImapSource:
         self._selected = True
         return client
 
-    def _news_by_status(self, client: imapclient.IMAPClient, cursor: Cursor) -> bool:
-        """Whether the folder may hold mail above the cursor, by STATUS alone.
+    def _quiet_since_caught_up(self, client: imapclient.IMAPClient, cursor: Cursor) -> bool:
+        """True when the folder surely holds nothing above `cursor`, by NOOP alone.
 
-        SELECT costs what the folder holds (Dovecot: ~60 ms for 50 000 messages),
-        STATUS a lookup in the server's index (< 0.1 ms). RFC 3501 §6.3.10 allows
-        STATUS only on a folder that is not selected, hence `_unselect`.
+        A SELECT costs what the folder holds (Dovecot: ~60 ms for 50 000
+        messages), and so does STATUS on a folder that is not open; a NOOP on
+        the selected folder costs nothing, and RFC 3501 (§6.1.2, §7.3.1) has the
+        server answer it with EXISTS whenever mail arrived. Anything but a plain
+        answer, a cursor we did not leave, or a SELECT older than
+        `RESELECT_SECONDS` (the safety net) means: select and look.
         """
-        status = client.folder_status(self._s.folder, [b"UIDNEXT", b"UIDVALIDITY"])
-        uidnext = int(status.get(b"UIDNEXT", 0))
-        if int(status.get(b"UIDVALIDITY", 0)) != cursor.uidvalidity or not uidnext:
-            return True
-        return uidnext > cursor.last_uid + 1
-
-    def _unselect(self, client: imapclient.IMAPClient) -> None:
-        # Without UNSELECT (RFC 3691) only CLOSE leaves a folder, and CLOSE would
-        # expunge what a person marked \Deleted: then keep selecting every poll.
-        if client.has_capability("UNSELECT"):
-            client.unselect_folder()
-            self._selected = False
+        if (not self._selected or self._caught_up != (cursor.uidvalidity, cursor.last_uid)
+                or time.monotonic() - self._caught_up_since > RESELECT_SECONDS):
+            return False
+        _text, responses = client.noop()
+        if any(isinstance(r, tuple) and len(r) > 1 and r[1] in _CHANGES for r in responses):
+            self._caught_up = None
+            return False
+        return True
 
     def _floor_by_date(self, left_alone_before: datetime | None) -> int:
         """The highest UID up to which every message arrived by `left_alone_before`.
@@ -350,8 +357,7 @@ class ImapSource:
         """
         deadline = time.monotonic() + timeout
         try:
-            # IDLE needs a selected folder.
-            client = self._c() if self._selected else self._select_folder()
+            client = self._c()
             if not client.has_capability("IDLE"):
                 self.close()
                 while not stop() and time.monotonic() < deadline:
