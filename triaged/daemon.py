@@ -221,7 +221,7 @@ class Generation:
         self.polls = {p.mailbox.name: Serial(self._poller_job(p)) for p in app.pollers}
         self.send = Serial(self._send_once)
         self.escalate = Serial(self._escalate_once)
-        # Each watcher starts after its mailbox's first successful poll.
+        # Each watcher starts after the first successful poll that found the mailbox ours.
         self.watchers = {
             m.name: IdleWatcher(m, self._listening_callback(m.name), self.retired,
                                 self._down_check(m.name))
@@ -253,7 +253,7 @@ class Generation:
             return
         outage.recovered()
         watcher = self.watchers.get(poller.mailbox.name)
-        if watcher is not None:
+        if watcher is not None and poller.owned:
             # Started only now: the mailbox answers, and its processed folder exists,
             # so the two connections never race to create it.
             watcher.start()

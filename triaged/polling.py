@@ -4,6 +4,9 @@ The cursor (UIDVALIDITY, last UID) moves in the same transaction as the
 fetched batch of messages it covers, so what is committed and where reading
 resumes can never disagree. Marking on the server (move or flag) happens after
 that commit; if it fails, `leftovers()` finds those messages on the next poll.
+
+With several instances on one PostgreSQL, a poller reads its mailbox only while it
+holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from triaged.ingest.source import Cursor, MailSource
 from triaged.intake import Intake, Tally
 from triaged.store import cursors
 from triaged.store.db import transaction, write_transaction
+from triaged.store.ownership import MailboxLock
 
 log = logging.getLogger("triaged.ingest")
 
@@ -36,6 +40,12 @@ class MailboxPoller:
     mailbox: MailboxConfig
     source: MailSource
     reconciled: bool = False
+    lock: MailboxLock | None = None
+
+    @property
+    def owned(self) -> bool:
+        """Whether the last poll found the mailbox ours to read (see `store.ownership`)."""
+        return self.lock is None or self.lock.is_held
 
     def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
         """Read every new message; raise TransientError when the server is away.
@@ -45,6 +55,11 @@ class MailboxPoller:
         """
         tally = tally if tally is not None else Tally()
         try:
+            if self.lock is not None and not self.lock.held():
+                # Another instance reads it; moves it leaves owed are redone by
+                # whoever reads it next, us included once we take over.
+                self.reconciled = False
+                return tally
             self._poll(tally, stop)
         except Exception:
             # Whatever went wrong, the next poll first redoes the owed moves.

@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from triaged.domain import ComplaintState, LetterState
 from triaged.store import complaints, messages, outbox, outbox_rows, rows
 from triaged.store.db import (
     make_engine,
-    migrate,
     savepoint,
     transaction,
     write_transaction,
@@ -31,12 +29,8 @@ LEASE = timedelta(minutes=5)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'triaged.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+def url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
-"""The database an operator gets: migrations, SQLite settings, UTC timestamps."""
+"""The database an operator gets: migrations (SQLite and PostgreSQL), SQLite settings, UTC
+timestamps."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +17,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import StatementError
 from sqlmodel import col, select
 
+from tests.pgserver import PostgresServer
 from triaged.store.db import head_revision, make_engine, migrate, schema_revision, transaction
 from triaged.store.models import MailboxCursor, MessageRow, metadata
 
@@ -154,4 +158,62 @@ def test_a_database_from_before_the_ladder_is_upgraded_with_its_open_complaints_
         )).all()
     # The open one escalates at its date (no late reminder); the resolved one never.
     assert [tuple(row) for row in found] == [("OLD-0", 1, 1), ("OLD-1", 0, 0)]
+    engine.dispose()
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------
+
+_fresh_numbers = itertools.count(1)
+
+
+def _fresh_pg_database(postgres: PostgresServer) -> str:
+    """An empty database: nothing migrated yet."""
+    return postgres.create_database(f"fresh_{next(_fresh_numbers)}")
+
+
+@pytest.mark.postgres
+def test_postgresql_is_migrated_to_head_and_the_schema_matches_the_models(
+    postgres: PostgresServer,
+) -> None:
+    engine = make_engine(_fresh_pg_database(postgres))
+    assert schema_revision(engine) is None
+    migrate(engine)
+    assert schema_revision(engine) == head_revision()
+    tables = set(inspect(engine).get_table_names())
+    migrate(engine)
+    assert set(inspect(engine).get_table_names()) == tables
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        indexes = set(conn.scalars(text("SELECT indexname FROM pg_indexes")))
+    assert {"ix_outbox_letter_to_email_lower", "ix_complaint_nudge_at"} <= indexes
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_instances_starting_together_on_postgresql_migrate_once_without_errors(
+    postgres: PostgresServer,
+) -> None:
+    url = _fresh_pg_database(postgres)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def instance() -> None:
+        engine = make_engine(url)
+        start.wait()
+        try:
+            migrate(engine)
+        except Exception as error:  # noqa: BLE001 - collected and asserted on below
+            errors.append(error)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=instance) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = make_engine(url)
+    assert schema_revision(engine) == head_revision()
     engine.dispose()
