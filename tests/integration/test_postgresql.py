@@ -1,0 +1,238 @@
+"""triaged on PostgreSQL, end to end: the real `triaged` command against the session's
+Dovecot + SMTP relay and a private PostgreSQL, one instance and then two at once.
+
+Two instances with the same config share the work safely: one reads the mailbox (it
+holds the mailbox's advisory lock), both send (each letter is claimed by one of them),
+and when the reader stops, the other takes the mailbox over.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from tests.integration.conftest import complaint_mail, config_text
+from tests.mailstack import MailStack
+from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
+from triaged.references import find_in_text
+from triaged.store.db import make_engine, transaction
+from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+
+pytestmark = [pytest.mark.postgres, pytest.mark.mailstack]
+
+NewAddress = Callable[..., str]
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+# Two daemons and their pollers share two cores with the rest of the suite.
+DELIVERY_TIMEOUT = 60.0
+
+
+def _parsed(data: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(data, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+@dataclass
+class Instance:
+    """One `triaged run` process and its log."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, pattern: str, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.log):
+            if self.process.poll() is not None:
+                raise AssertionError(f"triaged exited ({self.process.returncode}):\n{self.log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} after {timeout}s:\n{self.log}")
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(STOP_TIMEOUT)
+
+
+@dataclass
+class Site:
+    """A business whose triaged keeps its data in PostgreSQL."""
+
+    stack: MailStack
+    support: str
+    team: str
+    url: str
+    folder: Path
+    _engine: Engine | None = None
+    _started: list[Instance] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / "config.toml"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        return self._engine
+
+    def write_config(self) -> None:
+        secret = self.folder / "imap.pass"
+        secret.write_text(self.stack.password(self.support) + "\n")
+        text = config_text(self.stack, self.support, self.folder / "unused.db", secret,
+                           mailbox='processed_folder = "Triaged"',
+                           tail=f'[staff]\nnotify = ["{self.team}"]\n')
+        text = re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{self.url}"', text)
+        assert self.url in text
+        self.config_path.write_text(text)
+
+    def triaged(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "triaged", "--config", str(self.config_path), *args],
+            capture_output=True, text=True, timeout=120, check=False)
+
+    def start(self) -> Instance:
+        log_path = self.folder / f"instance-{len(self._started)}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "triaged", "--config", str(self.config_path), "run"],
+                stdout=log, stderr=log)
+        instance = Instance(process, log_path)
+        self._started.append(instance)
+        return instance
+
+    def send_complaint(self, customer: str, subject: str) -> None:
+        data = complaint_mail(customer, self.support, subject, f"{subject}: it arrived broken.")
+        with smtplib.SMTP(self.stack.host, self.stack.smtp_port) as smtp:
+            smtp.sendmail(customer, [self.support], data)
+
+    def complaints(self) -> list[Complaint]:
+        with transaction(self.engine) as session:
+            return list(session.exec(select(Complaint).order_by(Complaint.id)))
+
+    def letters(self) -> list[OutboxLetter]:
+        with transaction(self.engine) as session:
+            return list(session.exec(select(OutboxLetter).order_by(OutboxLetter.id)))
+
+    def close(self) -> None:
+        for instance in self._started:
+            if instance.process.poll() is None:
+                instance.process.kill()
+                instance.process.wait()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+@pytest.fixture
+def site(mailstack: MailStack, support_address: str, new_address: NewAddress,
+         new_pg_database: Callable[[], str], tmp_path: Path) -> Iterator[Site]:
+    made = Site(mailstack, support_address, new_address("team"), new_pg_database(), tmp_path)
+    made.write_config()
+    yield made
+    made.close()
+    for instance in made._started:
+        assert "Traceback" not in instance.log, instance.log
+
+
+def test_run_once_on_postgresql_registers_the_complaint_and_the_customer_gets_the_reply(
+    site: Site, mailstack: MailStack, new_address: NewAddress
+) -> None:
+    first = site.triaged("run", "--once")  # first contact: the empty mailbox is noted
+    assert first.returncode == 0, first.stderr
+    customer = new_address("maria")
+    site.send_complaint(customer, "Cake arrived crushed")
+
+    done = site.triaged("run", "--once")
+
+    assert done.returncode == 0, done.stderr
+    assert "1 complaint" in done.stderr
+    [reply] = mailstack.wait_for_messages(customer, "INBOX", 1)
+    [reference] = find_in_text(str(_parsed(reply)["Subject"]))
+    [complaint] = site.complaints()
+    assert complaint.reference == reference
+    assert complaint.customer_email == customer
+    assert complaint.state == ComplaintState.ACKNOWLEDGED
+    # What operators read comes from PostgreSQL too.
+    shown = site.triaged("show", reference, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert f'"reference": "{reference}"' in shown.stdout
+    checked = site.triaged("check")
+    assert re.search(r"(?m)^ok\s+database\s+schema at \S+$", checked.stdout), checked.stdout
+
+
+def test_two_instances_on_one_postgresql_answer_every_complaint_exactly_once(
+    site: Site, mailstack: MailStack, new_address: NewAddress
+) -> None:
+    first, second = site.start(), site.start()  # together: both migrate the empty database
+    for instance in (first, second):
+        instance.wait_for_log(r"triaged running")
+    deadline = time.monotonic() + START_TIMEOUT
+    while not any("first contact" in i.log for i in (first, second)):
+        assert time.monotonic() < deadline, first.log + second.log
+        time.sleep(0.05)
+    reader, standby = (first, second) if "first contact" in first.log else (second, first)
+    standby.wait_for_log(r"another instance is reading this mailbox")
+
+    customers = [new_address("cust") for _ in range(36)]
+    for number, customer in enumerate(customers[:18]):
+        site.send_complaint(customer, f"Order {number}")
+    for customer in customers[:18]:
+        mailstack.wait_for_messages(customer, "INBOX", 1, timeout=DELIVERY_TIMEOUT)
+
+    # The reader stops; the standby takes the mailbox over and reads the rest.
+    assert reader.stop() == 0
+    for number, customer in enumerate(customers[18:], start=18):
+        site.send_complaint(customer, f"Order {number}")
+    for customer in customers[18:]:
+        mailstack.wait_for_messages(customer, "INBOX", 1, timeout=DELIVERY_TIMEOUT)
+    mailstack.wait_for_messages(site.team, "INBOX", 36, timeout=DELIVERY_TIMEOUT)
+    standby.wait_for_log(r"the other instance let go; reading this mailbox now")
+    assert standby.stop() == 0
+
+    # Every complaint registered once, every customer answered once.
+    complaints = site.complaints()
+    assert sorted(c.customer_email for c in complaints) == sorted(customers)
+    assert {c.state for c in complaints} == {ComplaintState.ACKNOWLEDGED}
+    for customer in customers:
+        [reply] = mailstack.messages(customer)
+        assert _parsed(reply)["Subject"].startswith("Re: Order ")
+    notices = mailstack.messages(site.team)
+    assert len(notices) == 36
+    # No letter went out twice: one row, one attempt and one letter_sent each, and
+    # every Message-ID arrived once.
+    letters = site.letters()
+    assert Counter(letter.kind for letter in letters) == Counter(
+        {LetterKind.HOLDING.value: 36, LetterKind.NEW_COMPLAINT.value: 36})
+    assert {(letter.state, letter.attempts) for letter in letters} == {(LetterState.SENT, 1)}
+    with transaction(site.engine) as session:
+        sent_events = session.exec(
+            select(func.count()).select_from(Event)
+            .where(Event.kind == EventKind.LETTER_SENT.value)).one()
+        outcomes = Counter(session.exec(select(MessageRow.outcome)).all())
+    assert sent_events == 72
+    assert outcomes == Counter({"complaint": 36})
+    received = [_parsed(m)["Message-ID"] for c in customers for m in mailstack.messages(c)]
+    received += [_parsed(m)["Message-ID"] for m in notices]
+    assert len(received) == len(set(received)) == 72
+    # Skipping was logged once, not at every poll.
+    assert standby.log.count("another instance is reading this mailbox") == 1
