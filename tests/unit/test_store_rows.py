@@ -326,3 +326,29 @@ def test_a_savepoint_undoes_only_its_own_writes_and_lets_the_error_through(
     with transaction(engine) as session:
         stored = session.exec(select(MessageRow.id, MessageRow.sha256)).all()
     assert sorted(stored) == [(kept, "kept"), (also_kept, "also kept")]
+
+
+def test_a_copy_read_by_another_transaction_at_the_same_time_waits_and_is_a_duplicate(
+    url: str, engine: Engine
+) -> None:
+    # A customer wrote to two of our mailboxes; both are read at once. The copies
+    # differ in their bytes (delivery headers) but not in Message-ID, sender, date, text.
+    copy: dict[str, Any] = {"message_id": "<m1@example.com>", "sender": "Ana@Example.com",
+                            "sent_date": NOW, "text": "crushed"}
+    other = make_engine(url)
+    found: list[int | None] = []
+
+    def other_mailbox() -> None:
+        with write_transaction(other) as conn:
+            found.append(rows.duplicate_of(conn, sha256="copy-2", **copy))
+
+    with write_transaction(engine) as conn:
+        assert rows.duplicate_of(conn, sha256="copy-1", **copy) is None
+        original = _message(conn, sha256="copy-1")
+        reader = threading.Thread(target=other_mailbox)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive(), "the second reader did not wait for the first to commit"
+    reader.join(10)
+    other.dispose()
+    assert found == [original]
