@@ -352,3 +352,28 @@ def test_a_copy_read_by_another_transaction_at_the_same_time_waits_and_is_a_dupl
     reader.join(10)
     other.dispose()
     assert found == [original]
+
+
+def test_a_letter_queued_by_another_transaction_at_the_same_time_counts_against_the_limit(
+    url: str, engine: Engine
+) -> None:
+    # Two mailboxes answer the same address at once: the second must count the
+    # first's letter, or each could send the last one the limit allows.
+    since = NOW - timedelta(hours=24)
+    other = make_engine(url)
+    counted: list[int] = []
+
+    def other_mailbox() -> None:
+        with write_transaction(other) as conn:
+            counted.append(outbox_rows.automatic_letters_since(conn, "ana@example.com", since))
+
+    with write_transaction(engine) as conn:
+        assert outbox_rows.automatic_letters_since(conn, "ana@example.com", since) == 0
+        _letter(conn, 1, _complaint(conn))
+        reader = threading.Thread(target=other_mailbox)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive(), "the second count did not wait for the first letter"
+    reader.join(10)
+    other.dispose()
+    assert counted == [1]
