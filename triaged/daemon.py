@@ -221,7 +221,7 @@ class Generation:
         self.polls = {p.mailbox.name: Serial(self._poller_job(p)) for p in app.pollers}
         self.send = Serial(self._send_once)
         self.escalate = Serial(self._escalate_once)
-        # Each watcher starts after the first successful poll that found the mailbox ours.
+        # Each watcher starts after its mailbox's first successful poll.
         self.watchers = {
             m.name: IdleWatcher(m, self._listening_callback(m.name), self.retired,
                                 self._down_check(m.name))
