@@ -14,21 +14,25 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func
-from sqlmodel import select
+from sqlmodel import col, select
 
-from tests.integration.conftest import complaint_mail, config_text
+from tests.integration.conftest import Triaged, complaint_mail, config_text
+from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
 from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
+from triaged.escalation import EscalationReport
 from triaged.references import find_in_text
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
@@ -236,3 +240,67 @@ def test_two_instances_on_one_postgresql_answer_every_complaint_exactly_once(
     assert len(received) == len(set(received)) == 72
     # Skipping was logged once, not at every poll.
     assert standby.log.count("another instance is reading this mailbox") == 1
+
+
+def test_two_instances_escalating_at_the_same_time_tell_each_person_once(
+    mailstack: MailStack, support_address: str, new_address: NewAddress,
+    new_pg_database: Callable[[], str], tmp_path: Path,
+) -> None:
+    team, dana, ana = new_address("team"), new_address("dana"), new_address("ana")
+    secret = tmp_path / "imap.pass"
+    secret.write_text(mailstack.password(support_address) + "\n")
+    text = config_text(mailstack, support_address, tmp_path / "unused.db", secret,
+                       week=ROUND_THE_CLOCK, sla=FAST_LADDER, tail=people(team, dana, ana))
+    path = tmp_path / "config.toml"
+    path.write_text(re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{new_pg_database()}"', text))
+    first, second = Triaged(mailstack, support_address, path), Triaged(mailstack, support_address,
+                                                                       path)
+    try:
+        first.cycle()  # first contact
+        for number in range(3):
+            customer = new_address("cust")
+            data = complaint_mail(customer, support_address, f"Order {number}", "Never came.")
+            with smtplib.SMTP(mailstack.host, mailstack.smtp_port) as smtp:
+                smtp.sendmail(customer, [support_address], data)
+        assert first.cycle().tally.counts == {"complaint": 3}
+
+        def both_escalate(after: timedelta) -> list[EscalationReport]:
+            for instance in (first, second):
+                instance.clock.advance(after)
+            start, reports = threading.Barrier(2), []
+
+            def run(instance: Triaged) -> None:
+                start.wait()
+                reports.append(instance.app.escalator.run())
+
+            threads = [threading.Thread(target=run, args=(t,)) for t in (first, second)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            return reports
+
+        # 8 minutes after registration the reminder is due (2 minutes before the date),
+        # at 10 minutes the level-1 escalation.
+        reminded = both_escalate(timedelta(minutes=9))
+        escalated = both_escalate(timedelta(minutes=2))
+
+        assert sorted(r for report in reminded for r in report.reminded) == sorted(
+            c.reference for c in _complaints(first))
+        assert sum(len(report.escalated) for report in escalated) == 3
+        with transaction(first.app.engine) as session:
+            letters = session.exec(select(OutboxLetter.kind, OutboxLetter.to_email).where(
+                col(OutboxLetter.kind).in_(("reminder", "escalation")))).all()
+            steps = Counter(session.exec(select(Event.complaint_id, Event.kind).where(
+                col(Event.kind).in_(("reminded", "escalated")))).all())
+        # One digest per person per step, whichever instance wrote it; one event each.
+        assert sorted(letters) == [("escalation", dana), ("reminder", team)]
+        assert sorted(steps.values()) == [1] * 6
+    finally:
+        first.close()
+        second.close()
+
+
+def _complaints(t: Triaged) -> list[Complaint]:
+    with transaction(t.app.engine) as session:
+        return list(session.exec(select(Complaint)))
