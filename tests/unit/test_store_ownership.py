@@ -87,7 +87,9 @@ def test_a_lost_lock_connection_is_noticed_and_the_mailbox_taken_again(
     database = db_url.rsplit("/", 1)[1]
     with postgres.connect() as admin:
         ended = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks JOIN pg_stat_activity USING (pid) "
+            # With a timeout (ms) it returns once the session is gone, lock included.
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks "
+            "JOIN pg_stat_activity USING (pid) "
             "WHERE locktype = 'advisory' AND datname = %s", (database,)).fetchall()
     assert ended == [(True,)]
     assert standby.held()
