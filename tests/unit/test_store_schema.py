@@ -4,7 +4,9 @@ timestamps."""
 from __future__ import annotations
 
 import itertools
-import threading
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -194,26 +196,23 @@ def test_postgresql_is_migrated_to_head_and_the_schema_matches_the_models(
 def test_instances_starting_together_on_postgresql_migrate_once_without_errors(
     postgres: PostgresServer,
 ) -> None:
+    # Processes, as instances are: Alembic's context is global to a process.
     url = _fresh_pg_database(postgres)
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def instance() -> None:
-        engine = make_engine(url)
-        start.wait()
-        try:
-            migrate(engine)
-        except Exception as error:  # noqa: BLE001 - collected and asserted on below
-            errors.append(error)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=instance) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    # Each waits for the same instant after its imports, so the upgrades overlap.
+    code = ("import sys, time; from triaged.store.db import make_engine, migrate; "
+            "engine = make_engine(sys.argv[1]); "
+            "time.sleep(max(0, float(sys.argv[2]) - time.time())); migrate(engine)")
+    at = str(time.time() + 4)
+    instances = [subprocess.Popen([sys.executable, "-c", code, url, at], stderr=subprocess.PIPE)
+                 for _ in range(4)]
+    try:
+        # Without the lock they fail on "already exists" or deadlock for good.
+        failures = [p.stderr.read().decode() for p in instances
+                    if p.wait(60) != 0 and p.stderr is not None]
+    finally:
+        for process in instances:
+            process.kill()
+    assert failures == []
     engine = make_engine(url)
     assert schema_revision(engine) == head_revision()
     engine.dispose()

@@ -24,17 +24,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged.store.ownership import advisory_key
-
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-# PostgreSQL advisory lock that serialises schema upgrades between instances.
-MIGRATION_LOCK_KEY = advisory_key("triaged:migrate")
 
 # Execution option read by the BEGIN hook: the SQLite BEGIN mode to emit.
 _BEGIN_MODE = "triaged_sqlite_begin"
@@ -160,19 +155,12 @@ def migrate(engine: Engine) -> None:
 
     Idempotent: at head it does nothing. Needs no alembic.ini, so it works from
     an installed wheel. On SQLite the upgrade holds the write lock throughout,
-    on PostgreSQL a transaction-level advisory lock: two processes starting
-    together migrate once.
+    so two processes starting together migrate once.
     """
     config = _alembic_config()
     with engine.connect() as conn:
         conn = conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
         with conn.begin():
-            if conn.dialect.name == "postgresql":
-                # PostgreSQL's DDL takes no lock that would make a second instance
-                # wait: without this, instances starting together deadlock or fail
-                # on "already exists". Released with the transaction.
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                             {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
