@@ -7,7 +7,6 @@ passed down, so use cases never construct their own sockets or engines.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -27,7 +26,6 @@ from triaged.satisfaction import Satisfaction
 from triaged.sender import Sender
 from triaged.sla.calendar import BusinessCalendar
 from triaged.store.db import make_engine, migrate
-from triaged.store.ownership import MailboxLock
 
 
 def _reveal(secret: Secret | None) -> str:
@@ -52,15 +50,6 @@ def make_source(mailbox: MailboxConfig) -> MailSource:
         oauth2_token=token,
     )
     return ImapSource(mailbox.name, settings)
-
-
-def mailbox_identity(mailbox: MailboxConfig) -> str:
-    """What makes two configured mailboxes the same one: the Maildir, or the IMAP host,
-    user and folder (not the name, nor the port: 993 and 143 reach the same mail)."""
-    if mailbox.maildir:
-        return f"maildir:{Path(mailbox.maildir).resolve()}"
-    user = (mailbox.username or mailbox.address).lower()
-    return f"imap:{user}@{mailbox.host.lower()}/{mailbox.folder}"
 
 
 def make_transport(config: Config) -> Transport:
@@ -94,9 +83,7 @@ class App:
 
     def close(self) -> None:
         for poller in self.pollers:
-            poller.source.close()
-            if poller.lock is not None:
-                poller.lock.release()
+            poller.close()
 
 
 def build(
@@ -118,10 +105,6 @@ def build(
     escalator = Escalator(engine, config, clock, renderer, calendar)
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts)
-    pollers = [
-        MailboxPoller(intake, m, make_source(m),
-                      lock=MailboxLock(engine, mailbox_identity(m), m.name))
-        for m in config.mailboxes
-    ]
+    pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
     satisfaction = Satisfaction(engine, intake.mailer, clock)
     return App(config, engine, clock, intake, sender, escalator, pollers, satisfaction)

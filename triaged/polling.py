@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -32,6 +33,15 @@ log = logging.getLogger("triaged.ingest")
 BATCH = 200
 
 
+def mailbox_identity(mailbox: MailboxConfig) -> str:
+    """What makes two configured mailboxes the same one: the Maildir, or the IMAP host,
+    user and folder (not the name, nor the port: 993 and 143 reach the same mail)."""
+    if mailbox.maildir:
+        return f"maildir:{Path(mailbox.maildir).resolve()}"
+    user = (mailbox.username or mailbox.address).lower()
+    return f"imap:{user}@{mailbox.host.lower()}/{mailbox.folder}"
+
+
 @dataclass
 class MailboxPoller:
     """Polls one mailbox through its source; keeps whether a reconcile is owed."""
@@ -40,12 +50,21 @@ class MailboxPoller:
     mailbox: MailboxConfig
     source: MailSource
     reconciled: bool = False
-    lock: MailboxLock | None = None
+    lock: MailboxLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
+                                self.mailbox.name)
 
     @property
     def owned(self) -> bool:
         """Whether the last poll found the mailbox ours to read (see `store.ownership`)."""
-        return self.lock is None or self.lock.is_held
+        return self.lock.is_held
+
+    def close(self) -> None:
+        """Close the connection to the mailbox and let other instances read it."""
+        self.source.close()
+        self.lock.release()
 
     def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
         """Read every new message; raise TransientError when the server is away.
@@ -55,7 +74,7 @@ class MailboxPoller:
         """
         tally = tally if tally is not None else Tally()
         try:
-            if self.lock is not None and not self.lock.held():
+            if not self.lock.held():
                 # Another instance reads it; moves it leaves owed are redone by
                 # whoever reads it next, us included once we take over.
                 self.reconciled = False
