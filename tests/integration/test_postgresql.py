@@ -9,6 +9,7 @@ and when the reader stops, the other takes the mailbox over.
 from __future__ import annotations
 
 import email
+import json
 import re
 import signal
 import smtplib
@@ -189,6 +190,12 @@ def test_run_once_on_postgresql_registers_the_complaint_and_the_customer_gets_th
     shown = site.triaged("show", reference, "--json")
     assert shown.returncode == 0, shown.stderr
     assert f'"reference": "{reference}"' in shown.stdout
+    listed = site.triaged("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["reference"] == reference
+    stats = site.triaged("stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["messages"]["complaint"] == 1
     checked = site.triaged("check")
     assert re.search(r"(?m)^ok\s+database\s+schema at ", checked.stdout), checked.stdout
 
