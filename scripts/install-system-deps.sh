@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite needs: Dovecot's IMAP and LMTP servers
 # (Debian packages dovecot-imapd, dovecot-lmtpd), which tests/mailstack.py runs as a
-# private instance with its own config. The system-wide Dovecot is never started.
+# private instance with its own config, and PostgreSQL's server binaries (Debian package
+# postgresql), which tests/pgserver.py runs as a private cluster in a temporary folder.
+# The system-wide Dovecot and PostgreSQL are never started.
 #
 # Idempotent and silent when everything is present. Needs root, or sudo.
 set -euo pipefail
@@ -13,6 +15,10 @@ if [[ ! -x /usr/sbin/dovecot || ! -x /usr/lib/dovecot/imap ]]; then
 fi
 if [[ ! -x /usr/sbin/dovecot || ! -x /usr/lib/dovecot/lmtp ]]; then
     packages+=(dovecot-lmtpd)
+fi
+# initdb and pg_ctl of any version, where Debian puts them (tests/pgserver.py looks there).
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    packages+=(postgresql)
 fi
 # Debian splits venv/ensurepip off Python; scripts/test.sh creates a virtualenv.
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
@@ -34,7 +40,8 @@ if ! command -v apt-get >/dev/null; then
 fi
 
 # The packages' maintainer scripts would start the system Dovecot on ports 143/993
-# with /etc/dovecot. A policy-rc.d that answers 101 ("action forbidden") stops that.
+# with /etc/dovecot, and the system PostgreSQL cluster on 5432. A policy-rc.d that
+# answers 101 ("action forbidden") stops that.
 policy=/usr/sbin/policy-rc.d
 created_policy=false
 remove_policy() {
@@ -57,6 +64,9 @@ echo "install-system-deps: installing ${packages[*]}" >&2
 # Belt and braces: should a system Dovecot be running anyway, stop it and keep it off.
 if command -v systemctl >/dev/null && systemctl is-active --quiet dovecot 2>/dev/null; then
     "${sudo[@]}" systemctl disable --now --quiet dovecot || true
+fi
+if command -v systemctl >/dev/null && systemctl is-active --quiet postgresql 2>/dev/null; then
+    "${sudo[@]}" systemctl disable --now --quiet postgresql || true
 fi
 if [[ -f /run/dovecot/master.pid ]] && "${sudo[@]}" kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
     "${sudo[@]}" /usr/sbin/dovecot -c /etc/dovecot/dovecot.conf stop || true

@@ -110,7 +110,7 @@ class App:
 
     def close(self) -> None:
         for poller in self.pollers:
-            poller.source.close()
+            poller.close()
 
 
 def build(

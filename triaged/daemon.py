@@ -216,7 +216,7 @@ class Generation:
         self.first_polls[poller.mailbox.name] = ""
         self.observer.polled(poller.mailbox.name, tally.counts)
         watcher = self.watchers.get(poller.mailbox.name)
-        if watcher is not None:
+        if watcher is not None and poller.owned:
             # Started only now: the mailbox answers, and its processed folder exists,
             # so the two connections never race to create it.
             watcher.start()

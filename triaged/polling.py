@@ -4,13 +4,17 @@ The cursor (UIDVALIDITY, last UID) moves in the same transaction as the
 fetched batch of messages it covers, so what is committed and where reading
 resumes can never disagree. Marking on the server (move or flag) happens after
 that commit; if it fails, `leftovers()` finds those messages on the next poll.
+
+With several instances on one PostgreSQL, a poller reads its mailbox only while it
+holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -20,12 +24,22 @@ from triaged.ingest.source import Cursor, MailSource
 from triaged.intake import Intake, Tally
 from triaged.store import cursors
 from triaged.store.db import transaction, write_transaction
+from triaged.store.ownership import MailboxLock
 
 log = logging.getLogger("triaged.ingest")
 
 # How many messages one fetch brings; bounded so memory stays flat on a
 # 10 000-message backlog.
 BATCH = 200
+
+
+def mailbox_identity(mailbox: MailboxConfig) -> str:
+    """What makes two configured mailboxes the same one: the Maildir, or the IMAP host,
+    user and folder (not the name, nor the port: 993 and 143 reach the same mail)."""
+    if mailbox.maildir:
+        return f"maildir:{Path(mailbox.maildir).resolve()}"
+    user = (mailbox.username or mailbox.address).lower()
+    return f"imap:{user}@{mailbox.host.lower()}/{mailbox.folder}"
 
 
 @dataclass
@@ -36,6 +50,21 @@ class MailboxPoller:
     mailbox: MailboxConfig
     source: MailSource
     reconciled: bool = False
+    lock: MailboxLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
+                                self.mailbox.name)
+
+    @property
+    def owned(self) -> bool:
+        """Whether the last poll found the mailbox ours to read (see `store.ownership`)."""
+        return self.lock.is_held
+
+    def close(self) -> None:
+        """Close the connection to the mailbox and let other instances read it."""
+        self.source.close()
+        self.lock.release()
 
     def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
         """Read every new message; raise TransientError when the server is away.
@@ -45,6 +74,11 @@ class MailboxPoller:
         """
         tally = tally if tally is not None else Tally()
         try:
+            if not self.lock.held():
+                # Another instance reads it; moves it leaves owed are redone by
+                # whoever reads it next, us included once we take over.
+                self.reconciled = False
+                return tally
             self._poll(tally, stop)
         except Exception:
             # Whatever went wrong, the next poll first redoes the owed moves.

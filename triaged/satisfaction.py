@@ -58,7 +58,10 @@ class Satisfaction:
         letters = 0
         for item in settling:
             with write_transaction(self.engine) as conn:
-                letters += self._one(conn, item, now)
+                # Read again under a lock: another instance may have asked meanwhile.
+                fresh = approval_rows.settling_of(conn, item.complaint_id)
+                if fresh is not None:
+                    letters += self._one(conn, fresh, now)
         return letters
 
     def _one(self, conn: Connection, item: Settling, now: datetime) -> int:

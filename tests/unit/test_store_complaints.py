@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -13,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from triaged.domain import ComplaintState, EventKind
 from triaged.store import complaints, messages
-from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint, Event
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -22,9 +21,8 @@ S = ComplaintState
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'triaged.db'}")
-    migrate(engine)
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     yield engine
     engine.dispose()
 

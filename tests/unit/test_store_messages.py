@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlmodel import select
 
 from triaged.domain import Outcome
 from triaged.store import complaints, messages, outbox
-from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.db import make_engine, transaction
 from triaged.store.models import Event, MessageRow
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -21,9 +20,8 @@ SENT = datetime(2026, 5, 4, 8, 55, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'triaged.db'}")
-    migrate(engine)
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     yield engine
     engine.dispose()
 

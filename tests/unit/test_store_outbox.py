@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -13,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from triaged.domain import LetterState
 from triaged.store import complaints, outbox
-from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.db import make_engine, transaction
 from triaged.store.models import Event, OutboxLetter
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -21,12 +20,8 @@ LEASE = timedelta(minutes=5)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'triaged.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+def url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture

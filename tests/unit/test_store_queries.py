@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -12,7 +11,7 @@ from sqlmodel import Session
 
 from triaged.domain import ComplaintState, LetterState, Outcome
 from triaged.store import complaints, messages, outbox, queries
-from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -20,9 +19,8 @@ S = ComplaintState
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'triaged.db'}")
-    migrate(engine)
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     yield engine
     engine.dispose()
 

@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from triaged.domain import ComplaintState, LetterState
 from triaged.store import complaints, messages, outbox, outbox_rows, rows
 from triaged.store.db import (
     make_engine,
-    migrate,
     savepoint,
     transaction,
     write_transaction,
@@ -31,12 +29,8 @@ LEASE = timedelta(minutes=5)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'triaged.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+def url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture
@@ -332,3 +326,54 @@ def test_a_savepoint_undoes_only_its_own_writes_and_lets_the_error_through(
     with transaction(engine) as session:
         stored = session.exec(select(MessageRow.id, MessageRow.sha256)).all()
     assert sorted(stored) == [(kept, "kept"), (also_kept, "also kept")]
+
+
+def test_a_copy_read_by_another_transaction_at_the_same_time_waits_and_is_a_duplicate(
+    url: str, engine: Engine
+) -> None:
+    # A customer wrote to two of our mailboxes; both are read at once. The copies
+    # differ in their bytes (delivery headers) but not in Message-ID, sender, date, text.
+    copy: dict[str, Any] = {"message_id": "<m1@example.com>", "sender": "Ana@Example.com",
+                            "sent_date": NOW, "text": "crushed"}
+    other = make_engine(url)
+    found: list[int | None] = []
+
+    def other_mailbox() -> None:
+        with write_transaction(other) as conn:
+            found.append(rows.duplicate_of(conn, sha256="copy-2", **copy))
+
+    with write_transaction(engine) as conn:
+        assert rows.duplicate_of(conn, sha256="copy-1", **copy) is None
+        original = _message(conn, sha256="copy-1")
+        reader = threading.Thread(target=other_mailbox)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive(), "the second reader did not wait for the first to commit"
+    reader.join(10)
+    other.dispose()
+    assert found == [original]
+
+
+def test_a_letter_queued_by_another_transaction_at_the_same_time_counts_against_the_limit(
+    url: str, engine: Engine
+) -> None:
+    # Two mailboxes answer the same address at once: the second must count the
+    # first's letter, or each could send the last one the limit allows.
+    since = NOW - timedelta(hours=24)
+    other = make_engine(url)
+    counted: list[int] = []
+
+    def other_mailbox() -> None:
+        with write_transaction(other) as conn:
+            counted.append(outbox_rows.automatic_letters_since(conn, "ana@example.com", since))
+
+    with write_transaction(engine) as conn:
+        assert outbox_rows.automatic_letters_since(conn, "ana@example.com", since) == 0
+        _letter(conn, 1, _complaint(conn))
+        reader = threading.Thread(target=other_mailbox)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive(), "the second count did not wait for the first letter"
+    reader.join(10)
+    other.dispose()
+    assert counted == [1]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from triaged.domain import ComplaintState
@@ -209,6 +209,29 @@ def resolved_complaints(conn: Connection) -> list[Settling]:
     resolved again is asked again.
     """
     resolved = select(_complaint.c.id).where(_complaint.c.state == ComplaintState.RESOLVED.value)
+    return _settling(conn, resolved)
+
+
+def settling_of(conn: Connection, complaint_id: int) -> Settling | None:
+    """`resolved_complaints` for one complaint, read afresh with its row locked.
+
+    Several instances scan at once on PostgreSQL: the row lock (`FOR UPDATE`,
+    held to the end of the caller's transaction) makes a second one wait and
+    then see the check the first queued. SQLite's write lock does the same.
+    """
+    locked = conn.execute(
+        select(_complaint.c.id)
+        .where(_complaint.c.id == complaint_id,
+               _complaint.c.state == ComplaintState.RESOLVED.value)
+        .with_for_update()
+    ).first()
+    if locked is None:
+        return None
+    found = _settling(conn, select(_complaint.c.id).where(_complaint.c.id == complaint_id))
+    return found[0] if found else None
+
+
+def _settling(conn: Connection, resolved: Select[tuple[int]]) -> list[Settling]:
     letters = conn.execute(
         select(_letter.c.complaint_id, _letter.c.kind, _letter.c.state, _letter.c.created_at,
                _letter.c.sent_at)

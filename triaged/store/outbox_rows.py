@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
 from triaged.store.models import metadata
+from triaged.store.ownership import advisory_key
 from triaged.store.rows import change_state, event, insert_events
 
 _letter = metadata.tables["outbox_letter"]
@@ -36,6 +37,7 @@ _COUNT_AUTOMATIC = (
         _letter.c.created_at >= bindparam("since"),
     )
 )
+_LOCK_ADDRESS = text("SELECT pg_advisory_xact_lock(:key)")
 _MARK_SENT = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"))
@@ -106,8 +108,15 @@ def automatic_letters_since(conn: Connection, to_email: str, since: datetime) ->
     """Count automatic letters to `to_email` (any case) queued, sending or sent since `since`.
 
     Letters queued earlier in the caller's transaction count, so the limit
-    holds within one fetched batch as well as across batches and processes.
+    holds within one fetched batch as well as across batches and processes;
+    on PostgreSQL a concurrent transaction counting for the same address waits
+    until this one ends.
     """
+    if conn.dialect.name == "postgresql":
+        # As SQLite's write lock does: two transactions writing to one address take
+        # turns, so the second counts the first's letter (the limit holds across
+        # mailboxes read at the same time). Released when the caller's transaction ends.
+        conn.execute(_LOCK_ADDRESS, {"key": advisory_key(f"triaged:to:{to_email.lower()}")})
     count = conn.execute(_COUNT_AUTOMATIC, {"to": to_email.lower(), "since": since}).scalar_one()
     return int(count)
 

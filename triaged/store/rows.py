@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.clock import as_utc
@@ -23,6 +24,7 @@ from triaged.domain import ComplaintState, EventKind, Outcome
 from triaged.store.complaints import can_transition, encode_detail
 from triaged.store.messages import cap_text, id_forms
 from triaged.store.models import metadata
+from triaged.store.ownership import advisory_key
 
 _message = metadata.tables["message"]
 _complaint = metadata.tables["complaint"]
@@ -47,6 +49,7 @@ _SAME_HASH = _DUPLICATE_CANDIDATES.where(_message.c.sha256 == bindparam("sha256"
 _SAME_HASH_OR_ID = _DUPLICATE_CANDIDATES.where(
     or_(_message.c.sha256 == bindparam("sha256"), _message.c.message_id == bindparam("mid"))
 )
+_LOCK_MAIL = sql_text("SELECT pg_advisory_xact_lock(:key)")
 _OUR_LETTER = (
     select(_letter.c.id).where(_letter.c.message_id.in_(bindparam("forms", expanding=True)))
     .limit(1)
@@ -165,6 +168,12 @@ def duplicate_of(
     earlier in the same transaction count, so duplicates inside one fetched
     batch are caught too.
     """
+    if conn.dialect.name == "postgresql":
+        # SQLite's writers take turns; PostgreSQL's do not. Two mailboxes reading
+        # copies of one mail at once (a customer wrote to both) would each find no
+        # original: the second waits here until the first's transaction ends.
+        key = advisory_key(f"triaged:mail:{message_id or sha256}")
+        conn.execute(_LOCK_MAIL, {"key": key})
     if message_id:
         candidates = conn.execute(_SAME_HASH_OR_ID, {"sha256": sha256, "mid": message_id}).all()
     else:

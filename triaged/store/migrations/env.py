@@ -9,14 +9,21 @@ scratch alembic.ini whose script_location is this folder.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, text
 
 from triaged.store.models import metadata
+from triaged.store.ownership import advisory_key
 
 config = context.config
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Instances starting together on one PostgreSQL would each create the
+        # tables (PostgreSQL's DDL makes no one wait) and fail or deadlock: the
+        # second waits here, then finds the schema at head. Released at commit.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": advisory_key("triaged:migrate")})
     context.configure(
         connection=connection,
         target_metadata=metadata,
