@@ -178,32 +178,30 @@ def _timestamp(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; `ts` only when no journal adds its own."""
+class _StructuredFormatter(logging.Formatter):
+    """The fields of a record, with `ts` first unless a journal adds its own."""
 
     def __init__(self, *, timestamps: bool) -> None:
         super().__init__()
         self.timestamps = timestamps
 
-    def format(self, record: logging.LogRecord) -> str:
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         line = _fields(record)
-        if self.timestamps:
-            line = {"ts": _timestamp(record), **line}
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return {"ts": _timestamp(record), **line} if self.timestamps else line
 
 
-class LogfmtFormatter(logging.Formatter):
+class JsonFormatter(_StructuredFormatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False, default=str)
+
+
+class LogfmtFormatter(_StructuredFormatter):
     """`ts=… level=info logger=triaged.daemon msg="…" reference=…`, one line per record."""
 
-    def __init__(self, *, timestamps: bool) -> None:
-        super().__init__()
-        self.timestamps = timestamps
-
     def format(self, record: logging.LogRecord) -> str:
-        line = _fields(record)
-        if self.timestamps:
-            line = {"ts": _timestamp(record), **line}
-        return " ".join(f"{key}={logfmt_value(value)}" for key, value in line.items()
+        return " ".join(f"{key}={logfmt_value(value)}" for key, value in self.fields(record).items()
                         if value is not None)
 
 
