@@ -11,43 +11,12 @@ PostgreSQL is the private one the tests use (tests/pgserver.py: loopback, fsync 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-from bench.intake_throughput import config_file, generate
+from bench.intake_throughput import generate, triaged_run
 from bench.sink import SmtpSink
 from tests.mailstack import MailStack
 from tests.pgserver import PostgresServer
-from triaged import app as wiring
-from triaged.config import load
-from triaged.cycle import run_cycle
-
-
-def one_run(stack: MailStack, smtp: SmtpSink, mails: list[bytes], name: str,
-            url: str | None) -> float:
-    """Complaints per second of one `run_cycle`; `url` None means SQLite."""
-    support = stack.add_user(f"{name}@example.test")
-    root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    path = config_file(stack, smtp, support, root)
-    if url is not None:
-        path.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', path.read_text()))
-    app = wiring.build(load(path))
-    run_cycle(app)  # first contact with the empty mailbox
-    stack.append(support, "INBOX", mails)
-    before = smtp.accepted
-    started = time.perf_counter()
-    report = run_cycle(app)
-    elapsed = time.perf_counter() - started
-    app.close()
-    app.engine.dispose()
-    accepted = smtp.accepted - before
-    if report.tally.counts.get("complaint") != len(mails) or accepted != len(mails):
-        sys.exit(f"{name}: {report.tally.counts}, {accepted} replies accepted")
-    return len(mails) / elapsed
 
 
 def main() -> None:
@@ -62,9 +31,9 @@ def main() -> None:
         for n in range(args.count):
             stack.add_user(f"customer{n}@example.test")
         for run_no in range(args.repeat):
-            sqlite.append(one_run(stack, smtp, mails, f"sqlite{run_no}", None))
+            sqlite.append(args.count / triaged_run(stack, smtp, mails, f"sqlite{run_no}"))
             url = server.create_database(f"bench{run_no}")
-            postgresql.append(one_run(stack, smtp, mails, f"pg{run_no}", url))
+            postgresql.append(args.count / triaged_run(stack, smtp, mails, f"pg{run_no}", url))
             print(f"run {run_no + 1}: SQLite {sqlite[-1]:7.1f}/s   "
                   f"PostgreSQL {postgresql[-1]:7.1f}/s   "
                   f"ratio {postgresql[-1] / sqlite[-1]:.2f}", flush=True)
