@@ -5,17 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Annotated
 
 import typer
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.cli_base import EXIT_CONFIG, EXIT_FAILURE, app, fail, load_config
 from triaged.clock import SystemClock
 from triaged.store.backup import BackupError, backup_sqlite, destination, sqlite_path
-from triaged.store.db import make_engine, migrate, newer_than_code, schema_status
+from triaged.store.db import (
+    SchemaStatus,
+    make_engine,
+    migrate,
+    newer_than_code,
+    schema_status,
+)
 from triaged.store.export import ExportError, export_rows, import_rows
 
 
@@ -29,9 +36,7 @@ def migrate_command(
     config = load_config()
     engine = make_engine(config.database.url)
     try:
-        status = schema_status(engine)
-        if status.ahead:
-            fail(newer_than_code(status), EXIT_CONFIG)
+        status = _known_schema(engine)
         if status.up_to_date:
             typer.echo(f"schema at {status.head}, the newest: nothing to do")
             return
@@ -61,9 +66,7 @@ def export_command(
     config = load_config()
     engine = make_engine(config.database.url)
     try:
-        status = schema_status(engine)
-        if status.ahead:
-            fail(newer_than_code(status), EXIT_CONFIG)
+        _known_schema(engine)
         # Upgraded first when every command may upgrade; otherwise exported at
         # the schema it has (reading an older schema is safe): e.g. before `migrate`.
         if config.database.migrate_on_start:
@@ -74,8 +77,19 @@ def export_command(
         fail(f"export failed: {error}")
     finally:
         engine.dispose()
-    counts = ", ".join(f"{n} {table}" for table, n in summary.rows.items() if n) or "no rows"
-    typer.echo(f"exported schema {summary.schema}: {counts}", err=True)
+    typer.echo(f"exported schema {summary.schema}: {_counts(summary.rows)}", err=True)
+
+
+def _known_schema(engine: Engine) -> SchemaStatus:
+    """The schema's status; a schema from a newer triaged is refused (exit 2)."""
+    status = schema_status(engine)
+    if status.ahead:
+        fail(newer_than_code(status), EXIT_CONFIG)
+    return status
+
+
+def _counts(rows: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {table}" for table, n in rows.items() if n) or "no rows"
 
 
 @contextlib.contextmanager
@@ -119,8 +133,7 @@ def import_command(
              f"{type(error).__name__}: {error}")
     finally:
         engine.dispose()
-    counts = ", ".join(f"{n} {table}" for table, n in summary.rows.items() if n) or "no rows"
-    typer.echo(f"imported into schema {summary.schema}: {counts}")
+    typer.echo(f"imported into schema {summary.schema}: {_counts(summary.rows)}")
 
 
 @contextlib.contextmanager
