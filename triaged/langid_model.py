@@ -57,7 +57,7 @@ def _model_path(langid: Any) -> Path:
     return path if path.is_absolute() else Path(langid.MODEL_DIR) / path
 
 
-def cache_root() -> Path:
+def _cache_root() -> Path:
     """systemd's CacheDirectory=, else the XDG cache folder of the user."""
     if os.environ.get("CACHE_DIRECTORY"):
         # systemd may list several, colon-separated; the first is ours.
@@ -74,7 +74,7 @@ def _cache_folder(source: Path) -> Path | None:
         return None
     # Size and mtime stand for the model's contents: a reinstall gets a new folder.
     key = f"py3langid-{version}-{stat.st_size}-{stat.st_mtime_ns}-{sys.byteorder}-v{LAYOUT}"
-    return cache_root() / key
+    return _cache_root() / key
 
 
 def _build_in_child(source: Path, folder: Path) -> bool:
@@ -129,7 +129,7 @@ def _mapped(langid: Any, folder: Path) -> Any:
     typecodes = json.loads((folder / "typecodes.json").read_text())
     rows, columns = typecodes["ptc_shape"]
     table = np.frombuffer(_mapping(folder / "ptc.bin"), dtype=np.float16)
-    identifier = langid.LanguageIdentifier(
+    return langid.LanguageIdentifier(
         table.reshape(int(rows), int(columns)),
         np.load(folder / "pc.npy"),
         json.loads((folder / "classes.json").read_text()),
@@ -138,7 +138,6 @@ def _mapped(langid: Any, folder: Path) -> Any:
         norm_probs=True,
         tk_row=_read(folder / "row.bin", typecodes["row"]),
     )
-    return identifier
 
 
 # The typecodes py3langid stores the DFA in (an unknown one is a KeyError: no cache).

@@ -70,9 +70,8 @@ class ImapSource:
         self._s = settings
         self._client: imapclient.IMAPClient | None = None
         self._select: dict[bytes, Any] = {}
-        # Whether our folder is selected on the connection, and since when we know
-        # it holds nothing above the cursor (see _fetch_new).
-        self._selected = False
+        # The cursor at which the (always selected) folder was last seen to hold
+        # nothing new, and when (see _quiet_since_caught_up).
         self._caught_up: tuple[int, int] | None = None
         self._caught_up_since = 0.0
 
@@ -86,7 +85,6 @@ class ImapSource:
             client = self._log_in()
             self._client = client
             self._select = dict(client.select_folder(s.folder))
-            self._selected = True
             if s.processed_folder and not client.folder_exists(s.processed_folder):
                 _create_folder(client, s.processed_folder)
         except _LOGIN_ERRORS as error:
@@ -152,7 +150,6 @@ class ImapSource:
 
     def close(self) -> None:
         client, self._client = self._client, None
-        self._selected = False
         self._caught_up = None
         if client is None:
             return
@@ -174,7 +171,7 @@ class ImapSource:
     # -- reading ----------------------------------------------------------------
 
     def first_cursor(self, start: str) -> Cursor:
-        self._select_folder()
+        self._c()
         uidvalidity = int(self._select[b"UIDVALIDITY"])
         if start == "all":
             return Cursor(uidvalidity, 0)
@@ -241,7 +238,6 @@ class ImapSource:
     def _select_folder(self) -> imapclient.IMAPClient:
         client = self._c()
         self._select = dict(client.select_folder(self._s.folder))
-        self._selected = True
         return client
 
     def _quiet_since_caught_up(self, client: imapclient.IMAPClient, cursor: Cursor) -> bool:
@@ -254,7 +250,7 @@ class ImapSource:
         answer, a cursor we did not leave, or a SELECT older than
         `RESELECT_SECONDS` (the safety net) means: select and look.
         """
-        if (not self._selected or self._caught_up != (cursor.uidvalidity, cursor.last_uid)
+        if (self._caught_up != (cursor.uidvalidity, cursor.last_uid)
                 or time.monotonic() - self._caught_up_since > RESELECT_SECONDS):
             return False
         _text, responses = client.noop()
