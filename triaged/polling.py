@@ -105,6 +105,7 @@ class MailboxPoller:
                 step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
                               left_alone_before=cursor.left_alone_before)
             done: list[RawMail] = []
+            written: Cursor | None = None
             # One transaction per fetched batch, one savepoint per message: the
             # messages and the cursor step commit together, and only then are
             # they moved on the server.
@@ -118,13 +119,14 @@ class MailboxPoller:
                         if stop():
                             break
                     self._write(conn, step)
+                written = step
                 self.source.mark_processed(done)
             if stop():
                 return
             # UIDs expunged between SEARCH and FETCH still move the cursor on.
             step = replace(step, last_uid=max(step.last_uid, batch.cursor.last_uid))
-            if step != cursor or not batch.messages:
-                # The last, empty batch ends every poll with this one small write,
+            if step != written:
+                # Also the last, empty batch: every poll ends with one small write,
                 # so `polled_at` says when the mailbox last answered (health).
                 self._save(step)
             cursor = step
