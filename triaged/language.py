@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from triaged.domain import ParsedMail
-from triaged.langid_model import load_identifier
 
 # ----------------------------------------------------------------- own text
 
@@ -232,6 +231,9 @@ def _py3langid() -> Any:
     global _identifier
     with _identifier_lock:
         if _identifier is None:
+            # Imported here: NumPy and the model cost nothing to a cycle without mail.
+            from triaged.langid_model import load_identifier
+
             _identifier = load_identifier()
         return _identifier
 
