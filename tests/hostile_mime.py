@@ -12,6 +12,8 @@ from pathlib import Path
 
 MIME = Path(__file__).resolve().parent / "data" / "mime"
 CUSTOMER = b"customer@customer.example"
+# The sender of a message the customer forwards as an attachment.
+ORIGINAL = b"original@customer.example"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Expected:
 
     outcome: str
     detail: str
+    # Whose complaint it is: a forward as attachment belongs to the original sender.
+    customer: bytes = CUSTOMER
 
 
 def complaint(words: str) -> Expected:
@@ -59,7 +63,7 @@ EXPECTED: dict[str, Expected] = {
     "boundary-mismatch.eml": complaint("My order 1182 arrived broken"),
     "boundary-missing-parameter.eml": complaint("My order 1182 arrived broken"),
     "boundary-unterminated.eml": complaint("My order 1182 arrived broken"),
-    "nested-rfc822-five-deep.eml": complaint("Wrapper 5."),
+    "nested-rfc822-five-deep.eml": Expected("complaint", "Parcel 1182", customer=ORIGINAL),
     "multipart-nested-200-deep.eml": complaint("Broken order"),
     "message-partial.eml": complaint("My order 1182 arrived"),
     "smime-signed.eml": complaint("My order 1182 arrived broken"),
@@ -99,6 +103,8 @@ def fixture_names() -> list[str]:
 
 
 def read(name: str, customer: str | None = None) -> bytes:
-    """The fixture's bytes, with `customer` as the customer's address when given."""
+    """The fixture's bytes, with `customer` as the address of whose complaint it is."""
     data = (MIME / name).read_bytes()
-    return data if customer is None else data.replace(CUSTOMER, customer.encode())
+    if customer is None:
+        return data
+    return data.replace(EXPECTED[name].customer, customer.encode())
