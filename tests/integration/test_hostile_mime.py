@@ -36,7 +36,8 @@ def test_every_hostile_fixture_becomes_what_it_should_and_complaints_are_answere
     with transaction(triaged.app.engine) as session:
         rows = {row.uid: row for row in session.exec(select(MessageRow))}
         complaints = {c.id: c for c in session.exec(select(Complaint))}
-        parked = {q.message_row_id: q.reason for q in session.exec(select(Quarantine))}
+        parked: dict[int | None, str] = {
+            q.message_row_id: q.reason for q in session.exec(select(Quarantine))}
         letters = list(session.exec(select(OutboxLetter)))
     # Nothing is lost: one row per message, and the counts add up to what was sent.
     assert sorted(rows) == delivered
