@@ -1,4 +1,4 @@
-"""Every real-world message in ../shared/corpus is parsed or quarantined, never crashes.
+"""Every real-world message in the shared corpus is parsed or quarantined, never crashes.
 
 The corpus is third-party mail (see its README); these tests pin down what a
 user would notice: the right script in subjects and bodies, the right sender,
@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_corpus import CORPUS, FILES, needs_corpus
 from triaged.classify import ClassifyContext, classify
 from triaged.domain import Outcome, ParsedMail
 from triaged.errors import QuarantineError
 from triaged.parse import parse_message
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-FILES = sorted(CORPUS.glob("*.eml"))
-
-pytestmark = pytest.mark.skipif(not FILES, reason=f"no corpus at {CORPUS}")
+pytestmark = needs_corpus
 
 # Messages that cannot become a complaint, with the reason they are parked.
 QUARANTINED = {

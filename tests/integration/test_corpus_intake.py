@@ -7,21 +7,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from tests.integration.conftest import Triaged
 from tests.mailstack import MailStack
+from tests.shared_corpus import FILES, needs_corpus
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter, Quarantine
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-FILES = sorted(CORPUS.glob("*.eml"))
 OUTCOMES = {"complaint", "follow_up", "not_complaint", "duplicate", "quarantined"}
 
-pytestmark = pytest.mark.skipif(not FILES, reason=f"no corpus at {CORPUS}")
+pytestmark = needs_corpus
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_corpus import corpus_file
 from triaged.parse import parse_message
 from triaged.parse.bounces import Bounce, read_bounce
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 LETTER = "<123.456.triaged@acme.example>"
 CUSTOMER = "emily.carter@customer.example"
 
@@ -84,11 +84,7 @@ def test_a_delay_warning_is_not_a_failure() -> None:
 def test_real_bounces_from_the_corpus(
     name: str, recipient: str, hard: bool, delayed: bool, returned: str
 ) -> None:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"no corpus at {CORPUS}")
-
-    bounce = bounce_of(path.read_bytes())
+    bounce = bounce_of(corpus_file(name).read_bytes())
 
     assert bounce is not None
     assert recipient in [r.email for r in bounce.recipients]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_corpus import corpus_file
 from triaged.domain import Address
 from triaged.parse import parse_message
 from triaged.parse.forwarded import (
@@ -200,11 +201,7 @@ def test_replies_and_ordinary_subjects_are_not_forwards(subject: str) -> None:
      "mimekit__messages__disposition-notification.eml", "flanker__bounce__zed.eml"],
 )
 def test_a_report_returning_a_message_is_not_a_forward_of_it(name: str) -> None:
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / name
-    if not path.exists():
-        pytest.skip("no corpus")
-
-    assert attribute(parse_message(path.read_bytes()), CTX) is None
+    assert attribute(parse_message(corpus_file(name).read_bytes()), CTX) is None
 
 
 def test_an_auto_reply_quoting_a_forward_is_not_re_attributed() -> None:

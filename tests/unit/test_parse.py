@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_corpus import corpus_file
 from triaged.domain import Address
 from triaged.errors import QuarantineError
 from triaged.parse import message as message_module
@@ -404,9 +405,6 @@ def test_mail_parser_reads_the_body_when_the_stdlib_walk_fails(
 
 # ---------------------------------------------------------------- Outlook's winmail.dat
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-
-
 def test_a_body_only_inside_winmail_dat_is_read_from_it() -> None:
     # MimeKit's TNEF sample (MIT) with its plain-text part removed: Outlook in
     # Rich Text mode sends exactly this, a multipart/mixed of one winmail.dat.
@@ -418,10 +416,8 @@ def test_a_body_only_inside_winmail_dat_is_read_from_it() -> None:
     assert [a.filename for a in parsed.attachments] == ["winmail.dat"]
 
 
-@pytest.mark.skipif(not (CORPUS / "mimekit__tnef__rich-text.eml").exists(),
-                    reason="needs ../shared/corpus")
 def test_compressed_rtf_inside_winmail_dat_becomes_text_and_its_files_are_listed() -> None:
-    raw = (CORPUS / "mimekit__tnef__rich-text.eml").read_bytes()
+    raw = corpus_file("mimekit__tnef__rich-text.eml").read_bytes()
     whole = parse_message(raw)
     # Keep only the winmail.dat part: its body is compressed RTF, nothing else.
     _head, _sep, rest = raw.partition(b"\n--")
