@@ -126,7 +126,7 @@ def open_problems(conn: Connection, own_addresses: Iterable[str]) -> list[Entry]
     own = sorted({email.lower() for email in own_addresses if email})
     found = conn.execute(
         _ENTRY.where(and_(~_suppressed.c.stops_mail, ~_DELIVERED_SINCE)
-               | _suppressed.c.email.in_(own))
+               | and_(_suppressed.c.stops_mail, _suppressed.c.email.in_(own)))
         .order_by(_suppressed.c.email)
     ).all()
     return [_entry(row) for row in found]
