@@ -21,7 +21,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged, complaint_mail, config_text
 from tests.mailstack import MailStack
@@ -108,12 +108,12 @@ class Shop:
         self.send(customer, self.t.support, complaint_mail(customer, self.t.support, subject,
                                                            body))
         with transaction(self.t.app.engine) as session:
-            return list(session.exec(select(Complaint).order_by(Complaint.id)))[-1]
+            return list(session.exec(select(Complaint).order_by(col(Complaint.id))))[-1]
 
     def letters_to(self, address: str) -> list[OutboxLetter]:
         with transaction(self.t.app.engine) as session:
             return list(session.exec(select(OutboxLetter).where(OutboxLetter.to_email == address)
-                                     .order_by(OutboxLetter.id)))
+                                     .order_by(col(OutboxLetter.id))))
 
     def inbox(self, address: str, count: int) -> list[bytes]:
         return self.stack.wait_for_messages(address, "INBOX", count)
@@ -129,7 +129,7 @@ class Shop:
         with transaction(self.t.app.engine) as session:
             return list(session.exec(select(MessageRow)
                                      .where(MessageRow.outcome == "not_complaint")
-                                     .order_by(MessageRow.id)))
+                                     .order_by(col(MessageRow.id))))
 
     def suppressed(self) -> list[SuppressedAddress]:
         with transaction(self.t.app.engine) as session:
