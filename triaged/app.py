@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from triaged import logs
 from triaged.approval.routing import Registry
+from triaged.bounced import bounce_key
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, MailboxConfig, Secret
 from triaged.config_secrets import run_secret_command
@@ -139,7 +140,7 @@ def build(
     intake = Intake(engine, config, clock, renderer, calendar, registry=registry)
     escalator = Escalator(engine, config, clock, renderer, calendar)
     sender = Sender(engine, clock, transport or make_transport(config),
-                    max_attempts=config.smtp.max_attempts)
+                    max_attempts=config.smtp.max_attempts, return_key=bounce_key(config))
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
     satisfaction = Satisfaction(engine, intake.mailer, clock)
     return App(config, engine, clock, intake, sender, escalator, pollers, satisfaction)

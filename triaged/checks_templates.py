@@ -176,7 +176,7 @@ def _internal_contexts(
             {**notice, "topic": topic, "hard": hard, "customer_email": "customer@example.com",
              "customer_name": "Customer", "forwarder": "owner@example.com",
              "linked_reference": "H4K-P2W8", "letter_kind": "holding",
-             "detail": "550 5.1.1 no such user"}
+             "detail": "550 5.1.1 no such user", "address": "dana@example.com"}
             for topic in TOPICS for hard in (False, True)],
         LetterKind.APPROVED: [
             {**base, "version": 2, "edited": edited} for edited in (False, True)],

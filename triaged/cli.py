@@ -6,11 +6,20 @@ shared Typer app when imported.
 
 from __future__ import annotations
 
-from triaged import cli_approval, cli_commands, cli_demo, cli_health, cli_ops, cli_run
+from triaged import (
+    cli_approval,
+    cli_commands,
+    cli_demo,
+    cli_health,
+    cli_ops,
+    cli_run,
+    cli_suppression,
+)
 from triaged.cli_base import app
 
 __all__ = [
-    "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_run", "main",
+    "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_run",
+    "cli_suppression", "main",
 ]
 
 

@@ -209,6 +209,12 @@ class Config:
     satisfaction: SatisfactionConfig = SatisfactionConfig()
     logging: LoggingConfig = LoggingConfig()
 
+    def own_addresses(self) -> tuple[str, ...]:
+        """The business's own addresses (staff, forwarders, managers, mailboxes): a
+        bounce never suppresses them."""
+        return (*self.staff.notify, *self.staff.forwarders,
+                *(m.email for m in self.managers), *(m.address for m in self.mailboxes))
+
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in this config, for the log filter to remove."""
         found = [m.password for m in self.mailboxes] + [self.smtp.password,

@@ -60,6 +60,10 @@ class EventKind(enum.StrEnum):
     # A delivery report for one of our letters; a hard bounce suppresses the address.
     LETTER_BOUNCED = "letter_bounced"
     ADDRESS_SUPPRESSED = "address_suppressed"
+    # A bounce of a letter to one of the business's own addresses: never suppressed.
+    ADDRESS_FAILING = "address_failing"
+    # The operator lifted a suppression or an alert.
+    SUPPRESSION_LIFTED = "suppression_lifted"
 
 
 class LetterState(enum.StrEnum):

@@ -2,14 +2,16 @@
 
 It reads only the database, so any process can give it (a monitoring agent, a
 systemd timer, the daemon's own listener) and it stays right after restarts and
-with several instances: each mailbox must have been read recently, and no letter
+with several instances: each mailbox must have been read recently, no letter
 may have waited longer than `[metrics] send_stall_after` (all letters are due
 the moment they are queued, so a letter that old means the SMTP server refuses
-or nothing is sending).
+or nothing is sending), and no address of the business's own (staff, managers,
+forwarders, mailboxes) may have an open delivery alert or a suppression.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.config import Config
-from triaged.store import ops_queries
+from triaged.store import ops_queries, suppression
 from triaged.store.db import head_revision, schema_revision
 from triaged.store.ops_queries import OpsFigures
 
@@ -72,8 +74,12 @@ class Health:
         }
 
 
-def judge(config: Config, figures: OpsFigures, now: datetime) -> Health:
-    """The verdict on one reading of the store (pure)."""
+def judge(
+    config: Config, figures: OpsFigures, now: datetime,
+    failing: Sequence[suppression.Entry] = (),
+) -> Health:
+    """The verdict on one reading of the store (pure); `failing`: the open alerts and
+    suppressions of the business's own addresses (`suppression.open_problems`)."""
     mailboxes = [
         MailboxHealth(m.name, figures.polled_at.get(m.name),
                       config.metrics.poll_stall(m.poll_interval))
@@ -88,6 +94,7 @@ def judge(config: Config, figures: OpsFigures, now: datetime) -> Health:
             f"sending has stalled: the oldest of {outbox.waiting} waiting letter(s) was "
             f"queued {_span(now - oldest)} ago (limit {_span(limit)}); is the SMTP server "
             "refusing, or is nothing sending?")
+    problems.extend(_address_problem(entry) for entry in failing)
     return Health(now, problems, mailboxes, outbox, limit)
 
 
@@ -100,12 +107,24 @@ def check_health(config: Config, engine: Engine, now: datetime) -> Health:
                                 f"triaged needs {head} (starting the daemon migrates it)"])
         with engine.connect() as conn:
             figures = ops_queries.read_figures(conn, now)
+            failing = suppression.open_problems(conn, config.own_addresses())
     except SQLAlchemyError as error:
         # The driver's own message: SQLAlchemy's adds the statement and its parameters.
         orig = getattr(error, "orig", None)
         reason = str(orig) if orig is not None else type(error).__name__
         return Health(now, [f"database: cannot read it: {reason}"])
-    return judge(config, figures, now)
+    return judge(config, figures, now, failing)
+
+
+def _address_problem(entry: suppression.Entry) -> str:
+    since = entry.since.strftime("%Y-%m-%d %H:%M UTC")
+    if entry.stops_mail:
+        return (f"address {entry.email}: the business's own address is suppressed since "
+                f"{since} ({entry.reason}); nothing is sent to it: check it, then "
+                f"`triaged suppression lift {entry.email}`")
+    return (f"address {entry.email}: mail to this address of the business is not delivered "
+            f"since {since} ({entry.reason}); cleared by the next letter delivered to it, "
+            f"or `triaged suppression lift {entry.email}`")
 
 
 def _poll_problem(mailbox: MailboxHealth, now: datetime) -> str:

@@ -279,11 +279,14 @@ class Intake:
     ) -> tuple[Outcome, str]:
         """Recorded, never answered; a bounce of our letter is attached to its complaint."""
         bounce = read_bounce(raw.data, mail) if verdict.rule in BOUNCE_RULES else None
-        letters = bounced.letters_of(conn, bounce, now) if bounce is not None else []
+        letters = (bounced.letters_of(conn, bounce, mail, self.config)
+                   if bounce is not None else [])
         reason = verdict.reason
         complaint_id = next((x.complaint_id for x in letters if x.complaint_id), None)
         if bounce is not None:
-            reason = f"{reason}; bounce: {bounce.summary()}"[:1000]
+            # Why nothing happened comes first: the summary may be cut.
+            ours = "" if letters else f"; {bounced.NOT_OURS}"
+            reason = f"{reason}{ours}; bounce: {bounce.summary()}"[:1000]
         row_id = self._store(conn, raw, digest, mail, verdict.outcome, verdict.rule, now,
                              reason=reason, complaint_id=complaint_id)
         reference = ""

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from triaged.approval.outgoing import Mailer
 from triaged.domain import Address, LetterKind
 
-TOPICS = ("follow_up", "forward_unattributed", "bounced", "linked")
+TOPICS = ("follow_up", "forward_unattributed", "bounced", "linked", "unreachable")
 
 
 def staff_notice(

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from triaged.config import Config
 from triaged.domain import ComplaintState, EventKind
 from triaged.health import judge
-from triaged.store import ops_queries
+from triaged.store import ops_queries, suppression
 from triaged.store.ops_queries import OpsFigures
 
 log = logging.getLogger("triaged.metrics")
@@ -63,6 +63,7 @@ class DatabaseCollector(Collector):
         try:
             with engine.connect() as conn:
                 figures = ops_queries.read_figures(conn, now)
+                failing = suppression.open_problems(conn, config.own_addresses())
         except SQLAlchemyError as error:
             if not self._failing:  # one line per outage, not one per scrape
                 log.error("metrics: cannot read the database: %s", error)
@@ -75,9 +76,10 @@ class DatabaseCollector(Collector):
         yield _gauge("triaged_database_up", "1 when the database could be read.", 1)
         yield from _state(config, figures, now.timestamp())
         yield from _totals(figures)
-        health = judge(config, figures, now)
+        health = judge(config, figures, now, failing)
         yield _gauge("triaged_healthy", "1 when `triaged health` would pass: every mailbox "
-                     "polled recently, no letter waiting too long.", int(health.healthy))
+                     "polled recently, no letter waiting too long, no address of the "
+                     "business's own failing.", int(health.healthy))
         yield _gauge("triaged_scrape_database_seconds",
                      "Time this scrape spent reading the database.",
                      time.perf_counter() - started)

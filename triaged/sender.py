@@ -20,6 +20,7 @@ from triaged import logs
 from triaged.clock import Clock
 from triaged.domain import LetterState
 from triaged.outbound.smtp import LOGIN_REFUSED, Delivery, Outgoing, Transport
+from triaged.return_path import return_address
 from triaged.store import outbox, outbox_rows, rows, suppression
 from triaged.store.db import transaction, writer
 from triaged.store.outbox_rows import ClaimedLetter
@@ -33,9 +34,13 @@ SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
 
 class Sender:
     def __init__(
-        self, engine: Engine, clock: Clock, transport: Transport, *, max_attempts: int
+        self, engine: Engine, clock: Clock, transport: Transport, *, max_attempts: int,
+        return_key: bytes | None = None,
     ) -> None:
+        """`return_key` (see `return_path`): each letter's envelope sender is its own
+        return address; None sends from the letter's From address."""
         self.engine = engine
+        self.return_key = return_key
         self.clock = clock
         self.transport = transport
         self.max_attempts = max_attempts
@@ -69,7 +74,7 @@ class Sender:
                     self._record(conn, letter, Delivery(letter.id, accepted=False, permanent=True,
                                                         error=SUPPRESSED))
             outgoing = [
-                Outgoing(letter.id, envelope_sender(letter.raw), letter.to_email, letter.raw)
+                Outgoing(letter.id, self._mail_from(letter), letter.to_email, letter.raw)
                 for letter in letters
                 if letter.to_email.lower() not in stopped
             ]
@@ -79,6 +84,12 @@ class Sender:
 
             self.transport.deliver(outgoing, record)
         return len(letters)
+
+    def _mail_from(self, letter: ClaimedLetter) -> str:
+        sender = envelope_sender(letter.raw)
+        if self.return_key is None or "@" not in sender:
+            return sender
+        return return_address(sender, letter.id, self.return_key)
 
     def drain(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
         """Send until nothing is due; return the number of delivery attempts."""
@@ -133,7 +144,7 @@ class Sender:
 
 
 def envelope_sender(raw: bytes) -> str:
-    """The From address of a composed letter; bounces come back to our own mailbox.
+    """The From address of a composed letter: our mailbox, where bounces come back.
 
     Reads only the unfolded From line (a full header parse costs more than the
     rest of recording a delivery).

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, insert
 from tests.unit.test_config import MINIMAL, with_values
 from triaged.config import Config, from_mapping
 from triaged.health import check_health, judge
-from triaged.store import cursors, ops_queries
+from triaged.store import cursors, ops_queries, suppression
 from triaged.store.db import make_engine, migrate, write_transaction
 from triaged.store.models import metadata
 from triaged.store.ops_queries import OpsFigures, Outbox
@@ -209,4 +209,29 @@ def test_a_database_behind_the_schema_is_unhealthy_and_says_what_to_do(tmp_path:
     finally:
         engine.dispose()
     assert verdict.problems == ["database: schema is at nothing, this triaged needs "
-                                "0005_ops_figures (starting the daemon migrates it)"]
+                                "0006_bounce_alerts (starting the daemon migrates it)"]
+
+
+def test_a_suppressed_or_failing_address_of_the_business_is_unhealthy_a_customer_is_not(
+    engine: Engine,
+) -> None:
+    """Rows written before the business's own addresses were protected stay visible."""
+    healthy_polls: dict[str, datetime | None] = {"support": NOW, "sales": NOW}
+    for email, stops in (("team@acme.example", True), ("dana@acme.example", False),
+                         ("c1@example.test", True)):
+        add(engine, "suppressed_address", email=email, reason="bounced (hard): 5.1.1",
+            created_at=NOW - MINUTE, stops_mail=stops)
+    settings = config(staff__notify=["Team@acme.example"],
+                      managers=[{"email": "dana@acme.example", "name": "Dana", "level": 1}])
+    with engine.connect() as conn:
+        figures = ops_queries.read_figures(conn, NOW)
+        failing = suppression.open_problems(conn, settings.own_addresses())
+    verdict = judge(settings, OpsFigures(polled_at=healthy_polls, outbox=figures.outbox), NOW,
+                    failing)
+
+    assert len(verdict.problems) == 2
+    dana, team = verdict.problems
+    assert dana.startswith("address dana@acme.example: mail to this address")
+    assert team.startswith("address team@acme.example: the business's own address is "
+                           "suppressed")
+    assert "triaged suppression lift team@acme.example" in team

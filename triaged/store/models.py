@@ -183,7 +183,14 @@ class MailboxCursor(StoreModel, table=True):
 
 
 class SuppressedAddress(StoreModel, table=True):
-    """An address that bounced hard: no letter is queued or sent to it again."""
+    """An address whose mail failed, as a genuine bounce of our letter said.
+
+    A customer's address that bounced hard gets nothing queued or sent again
+    (`stops_mail`). A staff, manager, forwarder or mailbox address is never
+    stopped: its row (`stops_mail` false) makes the health check fail until a
+    letter to it is sent after `created_at` (the latest failure) or the
+    operator lifts it.
+    """
 
     __tablename__ = "suppressed_address"
 
@@ -192,6 +199,7 @@ class SuppressedAddress(StoreModel, table=True):
     reason: str = Field(sa_type=Text)
     message_row_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
+    stops_mail: bool = True
 
 
 class Quarantine(StoreModel, table=True):

@@ -221,15 +221,13 @@ def letters_with_message_ids(conn: Connection, message_ids: list[str]) -> list[L
     return [_letter_ref(row) for row in found]
 
 
-def latest_letter_to(conn: Connection, to_email: str, since: datetime) -> LetterRef | None:
-    """The newest letter sent to `to_email` since `since` (a bounce that names no id)."""
-    row = conn.execute(
-        select(*_LETTER_REF_COLUMNS)
-        .where(func.lower(_letter.c.to_email) == to_email.lower(),
-               _letter.c.state == LetterState.SENT.value, _letter.c.created_at >= since)
-        .order_by(_letter.c.created_at.desc(), _letter.c.id.desc()).limit(1)
-    ).first()
-    return _letter_ref(row) if row is not None else None
+def letters_with_ids(conn: Connection, letter_ids: list[int]) -> list[LetterRef]:
+    """Our letters with these ids (a bounce returned to their own return addresses)."""
+    if not letter_ids:
+        return []
+    found = conn.execute(select(*_LETTER_REF_COLUMNS).where(_letter.c.id.in_(letter_ids))
+                         .order_by(_letter.c.id)).all()
+    return [_letter_ref(row) for row in found]
 
 
 def fail_letter(conn: Connection, letter_id: int, *, error: str, now: datetime) -> None:
