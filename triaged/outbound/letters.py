@@ -12,6 +12,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 
 from triaged.domain import Address, Letter, LetterKind
+from triaged.outbound.excerpt import subject_excerpt
 from triaged.outbound.render import Renderer
 
 # Reply and forward prefixes that mail clients stack up, in the languages our
@@ -25,8 +26,9 @@ _TOKEN = re.compile(r"\s*\[[0-9A-Za-z]{3,8}-[0-9A-Za-z]{3,8}\]\s*")
 
 
 def bare_subject(subject: str) -> str:
-    """The customer's subject without Re:/Fwd: prefixes and old reference tokens."""
-    return " ".join(_TOKEN.sub(" ", _PREFIX.sub("", subject)).split())
+    """The customer's subject as our letters quote it: without Re:/Fwd: prefixes and
+    old reference tokens, and cut to `excerpt.SUBJECT_CHARS` with "…" when longer."""
+    return subject_excerpt(" ".join(_TOKEN.sub(" ", _PREFIX.sub("", subject)).split()))
 
 
 @dataclass(frozen=True)
