@@ -99,9 +99,8 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
         typer.echo(f"linked to: {view['linked_reference']}")
     for m in view["messages"]:
         typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}")
-        if m["raw_stored"] is not None and m["raw_stored"] < m["size"]:
-            typer.echo(f"(raw mail of {m['size']:,} bytes: only the first {m['raw_stored']:,} "
-                       "stored, [limits] raw_max)")
+        if messages.raw_was_cut(m["reason"]):
+            typer.echo(f"({m['reason']})")
         typer.echo(m["text"][:2000])
     typer.echo("\nletters:")
     for letter in view["letters"]:
@@ -227,10 +226,9 @@ def quarantine_replay(quarantine_id: int) -> None:
         entry, row = found
         if entry.state != "open":
             fail(f"quarantine entry {quarantine_id} is already {entry.state}")
-        if row.raw is not None and len(row.raw) < row.size:
-            fail(f"quarantine entry {quarantine_id} has only the first {len(row.raw):,} of its "
-                 f"{row.size:,} bytes stored ([limits] raw_max): a replay would read a "
-                 "different message; `quarantine show` has what was kept")
+        if messages.raw_was_cut(row.reason):
+            fail(f"quarantine entry {quarantine_id} is not stored whole ({row.reason}): a "
+                 "replay would read a different message; `quarantine show` has what was kept")
         raw = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, str(row.uid),
                       row.raw or b"")
         messages.set_quarantine_state(session, quarantine_id, "replayed", built.clock.now(),

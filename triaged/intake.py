@@ -55,6 +55,7 @@ from triaged.sla.ladder import Ladder, ladder_of
 from triaged.store import outbox_rows, rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
+from triaged.store.messages import raw_cut_note
 
 log = logging.getLogger("triaged.intake")
 
@@ -454,8 +455,7 @@ class Intake:
             return raw.data, ""
         log.warning("raw mail %s/%s uid %s is %d bytes: stored only to %d ([limits] raw_max)",
                     raw.mailbox, raw.folder, raw.uid, len(raw.data), cap)
-        return raw.data[:cap], (f"raw mail of {len(raw.data):,} bytes stored only to its "
-                                f"first {cap:,} ([limits] raw_max)")
+        return raw.data[:cap], raw_cut_note(len(raw.data), cap)
 
     def _thread(
         self, conn: Connection, mail: ParsedMail

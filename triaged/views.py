@@ -47,8 +47,6 @@ def message_view(m: MessageRow) -> dict[str, Any]:
         "reason": m.reason,
         "sha256": m.sha256,
         "size": m.size,
-        # Bytes of the raw mail stored: less than `size` when it passed [limits] raw_max.
-        "raw_stored": len(m.raw) if m.raw is not None else None,
         "text": m.text,
     }
 
