@@ -84,8 +84,9 @@ def decoded_header(msg: Message, name: str) -> str:
     value = msg.get(name)
     if value is None:
         return ""
-    return "".join(part.decode(charset or "utf-8", "replace") if isinstance(part, bytes)
+    text = "".join(part.decode(charset or "utf-8", "replace") if isinstance(part, bytes)
                    else part for part, charset in decode_header(str(value)))
+    return " ".join(text.split())
 
 
 def readable(data: bytes) -> str:

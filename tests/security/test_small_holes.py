@@ -67,7 +67,7 @@ def test_a_from_naming_two_mailboxes_writes_to_nobody_and_is_kept_for_staff(
     assert [letter.to_email for letter in outbox(t)] == [genuine]
     assert mailstack.messages(third) == [], "no letter reaches the smuggled recipient"
     assert mailstack.messages(victim) == []
-    [holding] = mailstack.wait_for_messages(genuine, 1)
+    [holding] = mailstack.wait_for_messages(genuine, count=1)
     assert decoded_header(parsed(holding), "To").endswith(f"<{genuine}>")
     # Nothing lost: the hostile mail waits in quarantine, saying why.
     [entry] = json.loads(cli(t, "quarantine", "list", "--json"))
@@ -89,8 +89,8 @@ def test_a_huge_subject_and_body_give_staff_letters_of_bounded_size(
     t.cycle()
 
     [complaint] = complaints(t)
-    [holding] = mailstack.wait_for_messages(customer, 1)
-    [notice] = mailstack.wait_for_messages(staff, 1)
+    [holding] = mailstack.wait_for_messages(customer, count=1)
+    [notice] = mailstack.wait_for_messages(staff, count=1)
     for letter in (holding, notice):
         assert len(letter) < 64_000, f"a letter of {len(letter)} bytes from one mail"
         assert complaint.reference in decoded_header(parsed(letter), "Subject")
@@ -103,7 +103,7 @@ def test_a_huge_subject_and_body_give_staff_letters_of_bounded_size(
     # The customer writes again, with another megabyte of subject: staff are told, briefly.
     smtp_send(mailstack, customer, t.support, reply(holding, customer, body))
     t.cycle()
-    notices = mailstack.wait_for_messages(staff, 2)
+    notices = mailstack.wait_for_messages(staff, count=2)
     [again] = [n for n in notices if "wrote again" in decoded_header(parsed(n), "Subject")]
     assert len(again) < 64_000
     assert complaint.reference in decoded_header(parsed(again), "Subject")
@@ -122,7 +122,7 @@ def test_a_mail_over_the_raw_cap_is_registered_and_answered_with_its_size_noted(
 
     assert report.tally.counts == {"complaint": 1}, "never quarantined for size alone"
     [complaint] = complaints(t)
-    [holding] = mailstack.wait_for_messages(customer, 1)
+    [holding] = mailstack.wait_for_messages(customer, count=1)
     assert complaint.reference in decoded_header(parsed(holding), "Subject")
     with transaction(t.app.engine) as session:
         [row] = session.exec(select(MessageRow))
@@ -146,11 +146,11 @@ def test_show_and_export_hold_no_reply_token_that_would_verify(
     smtp_send(mailstack, customer, t.support,
               mail(customer, t.support, "Wrong cake", "I ordered chocolate, got lemon."))
     t.cycle()
-    [notice] = mailstack.wait_for_messages(staff, 1)
+    [notice] = mailstack.wait_for_messages(staff, count=1)
     smtp_send(mailstack, staff, t.support,
               reply(notice, staff, "We are sorry: a chocolate cake is on its way."))
     t.cycle()
-    [request] = mailstack.wait_for_messages(dana, 1)
+    [request] = mailstack.wait_for_messages(dana, count=1)
     recipients = [staff, dana, erin]
     # The letters themselves carry working tokens: what must not leak exists.
     assert live_tokens(readable(notice), recipients)
