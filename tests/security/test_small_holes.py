@@ -84,7 +84,9 @@ def test_a_huge_subject_and_body_give_staff_letters_of_bounded_size(
     t.cycle()
     subject = "refund " * 150_000  # 1 MB
     body = "My cake was crushed and I want my money back.\n" * 60_000  # 2.8 MB
-    smtp_send(mailstack, customer, t.support, mail(customer, t.support, subject, body))
+    name = "Maria " * 20_000  # and a display name of 120 KB
+    smtp_send(mailstack, customer, t.support,
+              mail(f"{name} <{customer}>", t.support, subject, body))
 
     t.cycle()
 

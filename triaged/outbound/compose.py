@@ -25,6 +25,7 @@ from email.utils import format_datetime, make_msgid
 
 from triaged.domain import Address, Letter
 from triaged.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
+from triaged.outbound.excerpt import subject_excerpt
 
 # Long References chains are trimmed to the first and the newest ids, as RFC 5322
 # §3.6.4 allows, so that a long conversation never produces a huge header.
@@ -129,7 +130,8 @@ def _phrase(name: str, room: int) -> list[str]:
 
 
 def _address_header(header: str, address: Address) -> str:
-    tokens = _phrase(address.name, _LINE - len(header) - 2)
+    # A display name is the sender's to choose: a megabyte of it is cut like a subject.
+    tokens = _phrase(subject_excerpt(address.name), _LINE - len(header) - 2)
     tokens.append(f"<{address.email}>" if tokens else address.email)
     return _fold(header, tokens)
 

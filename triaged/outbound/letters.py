@@ -126,7 +126,7 @@ def extension_letter(facts: ExtensionFacts, renderer: Renderer) -> Letter:
     new_date, new_time = local_date_words(facts.new_due_at, facts.timezone, language)
     context = {
         "business_name": facts.business_name,
-        "customer_name": facts.customer.name,
+        "customer_name": subject_excerpt(facts.customer.name),
         "customer_email": facts.customer.email,
         "reference": facts.reference,
         "subject": bare_subject(facts.subject),
@@ -155,7 +155,7 @@ def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
     due_date, due_time = local_date_words(facts.due_at, facts.timezone, language)
     context = {
         "business_name": facts.business_name,
-        "customer_name": facts.customer.name,
+        "customer_name": subject_excerpt(facts.customer.name),
         "customer_email": facts.customer.email,
         "reference": facts.reference,
         "subject": bare_subject(facts.subject),
