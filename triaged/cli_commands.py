@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.engine import Engine
 
+from triaged.approval.redact import redact_mail, redact_value
 from triaged.cli_base import (
     EXIT_FAILURE,
     app,
@@ -84,6 +85,8 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
         view["messages"] = [message_view(m) for m in incoming]
         view["letters"] = [letter_view(letter) for letter in letters]
         view["events"] = [event_view(e) for e in events]
+    # What is printed may be pasted anywhere: no reply token in it may still work.
+    view = redact_value(view)
     if as_json:
         print_json(view)
         return
@@ -95,7 +98,10 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
     if view["linked_reference"]:
         typer.echo(f"linked to: {view['linked_reference']}")
     for m in view["messages"]:
-        typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}\n{m['text'][:2000]}")
+        typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}")
+        if messages.raw_was_cut(m["reason"]):
+            typer.echo(f"({m['reason']})")
+        typer.echo(m["text"][:2000])
     typer.echo("\nletters:")
     for letter in view["letters"]:
         typer.echo(f"  {letter['kind']:<10} {letter['state']:<8} to {letter['to']}: "
@@ -172,6 +178,7 @@ def quarantine_list(as_json: JsonFlag = False) -> None:
              "received_at": iso(m.received_at), "size": m.size}
             for q, m in messages.list_quarantine(session)
         ]
+    rows = redact_value(rows)
     if as_json:
         print_json(rows)
         return
@@ -190,7 +197,7 @@ def quarantine_show(quarantine_id: int) -> None:
             fail(f"no quarantine entry {quarantine_id}")
         entry, row = found
         typer.echo(f"# reason: {entry.reason}  state: {entry.state}", err=True)
-        typer.echo((row.raw or b"").decode("utf-8", "replace"))
+        typer.echo(redact_mail(row.raw or b"").decode("utf-8", "replace"))
 
 
 @quarantine_app.command("discard")
@@ -219,6 +226,9 @@ def quarantine_replay(quarantine_id: int) -> None:
         entry, row = found
         if entry.state != "open":
             fail(f"quarantine entry {quarantine_id} is already {entry.state}")
+        if messages.raw_was_cut(row.reason):
+            fail(f"quarantine entry {quarantine_id} is not stored whole ({row.reason}): a "
+                 "replay would read a different message; `quarantine show` has what was kept")
         raw = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, str(row.uid),
                       row.raw or b"")
         messages.set_quarantine_state(session, quarantine_id, "replayed", built.clock.now(),

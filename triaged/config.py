@@ -25,6 +25,7 @@ from triaged.config_metrics import read_metrics
 from triaged.config_reader import Table
 from triaged.config_records import (
     NORMAL_PRIORITY,
+    RAW_MAX,
     ApprovalConfig,
     BusinessConfig,
     CategoryRule,
@@ -414,7 +415,11 @@ def _lasting(text: str) -> Duration:
 
 
 def _limits(t: Table) -> LimitsConfig:
-    limits = LimitsConfig(auto_letters_per_day=t.integer("auto_letters_per_day", 3, low=1))
+    limits = LimitsConfig(
+        auto_letters_per_day=t.integer("auto_letters_per_day", 3, low=1),
+        # The header block and the start of the body must fit under the cap.
+        raw_max=t.checked("raw_max", RAW_MAX, lambda v: checks.byte_size(v, low=16 * 1024)),
+    )
     t.finish()
     return limits
 

@@ -27,6 +27,8 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # Deliberately loose: one "@" with something on each side and no spaces; the
 # mail server is the judge of the rest, this only catches slips of the pen.
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b|b)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
 
 def time_zone(name: str) -> str:
@@ -129,3 +131,14 @@ def address(value: object) -> str:
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise ValueError(f"expected an email address such as 'name@example.com', got {value!r}")
     return value
+
+
+def byte_size(text: str, *, low: int = 1) -> int:
+    """A size such as "25 MB", "512 KB" or "1 GB" (binary units; KiB, MiB, GiB too) in bytes."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"expected a size such as '25 MB' or '512 KB', got {text!r}")
+    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower().replace("i", "")]
+    if size < low:
+        raise ValueError(f"expected at least {low:,} bytes, got {text!r}")
+    return size

@@ -169,9 +169,19 @@ class LoggingConfig:
     level: str = "info"
 
 
+# 25 MB is what the big mail services (Gmail, Outlook.com) let a person send in
+# one message: any mail a customer can write is stored whole, and only a mail
+# built to fill the database is cut.
+RAW_MAX = 25 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class LimitsConfig:
+    """`[limits]`: automatic letters per address a day; bytes of raw mail stored per
+    message (past it the parsed text and headers are kept, the raw bytes cut)."""
+
     auto_letters_per_day: int
+    raw_max: int = RAW_MAX
 
 
 CHECK_AFTER = Duration(3, Unit.DAYS, business=True)

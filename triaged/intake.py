@@ -55,6 +55,7 @@ from triaged.sla.ladder import Ladder, ladder_of
 from triaged.store import outbox_rows, rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
+from triaged.store.messages import raw_cut_note
 
 log = logging.getLogger("triaged.intake")
 
@@ -408,12 +409,13 @@ class Intake:
         self, conn: Connection, raw: RawMail, digest: str, reason: str, now: datetime
     ) -> None:
         log.warning("quarantined %s/%s uid %s: %s", raw.mailbox, raw.folder, raw.uid, reason)
+        kept, note = self._kept_raw(raw)
         row_id = rows.insert_message(
             conn,
             mailbox=raw.mailbox, folder=raw.folder, uidvalidity=raw.uidvalidity, uid=raw.uid,
-            message_id="", sha256=digest, raw=raw.data, size=len(raw.data), sender="",
+            message_id="", sha256=digest, raw=kept, size=len(raw.data), sender="",
             subject="", sent_date=None, text="", outcome=Outcome.QUARANTINED,
-            rule="unparseable", reason=reason, received_at=now,
+            rule="unparseable", reason="; ".join(filter(None, (reason, note))), received_at=now,
         )
         rows.insert_quarantine(conn, row_id, reason, now)
 
@@ -432,15 +434,31 @@ class Intake:
         complaint_id: int | None = None,
         duplicate_of: int | None = None,
     ) -> int:
+        kept, note = self._kept_raw(raw) if keep_raw else (None, "")
         return rows.insert_message(
             conn,
             mailbox=raw.mailbox, folder=raw.folder, uidvalidity=raw.uidvalidity, uid=raw.uid,
-            message_id=mail.message_id, sha256=digest, raw=raw.data if keep_raw else None,
+            message_id=mail.message_id, sha256=digest, raw=kept,
             size=len(raw.data), sender=mail.sender.email, subject=mail.subject,
             sent_date=mail.date, text=mail.text, outcome=outcome, rule=rule,
-            reason=reason, complaint_id=complaint_id, duplicate_of=duplicate_of,
-            received_at=now,
+            reason="; ".join(filter(None, (reason, note))), complaint_id=complaint_id,
+            duplicate_of=duplicate_of, received_at=now,
         )
+
+    def _kept_raw(self, raw: RawMail) -> tuple[bytes, str]:
+        """The raw bytes to store, and a note for the row when they were cut.
+
+        Past `[limits] raw_max` only the first bytes (the headers and the start
+        of the body) are stored: the message was parsed whole, so its text,
+        outcome and letters are as for any other; the row's `size` keeps how
+        large it was. Nothing is refused or quarantined for size alone.
+        """
+        cap = self.config.limits.raw_max
+        if len(raw.data) <= cap:
+            return raw.data, ""
+        log.warning("raw mail %s/%s uid %s is %d bytes: stored only to %d ([limits] raw_max)",
+                    raw.mailbox, raw.folder, raw.uid, len(raw.data), cap)
+        return raw.data[:cap], raw_cut_note(len(raw.data), cap)
 
     def _thread(
         self, conn: Connection, mail: ParsedMail

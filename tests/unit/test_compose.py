@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -10,7 +11,7 @@ from email.policy import default as default_policy
 import pytest
 
 from triaged.domain import Address, Letter, LetterKind
-from triaged.outbound.compose import compose, may_be_ours, new_message_id
+from triaged.outbound.compose import NotOneMailbox, compose, may_be_ours, new_message_id
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SENDER = Address("support@bakery.example", "Bench Bakery")
@@ -109,3 +110,13 @@ def test_long_reference_chains_keep_the_first_and_newest() -> None:
 )
 def test_only_ids_shaped_like_ours_may_be_ours(message_id: str, ours: bool) -> None:
     assert may_be_ours(message_id) is ours
+
+
+@pytest.mark.parametrize("recipient", ["a@ex.test,third@else.test", "a@ex.test, b@ex.test",
+                                       "a@ex.test;b@ex.test", "Bob <b@ex.test>", "a@b@ex.test",
+                                       "a@ex.test\r\nBcc: x@y.test", ""])
+def test_a_recipient_that_is_not_one_mailbox_is_refused(recipient: str) -> None:
+    bad = replace(_letter("", "Subject", "text"), to=Address(recipient))
+    with pytest.raises(NotOneMailbox, match="not exactly one mailbox"):
+        compose(bad, Address("support@acme.example"), now=datetime.now(UTC),
+                message_id="<x@acme.example>")

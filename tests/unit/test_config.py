@@ -122,6 +122,7 @@ def get(config: Config, dotted: str) -> Any:
         ("approval.authserv_id", ""),
         ("templates.dir", ""),
         ("limits.auto_letters_per_day", 3),
+        ("limits.raw_max", 25 * 1024 * 1024),
     ],
 )
 def test_a_minimal_file_loads_with_the_spec_defaults(
@@ -273,6 +274,9 @@ def test_the_config_cannot_be_changed_after_loading() -> None:
          "templates.dir: no such folder '/nonexistent/templates'"),
         ({"limits__auto_letters_per_day": 0},
          "limits.auto_letters_per_day: expected an integer of at least 1"),
+        ({"limits__raw_max": "lots"}, "limits.raw_max: expected a size such as '25 MB'"),
+        ({"limits__raw_max": "1 KB"}, "limits.raw_max: expected at least 16,384 bytes"),
+        ({"limits__raw_max": 1000000}, "limits.raw_max: expected a string"),
         ({"mailboxes": []}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": ...}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": {"address": "support@acme.example"}},

@@ -29,6 +29,7 @@ from triaged.approval.history import history_entries
 from triaged.approval.outgoing import Mailer
 from triaged.approval.routing import Refused
 from triaged.domain import Address, ComplaintState, EventKind, Letter, LetterKind
+from triaged.outbound.excerpt import text_excerpt
 from triaged.outbound.final import ClosingFacts, final_letter
 from triaged.outbound.letters import language_name, local_date_words
 from triaged.store import approval_rows, rows
@@ -38,7 +39,6 @@ log = logging.getLogger("triaged.approval")
 
 APPROVE, DRAFT = "approve", "draft"
 CLOSED_STATES = (ComplaintState.RESOLVED, ComplaintState.CLOSED)
-MAX_QUOTED = 3000  # characters of the customer's text quoted to staff and managers
 
 
 def customer_label(complaint: ComplaintFacts) -> str:
@@ -112,14 +112,15 @@ class Approvals:
         context = {**self._base_context(complaint),
                    "received": self._when(complaint.received_at),
                    "due": self._when(complaint.due_at),
-                   "complaint_text": text[:MAX_QUOTED]}
+                   "complaint_text": text_excerpt(text, complaint.reference)}
         return self._staff_letter(conn, complaint, LetterKind.NEW_COMPLAINT, context, now)
 
     def notify_reopened(self, conn: Connection, complaint: ComplaintFacts, text: str,
                         old_state: ComplaintState, now: datetime) -> list[dict[str, Any]]:
         """Tell staff the customer wrote again about a settled complaint; the events."""
         context = {**self._base_context(complaint), "reopened": True,
-                   "old_state": old_state.value, "reason": text[:MAX_QUOTED], "version": 0,
+                   "old_state": old_state.value, "reason": text_excerpt(text, complaint.reference),
+                   "version": 0,
                    "decided_by": ""}
         return self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
 
@@ -195,7 +196,8 @@ class Approvals:
             "final_subject": final.subject, "final_text": final.text,
             "history": history_entries(approval_rows.events_of(conn, complaint.id),
                                        self._when),
-            "complaint_text": approval_rows.first_text(conn, complaint.id)[:MAX_QUOTED],
+            "complaint_text": text_excerpt(approval_rows.first_text(conn, complaint.id),
+                                           complaint.reference),
             "expires": self._when(expires),
         }
         events: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from triaged.approval.tokens import make_token
 from triaged.config import Config
 from triaged.domain import Address, EventKind, Letter, LetterKind
 from triaged.outbound.compose import compose, new_message_id
+from triaged.outbound.excerpt import bounded_context
 from triaged.outbound.render import Renderer
 from triaged.sla.calendar import BusinessCalendar
 from triaged.store import outbox_rows, rows
@@ -55,9 +56,14 @@ class Mailer:
         in_reply_to: str = "",
         references: tuple[str, ...] = (),
     ) -> Letter:
-        """A letter to staff or a manager, in the business's language (else English)."""
+        """A letter to staff or a manager, in the business's language (else English).
+
+        Every text in `context` is bounded (`excerpt.bounded_context`): a huge
+        subject or body from a sender makes a letter of bounded size.
+        """
         language = self.internal_language(kind)
-        parts = self.renderer.render(language, kind, context)
+        reference = str(context.get("reference", ""))
+        parts = self.renderer.render(language, kind, bounded_context(context, reference))
         chain = tuple(dict.fromkeys((*references, *((in_reply_to,) if in_reply_to else ()))))
         return Letter(kind=kind, to=to, subject=parts.subject, text=parts.text, html=parts.html,
                       language=language, in_reply_to=in_reply_to, references=chain,

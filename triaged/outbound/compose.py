@@ -24,6 +24,8 @@ from datetime import datetime
 from email.utils import format_datetime, make_msgid
 
 from triaged.domain import Address, Letter
+from triaged.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
+from triaged.outbound.excerpt import subject_excerpt
 
 # Long References chains are trimmed to the first and the newest ids, as RFC 5322
 # §3.6.4 allows, so that a long conversation never produces a huge header.
@@ -128,7 +130,8 @@ def _phrase(name: str, room: int) -> list[str]:
 
 
 def _address_header(header: str, address: Address) -> str:
-    tokens = _phrase(address.name, _LINE - len(header) - 2)
+    # A display name is the sender's to choose: a megabyte of it is cut like a subject.
+    tokens = _phrase(subject_excerpt(address.name), _LINE - len(header) - 2)
     tokens.append(f"<{address.email}>" if tokens else address.email)
     return _fold(header, tokens)
 
@@ -181,8 +184,19 @@ def _references(letter: Letter) -> list[str]:
     return references
 
 
+class NotOneMailbox(ValueError):
+    """A letter's recipient or sender is not exactly one mailbox; nothing was written."""
+
+
 def compose(letter: Letter, sender: Address, *, now: datetime, message_id: str) -> bytes:
-    """The complete message as bytes, CRLF line ends, ready for SMTP DATA."""
+    """The complete message as bytes, CRLF line ends, ready for SMTP DATA.
+
+    Raises `NotOneMailbox` rather than write a From or To header that a
+    mail server could read as more than one address, whatever intake let by.
+    """
+    for role, address in (("recipient", letter.to), ("sender", sender)):
+        if not is_one_mailbox(address.email):
+            raise NotOneMailbox(f"letter {role} {why_not_one_mailbox(address.email)}")
     headers = [
         _address_header("From", sender),
         _address_header("To", letter.to),

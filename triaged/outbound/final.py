@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from triaged.domain import Address, Letter, LetterKind
+from triaged.outbound.excerpt import subject_excerpt
 from triaged.outbound.letters import bare_subject
 from triaged.outbound.render import Renderer
 
@@ -40,7 +41,7 @@ def _letter(kind: LetterKind, facts: ClosingFacts, renderer: Renderer) -> Letter
     language = renderer.pick_language(facts.language, kind)
     context = {
         "business_name": facts.business_name,
-        "customer_name": facts.customer.name,
+        "customer_name": subject_excerpt(facts.customer.name),
         "customer_email": facts.customer.email,
         "reference": facts.reference,
         "subject": bare_subject(facts.subject),

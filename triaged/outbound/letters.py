@@ -12,6 +12,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 
 from triaged.domain import Address, Letter, LetterKind
+from triaged.outbound.excerpt import subject_excerpt
 from triaged.outbound.render import Renderer
 
 # Reply and forward prefixes that mail clients stack up, in the languages our
@@ -25,8 +26,9 @@ _TOKEN = re.compile(r"\s*\[[0-9A-Za-z]{3,8}-[0-9A-Za-z]{3,8}\]\s*")
 
 
 def bare_subject(subject: str) -> str:
-    """The customer's subject without Re:/Fwd: prefixes and old reference tokens."""
-    return " ".join(_TOKEN.sub(" ", _PREFIX.sub("", subject)).split())
+    """The customer's subject as our letters quote it: without Re:/Fwd: prefixes and
+    old reference tokens, and cut to `excerpt.SUBJECT_CHARS` with "…" when longer."""
+    return subject_excerpt(" ".join(_TOKEN.sub(" ", _PREFIX.sub("", subject)).split()))
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def extension_letter(facts: ExtensionFacts, renderer: Renderer) -> Letter:
     new_date, new_time = local_date_words(facts.new_due_at, facts.timezone, language)
     context = {
         "business_name": facts.business_name,
-        "customer_name": facts.customer.name,
+        "customer_name": subject_excerpt(facts.customer.name),
         "customer_email": facts.customer.email,
         "reference": facts.reference,
         "subject": bare_subject(facts.subject),
@@ -153,7 +155,7 @@ def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
     due_date, due_time = local_date_words(facts.due_at, facts.timezone, language)
     context = {
         "business_name": facts.business_name,
-        "customer_name": facts.customer.name,
+        "customer_name": subject_excerpt(facts.customer.name),
         "customer_email": facts.customer.email,
         "reference": facts.reference,
         "subject": bare_subject(facts.subject),

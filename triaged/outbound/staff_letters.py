@@ -14,11 +14,10 @@ from typing import Any
 from babel.dates import format_timedelta
 
 from triaged.domain import Address, Letter, LetterKind
+from triaged.outbound.excerpt import DIGEST_CHARS, subject_excerpt, text_excerpt
 from triaged.outbound.letters import bare_subject, local_date_words
 from triaged.outbound.render import FALLBACK_LANGUAGE, Renderer
 
-# How much of the customer's own words an escalation quotes.
-EXCERPT_CHARACTERS = 600
 # A digest describes this many complaints in full (the latest first) and only
 # names the rest: read on a phone, a hundred full entries help nobody, and
 # rendering them would dominate the escalation run.
@@ -58,14 +57,6 @@ class DigestFacts:
     items: tuple[DigestItem, ...]
 
 
-def _excerpt(text: str) -> str:
-    text = text.strip()
-    if len(text) <= EXCERPT_CHARACTERS:
-        return text
-    cut = text[:EXCERPT_CHARACTERS].rsplit(None, 1)[0]
-    return f"{cut} …"
-
-
 def _span(delta: timedelta, language: str) -> str:
     """"3 hours", "2 days": how late, or how long until the date, roughly."""
     return format_timedelta(abs(delta), threshold=1.5, locale=language.replace("-", "_"))
@@ -76,7 +67,7 @@ def _item(item: DigestItem, facts: DigestFacts, language: str) -> dict[str, Any]
     got_date, got_time = local_date_words(item.received_at, facts.timezone, language)
     return {
         "reference": item.reference,
-        "customer_name": item.customer.name,
+        "customer_name": subject_excerpt(item.customer.name),
         "customer_email": item.customer.email,
         "subject": bare_subject(item.subject),
         "received": f"{got_date}, {got_time}",
@@ -88,7 +79,7 @@ def _item(item: DigestItem, facts: DigestFacts, language: str) -> dict[str, Any]
         "priority": item.priority,
         "level": item.level,
         "repeat": item.repeat,
-        "excerpt": _excerpt(item.first_text),
+        "excerpt": text_excerpt(item.first_text, item.reference, DIGEST_CHARS),
         "follow_ups": item.follow_ups,
         "letters_sent": item.letters_sent,
         "reply_to": item.reply_to,

@@ -22,6 +22,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from triaged.domain import Address, Attachment, ParsedMail
 from triaged.errors import QuarantineError
+from triaged.mailbox_key import mailbox_key
+from triaged.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
 from triaged.parse.charsets import decode_text, decode_words, header_text
 from triaged.parse.html import html_to_text
 from triaged.parse.tnef import TNEF_TYPES, unpack
@@ -180,17 +182,37 @@ def _pairs(value: str) -> list[tuple[str, str]]:
 
 
 def _usable(email: str) -> bool:
-    local, at, domain = email.rpartition("@")
-    return bool(at and local and domain) and not any(ch.isspace() for ch in email)
+    return is_one_mailbox(email)
 
 
 def _sender(texts: list[tuple[str, str]], defects: list[str]) -> Address:
-    """First usable address of From, else Sender, Reply-To, Return-Path."""
-    for header in _SENDER_HEADERS:
+    """The From mailbox, else the first usable one of Sender, Reply-To, Return-Path.
+
+    A From that names an address must name exactly one valid mailbox. Several
+    mailboxes, or one that holds a comma or a second `@`, is quarantined with
+    the reason rather than read as some address: which one would be the
+    customer is a guess, and such a From is how a second recipient is
+    smuggled into our letters. Quarantine keeps the bytes for staff
+    (`triaged quarantine show`) and tells them through its count; a customer
+    whose From is one mailbox is unaffected. A From with no address at all
+    (`From: MAILER-DAEMON`) still falls back to the other headers, and a From
+    header repeated with the same mailbox counts once.
+    """
+    found = [a for a in _addresses(_all(texts, "From")) if "@" in a.email]
+    # A repeated From header naming the same mailbox again is still one sender.
+    claimed = list({mailbox_key(a.email): a for a in reversed(found)}.values())[::-1]
+    if len(claimed) > 1:
+        listed = ", ".join(a.email[:80] for a in claimed[:5])
+        raise QuarantineError(f"From names {len(claimed)} mailboxes ({listed}): "
+                              "a complaint is answered to exactly one sender")
+    if claimed:
+        if not _usable(claimed[0].email):
+            raise QuarantineError(f"From {why_not_one_mailbox(claimed[0].email)}")
+        return claimed[0]
+    for header in _SENDER_HEADERS[1:]:
         for address in _addresses(_all(texts, header)):
             if _usable(address.email):
-                if header != "From":
-                    defects.append(f"no usable From address; sender taken from {header}")
+                defects.append(f"no usable From address; sender taken from {header}")
                 return address
     wanted = {header.lower() for header in _SENDER_HEADERS}
     present = [f"{name}: {value[:60]!r}" for name, value in texts if name.lower() in wanted]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -70,8 +70,14 @@ class Summary:
     rows: dict[str, int]
 
 
-def export_rows(engine: Engine, out: IO[str]) -> Summary:
+Scrub = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def export_rows(engine: Engine, out: IO[str], *, scrub: Scrub | None = None) -> Summary:
     """Write the whole database to `out` as JSON lines; returns what was written.
+
+    `scrub(table, row)`, when given, returns each row as it is to be written
+    (the CLI blanks reply tokens with it).
 
     The tables are read as they are, at whatever revision this code knows, so
     a database can be exported before an upgrade as well as after one.
@@ -94,7 +100,10 @@ def export_rows(engine: Engine, out: IO[str]) -> Summary:
                 ordered = select(table).order_by(*table.primary_key.columns)
                 result = conn.execution_options(yield_per=BATCH).execute(ordered)
                 for row in result.mappings():
-                    out.write(_row_line(table.name, row))
+                    values = dict(row)
+                    if scrub is not None:
+                        values = scrub(table.name, values)
+                    out.write(_row_line(table.name, values))
                     counts[table.name] += 1
     _write(out, {"type": "end", "rows": counts})
     return Summary(schema, counts)
@@ -114,7 +123,7 @@ def _write(out: IO[str], record: dict[str, Any]) -> None:
     out.write("\n")
 
 
-def _row_line(kind: str, row: Any) -> str:
+def _row_line(kind: str, row: dict[str, Any]) -> str:
     # Columns sorted by name: the same data gives the same bytes whatever order
     # the columns have on disk (a table rebuilt by a migration may differ).
     values = {name: _encode(value) for name, value in row.items()}

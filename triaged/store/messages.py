@@ -36,6 +36,21 @@ def cap_text(text: str) -> str:
     return text[:TEXT_CAP]
 
 
+# The raw bytes themselves are capped by `[limits] raw_max`: the row's reason
+# then carries this note, and `size` how large the mail was.
+RAW_CUT_MARK = "[limits] raw_max"
+
+
+def raw_cut_note(size: int, kept: int) -> str:
+    """The note a message row carries when only `kept` of its `size` raw bytes are stored."""
+    return f"raw mail of {size:,} bytes stored only to its first {kept:,} ({RAW_CUT_MARK})"
+
+
+def raw_was_cut(reason: str) -> bool:
+    """Whether a message row's reason says its raw bytes were cut at the cap."""
+    return RAW_CUT_MARK in reason
+
+
 def add_message(session: Session, **fields: Any) -> MessageRow:
     """Store one incoming message (flushed, so it has an id).
 
