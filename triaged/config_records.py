@@ -15,6 +15,7 @@ from triaged.config_database import redact_url, url_password
 from triaged.config_metrics import MetricsConfig
 from triaged.config_secrets import Secret
 from triaged.durations import Duration, Unit
+from triaged.mailbox_key import DOTLESS_DOMAINS
 
 # The priority of a complaint no `[[priorities]]` rule matches.
 NORMAL_PRIORITY = "normal"
@@ -171,7 +172,19 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class LimitsConfig:
+    """`[limits]`: how much automatic mail triaged writes, whoever asks for it.
+
+    Per real mailbox (`mailbox_key`: case, plus-detail and, at `dotless_domains`,
+    dots ignored) at most `auto_letters_per_day` automatic letters in 24 hours;
+    across all addresses at most `auto_letters_per_hour` (0: no overall cap);
+    at most `staff_notices_per_hour` notices to each staff address about one
+    sender's mail, the rest in one digest letter.
+    """
+
     auto_letters_per_day: int
+    auto_letters_per_hour: int = 100
+    staff_notices_per_hour: int = 5
+    dotless_domains: frozenset[str] = DOTLESS_DOMAINS
 
 
 CHECK_AFTER = Duration(3, Unit.DAYS, business=True)
