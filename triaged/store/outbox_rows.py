@@ -22,6 +22,7 @@ from triaged.store.ownership import advisory_key
 from triaged.store.rows import change_state, event, insert_events
 
 _letter = metadata.tables["outbox_letter"]
+_complaint = metadata.tables["complaint"]
 
 # Every automatic letter counts against the limits, whatever became of it: a
 # letter that failed or bounced was still written (a forged bounce must not
@@ -182,11 +183,26 @@ def held_notices(conn: Connection) -> list[HeldNotice]:
             for r in found]
 
 
-def mark_digested(conn: Connection, letter_ids: list[int], *, digest: str) -> None:
-    """Held notices now listed in the digest with Message-ID `digest`."""
-    conn.execute(update(_letter).where(_letter.c.id.in_(letter_ids),
-                                       _letter.c.state == LetterState.HELD.value)
-                 .values(state=LetterState.DIGESTED.value, last_error=f"in digest {digest}"))
+def digest_held(conn: Connection, letter_ids: list[int], *, digest: str) -> list[tuple[str, str]]:
+    """Mark the notices among `letter_ids` still held as listed in the digest whose
+    Message-ID is `digest`; return their complaints' (reference, subject), oldest first.
+
+    The update claims them: of two instances digesting at once, one gets each notice.
+    """
+    taken = conn.execute(
+        update(_letter).where(_letter.c.id.in_(letter_ids),
+                              _letter.c.state == LetterState.HELD.value)
+        .values(state=LetterState.DIGESTED.value, last_error=f"in staff digest {digest}")
+        .returning(_letter.c.id)
+    ).scalars().all()
+    if not taken:
+        return []
+    found = conn.execute(
+        select(_complaint.c.reference, _complaint.c.subject)
+        .select_from(_letter.join(_complaint, _letter.c.complaint_id == _complaint.c.id))
+        .where(_letter.c.id.in_(taken)).order_by(_letter.c.created_at, _letter.c.id)
+    ).all()
+    return [(str(row.reference), str(row.subject)) for row in found]
 
 
 _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
