@@ -122,6 +122,9 @@ def get(config: Config, dotted: str) -> Any:
         ("approval.authserv_id", ""),
         ("templates.dir", ""),
         ("limits.auto_letters_per_day", 3),
+        ("limits.auto_letters_per_hour", 100),
+        ("limits.staff_notices_per_hour", 5),
+        ("limits.dotless_domains", frozenset({"gmail.com", "googlemail.com"})),
     ],
 )
 def test_a_minimal_file_loads_with_the_spec_defaults(
@@ -273,6 +276,13 @@ def test_the_config_cannot_be_changed_after_loading() -> None:
          "templates.dir: no such folder '/nonexistent/templates'"),
         ({"limits__auto_letters_per_day": 0},
          "limits.auto_letters_per_day: expected an integer of at least 1"),
+        ({"limits__auto_letters_per_hour": -1},
+         "limits.auto_letters_per_hour: expected an integer of at least 0"),
+        ({"limits__staff_notices_per_hour": 0},
+         "limits.staff_notices_per_hour: expected an integer of at least 1"),
+        ({"limits__dotless_domains": ["gmail.com", "someone@gmail.com"]},
+         "limits.dotless_domains[1]: expected a mail domain"),
+        ({"limits__dotless_domains": "gmail.com"}, "limits.dotless_domains: expected a list"),
         ({"mailboxes": []}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": ...}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": {"address": "support@acme.example"}},
