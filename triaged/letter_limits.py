@@ -10,7 +10,10 @@ is bounded whoever asks (SPEC §4, §9 "Rate limit"):
   sender's mail in an hour; the rest are held for one digest (`staff_digests`).
 
 Each check is one indexed count in the caller's transaction, so letters queued
-earlier in it count too.
+earlier in it count too. The per-mailbox count is serialised per mailbox on
+PostgreSQL (`outbox_rows.automatic_letters_since`); the overall and per-sender
+counts are not, so instances writing at the same moment may each pass those
+by the letters still in flight (one message per mailbox).
 """
 
 from __future__ import annotations
