@@ -117,6 +117,9 @@ port = {smtp.port}
 security = "plain"
 [database]
 url = "sqlite:///{root / 'triaged.db'}"
+[limits]
+# Ten thousand customers at once is the load measured, not a flood to refuse.
+auto_letters_per_hour = 0
 """)
     return path
 

@@ -29,6 +29,7 @@ from triaged.polling import MailboxPoller
 from triaged.satisfaction import Satisfaction
 from triaged.sender import Sender
 from triaged.sla.calendar import BusinessCalendar
+from triaged.staff_digests import StaffDigests
 from triaged.store.db import SchemaMismatch, ensure_schema, make_engine
 
 
@@ -108,6 +109,7 @@ class App:
     escalator: Escalator
     pollers: list[MailboxPoller] = field(default_factory=list)
     satisfaction: Satisfaction | None = None
+    digests: StaffDigests | None = None
 
     def close(self) -> None:
         for poller in self.pollers:
@@ -143,4 +145,6 @@ def build(
                     max_attempts=config.smtp.max_attempts, return_key=bounce_key(config))
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
     satisfaction = Satisfaction(engine, intake.mailer, clock)
-    return App(config, engine, clock, intake, sender, escalator, pollers, satisfaction)
+    digests = StaffDigests(engine, intake.mailer, clock)
+    return App(config, engine, clock, intake, sender, escalator, pollers, satisfaction,
+               digests)

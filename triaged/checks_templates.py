@@ -143,7 +143,8 @@ def _internal_contexts(
     business: str, reference: str, language: str
 ) -> dict[LetterKind, list[Mapping[str, Any]]]:
     """The contexts the use cases render letters to staff and managers with (one per
-    variant); keep in step with `approval.flow`, `approval.routing` and `notices`."""
+    variant); keep in step with `approval.flow`, `approval.routing`, `notices` and
+    `staff_digests`."""
     base = {"business_name": business, "reference": reference,
             "customer": "customer@example.com",
             "customer_label": "Customer <customer@example.com>", "subject": "Test",
@@ -178,6 +179,10 @@ def _internal_contexts(
              "linked_reference": "H4K-P2W8", "letter_kind": "holding",
              "detail": "550 5.1.1 no such user", "address": "dana@example.com"}
             for topic in TOPICS for hard in (False, True)],
+        LetterKind.STAFF_DIGEST: [
+            {"business_name": business, "sender": "customer@example.com", "count": 2,
+             "limit": 5, "items": [{"reference": reference, "subject": "Test"},
+                                   {"reference": "H4K-P2W8", "subject": "Test again"}]}],
         LetterKind.APPROVED: [
             {**base, "version": 2, "edited": edited} for edited in (False, True)],
         LetterKind.REJECTED: [

@@ -45,6 +45,7 @@ from triaged.config_records import (
 from triaged.config_secrets import Secret, read_secret_file, run_secret_command
 from triaged.durations import Duration, parse_duration
 from triaged.errors import ConfigError
+from triaged.mailbox_key import DOTLESS_DOMAINS
 
 R = TypeVar("R")
 
@@ -415,13 +416,25 @@ def _lasting(text: str) -> Duration:
 
 
 def _limits(t: Table) -> LimitsConfig:
+    dotless = (frozenset(t.each("dotless_domains", _domain)) if t.has("dotless_domains")
+               else DOTLESS_DOMAINS)
     limits = LimitsConfig(
         auto_letters_per_day=t.integer("auto_letters_per_day", 3, low=1),
+        auto_letters_per_hour=t.integer("auto_letters_per_hour", 100, low=0),
+        staff_notices_per_hour=t.integer("staff_notices_per_hour", 5, low=1),
+        dotless_domains=dotless,
         # The header block and the start of the body must fit under the cap.
         raw_max=t.checked("raw_max", RAW_MAX, lambda v: checks.byte_size(v, low=16 * 1024)),
     )
     t.finish()
     return limits
+
+
+def _domain(raw: object) -> str:
+    """A mail domain as written after the `@` ("gmail.com"), lower-cased."""
+    if not isinstance(raw, str) or "@" in raw or "." not in raw.strip(".") or raw != raw.strip():
+        raise ValueError(f"expected a mail domain such as \"gmail.com\", got {raw!r}")
+    return raw.lower()
 
 
 def _logging(t: Table) -> LoggingConfig:

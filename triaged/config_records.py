@@ -15,6 +15,7 @@ from triaged.config_database import redact_url, url_password
 from triaged.config_metrics import MetricsConfig
 from triaged.config_secrets import Secret
 from triaged.durations import Duration, Unit
+from triaged.mailbox_key import DOTLESS_DOMAINS
 
 # The priority of a complaint no `[[priorities]]` rule matches.
 NORMAL_PRIORITY = "normal"
@@ -177,10 +178,22 @@ RAW_MAX = 25 * 1024 * 1024
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    """`[limits]`: automatic letters per address a day; bytes of raw mail stored per
-    message (past it the parsed text and headers are kept, the raw bytes cut)."""
+    """`[limits]`: how much automatic mail triaged writes, whoever asks for it, and how
+    much of one incoming message it stores.
+
+    Per real mailbox (`mailbox_key`: case, plus-detail and, at `dotless_domains`,
+    dots ignored) at most `auto_letters_per_day` automatic letters in 24 hours;
+    across all addresses at most `auto_letters_per_hour` (0: no overall cap);
+    at most `staff_notices_per_hour` notices to each staff address about one
+    sender's mail, the rest in one digest letter. At most `raw_max` bytes of raw
+    mail per message are kept (past it the parsed text and headers are kept, the
+    raw bytes cut).
+    """
 
     auto_letters_per_day: int
+    auto_letters_per_hour: int = 100
+    staff_notices_per_hour: int = 5
+    dotless_domains: frozenset[str] = DOTLESS_DOMAINS
     raw_max: int = RAW_MAX
 
 

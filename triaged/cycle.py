@@ -1,5 +1,5 @@
-"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate and do the
-satisfaction checks that are due, then send."""
+"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate, do the
+satisfaction checks and write the staff digests that are due, then send."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class CycleReport:
     letters_tried: int = 0
     escalation: EscalationReport = field(default_factory=EscalationReport)
     satisfaction_letters: int = 0
+    staff_digests: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -49,6 +50,8 @@ def run_cycle(app: App) -> CycleReport:
         report.escalation = app.escalator.run()
         if app.satisfaction is not None:
             report.satisfaction_letters = app.satisfaction.run()
+        if app.digests is not None:
+            report.staff_digests = app.digests.run()
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")

@@ -266,6 +266,8 @@ class Generation:
             # The satisfaction checks and quiet closes ride on the same cheap job.
             asked = (self.app.satisfaction.run(at_most_every=SATISFACTION_EVERY_SECONDS)
                      if self.app.satisfaction is not None else 0)
+            # So do the staff digests: one indexed read of the held notices.
+            asked += self.app.digests.run() if self.app.digests is not None else 0
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return

@@ -71,6 +71,10 @@ class LetterState(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # A notice to staff past the per-sender limit: never sent alone, it waits for
+    # the staff digest, then is `digested` (its complaint is listed there).
+    HELD = "held"
+    DIGESTED = "digested"
 
 
 class LetterKind(enum.StrEnum):
@@ -81,6 +85,8 @@ class LetterKind(enum.StrEnum):
     REFUSAL = "refusal"
     # Something staff must know: a follow-up, a bounce, a forward without its sender.
     STAFF_NOTICE = "staff_notice"
+    # The notices held back about one sender's mail, listed in one letter.
+    STAFF_DIGEST = "staff_digest"
     APPROVED = "approved"
     REJECTED = "rejected"
     # To the customer.

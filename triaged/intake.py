@@ -15,14 +15,14 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged import bounced, logs, references, satisfaction
+from triaged import bounced, letter_limits, logs, references, satisfaction
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
@@ -58,10 +58,6 @@ from triaged.store.db import savepoint, transaction
 from triaged.store.messages import raw_cut_note
 
 log = logging.getLogger("triaged.intake")
-
-# Holding replies are automatic letters: at most this many to one address a day
-# unless the config says otherwise (SPEC §9 "Rate limit").
-RATE_WINDOW = timedelta(hours=24)
 
 # Rules under which a message may be a delivery report worth reading for the
 # letter it returns (`parse.bounces` decides whether it is one).
@@ -237,7 +233,8 @@ class Intake:
                 events.append(self._forwarded_event(existing.id, forward, row_id, now))
             if existing.state not in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
                 # On a settled complaint `satisfaction.on_reply` tells staff (or closes it).
-                events.extend(self._tell_staff_of_follow_up(conn, raw, existing, view, now))
+                events.extend(self._tell_staff_of_follow_up(conn, raw, existing, view, now,
+                                                            self._about(mail, view)))
             rows.insert_events(conn, events)
             return Outcome.FOLLOW_UP, existing.reference
 
@@ -254,7 +251,8 @@ class Intake:
                        message_row_id=row_id, detail=complaint.sorting.detail()),
         ]
         if quoted is not None:
-            events.extend(self._link(conn, raw, complaint, quoted, view, row_id, now))
+            events.extend(self._link(conn, raw, complaint, quoted, view, row_id, now,
+                                     self._about(mail, view)))
         if isinstance(forward, Unattributed):
             events.extend(self._unattributed(conn, raw, complaint, forward, view, row_id, now))
             rows.insert_events(conn, events)
@@ -270,7 +268,7 @@ class Intake:
                                               in_reply_to=reply_to, references=chain))
             if self.config.staff.notify:
                 events += self.approvals.notify_new(conn, self._facts(raw, view, complaint),
-                                                    view.text, now)
+                                                    view.text, now, self._about(mail, view))
         rows.insert_events(conn, events)
         return Outcome.COMPLAINT, complaint.reference
 
@@ -348,7 +346,7 @@ class Intake:
 
     def _link(
         self, conn: Connection, raw: RawMail, complaint: NewComplaint,
-        quoted: rows.ComplaintRef, mail: ParsedMail, row_id: int, now: datetime,
+        quoted: rows.ComplaintRef, mail: ParsedMail, row_id: int, now: datetime, about: str,
     ) -> list[dict[str, Any]]:
         """A reference quoted by someone other than its customer: linked both ways."""
         log.info("%s quotes %s of another customer: new complaint %s, linked",
@@ -366,12 +364,12 @@ class Intake:
             conn, self.mailer, topic="linked", complaint_id=complaint.id,
             reference=complaint.reference, mailbox=raw.mailbox, now=now,
             linked_reference=quoted.reference, subject=mail.subject,
-            customer_email=mail.sender.email, customer_name=mail.sender.name))
+            customer_email=mail.sender.email, customer_name=mail.sender.name, about=about))
         return events
 
     def _tell_staff_of_follow_up(
         self, conn: Connection, raw: RawMail, complaint: rows.ComplaintRef, mail: ParsedMail,
-        now: datetime,
+        now: datetime, about: str,
     ) -> list[dict[str, Any]]:
         # Staff writing on a complaint need no notice of their own words (and a
         # notice answered by a staff robot must not come back as another one).
@@ -381,7 +379,7 @@ class Intake:
             conn, self.mailer, topic="follow_up", complaint_id=complaint.id,
             reference=complaint.reference, mailbox=raw.mailbox, now=now,
             subject=mail.subject, customer_email=mail.sender.email,
-            customer_name=mail.sender.name)
+            customer_name=mail.sender.name, about=about)
 
     def _reply(
         self, conn: Connection, raw: RawMail, digest: str, mail: ParsedMail, verdict: Verdict,
@@ -397,6 +395,14 @@ class Intake:
         self.replies.handle(conn, mail, routed, message_row_id=row_id, mailbox=raw.mailbox,
                             now=now, automatic=automatic)
         return Outcome.APPROVAL_REPLY, complaint.reference if complaint is not None else ""
+
+    def _about(self, mail: ParsedMail, view: ParsedMail) -> str:
+        """The mailbox key of whoever made us write to staff, for the per-sender limit:
+        the sender, or the original customer when staff forwarded the mail (anyone
+        else's forward could name a new "customer" each time)."""
+        if mail.sender.email.lower() in self._staff:
+            return letter_limits.key_of(self.config.limits, view.sender.email)
+        return letter_limits.key_of(self.config.limits, mail.sender.email)
 
     def _context(self, conn: Connection) -> ClassifyContext:
         def is_ours(message_id: str) -> bool:
@@ -540,14 +546,12 @@ class Intake:
             return rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
                               actor="system",
                               detail={"kind": "holding", "why": "address bounced hard"})
-        limit = self.config.limits.auto_letters_per_day
-        sent = outbox_rows.automatic_letters_since(conn, customer.email, now - RATE_WINDOW)
-        if sent >= limit:
-            log.warning("no holding reply to %s: %d automatic letters in 24 h", customer.email,
-                        sent)
+        limits = self.config.limits
+        why = letter_limits.automatic_refused(conn, limits, customer.email, now)
+        if why:
+            log.warning("no holding reply to %s: %s", customer.email, why)
             return rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
-                              actor="system",
-                              detail={"kind": "holding", "why": f"rate limit {limit}/24h"})
+                              actor="system", detail={"kind": "holding", "why": why})
         business = self.config.business
         letter = holding_letter(
             HoldingFacts(
@@ -565,6 +569,7 @@ class Intake:
             conn, complaint_id=complaint.id, kind=letter.kind, to_email=customer.email,
             message_id=message_id, subject=letter.subject,
             raw=compose(letter, sender, now=now, message_id=message_id), automatic=True, now=now,
+            to_key=letter_limits.key_of(limits, customer.email),
         )
         assert queued is not None  # a letter with a complaint always logs letter_queued
         return queued

@@ -29,9 +29,14 @@ def staff_notice(
     reference: str,
     mailbox: str,
     now: datetime,
+    about: str = "",
     **facts: Any,
 ) -> list[dict[str, Any]]:
-    """Queue one notice per staff address; return their `letter_queued` events."""
+    """Queue one notice per staff address; return their `letter_queued` events.
+
+    `about` is the mailbox key of the sender whose mail the notice is about:
+    past `[limits] staff_notices_per_hour` such notices the rest wait for one
+    staff digest (their `letter_suppressed` events say so)."""
     if topic not in TOPICS:
         raise ValueError(f"unknown staff notice topic {topic!r}")
     config = mailer.config
@@ -44,7 +49,8 @@ def staff_notice(
     events: list[dict[str, Any]] = []
     for address in config.staff.notify:
         letter = mailer.internal_letter(LetterKind.STAFF_NOTICE, Address(address), context)
-        queued = mailer.queue(conn, letter, complaint_id=complaint_id, mailbox=mailbox, now=now)
+        queued = mailer.queue(conn, letter, complaint_id=complaint_id, mailbox=mailbox, now=now,
+                              about=about)
         if queued is not None:
             events.append(queued)
     return events

@@ -143,10 +143,14 @@ def _totals(figures: OpsFigures) -> Iterator[Metric]:
         "triaged_loops_prevented",
         "Mail never answered because a robot sent it (reason: the classify rule that "
         "decided, e.g. auto-submitted, delivery-report), and holding replies held back "
-        "by the per-address rate limit (reason: rate-limit).", labels=["reason"])
+        "by the per-mailbox rate limit (reason: rate-limit) or the overall hourly cap "
+        "(reason: hourly-cap), and staff notices held for a digest (reason: staff-digest).",
+        labels=["reason"])
     for rule, count in sorted(figures.unanswered_by_rule.items()):
         loops.add_metric([rule], count)
     loops.add_metric([RATE_LIMIT_REASON], figures.rate_limited)
+    loops.add_metric(["hourly-cap"], figures.hourly_capped)
+    loops.add_metric(["staff-digest"], figures.notices_held)
     yield loops
 
 

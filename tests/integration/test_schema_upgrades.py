@@ -126,6 +126,13 @@ def test_migrate_brings_a_first_release_database_up_to_date_and_its_complaints_s
     assert migrated.code == 0, migrated.describe()
     assert f"schema upgraded: {FIRST} → {head_revision()}" in migrated.out
     assert schema_of(install.db) == head_revision()
+    # A letter written before the upgrade counts against its mailbox's limit.
+    db = sqlite3.connect(install.db)
+    try:
+        assert db.execute("SELECT to_key FROM outbox_letter").fetchall() == [
+            ("ioana@customer.example",)]
+    finally:
+        db.close()
     again, checked = install.many([(config, ["migrate", "--check"]), (config, ["check"])])
     assert again.code == 0, again.describe()
     assert "nothing to do" in again.out

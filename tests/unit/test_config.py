@@ -123,6 +123,9 @@ def get(config: Config, dotted: str) -> Any:
         ("templates.dir", ""),
         ("limits.auto_letters_per_day", 3),
         ("limits.raw_max", 25 * 1024 * 1024),
+        ("limits.auto_letters_per_hour", 100),
+        ("limits.staff_notices_per_hour", 5),
+        ("limits.dotless_domains", frozenset({"gmail.com", "googlemail.com"})),
     ],
 )
 def test_a_minimal_file_loads_with_the_spec_defaults(
@@ -277,6 +280,13 @@ def test_the_config_cannot_be_changed_after_loading() -> None:
         ({"limits__raw_max": "lots"}, "limits.raw_max: expected a size such as '25 MB'"),
         ({"limits__raw_max": "1 KB"}, "limits.raw_max: expected at least 16,384 bytes"),
         ({"limits__raw_max": 1000000}, "limits.raw_max: expected a string"),
+        ({"limits__auto_letters_per_hour": -1},
+         "limits.auto_letters_per_hour: expected an integer of at least 0"),
+        ({"limits__staff_notices_per_hour": 0},
+         "limits.staff_notices_per_hour: expected an integer of at least 1"),
+        ({"limits__dotless_domains": ["gmail.com", "someone@gmail.com"]},
+         "limits.dotless_domains[1]: expected a mail domain"),
+        ({"limits__dotless_domains": "gmail.com"}, "limits.dotless_domains: expected a list"),
         ({"mailboxes": []}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": ...}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": {"address": "support@acme.example"}},

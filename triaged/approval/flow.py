@@ -87,8 +87,12 @@ class Approvals:
         return language_name(tag, self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
 
     def _staff_letter(self, conn: Connection, complaint: ComplaintFacts, kind: LetterKind,
-                      context: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
-        """One letter to each `staff.notify` address, each able to answer with a draft."""
+                      context: Mapping[str, Any], now: datetime,
+                      about: str = "") -> list[dict[str, Any]]:
+        """One letter to each `staff.notify` address, each able to answer with a draft.
+
+        `about`: the mailbox key of the sender whose mail this is about, for the
+        per-sender limit on notices (`letter_limits`); "" for no limit."""
         events: list[dict[str, Any]] = []
         can_reply = self.config.approval.secret is not None
         for address in self.config.staff.notify:
@@ -98,22 +102,27 @@ class Approvals:
                 token = self.mailer.make_token(DRAFT, complaint.id, 0, address, now)
                 queued = self.mailer.queue_with_token(conn, letter, token,
                                                       complaint_id=complaint.id,
-                                                      mailbox=complaint.mailbox, now=now)
+                                                      mailbox=complaint.mailbox, now=now,
+                                                      about=about)
             else:
                 queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
-                                           mailbox=complaint.mailbox, now=now)
+                                           mailbox=complaint.mailbox, now=now, about=about)
             if queued is not None:
                 events.append(queued)
         return events
 
     def notify_new(self, conn: Connection, complaint: ComplaintFacts, text: str,
-                   now: datetime) -> list[dict[str, Any]]:
-        """Tell `staff.notify` of a new complaint, with the customer's text; the events."""
+                   now: datetime, about: str = "") -> list[dict[str, Any]]:
+        """Tell `staff.notify` of a new complaint, with the customer's text; the events.
+
+        Past the per-sender limit for the sender keyed `about`, the notice waits
+        for the staff digest."""
         context = {**self._base_context(complaint),
                    "received": self._when(complaint.received_at),
                    "due": self._when(complaint.due_at),
                    "complaint_text": text_excerpt(text, complaint.reference)}
-        return self._staff_letter(conn, complaint, LetterKind.NEW_COMPLAINT, context, now)
+        return self._staff_letter(conn, complaint, LetterKind.NEW_COMPLAINT, context, now,
+                                  about)
 
     def notify_reopened(self, conn: Connection, complaint: ComplaintFacts, text: str,
                         old_state: ComplaintState, now: datetime) -> list[dict[str, Any]]:

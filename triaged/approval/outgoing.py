@@ -11,22 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from triaged import letter_limits
 from triaged.approval import carriers
 from triaged.approval.tokens import make_token
 from triaged.config import Config
-from triaged.domain import Address, EventKind, Letter, LetterKind
+from triaged.domain import Address, EventKind, Letter, LetterKind, LetterState
 from triaged.outbound.compose import compose, new_message_id
 from triaged.outbound.excerpt import bounded_context
 from triaged.outbound.render import Renderer
 from triaged.sla.calendar import BusinessCalendar
 from triaged.store import outbox_rows, rows
-
-RATE_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -91,24 +90,35 @@ class Mailer:
         now: datetime,
         automatic: bool = False,
         message_id: str = "",
+        about: str = "",
     ) -> dict[str, Any] | None:
-        """Queue `letter`; return the event to log (`letter_queued`, or
-        `letter_suppressed` when an automatic letter would pass the daily limit)."""
+        """Queue `letter`; return the event to log: `letter_queued`, or `letter_suppressed`
+        when an automatic letter would pass a limit (`letter_limits`) or a notice to
+        staff about the sender whose mailbox key is `about` waits for their digest."""
+        limits = self.config.limits
         if automatic:
-            limit = self.config.limits.auto_letters_per_day
-            sent = outbox_rows.automatic_letters_since(conn, letter.to.email, now - RATE_WINDOW)
-            if sent >= limit:
+            why = letter_limits.automatic_refused(conn, limits, letter.to.email, now)
+            if why:
                 return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
                                   actor="system", detail={"kind": letter.kind.value,
-                                                          "to": letter.to.email,
-                                                          "why": f"rate limit {limit}/24h"})
+                                                          "to": letter.to.email, "why": why})
+        held = letter_limits.notice_held(conn, limits, letter.to.email, about, now)
         sender = self.sender(mailbox)
         message_id = message_id or new_message_id(sender)
-        _id, queued = outbox_rows.queue_letter(
+        letter_id, queued = outbox_rows.queue_letter(
             conn, complaint_id=complaint_id, kind=letter.kind, to_email=letter.to.email,
             message_id=message_id, subject=letter.subject,
             raw=compose(letter, sender, now=now, message_id=message_id), automatic=automatic,
-            now=now)
+            now=now, to_key=letter_limits.key_of(limits, letter.to.email), about_key=about,
+            state=LetterState.HELD if held else LetterState.QUEUED)
+        if held:
+            return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
+                              actor="system",
+                              detail={"kind": letter.kind.value, "to": letter.to.email,
+                                      "letter_id": letter_id,
+                                      "why": f"staff notice limit "
+                                             f"{limits.staff_notices_per_hour}/h for {about}: "
+                                             "listed in the next staff digest"})
         return queued
 
     def queue_with_token(
@@ -120,6 +130,7 @@ class Mailer:
         complaint_id: int,
         mailbox: str,
         now: datetime,
+        about: str = "",
     ) -> dict[str, Any] | None:
         """Queue `letter` carrying `token` in its Reply-To, Message-ID and subject."""
         address = self.mailbox_address(mailbox)
@@ -130,4 +141,4 @@ class Mailer:
                            ("Reply-To", carriers.reply_address(address, token))),
         )
         return self.queue(conn, tagged, complaint_id=complaint_id, mailbox=mailbox, now=now,
-                          message_id=carriers.token_message_id(token, address))
+                          message_id=carriers.token_message_id(token, address), about=about)

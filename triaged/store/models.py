@@ -133,12 +133,23 @@ class OutboxLetter(StoreModel, table=True):
     """
 
     __tablename__ = "outbox_letter"
-    __table_args__ = (Index("ix_outbox_letter_state_next_attempt_at", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_letter_state_next_attempt_at", "state", "next_attempt_at"),
+        # The limits on automatic mail (`letter_limits`) are each one indexed count:
+        # per real mailbox, per sender a staff notice is about, and overall.
+        Index("ix_outbox_letter_to_key_created_at", "to_key", "created_at"),
+        Index("ix_outbox_letter_about_key_created_at", "about_key", "created_at"),
+        Index("ix_outbox_letter_automatic_created_at", "automatic", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
     kind: str
     to_email: str
+    # `mailbox_key(to_email)`: the real mailbox, whatever spelling reached it.
+    to_key: str = ""
+    # For a notice to staff about a customer's mail, that sender's mailbox key; else "".
+    about_key: str = ""
     message_id: str = Field(unique=True)
     subject: str = ""
     raw: bytes = Field(sa_type=LargeBinary)

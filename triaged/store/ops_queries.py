@@ -33,8 +33,12 @@ _quarantine = metadata.tables["quarantine"]
 
 # Letters the sender still owes: queued (due or backing off) or claimed right now.
 WAITING = (LetterState.QUEUED.value, LetterState.SENDING.value)
-# The holding replies the per-address rate limit held back (intake writes this reason).
+# The automatic letters the per-mailbox limit and the overall hourly cap held back
+# (`letter_limits` writes these reasons).
 RATE_LIMITED = "%rate limit%"
+HOURLY_CAPPED = "%hourly cap%"
+# Staff notices held back for a digest: still held, or listed in one since.
+HELD_NOTICES = (LetterState.HELD.value, LetterState.DIGESTED.value)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class OpsFigures:
     decisions: dict[str, int] = field(default_factory=dict)
     unanswered_by_rule: dict[str, int] = field(default_factory=dict)
     rate_limited: int = 0
+    hourly_capped: int = 0
+    notices_held: int = 0
 
 
 def read_figures(conn: Connection, now: datetime) -> OpsFigures:
@@ -73,6 +79,8 @@ def read_figures(conn: Connection, now: datetime) -> OpsFigures:
         decisions=decisions(conn),
         unanswered_by_rule=unanswered_by_rule(conn),
         rate_limited=rate_limited(conn),
+        hourly_capped=rate_limited(conn, HOURLY_CAPPED),
+        notices_held=notices_held(conn),
     )
 
 
@@ -146,11 +154,19 @@ def unanswered_by_rule(conn: Connection) -> dict[str, int]:
     return {str(rule): int(count) for rule, count in found}
 
 
-def rate_limited(conn: Connection) -> int:
-    """Holding replies the per-address rate limit held back."""
+def rate_limited(conn: Connection, reason: str = RATE_LIMITED) -> int:
+    """Automatic letters held back for `reason` (a LIKE pattern): by default the
+    per-mailbox limit's."""
     found = conn.execute(
         select(func.count()).select_from(_event)
         .where(DECISION_EVENT_KINDS, _event.c.kind == EventKind.LETTER_SUPPRESSED.value,
-               _event.c.detail.like(RATE_LIMITED))
+               _event.c.detail.like(reason))
     ).scalar()
+    return int(found or 0)
+
+
+def notices_held(conn: Connection) -> int:
+    """Staff notices held back for a digest (by the state index)."""
+    found = conn.execute(select(func.count()).select_from(_letter)
+                         .where(_letter.c.state.in_(HELD_NOTICES))).scalar()
     return int(found or 0)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, func, update
+from sqlalchemy import ColumnElement, Engine, update
 from sqlmodel import Session, col, select
 
 from triaged.domain import EventKind, LetterKind, LetterState
+from triaged.mailbox_key import mailbox_key
 from triaged.store.complaints import add_event
 from triaged.store.db import transaction
 from triaged.store.models import OutboxLetter
@@ -25,9 +26,6 @@ BACKOFF_CAP = timedelta(hours=1)
 # Letters that failed together (an SMTP outage) should not all retry in the
 # same second; each gets up to this fraction extra, fixed by its id.
 BACKOFF_JITTER = 0.1
-
-_COUNTED_STATES = (LetterState.QUEUED.value, LetterState.SENDING.value, LetterState.SENT.value)
-
 
 def enqueue(
     session: Session,
@@ -51,6 +49,7 @@ def enqueue(
         complaint_id=complaint_id,
         kind=str(kind),
         to_email=to_email,
+        to_key=mailbox_key(to_email),
         message_id=message_id,
         subject=subject,
         raw=raw,
@@ -255,21 +254,3 @@ def mark_failed(
             },
         )
     return LetterState(letter.state)
-
-
-def automatic_letters_since(session: Session, to_email: str, since: datetime) -> int:
-    """Count automatic letters to `to_email` (any case) queued, sending or sent since `since`.
-
-    Failed letters do not count: they never reached the address.
-    """
-    count = session.exec(
-        select(func.count())
-        .select_from(OutboxLetter)
-        .where(
-            func.lower(OutboxLetter.to_email) == to_email.lower(),
-            col(OutboxLetter.automatic).is_(True),
-            col(OutboxLetter.state).in_(_COUNTED_STATES),
-            col(OutboxLetter.created_at) >= since,
-        )
-    ).one()
-    return int(count)

@@ -1,7 +1,7 @@
 """The outbox hot path in SQLAlchemy Core: queue, count, claim, record a delivery.
 
-Same rows and events as `outbox.enqueue`, `automatic_letters_since`,
-`claim_due` and `mark_sent`, without the ORM's per-object cost (SPEC §10).
+Same rows and events as `outbox.enqueue`, `claim_due` and `mark_sent`, without
+the ORM's per-object cost (SPEC §10); the counts behind `letter_limits`.
 Nothing here commits: the sender wraps each `record_sent` in a transaction of
 its own, so a crash re-sends at most the one letter whose acceptance by SMTP
 was not yet written down (SPEC §4).
@@ -16,25 +16,38 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
+from triaged.mailbox_key import mailbox_key
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
 from triaged.store.rows import change_state, event, insert_events
 
 _letter = metadata.tables["outbox_letter"]
+_complaint = metadata.tables["complaint"]
 
-# Letters that count against the per-address limit: failed ones never arrived.
-COUNTED_STATES = (LetterState.QUEUED.value, LetterState.SENDING.value, LetterState.SENT.value)
-
-# Built once (see `rows`): values travel as bind parameters.
+# Every automatic letter counts against the limits, whatever became of it: a
+# letter that failed or bounced was still written (a forged bounce must not
+# make room for another). None is excluded, not even a letter `fail_waiting_to`
+# stopped before it left: its address bounced hard and gets nothing more anyway.
 _INSERT_LETTER = insert(_letter).returning(_letter.c.id)
-_COUNT_AUTOMATIC = (
+_COUNT_AUTOMATIC_TO = (
     select(func.count())
     .select_from(_letter)
     .where(
-        func.lower(_letter.c.to_email) == bindparam("to"),
+        _letter.c.to_key == bindparam("key"),
         _letter.c.automatic.is_(True),
-        _letter.c.state.in_(COUNTED_STATES),
         _letter.c.created_at >= bindparam("since"),
+    )
+)
+# Staff notices about one sender's mail (a digest is not one of them).
+NOTICE_KINDS = (LetterKind.NEW_COMPLAINT.value, LetterKind.STAFF_NOTICE.value)
+_COUNT_NOTICES = (
+    select(func.count())
+    .select_from(_letter)
+    .where(
+        _letter.c.about_key == bindparam("about"),
+        _letter.c.created_at >= bindparam("since"),
+        _letter.c.to_key == bindparam("key"),
+        _letter.c.kind.in_(NOTICE_KINDS),
     )
 )
 _LOCK_ADDRESS = text("SELECT pg_advisory_xact_lock(:key)")
@@ -80,45 +93,116 @@ def queue_letter(
     raw: bytes,
     automatic: bool,
     now: datetime,
+    to_key: str | None = None,
+    about_key: str = "",
+    state: LetterState = LetterState.QUEUED,
 ) -> tuple[int, dict[str, Any] | None]:
     """Queue a rendered letter for sending now; return its id and its `letter_queued` event.
 
-    The event (None without a complaint) is for the caller to insert with the
-    rest of the message's events. A second letter with the same `message_id`
-    fails on the unique constraint.
+    `to_key` is the recipient's mailbox key (`mailbox_key` with the built-in
+    dot-ignoring domains when None); `about_key` the sender a staff notice is
+    about. A `held` letter is stored but never sent alone (no event: the
+    caller logs why). The event (None without a complaint) is for the caller
+    to insert with the rest of the message's events. A second letter with the
+    same `message_id` fails on the unique constraint.
     """
     kind = str(kind)
     letter_id = int(
         conn.execute(
             _INSERT_LETTER,
             {"complaint_id": complaint_id, "kind": kind, "to_email": to_email,
+             "to_key": mailbox_key(to_email) if to_key is None else to_key,
+             "about_key": about_key,
              "message_id": message_id, "subject": subject, "raw": raw, "automatic": automatic,
-             "state": LetterState.QUEUED.value, "attempts": 0, "next_attempt_at": now,
+             "state": state.value, "attempts": 0, "next_attempt_at": now,
              "last_error": "", "created_at": now, "sent_at": None},
         ).scalar_one()
     )
-    if complaint_id is None:
+    if complaint_id is None or state is not LetterState.QUEUED:
         return letter_id, None
     queued = event(complaint_id, EventKind.LETTER_QUEUED, now=now, actor="system",
                    detail=letter_detail(letter_id, kind, to_email, message_id, automatic))
     return letter_id, queued
 
 
-def automatic_letters_since(conn: Connection, to_email: str, since: datetime) -> int:
-    """Count automatic letters to `to_email` (any case) queued, sending or sent since `since`.
+def automatic_letters_since(conn: Connection, key: str, since: datetime) -> int:
+    """Count automatic letters to the mailbox `key` written since `since`, in any state.
 
     Letters queued earlier in the caller's transaction count, so the limit
     holds within one fetched batch as well as across batches and processes;
-    on PostgreSQL a concurrent transaction counting for the same address waits
+    on PostgreSQL a concurrent transaction counting for the same mailbox waits
     until this one ends.
     """
     if conn.dialect.name == "postgresql":
-        # As SQLite's write lock does: two transactions writing to one address take
+        # As SQLite's write lock does: two transactions writing to one mailbox take
         # turns, so the second counts the first's letter (the limit holds across
         # mailboxes read at the same time). Released when the caller's transaction ends.
-        conn.execute(_LOCK_ADDRESS, {"key": advisory_key(f"triaged:to:{to_email.lower()}")})
-    count = conn.execute(_COUNT_AUTOMATIC, {"to": to_email.lower(), "since": since}).scalar_one()
-    return int(count)
+        conn.execute(_LOCK_ADDRESS, {"key": advisory_key(f"triaged:to:{key}")})
+    return int(conn.execute(_COUNT_AUTOMATIC_TO, {"key": key, "since": since}).scalar_one())
+
+
+def automatic_letters_overall(conn: Connection, since: datetime, at_most: int) -> int:
+    """Automatic letters to anyone written since `since`, counted up to `at_most`.
+
+    The count stops at `at_most` so each check reads at most that many index
+    entries, however busy the hour was.
+    """
+    recent = (select(_letter.c.id).where(_letter.c.automatic.is_(True),
+                                         _letter.c.created_at >= since)
+              .limit(at_most).subquery())
+    return int(conn.execute(select(func.count()).select_from(recent)).scalar_one())
+
+
+def notices_about_since(conn: Connection, to_key: str, about_key: str, since: datetime) -> int:
+    """Notices to the staff mailbox `to_key` about `about_key`'s mail since `since`,
+    sent or held."""
+    return int(conn.execute(_COUNT_NOTICES, {"key": to_key, "about": about_key,
+                                             "since": since}).scalar_one())
+
+
+@dataclass(frozen=True)
+class HeldNotice:
+    """A staff notice held back for the digest: to whom, about whom, on what."""
+
+    id: int
+    to_email: str
+    about_key: str
+    complaint_id: int | None
+    created_at: datetime
+
+
+def held_notices(conn: Connection) -> list[HeldNotice]:
+    """Every held staff notice, oldest first."""
+    found = conn.execute(
+        select(_letter.c.id, _letter.c.to_email, _letter.c.about_key, _letter.c.complaint_id,
+               _letter.c.created_at)
+        .where(_letter.c.state == LetterState.HELD.value)
+        .order_by(_letter.c.created_at, _letter.c.id)
+    ).all()
+    return [HeldNotice(int(r.id), r.to_email, r.about_key, r.complaint_id, r.created_at)
+            for r in found]
+
+
+def digest_held(conn: Connection, letter_ids: list[int], *, digest: str) -> list[tuple[str, str]]:
+    """Mark the notices among `letter_ids` still held as listed in the digest whose
+    Message-ID is `digest`; return their complaints' (reference, subject), oldest first.
+
+    The update claims them: of two instances digesting at once, one gets each notice.
+    """
+    taken = conn.execute(
+        update(_letter).where(_letter.c.id.in_(letter_ids),
+                              _letter.c.state == LetterState.HELD.value)
+        .values(state=LetterState.DIGESTED.value, last_error=f"in staff digest {digest}")
+        .returning(_letter.c.id)
+    ).scalars().all()
+    if not taken:
+        return []
+    found = conn.execute(
+        select(_complaint.c.reference, _complaint.c.subject)
+        .select_from(_letter.join(_complaint, _letter.c.complaint_id == _complaint.c.id))
+        .where(_letter.c.id.in_(taken)).order_by(_letter.c.created_at, _letter.c.id)
+    ).all()
+    return [(str(row.reference), str(row.subject)) for row in found]
 
 
 _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
