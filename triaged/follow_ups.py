@@ -8,15 +8,17 @@ The ids a message names are weighed in a fixed order, so the answer never
 depends on which mail arrived last:
 
 1. our own letters' Message-IDs (we made them; nobody else can own them),
-2. Message-IDs of mail from this very sender (or any, for staff): a Message-ID
-   seen on one sender's mail never routes another sender's mail, whoever
-   reused it later,
+2. Message-IDs of mail from this very sender (or any, for staff),
+3. Message-IDs of other senders' mail, which can lead a sender only to a
+   complaint that is their own anyway (a customer answering staff's mail she
+   was copied on): a Message-ID seen on one sender's mail never carries
+   another sender's mail to anyone else's complaint, whoever reused it,
 
 each by the message's own order (In-Reply-To, then References nearest first),
 then the earliest stored. The first complaint in that order the sender may
-speak on is the one continued. A known complaint they may not speak on, or an
-id first seen on someone else's mail, is returned as `other`: the message
-becomes its sender's own complaint, linked to that one.
+speak on is the one continued. Otherwise the first known complaint is
+returned as `other`: the message becomes its sender's own complaint, linked
+to that one.
 
 Pure logic: no I/O.
 """
@@ -87,18 +89,14 @@ def by_ids(hits: Sequence[KnownId], named: Sequence[str], speaker: Speaker) -> T
 
     ours = sorted((h for h in hits if h.ours), key=order)
     incoming = sorted((h for h in hits if not h.ours), key=order)
-    routing = [h.complaint for h in ours] + [h.complaint for h in incoming
-                                             if speaker.wrote(h.sender)]
-    naming = [h.complaint for h in incoming if not speaker.wrote(h.sender)]
-    return choose([*routing, *naming], speaker, may_route=len(routing))
+    theirs = [h.complaint for h in incoming if speaker.wrote(h.sender)]
+    others = [h.complaint for h in incoming if not speaker.wrote(h.sender)]
+    return choose([*(h.complaint for h in ours), *theirs, *others], speaker)
 
 
-def choose(complaints: Sequence[ComplaintRef], speaker: Speaker, *,
-           may_route: int | None = None) -> Thread:
-    """The first of `complaints` (only the first `may_route` may be continued) that
-    `speaker` may speak on, else the first they may not, as `other`."""
-    limit = len(complaints) if may_route is None else may_route
-    for complaint in complaints[:limit]:
+def choose(complaints: Sequence[ComplaintRef], speaker: Speaker) -> Thread:
+    """The first of `complaints` that `speaker` may speak on, else the first, as `other`."""
+    for complaint in complaints:
         if speaker.may_speak_on(complaint):
             return Thread(own=complaint)
     return Thread(other=complaints[0] if complaints else None)
