@@ -55,6 +55,9 @@ class EventKind(enum.StrEnum):
     # Intake: a forward re-attributed to its original customer, or one that could not be.
     FORWARDED = "forwarded"
     FORWARD_UNATTRIBUTED = "forward_unattributed"
+    # A forward from someone not trusted to forward: it stays the sender's, its
+    # named author is recorded for staff and never written to.
+    PASSED_ON = "passed_on"
     # A sender quoted another customer's reference: a new complaint, linked to that one.
     LINKED = "linked"
     # A delivery report for one of our letters; a hard bounce suppresses the address.

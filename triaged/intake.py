@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged import bounced, letter_limits, logs, references, satisfaction
+from triaged import bounced, follow_ups, letter_limits, logs, references, satisfaction
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
@@ -41,14 +41,16 @@ from triaged.domain import (
     Verdict,
 )
 from triaged.errors import QuarantineError
+from triaged.follow_ups import Speaker, Thread
 from triaged.language import detect_language
+from triaged.mailbox_key import mailbox_key
 from triaged.notices import staff_notice
 from triaged.outbound.compose import compose, may_be_ours, new_message_id
 from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
 from triaged.parse import forwarded
 from triaged.parse.bounces import read_bounce
-from triaged.parse.forwarded import Attribution, ForwardContext, Unattributed
+from triaged.parse.forwarded import Attribution, ForwardContext, PassedOn, Unattributed
 from triaged.parse.message import parse_message
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import Ladder, ladder_of
@@ -117,6 +119,9 @@ class Intake:
         )
         self._staff = self._own | self._forwards.forwarders | frozenset(
             a.lower() for a in config.staff.notify)
+        # Who may write on any complaint: staff, managers and our own mailboxes.
+        self._staff_mailboxes = frozenset(
+            mailbox_key(a) for a in (*self._staff, *(m.email for m in config.managers)))
         self.mailer = Mailer(config, renderer, calendar)
         self.replies = ReplyRouter(self.mailer, registry or default_registry())
         self.approvals = Approvals(self.mailer)
@@ -208,8 +213,9 @@ class Intake:
                         keep_raw=False, duplicate_of=original)
             return Outcome.DUPLICATE, ""
 
-        # A forward is judged and threaded as its original customer wrote it;
-        # the row keeps what arrived (SPEC §3 "Forwarded mail").
+        # A forward from a trusted forwarder is judged and threaded as its original
+        # customer wrote it; the row keeps what arrived. Anyone else's forward
+        # stays theirs (`PassedOn`): a forward names whoever its sender chooses.
         forward = forwarded.attribute(mail, self._forwards)
         view = forward.applied_to(mail) if isinstance(forward, Attribution) else mail
         verdict = classify(view, self._context(conn))
@@ -223,14 +229,19 @@ class Intake:
                      verdict.reason or verdict.rule)
             return self._not_a_complaint(conn, raw, digest, mail, verdict, now)
 
-        existing, quoted = self._thread(conn, view)
+        speaker = Speaker.of((mail.sender.email, view.sender.email),
+                             staff=mailbox_key(mail.sender.email) in self._staff_mailboxes)
+        thread = self._thread(conn, view, speaker)
+        existing, quoted = thread.own, thread.other
         if existing is not None:
             logs.tag(reference=existing.reference)
             row_id = self._store(conn, raw, digest, mail, Outcome.FOLLOW_UP, "thread", now,
                                  complaint_id=existing.id)
-            events = self._attach(conn, existing, row_id, view, now)
-            if forward is not None and not isinstance(forward, Unattributed):
+            events = self._attach(conn, existing, row_id, view, speaker, now)
+            if isinstance(forward, Attribution):
                 events.append(self._forwarded_event(existing.id, forward, row_id, now))
+            elif isinstance(forward, PassedOn):
+                events.append(self._passed_on_event(existing.id, forward, mail, row_id, now))
             if existing.state not in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
                 # On a settled complaint `satisfaction.on_reply` tells staff (or closes it).
                 events.extend(self._tell_staff_of_follow_up(conn, raw, existing, view, now,
@@ -238,7 +249,8 @@ class Intake:
             rows.insert_events(conn, events)
             return Outcome.FOLLOW_UP, existing.reference
 
-        forwarder = forward.forwarder.email if forward is not None else ""
+        forwarder = (forward.forwarder.email
+                     if isinstance(forward, (Attribution, Unattributed)) else "")
         complaint = self._register(conn, raw, view, now, forwarded_by=forwarder,
                                    linked_reference=quoted.reference if quoted else "")
         row_id = self._store(conn, raw, digest, mail, Outcome.COMPLAINT, verdict.rule, now,
@@ -257,13 +269,16 @@ class Intake:
             events.extend(self._unattributed(conn, raw, complaint, forward, view, row_id, now))
             rows.insert_events(conn, events)
             return Outcome.COMPLAINT, complaint.reference
-        if forward is not None:
+        if isinstance(forward, Attribution):
             events.append(self._forwarded_event(complaint.id, forward, row_id, now))
+        elif isinstance(forward, PassedOn):
+            events.append(self._passed_on_event(complaint.id, forward, mail, row_id, now))
         if answer:
             # A forward's holding reply threads to the original, when we have its id:
             # the customer never saw the forwarder's message.
-            reply_to = forward.message_id if forward is not None else mail.message_id
-            chain = forward.references if forward is not None else mail.references
+            attributed = forward if isinstance(forward, Attribution) else None
+            reply_to = attributed.message_id if attributed is not None else mail.message_id
+            chain = attributed.references if attributed is not None else mail.references
             events.append(self._queue_holding(conn, raw, view, complaint, now,
                                               in_reply_to=reply_to, references=chain))
             if self.config.staff.notify:
@@ -321,6 +336,19 @@ class Intake:
                                   "original_subject": forward.subject,
                                   "original_date": forward.date_text,
                                   "original_message_id": forward.message_id})
+
+    @staticmethod
+    def _passed_on_event(
+        complaint_id: int, forward: PassedOn, mail: ParsedMail, row_id: int, now: datetime
+    ) -> dict[str, Any]:
+        log.info("forward by %s (not a forwarder) names %s as its author: it stays %s's",
+                 mail.sender.email, forward.author.email, mail.sender.email)
+        return rows.event(complaint_id, EventKind.PASSED_ON, now=now, actor="system",
+                          message_row_id=row_id,
+                          detail={"sender": mail.sender.email, "author": forward.author.email,
+                                  "author_name": forward.author.name, "source": forward.source,
+                                  "original_subject": forward.subject,
+                                  "original_date": forward.date_text})
 
     def _unattributed(
         self, conn: Connection, raw: RawMail, complaint: NewComplaint, forward: Unattributed,
@@ -466,29 +494,29 @@ class Intake:
                     raw.mailbox, raw.folder, raw.uid, len(raw.data), cap)
         return raw.data[:cap], raw_cut_note(len(raw.data), cap)
 
-    def _thread(
-        self, conn: Connection, mail: ParsedMail
-    ) -> tuple[rows.ComplaintRef | None, rows.ComplaintRef | None]:
-        """The complaint this message continues, by its headers or its reference token.
+    def _thread(self, conn: Connection, mail: ParsedMail, speaker: Speaker) -> Thread:
+        """The complaint this message continues, by its headers or its reference token,
+        and whether it is `speaker`'s to continue (`follow_ups`).
 
-        A reference token counts only from the complaint's own customer; from
-        anyone else it opens a new complaint (someone quoting a reference is
-        not the customer).
+        A known id or reference of a complaint that is not the speaker's (nor
+        staff's to write on) gives `other`: the message opens a new complaint of
+        its sender, linked to that one.
         """
-        ids = [*mail.in_reply_to, *mail.references]
-        if ids:
-            found = rows.complaint_for_message_ids(conn, ids)
-            if found is not None:
-                return found, None
-        quoted = None
+        named = follow_ups.named_ids(mail.in_reply_to, mail.references)
+        by_ids = Thread()
+        if named:
+            by_ids = follow_ups.by_ids(rows.known_ids(conn, named), named, speaker)
+            if by_ids.own is not None:
+                return by_ids
+        quoted = []
         for token in references.find_in_text(mail.subject):
             found = rows.complaint_by_reference(conn, token)
-            if found is None:
-                continue
-            if found.customer_email.lower() == mail.sender.email.lower():
-                return found, None
-            quoted = quoted or found
-        return None, quoted
+            if found is not None:
+                quoted.append(found)
+        by_reference = follow_ups.choose(quoted, speaker)
+        if by_reference.own is not None:
+            return by_reference
+        return Thread(other=by_ids.other or by_reference.other)
 
     def _attach(
         self,
@@ -496,9 +524,12 @@ class Intake:
         complaint: rows.ComplaintRef,
         row_id: int,
         mail: ParsedMail,
+        speaker: Speaker,
         now: datetime,
     ) -> list[dict[str, Any]]:
-        events = [rows.event(complaint.id, EventKind.FOLLOW_UP, now=now, actor="customer",
+        customer = mailbox_key(complaint.customer_email) in speaker.mailboxes
+        events = [rows.event(complaint.id, EventKind.FOLLOW_UP, now=now,
+                             actor="customer" if customer else "staff",
                              message_row_id=row_id)]
         if complaint.state in (ComplaintState.RESOLVED, ComplaintState.CLOSED):
             events += satisfaction.on_reply(conn, self.approvals, complaint, mail, row_id, now)

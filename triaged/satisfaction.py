@@ -26,6 +26,7 @@ from triaged.approval.outgoing import Mailer
 from triaged.approval.reply_text import new_text, says_settled
 from triaged.clock import Clock
 from triaged.domain import Address, ComplaintState, ParsedMail
+from triaged.mailbox_key import same_mailbox
 from triaged.outbound.final import ClosingFacts, satisfaction_letter
 from triaged.store import approval_rows, ladder_rows, rows
 from triaged.store.approval_rows import Settling
@@ -107,12 +108,15 @@ def on_reply(
     conn: Connection, approvals: Approvals, complaint: rows.ComplaintRef, mail: ParsedMail,
     row_id: int, now: datetime,
 ) -> list[dict[str, Any]]:
-    """The customer wrote on a resolved or closed complaint: close it or reopen it.
+    """Someone wrote on a resolved or closed complaint: close it, reopen it, or neither.
 
-    A plain "yes" (in any of our languages) to a resolved complaint closes it;
+    Only the complaint's customer (the same mailbox) is answering the check: a
+    plain "yes" (in any of our languages) to a resolved complaint closes it;
     anything else reopens it (`in_progress`, back on the ladder) and staff are
-    told, with what the customer wrote.
+    told, with what the customer wrote. Anyone else's mail changes nothing here.
     """
+    if not same_mailbox(mail.sender.email, complaint.customer_email):
+        return []
     if complaint.state is ComplaintState.RESOLVED and says_settled(mail.text):
         closed = rows.set_state(conn, complaint, ComplaintState.CLOSED, now=now,
                                 actor="customer", message_row_id=row_id,

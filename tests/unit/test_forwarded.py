@@ -19,6 +19,7 @@ from triaged.parse import parse_message
 from triaged.parse.forwarded import (
     Attribution,
     ForwardContext,
+    PassedOn,
     Unattributed,
     attribute,
     is_forward_subject,
@@ -147,12 +148,14 @@ def test_a_forwarders_mail_without_an_original_sender_is_flagged_for_staff(name:
     assert found.forwarder == OWNER
 
 
-def test_a_stranger_passing_on_someone_elses_complaint_is_re_attributed() -> None:
+def test_a_stranger_passing_on_someone_elses_complaint_keeps_it_and_names_its_author(
+) -> None:
+    # A forward names whoever its sender chooses: only a forwarder's is re-attributed.
     found = forwarded("stranger-bare-forward-en.eml")
 
-    assert isinstance(found, Attribution)
-    assert found.customer.email == "emily.carter@example.net"
-    assert found.forwarder.email == "tom.becker@example.org"
+    assert isinstance(found, PassedOn)
+    assert found.author.email == "emily.carter@example.net"
+    assert found.source == "inline"
 
 
 def test_a_customer_who_complains_about_a_quoted_mail_stays_the_customer() -> None:
@@ -164,12 +167,20 @@ def test_a_reply_that_quotes_an_outlook_header_block_is_not_a_forward() -> None:
     assert forwarded("customer-reply-quoting-outlook.eml") is None
 
 
-def test_without_forwarders_configured_the_owners_forward_needs_to_be_plain() -> None:
-    # The owner is then a stranger: a bare forward still goes to the customer.
+def test_without_forwarders_configured_the_owners_forward_stays_the_owners() -> None:
+    # The owner is then a stranger: the forward is theirs, its author recorded.
     found = forwarded("gmail-en.eml", ForwardContext(own_addresses=CTX.own_addresses))
 
-    assert isinstance(found, Attribution)
-    assert found.customer.email == "emily.carter@example.net"
+    assert isinstance(found, PassedOn)
+    assert found.author.email == "emily.carter@example.net"
+
+
+def test_a_list_rewrite_from_a_stranger_is_not_trusted() -> None:
+    # "x via y" with X-Original-From counts only from our own or a forwarder's address.
+    data = (DATA / "google-group-x-original-from.eml").read_bytes().replace(
+        b"support@acme.example", b"group@lists.example")
+
+    assert not isinstance(attribute(parse_message(data), CTX), Attribution)
 
 
 def test_a_forward_of_our_own_letter_is_not_handed_to_us() -> None:

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from triaged import follow_ups
 from triaged.domain import Outcome
-from triaged.store import complaints, messages, outbox
+from triaged.follow_ups import Speaker
+from triaged.store import complaints, messages, outbox, rows
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Event, MessageRow
 
@@ -114,12 +116,13 @@ def test_stored_text_is_capped_and_still_matches_its_duplicate(engine: Engine) -
     assert found is not None
 
 
-def _complaint(session: Any, reference: str, at: datetime) -> int:
+def _complaint(session: Any, reference: str, at: datetime,
+               customer: str = "ana@example.com") -> int:
     complaint = complaints.register(
         session,
         reference=reference,
         mailbox="support",
-        customer_email="ana@example.com",
+        customer_email=customer,
         customer_name="Ana",
         subject="Broken oven",
         language="en",
@@ -132,14 +135,23 @@ def _complaint(session: Any, reference: str, at: datetime) -> int:
     return complaint.id
 
 
-def test_replies_thread_to_the_complaint_of_the_most_recent_matching_mail(
+def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
     engine: Engine,
 ) -> None:
+    ana = Speaker.of(["Ana+shop@Example.com"], staff=False)
     with transaction(engine) as session:
         first = _complaint(session, "AAA-1111", NOW)
         second = _complaint(session, "BBB-2222", NOW + timedelta(hours=1))
+        theirs = _complaint(session, "CCC-3333", NOW + timedelta(hours=2),
+                            customer="mallory@example.com")
         messages.add_message(
             session, **_fields(message_id="<in@x>", complaint_id=first, received_at=NOW)
+        )
+        # Someone else reuses Ana's Message-ID later: it must never route Ana's mail.
+        messages.add_message(
+            session, **_fields(message_id="<in@x>", complaint_id=theirs, uid=2, sha256="h2",
+                               sender="mallory@example.com",
+                               received_at=NOW + timedelta(hours=2))
         )
         outbox.enqueue(
             session,
@@ -152,18 +164,31 @@ def test_replies_thread_to_the_complaint_of_the_most_recent_matching_mail(
             automatic=True,
             now=NOW + timedelta(hours=1),
         )
-        only_incoming = messages.complaint_for_message_ids(session, ["in@x"])
-        both = messages.complaint_for_message_ids(session, ["<in@x>", "<ours@acme.example>"])
-        neither = messages.complaint_for_message_ids(session, ["<unknown@x>", ""])
+        conn = session.connection()
+
+        def thread(*ids: str, speaker: Speaker = ana) -> tuple[str, str]:
+            named = follow_ups.named_ids(ids, ())
+            found = follow_ups.by_ids(rows.known_ids(conn, named), named, speaker)
+            return (found.own.reference if found.own else "",
+                    found.other.reference if found.other else "")
+
+        only_incoming = thread("in@x")
+        both = thread("<in@x>", "<ours@acme.example>")
+        mallory = thread("<in@x>", speaker=Speaker.of(["mallory@example.com"], staff=False))
+        stranger = thread("<in@x>", speaker=Speaker.of(["eve@example.com"], staff=False))
+        staff = thread("<ours@acme.example>", speaker=Speaker.of(["team@acme.example"],
+                                                                  staff=True))
+        neither = rows.known_ids(conn, ["<unknown@x>", ""])
         ours = messages.is_our_message_id(session, "ours@acme.example")
-        theirs = messages.is_our_message_id(session, "<in@x>")
-    assert only_incoming is not None
-    assert only_incoming.reference == "AAA-1111"
-    assert both is not None
-    assert both.reference == "BBB-2222"
-    assert neither is None
+        not_ours = messages.is_our_message_id(session, "<in@x>")
+    assert only_incoming == ("AAA-1111", ""), "Ana's own first mail, not the later reuse"
+    assert both == ("BBB-2222", ""), "our letter's id wins over an incoming one"
+    assert mallory == ("CCC-3333", ""), "the reuser's id routes only the reuser's mail"
+    assert stranger == ("", "AAA-1111"), "a stranger naming Ana's id is linked, not attached"
+    assert staff == ("BBB-2222", "")
+    assert neither == []
     assert ours
-    assert not theirs
+    assert not not_ours
 
 
 def test_quarantined_messages_are_listed_until_replayed_or_discarded(engine: Engine) -> None:

@@ -5,7 +5,8 @@ other helpdesks pin such mail on the forwarder or, worse, on any address quoted
 in the body (PEER-LESSONS: freescout#2813, zammad#5607). `attribute` reads, in
 this order, what a real forward carries:
 
-- `X-Original-From` (a Google Group or list that rewrote From for DMARC),
+- `X-Original-From` (a Google Group or list that rewrote From for DMARC: our
+  own address, or one listed as a forwarder),
 - a `message/rfc822` part ("forward as attachment": Thunderbird, Apple Mail,
   Outlook attaching the .eml),
 - an inline forward block as Gmail, Outlook (desktop, web, mobile), Apple Mail
@@ -14,14 +15,17 @@ this order, what a real forward carries:
 - `Resent-From` (a "redirect": From is already the customer, the forwarder is
   recorded).
 
-Trust decides how much is needed. Mail from a configured forwarder (or from one
-of our own addresses) is re-attributed whenever an original sender is found,
-and when none is, the complaint stays with the forwarder and staff are told
-(`Unattributed`). Mail from anyone else is re-attributed only when it is
-plainly a forward: an attached message, or an inline block under a forward
-separator or a forwarding subject prefix, with at most a short note on top. A
-customer who writes several lines and quotes a courier's mail below is
-complaining themselves, and stays the customer.
+Trust decides what a forward may do. Mail from a configured forwarder (or from
+one of our own addresses) is re-attributed whenever an original sender is
+found, and when none is, the complaint stays with the forwarder and staff are
+told (`Unattributed`). Mail from anyone else is never re-attributed: a forward
+names whoever its sender chooses, so it is the sender's own complaint, and
+only the sender is ever answered. When it is plainly a forward (an attached
+message, or an inline block under a forward separator or a forwarding subject
+prefix, with at most a short note on top) the author it names is recorded for
+staff (`PassedOn`). A customer who writes several lines and quotes a courier's
+mail below is complaining themselves: nothing to record. A redirect
+(`Resent-From`) keeps From as the customer, as any mail does.
 
 Pure logic: no I/O.
 """
@@ -140,6 +144,18 @@ class Attribution:
 
 
 @dataclass(frozen=True)
+class PassedOn:
+    """A plain forward from someone not trusted to forward: the complaint stays the
+    sender's. `author` is who the forward names as its writer, for staff to read;
+    nothing is ever sent to that address."""
+
+    author: Address
+    subject: str
+    date_text: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Unattributed:
     """A forwarder's mail in which no original sender could be found."""
 
@@ -147,14 +163,17 @@ class Unattributed:
     why: str
 
 
-def attribute(mail: ParsedMail, ctx: ForwardContext) -> Attribution | Unattributed | None:
-    """Who the complaint in `mail` belongs to; None when it is simply the sender's."""
+def attribute(
+    mail: ParsedMail, ctx: ForwardContext
+) -> Attribution | Unattributed | PassedOn | None:
+    """Who the complaint in `mail` belongs to; None (or `PassedOn`, naming the
+    forwarded mail's author) when it is simply the sender's."""
     if _automatic(mail):
         # A bounce, report or auto-reply carries the returned message inside it:
         # that is never a forward, and its sender is never our customer.
         return None
     sender = mail.sender
-    if ctx.trusted(sender.email) or _rewritten_by_list(mail, ctx):
+    if ctx.trusted(sender.email):
         found = (
             _from_original_header(mail, ctx)
             or _from_embedded(mail, ctx, strict=False)
@@ -169,7 +188,10 @@ def attribute(mail: ParsedMail, ctx: ForwardContext) -> Attribution | Unattribut
     resent = _resent_from(mail, ctx)
     if resent is not None:
         return resent
-    return _from_embedded(mail, ctx, strict=True) or _from_inline(mail, ctx, strict=True)
+    found = _from_embedded(mail, ctx, strict=True) or _from_inline(mail, ctx, strict=True)
+    if found is None:
+        return None
+    return PassedOn(found.customer, found.subject, found.date_text, found.source)
 
 
 def is_forward_subject(subject: str) -> bool:
@@ -205,11 +227,6 @@ def _automatic(mail: ParsedMail) -> bool:
 
 
 # -- header sources ------------------------------------------------------------
-
-
-def _rewritten_by_list(mail: ParsedMail, ctx: ForwardContext) -> bool:
-    """From rewritten for DMARC by a group: "'Jane' via Support <support@…>"."""
-    return " via " in mail.sender.name and mail.has_header("X-Original-From")
 
 
 def _first_address(value: str | None) -> Address | None:

@@ -1,5 +1,5 @@
-"""Incoming messages: storing them, spotting duplicates, threading by
-Message-ID, and the quarantine where unprocessable ones wait for staff.
+"""Incoming messages: storing them, spotting duplicates, the forms a Message-ID
+is stored in, and the quarantine where unprocessable ones wait for staff.
 
 Nothing here commits; callers run these inside their own transaction.
 """
@@ -19,7 +19,6 @@ from triaged.domain import Outcome
 from triaged.store.complaints import add_event
 from triaged.store.models import (
     QUARANTINE_STATES,
-    Complaint,
     MessageRow,
     OutboxLetter,
     Quarantine,
@@ -134,35 +133,6 @@ def is_our_message_id(session: Session, message_id: str) -> bool:
         select(OutboxLetter.id).where(col(OutboxLetter.message_id).in_(forms)).limit(1)
     ).first()
     return found is not None
-
-
-def complaint_for_message_ids(session: Session, ids: Iterable[str]) -> Complaint | None:
-    """Return the complaint that one of `ids` belongs to, or None.
-
-    Looks at the Message-IDs of stored incoming messages and of outbox letters
-    (In-Reply-To / References threading). When several match, the one from the
-    most recent message or letter wins.
-    """
-    forms = id_forms(ids)
-    if not forms:
-        return None
-    incoming = session.exec(
-        select(MessageRow.complaint_id, MessageRow.received_at)
-        .where(col(MessageRow.message_id).in_(forms), col(MessageRow.complaint_id).is_not(None))
-        .order_by(col(MessageRow.received_at).desc(), col(MessageRow.id).desc())
-        .limit(1)
-    ).first()
-    outgoing = session.exec(
-        select(OutboxLetter.complaint_id, OutboxLetter.created_at)
-        .where(col(OutboxLetter.message_id).in_(forms), col(OutboxLetter.complaint_id).is_not(None))
-        .order_by(col(OutboxLetter.created_at).desc(), col(OutboxLetter.id).desc())
-        .limit(1)
-    ).first()
-    hits = [hit for hit in (incoming, outgoing) if hit is not None]
-    if not hits:
-        return None
-    complaint_id, _at = max(hits, key=lambda hit: hit[1])
-    return session.get(Complaint, complaint_id)
 
 
 def quarantine(session: Session, row: MessageRow, reason: str, now: datetime) -> Quarantine:

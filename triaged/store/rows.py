@@ -58,19 +58,24 @@ _REF_COLUMNS = (_complaint.c.id, _complaint.c.reference, _complaint.c.state,
                 _complaint.c.customer_email)
 _COMPLAINT_BY_ID = select(*_REF_COLUMNS).where(_complaint.c.id == bindparam("cid"))
 _COMPLAINT_BY_REFERENCE = select(*_REF_COLUMNS).where(_complaint.c.reference == bindparam("ref"))
-_LATEST_INCOMING = (
-    select(_message.c.complaint_id, _message.c.received_at)
-    .where(_message.c.message_id.in_(bindparam("forms", expanding=True)),
-           _message.c.complaint_id.is_not(None))
-    .order_by(_message.c.received_at.desc(), _message.c.id.desc())
-    .limit(1)
+# Threading reads at most this many stored rows per message: a flood of mail
+# reusing one Message-ID cannot make one lookup read them all. The earliest
+# rows come first, so the id's first owner is always among them.
+KNOWN_ID_ROWS = 200
+_KNOWN_INCOMING = (
+    select(_message.c.id.label("seen"), _message.c.message_id, _message.c.sender,
+           *_REF_COLUMNS)
+    .join(_complaint, _complaint.c.id == _message.c.complaint_id)
+    .where(_message.c.message_id.in_(bindparam("forms", expanding=True)))
+    .order_by(_message.c.id)
+    .limit(KNOWN_ID_ROWS)
 )
-_LATEST_OUTGOING = (
-    select(_letter.c.complaint_id, _letter.c.created_at)
-    .where(_letter.c.message_id.in_(bindparam("forms", expanding=True)),
-           _letter.c.complaint_id.is_not(None))
-    .order_by(_letter.c.created_at.desc(), _letter.c.id.desc())
-    .limit(1)
+_KNOWN_OUTGOING = (
+    select(_letter.c.id.label("seen"), _letter.c.message_id, *_REF_COLUMNS)
+    .join(_complaint, _complaint.c.id == _letter.c.complaint_id)
+    .where(_letter.c.message_id.in_(bindparam("forms", expanding=True)))
+    .order_by(_letter.c.id)
+    .limit(KNOWN_ID_ROWS)
 )
 _CHANGE_STATE = (
     update(_complaint)
@@ -219,21 +224,37 @@ def complaint_by_reference(conn: Connection, reference: str) -> ComplaintRef | N
     return _ref(row) if row is not None else None
 
 
-def complaint_for_message_ids(conn: Connection, ids: Iterable[str]) -> ComplaintRef | None:
-    """The complaint one of `ids` belongs to, as `messages.complaint_for_message_ids`.
+@dataclass(frozen=True)
+class KnownId:
+    """A Message-ID we have met: on one of our letters, or on mail from `sender`.
 
-    Incoming messages and our outbox letters both count; the most recent wins.
+    `message_id` is bare (no angle brackets); `sender` is "" for our letters;
+    `seen` orders rows of one kind by when they were stored.
+    """
+
+    message_id: str
+    complaint: ComplaintRef
+    ours: bool
+    sender: str
+    seen: int
+
+
+def known_ids(conn: Connection, ids: Iterable[str]) -> list[KnownId]:
+    """Every stored letter and incoming message with one of `ids`, with its complaint.
+
+    Our letters first, then incoming mail, each in the order stored; rows
+    without a complaint are left out. Which of them a message continues is
+    the caller's decision.
     """
     forms = sorted(id_forms(ids))
     if not forms:
-        return None
-    incoming = conn.execute(_LATEST_INCOMING, {"forms": forms}).first()
-    outgoing = conn.execute(_LATEST_OUTGOING, {"forms": forms}).first()
-    hits = [hit for hit in (incoming, outgoing) if hit is not None]
-    if not hits:
-        return None
-    complaint_id, _at = max(hits, key=lambda hit: hit[1])
-    return complaint_by_id(conn, int(complaint_id))
+        return []
+    found: list[KnownId] = []
+    for statement, ours in ((_KNOWN_OUTGOING, True), (_KNOWN_INCOMING, False)):
+        for row in conn.execute(statement, {"forms": forms}):
+            found.append(KnownId(row.message_id.strip().strip("<>").strip(), _ref(row), ours,
+                                 "" if ours else row.sender, int(row.seen)))
+    return found
 
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: a reference already in use comes

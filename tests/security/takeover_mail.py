@@ -1,0 +1,150 @@
+"""Helpers for the takeover tests: a shop on the real mail stack, hostile mail as an
+attacker's client would write it, and what each person can see afterwards."""
+
+from __future__ import annotations
+
+import email
+import json
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.policy import default as default_policy
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from tests.integration.approval_helpers import SECRET, Shop, people, reply_to
+from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged, make_triaged
+from tests.mailstack import MailStack
+from triaged.store.db import transaction
+from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+
+NewAddress = Callable[..., str]
+MakeShop = Callable[[], Shop]
+__all__ = ["make_triaged"]  # the fixture make_shop builds on
+
+RESOLUTION = "Wir schicken Ihnen morgen eine neue Torte und erstatten die Lieferkosten."
+
+
+@pytest.fixture
+def make_shop(make_triaged: Callable[..., Triaged], new_address: NewAddress,
+              mailstack: MailStack, tmp_path: Path) -> MakeShop:
+    """A shop with staff, managers and email approval; Maria is its customer."""
+    def make() -> Shop:
+        key = tmp_path / "approval.key"
+        key.write_text(SECRET + "\n")
+        staff, dana, erin, boss = (new_address(p) for p in ("team", "dana", "erin", "boss"))
+        t = make_triaged(tail=people(staff, dana, erin, boss, key))
+        t.cycle()  # first contact with the empty mailbox
+        return Shop(t, mailstack, staff, dana, erin, boss, new_address("maria"))
+    return make
+
+
+def parsed(data: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(data, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def text_of(data: bytes) -> str:
+    part = parsed(data).get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def mail(sender: str, to: str, subject: str, body: str, *, message_id: str = "",
+         name: str = "", **headers: str) -> bytes:
+    """A plain mail as a client sends it; `message_id` may be chosen (or reused)."""
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{sender}>" if name else sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(MONDAY_10_BUCHAREST)
+    msg["Message-ID"] = message_id or make_msgid(domain="example.test")
+    for key, value in headers.items():
+        msg[key.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP)
+
+
+def inline_forward(sender: str, to: str, author: str, subject: str, body: str, *,
+                   outer_subject: str = "", author_name: str = "") -> bytes:
+    """A forward as Gmail writes it: a short note, then the forwarded block."""
+    named = f"{author_name} <{author}>" if author_name else f"<{author}>"
+    text = (f"FYI\n\n---------- Forwarded message ---------\nFrom: {named}\n"
+            f"Date: Mon, Nov 23, 2026 at 9:12 AM\nSubject: {subject}\nTo: <{to}>\n\n{body}\n")
+    return mail(sender, to, outer_subject or f"Fwd: {subject}", text)
+
+
+def attached_forward(sender: str, to: str, author: str, subject: str, body: str) -> bytes:
+    """A forward as an attached message (Thunderbird, Outlook): the original inside."""
+    inner = EmailMessage()
+    inner["From"] = author
+    inner["To"] = to
+    inner["Subject"] = subject
+    inner["Date"] = format_datetime(MONDAY_10_BUCHAREST)
+    inner["Message-ID"] = make_msgid(domain="example.test")
+    inner.set_content(body)
+    outer = EmailMessage()
+    outer["From"] = sender
+    outer["To"] = to
+    outer["Subject"] = f"Fwd: {subject}"
+    outer["Date"] = format_datetime(MONDAY_10_BUCHAREST)
+    outer["Message-ID"] = make_msgid(domain="example.test")
+    outer.set_content("FYI")
+    outer.add_attachment(inner)
+    return outer.as_bytes(policy=SMTP)
+
+
+def respond(original: bytes, sender: str, body: str) -> bytes:
+    """`sender` presses Reply on `original` and writes `body`."""
+    return reply_to(original, sender, body)
+
+
+def complaint_of(shop: Shop, customer: str) -> Complaint:
+    with transaction(shop.t.app.engine) as session:
+        found = [c for c in session.exec(select(Complaint))
+                 if c.customer_email.lower() == customer.lower()]
+    assert len(found) == 1, f"{len(found)} complaints of {customer}"
+    return found[0]
+
+
+def complaint_count(shop: Shop) -> int:
+    with transaction(shop.t.app.engine) as session:
+        return len(list(session.exec(select(Complaint))))
+
+
+def texts_on(shop: Shop, complaint_id: int | None) -> list[tuple[str, str]]:
+    """(sender, text) of every incoming message attached to the complaint."""
+    with transaction(shop.t.app.engine) as session:
+        return [(m.sender, m.text) for m in session.exec(
+            select(MessageRow).where(MessageRow.complaint_id == complaint_id)
+            .order_by(MessageRow.id))]  # type: ignore[arg-type]
+
+
+def events_on(shop: Shop, complaint_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+    with transaction(shop.t.app.engine) as session:
+        return [(e.kind, json.loads(e.detail)) for e in session.exec(
+            select(Event).where(Event.complaint_id == complaint_id)
+            .order_by(Event.id))]  # type: ignore[arg-type]
+
+
+def letters_to(shop: Shop, address: str) -> list[OutboxLetter]:
+    with transaction(shop.t.app.engine) as session:
+        return [letter for letter in session.exec(select(OutboxLetter))
+                if letter.to_email.lower() == address.lower()]
+
+
+def subjects(shop: Shop, address: str) -> list[str]:
+    return [str(parsed(m)["Subject"]) for m in shop.stack.messages(address)]
+
+
+def resolve(shop: Shop) -> None:
+    """Staff answer the new-complaint notice with a resolution; Dana approves it."""
+    notice = shop.latest(shop.staff, "New complaint")
+    shop.send(shop.staff, reply_to(notice, shop.staff, RESOLUTION))
+    request = shop.latest(shop.dana, "Approval needed")
+    shop.send(shop.dana, reply_to(request, shop.dana, "APPROVE"))
