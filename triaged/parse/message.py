@@ -374,7 +374,7 @@ def _add_text(part: Message, ctype: str, content: bytes, body: _Body) -> None:
         body.defects.append(f"{ctype}: {decoded.defect}")
     text = decoded.text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     if ctype == "text/html":
-        text = html_to_text(text)
+        text = html_to_text(text, limit=body.max_chars)
     text = text.strip()
     if text:
         body.pieces.append(text)
