@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from tests.security.costly_inputs import CASES, message
+from triaged.approval import authresults
 from triaged.approval.carriers import find_tokens
 from triaged.approval.decision import NoDecision, looks_like_decision, parse_decision
 from triaged.approval.reply_text import new_text, says_settled
@@ -55,6 +56,8 @@ def read(data: bytes) -> None:
     view = forward.applied_to(mail) if isinstance(forward, forwarded.Attribution) else mail
     classify(view, ClassifyContext(own_addresses=OWN))
     find_tokens(mail, OWN)
+    auth_headers = [v for k, v in mail.headers if k.lower() == "authentication-results"]
+    authresults.check(auth_headers, "mx.acme.example", mail.sender.email)
     if looks_like_decision(mail.text):
         with contextlib.suppress(NoDecision):
             parse_decision(mail.text)

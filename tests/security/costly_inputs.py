@@ -127,6 +127,22 @@ CASES: tuple[Costly, ...] = (
            _header("References", " ".join(f"<{n}.x@example.org>" for n in range(12_000)))),
     Costly("huge In-Reply-To of <", _header("In-Reply-To", "<" * 150_000)),
     Costly("huge Subject of encoded words (1 MB)", _subject(encoded_words(40_000))),
+    Costly("'wrote' then a long run of spaces", _text("On 1 Jan wrote" + " " * 190_000 + "x")),
+    Costly("forward rule then a long run of spaces",
+           _text("Forwarded message" + " " * 190_000 + "x")),
+    Costly("'* * *' then a long run of spaces", _text("***" + " " * 190_000 + "x")),
+    Costly("'From' then a long run of spaces", _text("From" + " " * 190_000 + "x\nSent: x")),
+    Costly("forward header line with a long address-like word",
+           _text("---------- Forwarded message ---------\nFrom: " + "a" * 190_000
+                 + "\nDate: 1 Jan 2026\n")),
+    Costly("Content-Type parameter of many ';' in quotes",
+           lambda s, t: message(s, t).replace(
+               b"charset=utf-8", b'charset=utf-8; name="' + b";" * 15_000 + b'"', 1)),
+    Costly("nested comments in Authentication-Results",
+           _header("Authentication-Results", "mx.acme.example; " + "(" * 7000 + ")" * 7000)),
+    Costly("long word in Authentication-Results",
+           _header("Authentication-Results", "mx.acme.example; dkim=pass " + "a" * 16_000)),
+    Costly("long word in Delivered-To", _header("Delivered-To", "a" * 16_000)),
     Costly("Received header x2000",
            lambda s, t: message(s, t, extra=tuple(("Received", f"from h{n} by mx; "
                                                     "Mon, 23 Nov 2026 10:00:00 +0000")

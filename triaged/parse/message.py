@@ -57,8 +57,9 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMail:
     # A byte-order mark or blank lines before the first header would make the
     # parser see an empty header block; the ID is still hashed from `data`.
     message = _parse_structure(_header_start(data))
-    fallback = _content_charset(message)
     defects: list[str] = []
+    _cap_mime_parameters(message, defects)
+    fallback = _content_charset(message)
     raw_items = [(name, _capped(name, value, defects)) for name, value in message.raw_items()]
     texts = [(name, header_text(value, fallback)) for name, value in raw_items]
     if not texts:
@@ -129,6 +130,24 @@ MAX_HEADER_CHARS = 16_384
 # The decoded subject is cut here: staff read it in one line, and every
 # subject rule (references, tokens, forward prefixes) looks at its start.
 MAX_SUBJECT_CHARS = 1_000
+
+
+# The stdlib reads MIME parameters (charset, boundary, file name) in time that
+# grows with the value's length times its number of ";" inside quotes. Real
+# Content-Type and Content-Disposition values, RFC 2231 file names included,
+# stay well under this.
+MAX_MIME_HEADER_CHARS = 4_096
+_MIME_HEADERS = ("Content-Type", "Content-Disposition")
+
+
+def _cap_mime_parameters(message: Message, defects: list[str]) -> None:
+    """Cut every part's Content-Type and Content-Disposition before anyone reads them."""
+    for part in message.walk():
+        for name in _MIME_HEADERS:
+            value = part.get(name)
+            if isinstance(value, str) and len(value) > MAX_MIME_HEADER_CHARS:
+                part.replace_header(name, value[:MAX_MIME_HEADER_CHARS])
+                defects.append(f"{name} header cut at {MAX_MIME_HEADER_CHARS} characters")
 
 
 def _capped(name: str, value: str, defects: list[str]) -> str:
