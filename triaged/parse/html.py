@@ -8,19 +8,21 @@ of the input, as HTML5 does at end of file. The writer keeps a bounded amount
 of state per open element (list and quote prefixes stop growing at
 `_MAX_PREFIX_DEPTH`), so output is at most a constant times the input.
 
-Measured on this machine (Python 3.11; seconds, html2text 2025.4.15 with the
-options we used before / this module), 32 KB to 800 KB of markup:
+Measured on a 2-core machine under other load (Python 3.11; best of 3-5 runs,
+in seconds; html2text 2025.4.15 with the options used before):
 
-    input                                   html2text      here
-    "<ol><li>" * 4000 (32 KB)                 103           0.02
-    "<ul><li>" * 8000 (64 KB)                 364           0.04
-    "<a x='" * 20000 (120 KB)                 >120 (*)      0.03
-    "<!--" * 40000 (160 KB)                   >18 (*)       0.01
-    an ordinary 3 KB newsletter-style mail    0.004         0.001
+    input                                   html2text    here
+    "<ol><li>" * 4000 (32 KB)                 103         0.12
+    "<ul><li>" * 8000 (64 KB)                 364         0.15
+    "<ul><li>" * 90000 (720 KB)               >600        0.28 (output cut at 200 000)
+    "<a x='" * 20000 (120 KB)                 >120 (*)    0.02
+    "<!--" * 40000 (160 KB)                   >18 (*)     0.0001
+    "<br>" * 200000 (800 KB)                  -           1.1 (a tag per 4 bytes: the worst)
+    ordinary 4.7 KB Outlook-style mail        0.012       0.001
 
 (*) the stdlib `html.parser`, under html2text, alone; Python 3.11's parser
 rescans the rest of the input after each unfinished construct. Ordinary mail
-reads as html2text wrote it: links as `[text](url)`, list items as `* ` or
+reads much as html2text wrote it: links as `[text](url)`, list items as `* ` or
 `1. `, blockquotes as `> ` lines (the reply parser relies on those), `<hr>`
 as `* * *`, paragraphs separated by a blank line.
 """
