@@ -2,9 +2,10 @@
 
 Every case of `tests/security/costly_inputs.py` goes through the per-message
 path that intake and the reply router run, without the database or the mail
-servers: MIME parse, forward attribution, classification, reply tokens and
-manager decisions, bounce reading, references, category and priority
-keywords, language detection, and the reply-text parsers. Each case runs in a
+servers: MIME parse, forward attribution, classification, reply tokens,
+Authentication-Results, bounce reading, references, category and priority
+keywords, language detection, and, as if it were a manager's or staff
+member's reply, the decision and command readers. Each case runs in a
 child process with a time limit, so a case that has gone quadratic is
 reported as ">LIMIT" instead of stopping the run.
 
@@ -26,7 +27,6 @@ from tests.security.costly_inputs import CASES, message
 from triaged.approval import authresults
 from triaged.approval.carriers import find_tokens
 from triaged.approval.decision import NoDecision, looks_like_decision, parse_decision
-from triaged.approval.reply_text import new_text, says_settled
 from triaged.categories import sort_complaint
 from triaged.classify import ClassifyContext, classify
 from triaged.config_records import CategoryRule, PriorityRule
@@ -58,12 +58,12 @@ def read(data: bytes) -> None:
     find_tokens(mail, OWN)
     auth_headers = [v for k, v in mail.headers if k.lower() == "authentication-results"]
     authresults.check(auth_headers, "mx.acme.example", mail.sender.email)
-    if looks_like_decision(mail.text):
-        with contextlib.suppress(NoDecision):
-            parse_decision(mail.text)
+    # A message is a complaint or a reply, never both; reading it as both is
+    # the conservative sum. A manager's reply: is it a decision, and which?
+    looks_like_decision(mail.text)
+    with contextlib.suppress(NoDecision):
+        parse_decision(mail.text)
     find_command(mail.text, mail.subject)
-    says_settled(mail.text)
-    new_text(mail.text)
     if looks_like_bounce(mail):
         read_bounce(data, mail)
     find_in_text(mail.subject)

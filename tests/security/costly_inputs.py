@@ -140,6 +140,8 @@ CASES: tuple[Costly, ...] = (
     Costly("run of >", _text(">" * 190_000)),
     Costly("many > quote lines", _text("> x\n" * 45_000)),
     Costly("many 'wrote:' lines", _text("On Mon, 23 Nov 2026 Anna <a@b.example> wrote:\n" * 4_000)),
+    Costly("blank lines below a quote", _text("> old\n" + "\n" * 190_000 + "x")),
+    Costly("many short lines", _text("a\n" * 95_000)),
     Costly("many 'From:' lines", _text("From: x\n" * 20_000)),
     Costly("long 'On ... wrote' line", _text("On " + "x " * 95_000 + "wrote:")),
     Costly("forward rule then header lines",

@@ -145,6 +145,8 @@ def test_reply_text_reads_costly_lines_as_typed_text() -> None:
     for line in ("schrieb" * 28_500, "<" + "a@" * 99_990 + ":", f"On 1 Jan wrote{SPACES}x",
                  f"***{SPACES}x", f"From{SPACES}x"):
         assert new_text(f"APPROVE\n\n{line}\n") == f"APPROVE\n\n{line.rstrip()}", line[:8]
+    # Blank lines below a quote are read once each, not once per line above them.
+    assert new_text("> old\n" + "\n" * 190_000 + "APPROVE") == "APPROVE"
     # The shapes they imitate are still cut.
     assert new_text("APPROVE\n\nAm 1. Jan schrieb Dana:\n> old") == "APPROVE"
     assert new_text("APPROVE\n\nOn 1 Jan, Dana <d@x.example> wrote:   \n> old") == "APPROVE"

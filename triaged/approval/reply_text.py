@@ -92,12 +92,21 @@ def _is_outlook_header(lines: list[str], i: int) -> bool:
 
 def _cut_history(lines: list[str]) -> list[str]:
     kept: list[str] = []
+    started = False  # whether a kept line has words: asking `kept` each time is quadratic
     skip = -1
     for i, line in enumerate(lines):
-        if i <= skip or line.lstrip().startswith(">"):
+        if i <= skip:
             continue
-        started = any(k.strip() for k in kept)
-        if _SEPARATORS.match(line) or _is_outlook_header(lines, i):
+        stripped = line.strip()
+        if not stripped:
+            kept.append(line)  # a blank line ends nothing: no pattern needs to look at it
+            continue
+        if stripped.startswith(">"):
+            continue
+        # Cheap first looks spare most lines the patterns: rules and signatures
+        # begin with "-", "_" or "*", an Outlook header has a colon.
+        rule = stripped[0] in "-_*"
+        if (rule and _SEPARATORS.match(line)) or (":" in line and _is_outlook_header(lines, i)):
             break
         if _is_attribution(lines, i):
             if started:
@@ -107,9 +116,10 @@ def _cut_history(lines: list[str]) -> list[str]:
             whole = _attribution_end(line) or _ADDRESS_COLON.search(line)
             skip = i if whole else i + 1
             continue
-        if _SIGNATURE.match(line) or _MOBILE.match(line):
+        if (rule and _SIGNATURE.match(line)) or _MOBILE.match(line):
             break
         kept.append(line)
+        started = True
     return kept
 
 
