@@ -166,6 +166,20 @@ def test_a_forward_header_with_a_huge_word_is_no_address() -> None:
     assert found.customer.email == "ann@example.org"
 
 
+def test_a_forwarded_subject_line_is_cut_as_a_subject_is() -> None:
+    text = ("---------- Forwarded message ---------\nFrom: Ann <ann@example.org>\n"
+            "Date: Mon, 23 Nov 2026 10:00:00 +0000\nSubject: " + "Kuchen " * 30_000
+            + "\n\nIt was crushed.")
+    staff = forwarded.ForwardContext(own_addresses=frozenset({"support@acme.example"}),
+                                     forwarders=frozenset({"jane@example.org"}))
+
+    found = forwarded.attribute(mail_with(text=text), staff)
+
+    assert isinstance(found, forwarded.Attribution)
+    assert len(found.subject) == MAX_SUBJECT_CHARS
+    assert found.text == "It was crushed."
+
+
 def test_a_text_bounce_with_a_huge_word_still_names_its_recipient() -> None:
     data = (b"From: MAILER-DAEMON@mx.example\r\nTo: support@acme.example\r\n"
             b"Subject: Undelivered Mail\r\n\r\n" + b"a" * 190_000

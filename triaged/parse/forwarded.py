@@ -36,7 +36,7 @@ from email.utils import parsedate_to_datetime
 
 from triaged.domain import Address, ParsedMail
 from triaged.errors import QuarantineError
-from triaged.parse.message import parse_message
+from triaged.parse.message import MAX_SUBJECT_CHARS, parse_message
 from triaged.parse.patterns import ADDRESS
 
 # Labels of the forward header block, lower-case, in en de fr es ro ko ja th tl
@@ -323,7 +323,7 @@ def _from_inline(mail: ParsedMail, ctx: ForwardContext, *, strict: bool) -> Attr
         subject = block.fields.get("subject") or strip_forward_prefixes(mail.subject)
         date_text = block.fields.get("date", "")
         return Attribution(
-            customer=customer, subject=" ".join(subject.split()),
+            customer=customer, subject=" ".join(subject.split())[:MAX_SUBJECT_CHARS],
             text="\n".join(body).strip(), date=_readable_date(date_text), date_text=date_text,
             forwarder=mail.sender, source="inline",
         )
