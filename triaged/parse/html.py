@@ -120,6 +120,7 @@ class _Writer:
     # Quote depth where the owed break began: a blank line before a quote is not quoted.
     break_quotes: int = 0
     cell_open: bool = False
+    after_space: bool = False  # HTML shows one space where two elements each bring one
 
     @property
     def full(self) -> bool:
@@ -136,7 +137,7 @@ class _Writer:
             self.in_head = False
         if not self.pre:
             data = _WHITESPACE.sub(" ", data)
-            if self.at_line_start or self.pending_breaks:
+            if self.at_line_start or self.pending_breaks or self.after_space:
                 data = data.lstrip(" ")
             if not data:
                 return
@@ -158,6 +159,7 @@ class _Writer:
             self.link.slot = len(self.out) - 1
         self.out.append(data)
         self.written += len(data)
+        self.after_space = data.endswith(" ")
 
     def _emit_pre(self, data: str) -> None:
         for index, piece in enumerate(data.split("\n")):
@@ -305,7 +307,12 @@ class _Writer:
         if not shown or shown in (link.href, link.href.removeprefix("mailto:")):
             return
         self.out[link.slot] = "["
-        self.out.append(f"]({link.href})")
+        if self.after_space:
+            # "[text ](url)" reads badly: the space goes after the link.
+            self.out[-1] = self.out[-1].rstrip(" ")
+            self.out.append(f"]({link.href}) ")
+        else:
+            self.out.append(f"]({link.href})")
 
 
 # --------------------------------------------------------------- tokenizer
