@@ -35,18 +35,19 @@ _WROTE = re.compile(
     re.IGNORECASE,
 )
 # Gmail in Japanese and a few other locales writes only "<date> Name <addr>:".
-_ADDRESS_COLON = re.compile(r"<[^<>\s]+@[^<>\s]+>\s*[:：]\s*$")
+# No "@" in the local part: a line of "a@a@a@…" is then read once, not once per "@".
+_ADDRESS_COLON = re.compile(r"<[^<>\s@]+@[^<>\s]+>\s*[:：]\s*$")
 # "-----Original Message-----" in any language, and Outlook's rule of underscores.
 _ORIGINAL_RULE = re.compile(r"^\s*(-{4,}\s*[^-].{0,40}?\s*-{4,}|_{10,})\s*$")
 # Outlook's reply header: "From:" then "Sent:"/"Date:" a line or two below.
 _FROM = re.compile(
     r"^\s*\*?(from|von|de|da|de la|van|från|fra|od|보낸 사람|差出人|发件人|寄件者|จาก|mula kay|"
-    r"người gửi|dari)\s*\*?\s*[:：]", re.IGNORECASE,
+    r"người gửi|dari)\s*(?:\*\s*)?[:：]", re.IGNORECASE,
 )
 _SENT = re.compile(
     r"^\s*\*?(sent|date|gesendet|datum|envoyé|date d'envoi|enviado|enviado el|inviato|data|"
     r"trimis|verzonden|skickat|sendt|wysłano|보낸 날짜|날짜|送信日時|日付|发送时间|發送時間|日期|"
-    r"ส่ง|วันที่|ipinadala|đã gửi|ngày|dikirim|tanggal)\s*\*?\s*[:：]", re.IGNORECASE,
+    r"ส่ง|วันที่|ipinadala|đã gửi|ngày|dikirim|tanggal)\s*(?:\*\s*)?[:：]", re.IGNORECASE,
 )
 # Forwarded mail: the separator and the header lines below it go, the body stays,
 # since a customer who forwards their own earlier message wrote that body.
@@ -56,10 +57,10 @@ _FORWARD_RULE = re.compile(
     r"début du message réexpédié|mensaje reenviado|messaggio inoltrato|mensagem encaminhada|"
     r"mesaj redirecționat|mesaj redirectionat|전달된 메일|転送されたメッセージ|转发的邮件|"
     r"轉寄的郵件|ข้อความที่ส่งต่อ|ipinasang mensahe|thư được chuyển tiếp|pesan yang diteruskan)"
-    r"\s*:?\s*(-{3,})?\s*$",
+    r"\s*(?::\s*)?(?:-{3,}\s*)?$",
     re.IGNORECASE,
 )
-_HEADER_LINE = re.compile(r"^\s*\*?[^\s:：]{1,20}( [^\s:：]{1,12})?\s*\*?\s*[:：]\s*\S")
+_HEADER_LINE = re.compile(r"^\s*\*?[^\s:：]{1,20}( [^\s:：]{1,12})?\s*(?:\*\s*)?[:：]\s*\S")
 _SIGNATURE = re.compile(r"^--\s*$")
 _MOBILE_FOOTER = re.compile(
     r"^\s*(sent from my|sent from mail for|get outlook for|envoyé de mon|envoyé depuis|"
@@ -68,8 +69,12 @@ _MOBILE_FOOTER = re.compile(
     re.IGNORECASE,
 )
 # Words that belong to no language: links, addresses, references, markdown links.
+# Linear: a link's text and target stop at the next "[", and a word with an "@"
+# is tried only from its first character, so no run is rescanned from each of
+# its positions.
 _NOISE = re.compile(
-    r"\[([^\]]*)\]\([^)]*\)|https?://\S+|www\.\S+|\S+@\S+|\[[0-9A-Z]{3,8}-[0-9A-Z]{3,8}\]"
+    r"\[([^\[\]]*)\]\([^()\[\]\s]*\)|https?://\S+|www\.\S+|(?<!\S)[^\s@]*@\S*"
+    r"|\[[0-9A-Z]{3,8}-[0-9A-Z]{3,8}\]"
 )
 
 
@@ -99,6 +104,7 @@ def own_text(text: str) -> str:
     return _NOISE.sub(r"\1", "\n".join(kept)).strip()
 
 
+_MAX_ATTRIBUTION = 300
 _SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 # How attributions begin: "On", "Am", "Le", "El", "Il", "Em", "În", "Pe", "Op",
 # "Den", "W dniu", "Vào", "Pada", "Noong", "เมื่อ", or the date itself.
@@ -131,11 +137,12 @@ def _ends_own_text(lines: list[str], index: int) -> bool:
 
 
 def _is_attribution(line: str) -> bool:
-    if not line.rstrip().endswith((":", "：")):
-        return False  # the cheap test first: every attribution ends with a colon
+    # The cheap tests first: every attribution ends with a colon and is short.
+    if len(line) > _MAX_ATTRIBUTION or not line.rstrip().endswith((":", "：")):
+        return False
     if not (_WROTE.search(line) or _ADDRESS_COLON.search(line)):
         return False
-    return len(line) <= 300 and (any(ch.isdigit() for ch in line) or "@" in line)
+    return any(ch.isdigit() for ch in line) or "@" in line
 
 
 # ------------------------------------------------------------------ scripts
@@ -215,6 +222,9 @@ MIN_CONFIDENCE = 0.1
 # saya belum sampai" ms 0.51 / id 0.49. Close relatives stay in; a Dutch text
 # (nl 0.9, de 0.05) does not become German because we have German letters.
 PLAUSIBLE_SHARE = 0.5
+# The start of a mail that detection reads at most: own_text cuts at the first
+# quote anyway, and scripts are counted as well on 20 000 characters as on more.
+_MAX_DETECTION_INPUT = 20_000
 # Enough letters to read a language from; shorter bodies borrow the subject.
 _FEW_LETTERS = 20
 # A few sentences say which language it is; the identifier walks every byte in
@@ -305,7 +315,8 @@ _SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|fw|fwd|wg|tr|rv|sv|vs|r|res|enc|odp)\
 
 def detection_text(mail: ParsedMail) -> tuple[str, ScriptCounts]:
     """The customer's own words (the subject joins in when they are few), with their scripts."""
-    text = own_text(mail.text)
+    # The customer's own words come first, and a few sentences say the language.
+    text = own_text(mail.text[:_MAX_DETECTION_INPUT])
     counts = script_counts(text)
     if counts.weight < _FEW_LETTERS:
         subject = _NOISE.sub(r"\1", _SUBJECT_PREFIX.sub("", mail.subject)).strip()

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_COMMENT = re.compile(r"\([^()]*\)")
-_PROPERTY = re.compile(r"([a-z0-9_.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)", re.IGNORECASE)
+# A property name is tried only where a name begins (the lookbehind): a long
+# word without "=" is then read once, not again from each of its characters.
+_PROPERTY = re.compile(r"(?<![a-z0-9_.-])([a-z0-9_.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)",
+                       re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,22 @@ class AuthVerdict:
 
 
 def _strip_comments(value: str) -> str:
-    previous = None
-    while previous != value:  # nested comments, innermost first
-        previous, value = value, _COMMENT.sub(" ", value)
-    return value
+    """`value` with each (comment), nested ones included, replaced by a space.
+
+    One pass: a removal per nesting level would cost the length of the header
+    once per level. A "(" that is never closed stays, with what follows it.
+    """
+    out: list[str] = []
+    opened: list[int] = []  # where in `out` each open comment began
+    for char in value:
+        if char == "(":
+            opened.append(len(out))
+        elif char == ")" and opened:
+            del out[opened.pop():]
+            out.append(" ")
+            continue
+        out.append(char)
+    return "".join(out)
 
 
 def _aligned(sender_domain: str, domain: str) -> bool:

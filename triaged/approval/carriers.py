@@ -28,7 +28,10 @@ from triaged.domain import ParsedMail
 SUBJECT_TAG = "[#{token}]"
 _ADDRESS_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To",
                     "X-Delivered-To")
-_PLUS = re.compile(rf"([A-Za-z0-9._%-]+)\+({TOKEN_PATTERN})@([A-Za-z0-9.-]+)", re.IGNORECASE)
+# The lookbehind starts a try only where a local part begins: a long header
+# word without "+" is then read once, not again from each of its characters.
+_PLUS = re.compile(rf"(?<![A-Za-z0-9._%-])([A-Za-z0-9._%-]+)\+({TOKEN_PATTERN})@([A-Za-z0-9.-]+)",
+                   re.IGNORECASE)
 _IN_ID = re.compile(rf"<?({TOKEN_PATTERN})\.[0-9a-f]+\.triaged@", re.IGNORECASE)
 _IN_SUBJECT = re.compile(rf"\[#\s*({TOKEN_PATTERN})\s*\]", re.IGNORECASE)
 

@@ -39,9 +39,11 @@ class NoDecision(ValueError):
 def parse_decision(body: str) -> Decision:
     """Read the decision from a reply's text; raises `NoDecision` saying why not."""
     lines = fresh_lines(body)
-    starts = [i for i, line in enumerate(lines) if _START.match(line)]
+    # Marker lines are made of "=": other lines need no pattern.
+    starts = [i for i, line in enumerate(lines) if "=" in line and _START.match(line)]
     if starts:
-        ends = [i for i, line in enumerate(lines) if _END.match(line) and i > starts[0]]
+        ends = [i for i, line in enumerate(lines)
+                if i > starts[0] and "=" in line and _END.match(line)]
         if not ends:
             raise NoDecision(f"the edited letter has no closing line {EDIT_END!r}")
         edited = "\n".join(line.rstrip() for line in lines[starts[0] + 1:ends[0]]).strip()

@@ -22,23 +22,29 @@ import re
 
 _ATTRIBUTION_START = re.compile(
     r"^\s*(on|am|le|el|il|op|em|den|pe|在|於)\b.*", re.IGNORECASE)
-_ATTRIBUTION_END = re.compile(
+# Attribution lines end in one of these words (and perhaps a colon)...
+_ENDING_WORD = re.compile(
     r"(wrote|a écrit|escribió|ha scritto|schreef|escreveu|skrev|a scris|写道|寫道|เขียนว่า)"
-    r"\s*:?\s*$|(schrieb|のメッセージ|님이 작성|が書きました|sumulat si).*:\s*$",
-    re.IGNORECASE)
+    r"\s*(?::\s*)?$", re.IGNORECASE)
+# ...or have one of these words anywhere before their closing colon.
+_INNER_WORD = re.compile(r"schrieb|のメッセージ|님이 작성|が書きました|sumulat si", re.IGNORECASE)
 # Gmail in Japanese (and a few other locales) writes only "<date> <name> <address>:".
-_ADDRESS_COLON = re.compile(r"<[^<>\s]+@[^<>\s]+>\)?\s*[:：]\s*$")
+# No "@" in the local part: a line of "a@a@a@…" is then read once, not once per "@".
+_ADDRESS_COLON = re.compile(r"<[^<>\s@]+@[^<>\s]+>\)?\s*[:：]\s*$")
+# No attribution is longer, even wrapped over two lines; longer lines are text.
+_MAX_ATTRIBUTION = 1000
 _OUTLOOK_FROM = re.compile(
-    r"^\s*\**(from|von|de|de la|da|van|от|差出人|보낸 사람|发件人|寄件者|จาก|mula kay)\s*\**\s*:",
+    r"^\s*\**(from|von|de|de la|da|van|от|差出人|보낸 사람|发件人|寄件者|จาก|mula kay)"
+    r"\s*(?:\*+\s*)?:",
     re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(
     r"^\s*\**(sent|date|gesendet|datum|envoyé|date|enviado|fecha|inviato|verzonden|送信日時|"
     r"보낸 날짜|发送时间|trimis|ส่ง|ipinadala|to|an|à|para|a|aan|către|宛先|받는 사람|ถึง|"
-    r"subject|betreff|objet|asunto|oggetto|subiect|件名|제목|เรื่อง|paksa)\s*\**\s*:",
+    r"subject|betreff|objet|asunto|oggetto|subiect|件名|제목|เรื่อง|paksa)\s*(?:\*+\s*)?:",
     re.IGNORECASE)
 _SEPARATORS = re.compile(
     r"^\s*(-{3,}\s*(original message|ursprüngliche nachricht|message d'origine|"
-    r"mensaje original|messaggio originale|forwarded message)\s*-{3,}|_{10,}|(\*\s*){3})\s*$",
+    r"mensaje original|messaggio originale|forwarded message)\s*-{3,}|_{10,}|(\*\s*){2}\*)\s*$",
     re.IGNORECASE)
 _SIGNATURE = re.compile(r"^(--|-- |__)\s*$")
 _MOBILE = re.compile(
@@ -53,16 +59,28 @@ _CLOSING = re.compile(
     re.IGNORECASE)
 
 
+def _attribution_end(line: str) -> bool:
+    """Whether `line` ends as an attribution does ("… wrote:", "… schrieb …:")."""
+    if len(line) > _MAX_ATTRIBUTION:
+        return False
+    if _ENDING_WORD.search(line):
+        return True
+    stripped = line.rstrip()
+    return stripped.endswith(":") and _INNER_WORD.search(stripped) is not None
+
+
 def _is_attribution(lines: list[str], i: int) -> bool:
     line = lines[i]
-    if _ATTRIBUTION_END.search(line) and _ATTRIBUTION_START.match(line):
+    if len(line) > _MAX_ATTRIBUTION:
+        return False
+    if _attribution_end(line) and _ATTRIBUTION_START.match(line):
         return True
     if _ATTRIBUTION_START.match(line) and i + 1 < len(lines):
-        return bool(_ATTRIBUTION_END.search(line + " " + lines[i + 1]))
+        return _attribution_end(line + " " + lines[i + 1])
     if _ADDRESS_COLON.search(line):
         # A sentence may end in an address and a colon too; an attribution has its date.
         return any(ch.isdigit() for ch in line.split("<")[0])
-    return bool(_ATTRIBUTION_END.search(line)) and line.rstrip().endswith(":")
+    return _attribution_end(line) and line.rstrip().endswith(":")
 
 
 def _is_outlook_header(lines: list[str], i: int) -> bool:
@@ -74,24 +92,34 @@ def _is_outlook_header(lines: list[str], i: int) -> bool:
 
 def _cut_history(lines: list[str]) -> list[str]:
     kept: list[str] = []
+    started = False  # whether a kept line has words: asking `kept` each time is quadratic
     skip = -1
     for i, line in enumerate(lines):
-        if i <= skip or line.lstrip().startswith(">"):
+        if i <= skip:
             continue
-        started = any(k.strip() for k in kept)
-        if _SEPARATORS.match(line) or _is_outlook_header(lines, i):
+        stripped = line.strip()
+        if not stripped:
+            kept.append(line)  # a blank line ends nothing: no pattern needs to look at it
+            continue
+        if stripped.startswith(">"):
+            continue
+        # Cheap first looks spare most lines the patterns: rules and signatures
+        # begin with "-", "_" or "*", an Outlook header has a colon.
+        rule = stripped[0] in "-_*"
+        if (rule and _SEPARATORS.match(line)) or (":" in line and _is_outlook_header(lines, i)):
             break
         if _is_attribution(lines, i):
             if started:
                 break
             # Bottom-posting (Thunderbird's default): the quote comes first, and the
             # writer's text below it. A wrapped attribution takes the next line too.
-            whole = _ATTRIBUTION_END.search(line) or _ADDRESS_COLON.search(line)
+            whole = _attribution_end(line) or _ADDRESS_COLON.search(line)
             skip = i if whole else i + 1
             continue
-        if _SIGNATURE.match(line) or _MOBILE.match(line):
+        if (rule and _SIGNATURE.match(line)) or _MOBILE.match(line):
             break
         kept.append(line)
+        started = True
     return kept
 
 

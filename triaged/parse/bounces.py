@@ -28,6 +28,7 @@ from email.message import Message
 from email.parser import BytesParser
 
 from triaged.domain import ParsedMail
+from triaged.parse.patterns import ADDRESS
 
 _SUBJECTS = (
     "delivery status notification", "undelivered mail", "undeliverable", "mail delivery failed",
@@ -42,8 +43,7 @@ _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"(?:^|[\s(])([245]\d\d)[\s-]", re.MULTILINE)
 _ID_LINE = re.compile(r"^[ \t>]*Message-I[Dd][ \t]*:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)",
                       re.MULTILINE | re.IGNORECASE)
-_ADDRESS = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-_RECIPIENT_LINE = re.compile(rf"^[ \t]*<?({_ADDRESS})>?:?[ \t]*(?:$|\()", re.MULTILINE)
+_RECIPIENT_LINE = re.compile(rf"^[ \t]*<?({ADDRESS})>?:?[ \t]*(?:$|\()", re.MULTILINE)
 _ORIGINAL_MARKS = re.compile(
     r"^.*(original message|message follows|returned message|rfc822|headers of the original|"
     r"original headers|below this line is a copy|copy of the message).*$",
@@ -220,7 +220,7 @@ def _text_recipients(mail: ParsedMail, text: str) -> list[FailedRecipient]:
     if not named:
         named = [m.group(1) for m in _RECIPIENT_LINE.finditer(head)]
         if not named:
-            named = re.findall(_ADDRESS, head)[:1]
+            named = re.findall(ADDRESS, head)[:1]
     ours = {mail.sender.email.lower(), *(a.email.lower() for a in mail.to)}
     status_match = _STATUS.search(head)
     status = ".".join(status_match.groups()) if status_match else ""

@@ -33,13 +33,15 @@ Pure logic: no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from triaged.domain import Address, ParsedMail
 from triaged.errors import QuarantineError
-from triaged.parse.message import parse_message
+from triaged.parse.message import MAX_SUBJECT_CHARS, parse_message
+from triaged.parse.patterns import ADDRESS
 
 # Labels of the forward header block, lower-case, in en de fr es ro ko ja th tl
 # (and a few neighbours: it nl pt sv pl ru zh), as the clients write them.
@@ -93,7 +95,7 @@ _LABEL_LINE = re.compile(
     r"(?P<value>.*)$"
 )
 _QUOTE = re.compile(r"^[ \t]*>[ \t]?")
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMAIL = re.compile(ADDRESS)
 _MAX_NOTE_CHARS = 300
 _MAX_BLOCK_LINES = 12
 
@@ -338,7 +340,7 @@ def _from_inline(mail: ParsedMail, ctx: ForwardContext, *, strict: bool) -> Attr
         subject = block.fields.get("subject") or strip_forward_prefixes(mail.subject)
         date_text = block.fields.get("date", "")
         return Attribution(
-            customer=customer, subject=" ".join(subject.split()),
+            customer=customer, subject=" ".join(subject.split())[:MAX_SUBJECT_CHARS],
             text="\n".join(body).strip(), date=_readable_date(date_text), date_text=date_text,
             forwarder=mail.sender, source="inline",
         )
@@ -356,9 +358,17 @@ def _plainly_forwarded(block: _Block, lines: list[str], subject: str) -> bool:
 def _blocks(lines: list[str]) -> list[_Block]:
     """Every forward header block: a From line with others of the set around it."""
     found: list[_Block] = []
+    # Each line is read as a field once, though up to _MAX_BLOCK_LINES tries look at it.
+    seen: dict[int, tuple[str, str] | None] = {}
+
+    def field_at(index: int) -> tuple[str, str] | None:
+        if index not in seen:
+            seen[index] = _field(lines[index])
+        return seen[index]
+
     index = 0
     while index < len(lines):
-        block = _block_at(lines, index)
+        block = _block_at(lines, index, field_at)
         if block is None:
             index += 1
             continue
@@ -367,7 +377,15 @@ def _blocks(lines: list[str]) -> list[_Block]:
     return found
 
 
+# A field's label and colon come first: a label has at most 25 characters, and
+# the indentation, quote marks and emphasis before it are short in real mail.
+_MAX_COLON_AT = 80
+
+
 def _field(line: str) -> tuple[str, str] | None:
+    head = line[:_MAX_COLON_AT]
+    if ":" not in head and "：" not in head:
+        return None
     match = _LABEL_LINE.match(_QUOTE.sub("", line))
     if match is None:
         return None
@@ -382,19 +400,21 @@ def _field(line: str) -> tuple[str, str] | None:
     return None
 
 
-def _block_at(lines: list[str], start: int) -> _Block | None:
-    first = _field(lines[start])
+def _block_at(
+    lines: list[str], start: int, field_at: Callable[[int], tuple[str, str] | None]
+) -> _Block | None:
+    first = field_at(start)
     if first is None:
         return None
     fields: dict[str, str] = {}
     end = start
     while end < len(lines) and end - start < _MAX_BLOCK_LINES:
-        parsed = _field(lines[end])
+        parsed = field_at(end)
         if parsed is None:
             # A long To: or Cc: list may wrap onto a line of its own, and HTML
             # turned to text may leave a blank line between two fields.
             wrapped = "@" in lines[end] or not lines[end].strip()
-            if fields and wrapped and end + 1 < len(lines) and _field(lines[end + 1]):
+            if fields and wrapped and end + 1 < len(lines) and field_at(end + 1):
                 end += 1
                 continue
             break

@@ -59,12 +59,13 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMail:
     # A byte-order mark or blank lines before the first header would make the
     # parser see an empty header block; the ID is still hashed from `data`.
     message = _parse_structure(_header_start(data))
+    defects: list[str] = []
+    _cap_mime_parameters(message, defects)
     fallback = _content_charset(message)
-    raw_items = message.raw_items()
+    raw_items = [(name, _capped(name, value, defects)) for name, value in message.raw_items()]
     texts = [(name, header_text(value, fallback)) for name, value in raw_items]
     if not texts:
         raise QuarantineError("no mail headers: the bytes are not an email message")
-    defects: list[str] = []
     headers = tuple((name, _decoded(value, defects)) for name, value in texts)
     sender = _sender(texts, defects)
     message_id = _message_id(_first(texts, "Message-ID"), data, defects)
@@ -75,7 +76,7 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMail:
         message_id=message_id,
         sender=sender,
         to=tuple(_addresses(_all(texts, "To"))),
-        subject=_one_line(_decoded(_first(texts, "Subject") or "", defects)),
+        subject=_subject(_first(texts, "Subject") or "", defects),
         date=_date(_first(texts, "Date"), defects),
         text=walked.text,
         in_reply_to=_ids(_first(texts, "In-Reply-To") or ""),
@@ -120,6 +121,50 @@ def _parse_structure(data: bytes) -> Message:
 
 class HeaderLinesRepairedDefect(errors.MessageDefect):
     """Header lines without indentation were read as continuation lines."""
+
+
+# A header field's raw value is cut at this length before it is unfolded and
+# its encoded words decoded. RFC 5322 limits lines to 998 characters; the
+# longest real fields (a To of a few hundred people, the References of a long
+# thread) fold to a few KB. A longer one is hostile or broken, and cutting it
+# keeps its decoding cheap; the raw message is kept whole.
+MAX_HEADER_CHARS = 16_384
+# The decoded subject is cut here: staff read it in one line, and every
+# subject rule (references, tokens, forward prefixes) looks at its start.
+MAX_SUBJECT_CHARS = 1_000
+
+
+# The stdlib reads MIME parameters (charset, boundary, file name) in time that
+# grows with the value's length times its number of ";" inside quotes. Real
+# Content-Type and Content-Disposition values, RFC 2231 file names included,
+# stay well under this.
+MAX_MIME_HEADER_CHARS = 4_096
+_MIME_HEADERS = ("Content-Type", "Content-Disposition")
+
+
+def _cap_mime_parameters(message: Message, defects: list[str]) -> None:
+    """Cut every part's Content-Type and Content-Disposition before anyone reads them."""
+    for part in message.walk():
+        for name in _MIME_HEADERS:
+            value = part.get(name)
+            if isinstance(value, str) and len(value) > MAX_MIME_HEADER_CHARS:
+                part.replace_header(name, value[:MAX_MIME_HEADER_CHARS])
+                defects.append(f"{name} header cut at {MAX_MIME_HEADER_CHARS} characters")
+
+
+def _capped(name: str, value: str, defects: list[str]) -> str:
+    if len(value) <= MAX_HEADER_CHARS:
+        return value
+    defects.append(f"{name} header cut at {MAX_HEADER_CHARS} characters")
+    return value[:MAX_HEADER_CHARS]
+
+
+def _subject(value: str, defects: list[str]) -> str:
+    subject = _one_line(_decoded(value, defects))
+    if len(subject) <= MAX_SUBJECT_CHARS:
+        return subject
+    defects.append(f"subject cut at {MAX_SUBJECT_CHARS} characters")
+    return subject[:MAX_SUBJECT_CHARS]
 
 
 def _header_start(data: bytes) -> bytes:
@@ -396,7 +441,7 @@ def _add_text(part: Message, ctype: str, content: bytes, body: _Body) -> None:
         body.defects.append(f"{ctype}: {decoded.defect}")
     text = decoded.text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     if ctype == "text/html":
-        text = html_to_text(text)
+        text = html_to_text(text, limit=body.max_chars)
     text = text.strip()
     if text:
         body.pieces.append(text)
