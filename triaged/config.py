@@ -414,7 +414,11 @@ def _lasting(text: str) -> Duration:
 
 
 def _limits(t: Table) -> LimitsConfig:
-    limits = LimitsConfig(auto_letters_per_day=t.integer("auto_letters_per_day", 3, low=1))
+    limits = LimitsConfig(
+        auto_letters_per_day=t.integer("auto_letters_per_day", 3, low=1),
+        message_budget=t.interval("message_budget", "10s").total_seconds(),
+        stops_before_quarantine=t.integer("stops_before_quarantine", 3, low=1),
+    )
     t.finish()
     return limits
 

@@ -172,6 +172,10 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     auto_letters_per_day: int
+    # Seconds one message may take to read before it is quarantined.
+    message_budget: float = 10.0
+    # Times the process may stop while handling one message before it is quarantined.
+    stops_before_quarantine: int = 3
 
 
 CHECK_AFTER = Duration(3, Unit.DAYS, business=True)

@@ -11,6 +11,7 @@ holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,8 @@ from triaged.config import MailboxConfig
 from triaged.domain import RawMail
 from triaged.ingest.source import Cursor, MailSource
 from triaged.intake import Intake, Tally
-from triaged.store import cursors
+from triaged.reading import Reading
+from triaged.store import attempts, cursors
 from triaged.store.db import transaction, write_transaction
 from triaged.store.ownership import MailboxLock
 
@@ -51,6 +53,8 @@ class MailboxPoller:
     source: MailSource
     reconciled: bool = False
     lock: MailboxLock = field(init=False)
+    # Whether this process has begun a message of this folder (see `store.attempts`).
+    begun: bool = False
 
     def __post_init__(self) -> None:
         self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
@@ -87,6 +91,8 @@ class MailboxPoller:
         return tally
 
     def _poll(self, tally: Tally, stop: Callable[[], bool]) -> None:
+        if self.intake.reader is not None:
+            self.intake.reader.start()  # warms up while the server answers
         cursor = self._cursor()
         if not self.reconciled:
             leftovers = self.source.leftovers(cursor)
@@ -105,19 +111,28 @@ class MailboxPoller:
                 step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
                               left_alone_before=cursor.left_alone_before)
             done: list[RawMail] = []
+            read: list[Reading] = []
+            marks: list[attempts.Attempt] = []
             written: Cursor | None = None
+            # Each message is read first, within its budget and outside any
+            # transaction, so a slow one never holds the database's write lock.
+            for raw in batch.messages:
+                mark, reading = self._read(raw)
+                done.append(raw)
+                read.append(reading)
+                marks.append(mark)
+                if stop():
+                    break
             # One transaction per fetched batch, one savepoint per message: the
-            # messages and the cursor step commit together, and only then are
-            # they moved on the server.
-            if batch.messages or batch.reset:
+            # messages, their marks' removal and the cursor step commit together,
+            # and only then are they moved on the server.
+            if done or batch.reset:
                 with write_transaction(self.intake.engine) as conn:
-                    for raw in batch.messages:
+                    for raw, reading in zip(done, read, strict=True):
                         step = replace(step, last_uid=max(step.last_uid, raw.uid))
-                        self.intake.process_in(conn, raw, answer=self._answer(raw, step),
-                                               tally=tally)
-                        done.append(raw)
-                        if stop():
-                            break
+                        self.intake.process_in(conn, raw, reading,
+                                               answer=self._answer(raw, step), tally=tally)
+                    attempts.finish(conn, marks)
                     self._write(conn, step)
                 written = step
                 self.source.mark_processed(done)
@@ -132,6 +147,25 @@ class MailboxPoller:
             cursor = step
             if not batch.messages:
                 return
+
+    def _read(self, raw: RawMail) -> tuple[attempts.Attempt, Reading]:
+        """Mark `raw` in flight (committed), then read it; unread when the process
+        stopped while handling it too often already.
+
+        A stop while the batch is written counts against the message read last.
+        """
+        digest = hashlib.sha256(raw.data).hexdigest()
+        with write_transaction(self.intake.engine) as conn:
+            mark = attempts.begin(conn, raw, digest, self.intake.clock.now(),
+                                  first=not self.begun)
+        self.begun = True
+        limit = self.intake.config.limits.stops_before_quarantine
+        if mark.stops >= limit:
+            log.warning("%s: uid %s stopped the process %d times; quarantined unread",
+                        self.mailbox.name, raw.uid, mark.stops)
+            return mark, Reading(refused=f"the process stopped {mark.stops} times while "
+                                         "reading it; quarantined so the mailbox keeps moving")
+        return mark, self.intake.read(raw)
 
     def _answer(self, raw: RawMail, cursor: Cursor) -> bool:
         # start = "all": what was in the folder at first contact is registered

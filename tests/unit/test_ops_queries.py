@@ -209,4 +209,4 @@ def test_a_database_behind_the_schema_is_unhealthy_and_says_what_to_do(tmp_path:
     finally:
         engine.dispose()
     assert verdict.problems == ["database: schema is at nothing, this triaged needs "
-                                "0005_ops_figures (starting the daemon migrates it)"]
+                                "0006_reading_attempts (starting the daemon migrates it)"]
