@@ -1,0 +1,89 @@
+"""Helpers of the slow-message tests: a mail that genuinely takes long to read, sent by
+SMTP, and `triaged` run as a process of its own (so it can be killed for real)."""
+
+from __future__ import annotations
+
+import smtplib
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import make_msgid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.integration.conftest import complaint_mail
+from tests.mailstack import MailStack
+from triaged.store.db import make_engine, transaction
+from triaged.store.models import Complaint, MessageRow, OutboxLetter, Quarantine, ReadingAttempt
+
+__all__ = ["complaint_mail"]
+
+
+def slow_mail(sender: str, to: str, paragraphs: int = 20_000) -> bytes:
+    """A legitimate, large HTML order list: reading it takes seconds, not milliseconds."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = "All my orders this year"
+    msg["Message-ID"] = make_msgid(domain="customer.example")
+    rows = "\n".join(f"<p>Item <b>{n}</b> <a href='https://shop.example/{n}'>order</a> "
+                   "arrived late</p>" for n in range(paragraphs))
+    msg.set_content(f"<html><body>{rows}</body></html>", subtype="html")
+    return msg.as_bytes(policy=SMTP)  # CRLF: the relay reads lines as SMTP has them
+
+
+def send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
+    with smtplib.SMTP(stack.host, stack.smtp_port) as smtp:
+        smtp.sendmail(sender, [to], data)
+
+
+def wait_delivered(stack: MailStack, address: str, count: int) -> None:
+    """Wait until the relay delivered `count` messages to `address`'s INBOX."""
+    deadline = time.monotonic() + 30
+    while len(stack.messages(address)) < count:
+        assert time.monotonic() < deadline, f"{count} message(s) never reached {address}"
+        time.sleep(0.05)
+
+
+class Store:
+    """Read-only views of one installation's SQLite database."""
+
+    def __init__(self, db: Path) -> None:
+        self.url = f"sqlite:///{db}"
+
+    def _all(self, query: Callable[[], object]) -> list[object]:
+        engine = make_engine(self.url)
+        try:
+            with transaction(engine) as session:
+                return list(session.execute(query()).all())  # type: ignore[call-overload]
+        finally:
+            engine.dispose()
+
+    def quarantine_reasons(self) -> list[str]:
+        return [str(r[0]) for r in self._all(lambda: select(Quarantine.reason))]
+
+    def customers(self) -> list[str]:
+        return [str(r[0]) for r in self._all(lambda: select(Complaint.customer_email))]
+
+    def letters_to(self) -> list[str]:
+        return [str(r[0]) for r in self._all(lambda: select(OutboxLetter.to_email))]
+
+    def outcomes(self) -> list[str]:
+        return [str(r[0]) for r in self._all(lambda: select(MessageRow.outcome))]
+
+    def in_flight(self) -> list[tuple[int, int]]:
+        """The messages being handled now: (UID, times the process stopped on it before)."""
+        return [(int(r[0]), int(r[1])) for r in self._all(  # type: ignore[index]
+            lambda: select(ReadingAttempt.uid, ReadingAttempt.stops).where(
+                ReadingAttempt.in_flight.is_(True)))]  # type: ignore[attr-defined]
+
+
+def run_once(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`triaged run --once` as a process of its own; its log goes to `log`."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "triaged", "--config", str(config),
+                                 "run", "--once"], stdout=out, stderr=out)
