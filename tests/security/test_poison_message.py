@@ -6,6 +6,7 @@ Hostile mail goes by SMTP into the support mailbox of the session's Dovecot;
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from collections import Counter
@@ -15,11 +16,13 @@ from pathlib import Path
 from tests.integration.conftest import config_text
 from tests.mailstack import MailStack
 from tests.security.poison_mail import (
+    NotifySocket,
     Store,
     complaint_mail,
     run_once,
     send,
     slow_mail,
+    start_daemon,
     wait_delivered,
 )
 
@@ -97,3 +100,45 @@ def test_a_mail_the_process_is_killed_on_three_times_is_quarantined_unread_the_f
     for customer in (before, after):
         assert len(mailstack.wait_for_messages(customer, count=1)) == 1
     assert mailstack.messages(support_address) == []
+
+
+def test_the_daemon_keeps_pinging_the_watchdog_and_answers_the_next_complaint_meanwhile(
+    mailstack: MailStack, new_address: NewAddress, support_address: str, tmp_path: Path
+) -> None:
+    secret = tmp_path / "imap.pass"
+    secret.write_text(mailstack.password(support_address) + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(mailstack, support_address, tmp_path / "triaged.db", secret,
+                                  mailbox="idle = true",
+                                  tail='[limits]\nmessage_budget = "1s"\n'))
+    store = Store(tmp_path / "triaged.db")
+    notify = NotifySocket(tmp_path)
+    watchdog = 2.0
+    daemon = start_daemon(config, tmp_path / "daemon.log",
+                          {"NOTIFY_SOCKET": notify.path,
+                           "WATCHDOG_USEC": str(int(watchdog * 1_000_000))})
+    try:
+        attacker, customer = new_address("attacker"), new_address("customer")
+        sent_at = time.monotonic()
+        send(mailstack, attacker, support_address, slow_mail(attacker, support_address))
+        send(mailstack, customer, support_address,
+             complaint_mail(customer, support_address, "Cake arrived crushed", "Crushed."))
+        assert len(mailstack.wait_for_messages(customer, count=1, timeout=60)) == 1
+        answered_at = time.monotonic()
+        # systemd would have killed a daemon silent for a whole watchdog interval.
+        pings = [sent_at, *(t for t in notify.pings() if sent_at <= t <= answered_at),
+                 answered_at]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(pings)]
+        assert max(gaps) < watchdog, gaps
+        assert store.quarantine_reasons() == [
+            "took longer than 1 s to read; quarantined so the mailbox keeps moving"]
+        log = (tmp_path / "daemon.log").read_text(errors="replace")
+        assert "watchdog" not in log.replace("systemd watchdog every", "")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(20) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        notify.close()
+    assert "Traceback" not in (tmp_path / "daemon.log").read_text(errors="replace")
