@@ -132,11 +132,12 @@ class Intake:
         return ReadingRules(self._forwards, config.business.language, self.renderer.languages,
                             config.categories, config.priorities)
 
-    def read(self, raw: RawMail) -> Reading:
-        """Read `raw` (the CPU-bound part, before any transaction), within the budget."""
+    def read(self, raw: RawMail, alive: Callable[[], object] = lambda: None) -> Reading:
+        """Read `raw` (the CPU-bound part, before any transaction), within the budget;
+        `alive` is called while the reading worker starts."""
         if self.reader is None:
             return reading.read(raw.data, self.rules)
-        return self.reader.read(raw.data)
+        return self.reader.read(raw.data, alive)
 
     def process(
         self,

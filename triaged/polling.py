@@ -73,8 +73,9 @@ class MailboxPoller:
     def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
         """Read every new message; raise TransientError when the server is away.
 
-        `stop` is asked after each message: when it says so, the messages done
-        so far are marked processed and the poll returns (SIGTERM drains).
+        `stop` is asked after each message (and while the reading worker
+        starts): when it says so, the messages done so far are marked processed
+        and the poll returns (SIGTERM drains).
         """
         tally = tally if tally is not None else Tally()
         try:
@@ -117,7 +118,7 @@ class MailboxPoller:
             # Each message is read first, within its budget and outside any
             # transaction, so a slow one never holds the database's write lock.
             for raw in batch.messages:
-                mark, reading = self._read(raw)
+                mark, reading = self._read(raw, stop)
                 done.append(raw)
                 read.append(reading)
                 marks.append(mark)
@@ -148,7 +149,8 @@ class MailboxPoller:
             if not batch.messages:
                 return
 
-    def _read(self, raw: RawMail) -> tuple[attempts.Attempt, Reading]:
+    def _read(self, raw: RawMail,
+              alive: Callable[[], object]) -> tuple[attempts.Attempt, Reading]:
         """Mark `raw` in flight (committed), then read it; unread when the process
         stopped while handling it too often already.
 
@@ -165,7 +167,7 @@ class MailboxPoller:
                         self.mailbox.name, raw.uid, mark.stops)
             return mark, Reading(refused=f"the process stopped {mark.stops} times while "
                                          "reading it; quarantined so the mailbox keeps moving")
-        return mark, self.intake.read(raw)
+        return mark, self.intake.read(raw, alive)
 
     def _answer(self, raw: RawMail, cursor: Cursor) -> bool:
         # start = "all": what was in the folder at first contact is registered

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -32,6 +33,8 @@ log = logging.getLogger("triaged.reader")
 # A fresh worker imports triaged and maps the language model; on a loaded
 # machine that can take several seconds, which is not the message's fault.
 START_SECONDS = 120.0
+# While a worker starts, the caller is told it is alive this often (the watchdog).
+ALIVE_EVERY_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
@@ -69,14 +72,20 @@ class Reader:
         theirs.close()
         self._process, self._conn, self._ready = process, ours, False
 
-    def read(self, data: bytes) -> Reading:
+    def read(self, data: bytes, alive: Callable[[], object] = lambda: None) -> Reading:
         """The reading of `data`, or a refused one when it overran the budget or
-        crashed the worker (which is then replaced)."""
-        with self._lock:
-            return self._read(data)
+        crashed the worker (which is then replaced at once, to warm up meanwhile).
 
-    def _read(self, data: bytes) -> Reading:
-        conn = self._worker()
+        `alive` is called while a worker is starting: waiting for one is not
+        being stuck.
+        """
+        with self._lock:
+            reading = self._read(data, alive)
+            self.start()
+            return reading
+
+    def _read(self, data: bytes, alive: Callable[[], object]) -> Reading:
+        conn = self._worker(alive)
         try:
             conn.send_bytes(data)
             if conn.poll(self.budget):
@@ -96,11 +105,16 @@ class Reader:
         with self._lock:
             self._stop()
 
-    def _worker(self) -> Connection:
+    def _worker(self, alive: Callable[[], object]) -> Connection:
         self.start()
         assert self._conn is not None
         if not self._ready:
-            if not self._conn.poll(START_SECONDS):
+            waited = 0.0
+            while not self._conn.poll(ALIVE_EVERY_SECONDS):
+                alive()
+                waited += ALIVE_EVERY_SECONDS
+                if waited < START_SECONDS:
+                    continue
                 self._stop()
                 raise OSError(f"the reading process did not start within {START_SECONDS:g} s")
             try:
