@@ -132,12 +132,18 @@ class Intake:
         return ReadingRules(self._forwards, config.business.language, self.renderer.languages,
                             config.categories, config.priorities)
 
-    def read(self, raw: RawMail, alive: Callable[[], object] = lambda: None) -> Reading:
-        """Read `raw` (the CPU-bound part, before any transaction), within the budget;
-        `alive` is called while the reading worker starts."""
+    def read(self, raw: RawMail, alive: Callable[[], object] = lambda: None,
+             meanwhile: Callable[[], str] = lambda: "") -> Reading:
+        """Read `raw` (the CPU-bound part, before any transaction), within the budget.
+
+        `alive` is called while the reading worker starts; `meanwhile` runs
+        once the worker has the message, while it reads; a reason it returns
+        refuses the message (see `Reader.read`).
+        """
         if self.reader is None:
-            return reading.read(raw.data, self.rules)
-        return self.reader.read(raw.data, alive)
+            refused = meanwhile()
+            return Reading(refused=refused) if refused else reading.read(raw.data, self.rules)
+        return self.reader.read(raw.data, alive, meanwhile)
 
     def process(
         self,

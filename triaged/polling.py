@@ -121,7 +121,8 @@ class MailboxPoller:
                 mark, reading = self._read(raw, stop)
                 done.append(raw)
                 read.append(reading)
-                marks.append(mark)
+                if mark is not None:
+                    marks.append(mark)
                 if stop():
                     break
             # One transaction per fetched batch, one savepoint per message: the
@@ -150,24 +151,34 @@ class MailboxPoller:
                 return
 
     def _read(self, raw: RawMail,
-              alive: Callable[[], object]) -> tuple[attempts.Attempt, Reading]:
-        """Mark `raw` in flight (committed), then read it; unread when the process
+              alive: Callable[[], object]) -> tuple[attempts.Attempt | None, Reading]:
+        """Read `raw`, its mark committed meanwhile; refused unread when the process
         stopped while handling it too often already.
 
-        A stop while the batch is written counts against the message read last.
+        The mark commits while the worker starts reading: this process cannot be
+        stopped by the message in those milliseconds, as the reading is the
+        worker's. A stop while the batch is written counts against the message
+        read last.
         """
         digest = hashlib.sha256(raw.data).hexdigest()
-        with write_transaction(self.intake.engine) as conn:
-            mark = attempts.begin(conn, raw, digest, self.intake.clock.now(),
-                                  first=not self.begun)
-        self.begun = True
-        limit = self.intake.config.limits.stops_before_quarantine
-        if mark.stops >= limit:
+        marks: list[attempts.Attempt] = []
+
+        def mark() -> str:
+            with write_transaction(self.intake.engine) as conn:
+                marks.append(attempts.begin(conn, raw, digest, self.intake.clock.now(),
+                                            first=not self.begun))
+            self.begun = True
+            stops = marks[0].stops
+            if stops < self.intake.config.limits.stops_before_quarantine:
+                return ""
             log.warning("%s: uid %s stopped the process %d times; quarantined unread",
-                        self.mailbox.name, raw.uid, mark.stops)
-            return mark, Reading(refused=f"the process stopped {mark.stops} times while "
-                                         "reading it; quarantined so the mailbox keeps moving")
-        return mark, self.intake.read(raw, alive)
+                        self.mailbox.name, raw.uid, stops)
+            return (f"the process stopped {stops} times while reading it; "
+                    "quarantined so the mailbox keeps moving")
+
+        read = self.intake.read(raw, alive, mark)
+        # No mark when the worker failed before it had the message (refused all the same).
+        return (marks[0] if marks else None), read
 
     def _answer(self, raw: RawMail, cursor: Cursor) -> bool:
         # start = "all": what was in the folder at first contact is registered

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -72,23 +73,32 @@ class Reader:
         theirs.close()
         self._process, self._conn, self._ready = process, ours, False
 
-    def read(self, data: bytes, alive: Callable[[], object] = lambda: None) -> Reading:
+    def read(self, data: bytes, alive: Callable[[], object] = lambda: None,
+             meanwhile: Callable[[], str] = lambda: "") -> Reading:
         """The reading of `data`, or a refused one when it overran the budget or
         crashed the worker (which is then replaced at once, to warm up meanwhile).
 
         `alive` is called while a worker is starting: waiting for one is not
-        being stuck.
+        being stuck. `meanwhile` runs once the worker has the bytes, while it
+        reads them (its time counts against the budget); when it returns a
+        reason, the reading is stopped and refused with that reason.
         """
         with self._lock:
-            reading = self._read(data, alive)
+            reading = self._read(data, alive, meanwhile)
             self.start()
             return reading
 
-    def _read(self, data: bytes, alive: Callable[[], object]) -> Reading:
+    def _read(self, data: bytes, alive: Callable[[], object],
+              meanwhile: Callable[[], str]) -> Reading:
         conn = self._worker(alive)
         try:
             conn.send_bytes(data)
-            if conn.poll(self.budget):
+            started = time.monotonic()
+            refused = meanwhile()
+            if refused:
+                self._stop()
+                return Reading(refused=refused)
+            if conn.poll(max(0.0, self.budget - (time.monotonic() - started))):
                 reading: Reading = conn.recv()
                 return reading
         except (EOFError, OSError):
