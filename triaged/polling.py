@@ -5,6 +5,11 @@ fetched batch of messages it covers, so what is committed and where reading
 resumes can never disagree. Marking on the server (move or flag) happens after
 that commit; if it fails, `leftovers()` finds those messages on the next poll.
 
+Each message is read (parsed, its language detected, sorted) in the reading
+worker, within its budget, before the batch's transaction begins; a mark
+committed meanwhile (`store.attempts`) lets a restarted process tell the message
+it was stopped on.
+
 With several instances on one PostgreSQL, a poller reads its mailbox only while it
 holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
 """
