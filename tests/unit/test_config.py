@@ -122,6 +122,8 @@ def get(config: Config, dotted: str) -> Any:
         ("approval.authserv_id", ""),
         ("templates.dir", ""),
         ("limits.auto_letters_per_day", 3),
+        ("limits.message_budget", 10.0),
+        ("limits.stops_before_quarantine", 3),
     ],
 )
 def test_a_minimal_file_loads_with_the_spec_defaults(
@@ -273,6 +275,12 @@ def test_the_config_cannot_be_changed_after_loading() -> None:
          "templates.dir: no such folder '/nonexistent/templates'"),
         ({"limits__auto_letters_per_day": 0},
          "limits.auto_letters_per_day: expected an integer of at least 1"),
+        ({"limits__message_budget": "0s"},
+         "limits.message_budget: expected a duration longer than zero"),
+        ({"limits__message_budget": "1 business day"},
+         "limits.message_budget: expected a calendar duration"),
+        ({"limits__stops_before_quarantine": 0},
+         "limits.stops_before_quarantine: expected an integer of at least 1"),
         ({"mailboxes": []}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": ...}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": {"address": "support@acme.example"}},
