@@ -10,18 +10,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 
 from tests.integration.conftest import complaint_mail
 from tests.mailstack import MailStack
-from triaged.store.db import make_engine, transaction
-from triaged.store.models import Complaint, MessageRow, OutboxLetter, Quarantine, ReadingAttempt
+from triaged.store.db import make_engine
 
 __all__ = ["complaint_mail"]
 
@@ -58,31 +57,27 @@ class Store:
     def __init__(self, db: Path) -> None:
         self.url = f"sqlite:///{db}"
 
-    def _all(self, query: Callable[[], object]) -> list[object]:
+    def _rows(self, sql: str) -> list[Any]:
         engine = make_engine(self.url)
         try:
-            with transaction(engine) as session:
-                return list(session.execute(query()).all())  # type: ignore[call-overload]
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql)).all())
         finally:
             engine.dispose()
 
     def quarantine_reasons(self) -> list[str]:
-        return [str(r[0]) for r in self._all(lambda: select(Quarantine.reason))]
+        return [str(r[0]) for r in self._rows("SELECT reason FROM quarantine ORDER BY id")]
 
     def customers(self) -> list[str]:
-        return [str(r[0]) for r in self._all(lambda: select(Complaint.customer_email))]
+        return [str(r[0]) for r in self._rows("SELECT customer_email FROM complaint")]
 
     def letters_to(self) -> list[str]:
-        return [str(r[0]) for r in self._all(lambda: select(OutboxLetter.to_email))]
-
-    def outcomes(self) -> list[str]:
-        return [str(r[0]) for r in self._all(lambda: select(MessageRow.outcome))]
+        return [str(r[0]) for r in self._rows("SELECT to_email FROM outbox_letter")]
 
     def in_flight(self) -> list[tuple[int, int]]:
         """The messages being handled now: (UID, times the process stopped on it before)."""
-        return [(int(r[0]), int(r[1])) for r in self._all(  # type: ignore[index]
-            lambda: select(ReadingAttempt.uid, ReadingAttempt.stops).where(
-                ReadingAttempt.in_flight.is_(True)))]  # type: ignore[attr-defined]
+        return [(int(r[0]), int(r[1])) for r in self._rows(
+            "SELECT uid, stops FROM reading_attempt WHERE in_flight")]
 
 
 def run_once(config: Path, log: Path) -> subprocess.Popen[bytes]:
