@@ -155,17 +155,17 @@ def _work(conn: Connection, rules: ReadingRules, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
     # Warm up: the first message should not pay for imports and the model.
     read(b"From: a@example.test\r\nSubject: hello\r\n\r\nHello, my order was late.\r\n", rules)
-    conn.send_bytes(b"ready")
-    while True:
-        try:
+    try:
+        conn.send_bytes(b"ready")
+        while True:
             data = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        try:
-            reading = read(data, rules)
-        except Exception as error:  # noqa: BLE001 - a bug on one message: it is quarantined
-            reading = Reading(refused=f"internal error: {type(error).__name__}: {error}")
-        conn.send(reading)
+            try:
+                reading = read(data, rules)
+            except Exception as error:  # noqa: BLE001 - a bug on one message: it is quarantined
+                reading = Reading(refused=f"internal error: {type(error).__name__}: {error}")
+            conn.send(reading)
+    except (EOFError, OSError):
+        return  # the parent closed its end: stopped, replaced or gone
 
 
 def _die_with(parent: int) -> None:
