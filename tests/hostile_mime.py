@@ -12,8 +12,6 @@ from pathlib import Path
 
 MIME = Path(__file__).resolve().parent / "data" / "mime"
 CUSTOMER = b"customer@customer.example"
-# The sender of a message the customer forwards as an attachment.
-ORIGINAL = b"original@customer.example"
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Expected:
 
     outcome: str
     detail: str
-    # Whose complaint it is: a forward as attachment belongs to the original sender.
+    # Whose complaint it is: the sender's, unless a configured forwarder sent it.
     customer: bytes = CUSTOMER
 
 
@@ -53,7 +51,9 @@ EXPECTED: dict[str, Expected] = {
     "missing-message-id.eml": complaint("arrived broken"),
     "missing-subject.eml": complaint("arrived broken"),
     "missing-content-type.eml": complaint("arrived broken"),
-    "duplicate-from.eml": complaint("arrived broken"),
+    # Two From headers naming different mailboxes: which one is the customer would be
+    # a guess, and answering both is how a second recipient is smuggled in.
+    "duplicate-from.eml": parked("From names 2 mailboxes"),
     "header-lines-unindented.eml": complaint("without indenting the next line"),
     "byte-order-mark.eml": complaint("arrived broken"),
     "mbox-from-line.eml": complaint("arrived broken"),
@@ -63,7 +63,9 @@ EXPECTED: dict[str, Expected] = {
     "boundary-mismatch.eml": complaint("My order 1182 arrived broken"),
     "boundary-missing-parameter.eml": complaint("My order 1182 arrived broken"),
     "boundary-unterminated.eml": complaint("My order 1182 arrived broken"),
-    "nested-rfc822-five-deep.eml": Expected("complaint", "Parcel 1182", customer=ORIGINAL),
+    # A customer (not a configured forwarder) attaching someone else's mail: the
+    # complaint stays the sender's; the attached message's author is never written to.
+    "nested-rfc822-five-deep.eml": complaint("Parcel 1182"),
     "multipart-nested-200-deep.eml": complaint("Broken order"),
     "message-partial.eml": complaint("My order 1182 arrived"),
     "multipart-digest.eml": complaint("And 1183 too."),

@@ -26,6 +26,7 @@ from triaged.intake import Intake
 from triaged.outbound.render import Renderer
 from triaged.outbound.smtp import MaildirTransport, SmtpSettings, SmtpTransport, Transport
 from triaged.polling import MailboxPoller
+from triaged.reader import Reader
 from triaged.satisfaction import Satisfaction
 from triaged.sender import Sender
 from triaged.sla.calendar import BusinessCalendar
@@ -114,6 +115,8 @@ class App:
     def close(self) -> None:
         for poller in self.pollers:
             poller.close()
+        if self.intake.reader is not None:
+            self.intake.reader.close()
 
 
 def build(
@@ -140,6 +143,8 @@ def build(
     renderer = Renderer(config.templates.dir, config.business.language)
     calendar = BusinessCalendar.from_config(config.business)
     intake = Intake(engine, config, clock, renderer, calendar, registry=registry)
+    # Started on the first message, so commands that read no mail start no process.
+    intake.reader = Reader(intake.rules, config.limits.message_budget)
     escalator = Escalator(engine, config, clock, renderer, calendar)
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts, return_key=bounce_key(config))

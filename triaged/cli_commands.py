@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from triaged.approval.redact import redact_mail, redact_value
 from triaged.cli_base import (
+    EXIT_CONFIG,
     EXIT_FAILURE,
     app,
     build_app,
@@ -214,11 +215,25 @@ def quarantine_discard(quarantine_id: int) -> None:
 
 
 @quarantine_app.command("replay")
-def quarantine_replay(quarantine_id: int) -> None:
+def quarantine_replay(
+    quarantine_id: int,
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="How long reading it may take this time, e.g. '120s' "
+                         "(default: [limits] message_budget).")] = None,
+) -> None:
     """Process a quarantined message again (after a fix); it may now become a complaint."""
+    from triaged.config_reader import positive_timedelta
     from triaged.domain import RawMail
 
+    seconds = None
+    if budget is not None:
+        try:
+            seconds = positive_timedelta(budget).total_seconds()
+        except ValueError as error:
+            fail(f"--budget: {error}", EXIT_CONFIG)
     built = build_app(load_config())
+    if seconds is not None and built.intake.reader is not None:
+        built.intake.reader.budget = seconds
     with transaction(built.engine) as session:
         found = messages.get_quarantine(session, quarantine_id)
         if found is None:

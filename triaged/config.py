@@ -425,6 +425,8 @@ def _limits(t: Table) -> LimitsConfig:
         dotless_domains=dotless,
         # The header block and the start of the body must fit under the cap.
         raw_max=t.checked("raw_max", RAW_MAX, lambda v: checks.byte_size(v, low=16 * 1024)),
+        message_budget=t.interval("message_budget", "10s").total_seconds(),
+        stops_before_quarantine=t.integer("stops_before_quarantine", 3, low=1),
     )
     t.finish()
     return limits

@@ -195,6 +195,10 @@ class LimitsConfig:
     staff_notices_per_hour: int = 5
     dotless_domains: frozenset[str] = DOTLESS_DOMAINS
     raw_max: int = RAW_MAX
+    # Seconds one message may take to read before it is quarantined.
+    message_budget: float = 10.0
+    # Times the process may stop while handling one message before it is quarantined.
+    stops_before_quarantine: int = 3
 
 
 CHECK_AFTER = Duration(3, Unit.DAYS, business=True)

@@ -22,12 +22,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from triaged import bounced, follow_ups, letter_limits, logs, references, satisfaction
+from triaged import bounced, follow_ups, letter_limits, logs, reading, references, satisfaction
 from triaged.approval.flow import Approvals
 from triaged.approval.outgoing import Mailer
 from triaged.approval.purposes import default_registry
 from triaged.approval.routing import Recognised, Registry, ReplyRouter
-from triaged.categories import Sorting, sort_complaint
+from triaged.categories import Sorting
 from triaged.classify import ClassifyContext, classify
 from triaged.clock import Clock
 from triaged.config import Config
@@ -40,18 +40,16 @@ from triaged.domain import (
     RawMail,
     Verdict,
 )
-from triaged.errors import QuarantineError
 from triaged.follow_ups import Speaker, Thread
-from triaged.language import detect_language
 from triaged.mailbox_key import mailbox_key
 from triaged.notices import staff_notice
 from triaged.outbound.compose import compose, may_be_ours, new_message_id
 from triaged.outbound.letters import HoldingFacts, holding_letter
 from triaged.outbound.render import Renderer
-from triaged.parse import forwarded
 from triaged.parse.bounces import read_bounce
 from triaged.parse.forwarded import Attribution, ForwardContext, PassedOn, Unattributed
-from triaged.parse.message import parse_message
+from triaged.reader import Reader
+from triaged.reading import Reading, ReadingRules
 from triaged.sla.calendar import BusinessCalendar
 from triaged.sla.ladder import Ladder, ladder_of
 from triaged.store import outbox_rows, rows, suppression
@@ -105,6 +103,7 @@ class Intake:
         calendar: BusinessCalendar,
         registry: Registry | None = None,
         ladder: Ladder | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -125,6 +124,28 @@ class Intake:
         self.mailer = Mailer(config, renderer, calendar)
         self.replies = ReplyRouter(self.mailer, registry or default_registry())
         self.approvals = Approvals(self.mailer)
+        # Without a worker (a caller that needs no budget) messages are read in-process.
+        self.reader = reader
+
+    @property
+    def rules(self) -> ReadingRules:
+        """What reading a message needs from the config (sent to the reading worker)."""
+        config = self.config
+        return ReadingRules(self._forwards, config.business.language, self.renderer.languages,
+                            config.categories, config.priorities)
+
+    def read(self, raw: RawMail, alive: Callable[[], object] = lambda: None,
+             meanwhile: Callable[[], str] = lambda: "") -> Reading:
+        """Read `raw` (the CPU-bound part, before any transaction), within the budget.
+
+        `alive` is called while the reading worker starts; `meanwhile` runs
+        once the worker has the message, while it reads; a reason it returns
+        refuses the message (see `Reader.read`).
+        """
+        if self.reader is None:
+            refused = meanwhile()
+            return Reading(refused=refused) if refused else reading.read(raw.data, self.rules)
+        return self.reader.read(raw.data, alive, meanwhile)
 
     def process(
         self,
@@ -134,15 +155,17 @@ class Intake:
         on_commit: Callable[[Session], None] | None = None,
         tally: Tally | None = None,
     ) -> Outcome:
-        """Record `raw` and its outcome in a transaction of its own; return the outcome.
+        """Read `raw`, then record it and its outcome in a transaction of its own;
+        return the outcome.
 
         `answer=False` registers without a holding reply (`start = "all"`
         backfill). `on_commit` runs inside the transaction (the poll loop moves
         its cursor there). Never raises for a bad message: what cannot be
-        parsed is quarantined with its reason.
+        parsed, or not within the budget, is quarantined with its reason.
         """
+        read = self.read(raw)
         with transaction(self.engine) as session:
-            outcome = self.process_in(session, raw, answer=answer, tally=tally)
+            outcome = self.process_in(session, raw, read, answer=answer, tally=tally)
             if on_commit is not None:
                 on_commit(session)
         return outcome
@@ -151,11 +174,13 @@ class Intake:
         self,
         target: Session | Connection,
         raw: RawMail,
+        read: Reading,
         *,
         answer: bool = True,
         tally: Tally | None = None,
     ) -> Outcome:
-        """Record `raw` inside the caller's transaction, in a savepoint of its own.
+        """Record `raw`, as `read` beforehand (`read()`), inside the caller's transaction,
+        in a savepoint of its own.
 
         `target` is the caller's Session or Core connection; the writes are
         Core statements on its connection (`store.rows`), so nothing is left
@@ -170,7 +195,7 @@ class Intake:
         with logs.about():
             try:
                 with savepoint(conn):
-                    outcome, reference = self._process(conn, raw, answer)
+                    outcome, reference = self._process(conn, raw, read, answer)
             except SQLAlchemyError:
                 raise
             except Exception as error:
@@ -190,14 +215,14 @@ class Intake:
 
     # -- steps ------------------------------------------------------------------
 
-    def _process(self, conn: Connection, raw: RawMail, answer: bool) -> tuple[Outcome, str]:
+    def _process(self, conn: Connection, raw: RawMail, read: Reading,
+                 answer: bool) -> tuple[Outcome, str]:
         now = self.clock.now()
         digest = hashlib.sha256(raw.data).hexdigest()
-        try:
-            mail = parse_message(raw.data)
-        except QuarantineError as error:
-            self._quarantine(conn, raw, digest, error.reason, now)
+        if read.mail is None:
+            self._quarantine(conn, raw, digest, read.refused, now)
             return Outcome.QUARANTINED, ""
+        mail = read.mail
         logs.tag(message_id=mail.message_id)
 
         original = rows.duplicate_of(
@@ -216,8 +241,7 @@ class Intake:
         # A forward from a trusted forwarder is judged and threaded as its original
         # customer wrote it; the row keeps what arrived. Anyone else's forward
         # stays theirs (`PassedOn`): a forward names whoever its sender chooses.
-        forward = forwarded.attribute(mail, self._forwards)
-        view = forward.applied_to(mail) if isinstance(forward, Attribution) else mail
+        forward, view = read.forward, read.view
         verdict = classify(view, self._context(conn))
         if verdict.rule != "own-mail":
             # Our own letter coming back carries its own token: it is not a reply.
@@ -251,7 +275,7 @@ class Intake:
 
         forwarder = (forward.forwarder.email
                      if isinstance(forward, (Attribution, Unattributed)) else "")
-        complaint = self._register(conn, raw, view, now, forwarded_by=forwarder,
+        complaint = self._register(conn, raw, read, now, forwarded_by=forwarder,
                                    linked_reference=quoted.reference if quoted else "")
         row_id = self._store(conn, raw, digest, mail, Outcome.COMPLAINT, verdict.rule, now,
                              complaint_id=complaint.id)
@@ -537,16 +561,12 @@ class Intake:
         return events
 
     def _register(
-        self, conn: Connection, raw: RawMail, mail: ParsedMail, now: datetime, *,
+        self, conn: Connection, raw: RawMail, read: Reading, now: datetime, *,
         forwarded_by: str = "", linked_reference: str = "",
     ) -> NewComplaint:
-        config = self.config
-        sorting = sort_complaint(subject=mail.subject, text=mail.text, sender=mail.sender.email,
-                                 categories=config.categories, priorities=config.priorities)
+        mail, sorting, language = read.view, read.sorting, read.language
         # The category's or priority's own promise, else the [sla] default.
-        due = self.calendar.add(now, sorting.resolve_within or config.sla.resolve_within)
-        language = detect_language(mail, default=self.config.business.language,
-                                   available=self.renderer.languages)
+        due = self.calendar.add(now, sorting.resolve_within or self.config.sla.resolve_within)
         while True:
             # A clash with a reference in use comes back as None: draw again.
             reference = references.new_reference()

@@ -5,12 +5,18 @@ fetched batch of messages it covers, so what is committed and where reading
 resumes can never disagree. Marking on the server (move or flag) happens after
 that commit; if it fails, `leftovers()` finds those messages on the next poll.
 
+Each message is read (parsed, its language detected, sorted) in the reading
+worker, within its budget, before the batch's transaction begins; a mark
+committed meanwhile (`store.attempts`) lets a restarted process tell the message
+it was stopped on.
+
 With several instances on one PostgreSQL, a poller reads its mailbox only while it
 holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,7 +28,8 @@ from triaged.config import MailboxConfig
 from triaged.domain import RawMail
 from triaged.ingest.source import Cursor, MailSource
 from triaged.intake import Intake, Tally
-from triaged.store import cursors
+from triaged.reading import Reading
+from triaged.store import attempts, cursors
 from triaged.store.db import transaction, write_transaction
 from triaged.store.ownership import MailboxLock
 
@@ -51,6 +58,8 @@ class MailboxPoller:
     source: MailSource
     reconciled: bool = False
     lock: MailboxLock = field(init=False)
+    # Whether this process has begun a message of this folder (see `store.attempts`).
+    begun: bool = False
 
     def __post_init__(self) -> None:
         self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
@@ -69,8 +78,9 @@ class MailboxPoller:
     def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
         """Read every new message; raise TransientError when the server is away.
 
-        `stop` is asked after each message: when it says so, the messages done
-        so far are marked processed and the poll returns (SIGTERM drains).
+        `stop` is asked after each message (and while the reading worker
+        starts): when it says so, the messages done so far are marked processed
+        and the poll returns (SIGTERM drains).
         """
         tally = tally if tally is not None else Tally()
         try:
@@ -87,6 +97,8 @@ class MailboxPoller:
         return tally
 
     def _poll(self, tally: Tally, stop: Callable[[], bool]) -> None:
+        if self.intake.reader is not None:
+            self.intake.reader.start()  # warms up while the server answers
         cursor = self._cursor()
         if not self.reconciled:
             leftovers = self.source.leftovers(cursor)
@@ -105,19 +117,29 @@ class MailboxPoller:
                 step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
                               left_alone_before=cursor.left_alone_before)
             done: list[RawMail] = []
+            read: list[Reading] = []
+            marks: list[attempts.Attempt] = []
             written: Cursor | None = None
+            # Each message is read first, within its budget and outside any
+            # transaction, so a slow one never holds the database's write lock.
+            for raw in batch.messages:
+                mark, reading = self._read(raw, stop)
+                done.append(raw)
+                read.append(reading)
+                if mark is not None:
+                    marks.append(mark)
+                if stop():
+                    break
             # One transaction per fetched batch, one savepoint per message: the
-            # messages and the cursor step commit together, and only then are
-            # they moved on the server.
-            if batch.messages or batch.reset:
+            # messages, their marks' removal and the cursor step commit together,
+            # and only then are they moved on the server.
+            if done or batch.reset:
                 with write_transaction(self.intake.engine) as conn:
-                    for raw in batch.messages:
+                    for raw, reading in zip(done, read, strict=True):
                         step = replace(step, last_uid=max(step.last_uid, raw.uid))
-                        self.intake.process_in(conn, raw, answer=self._answer(raw, step),
-                                               tally=tally)
-                        done.append(raw)
-                        if stop():
-                            break
+                        self.intake.process_in(conn, raw, reading,
+                                               answer=self._answer(raw, step), tally=tally)
+                    attempts.finish(conn, marks)
                     self._write(conn, step)
                 written = step
                 self.source.mark_processed(done)
@@ -132,6 +154,36 @@ class MailboxPoller:
             cursor = step
             if not batch.messages:
                 return
+
+    def _read(self, raw: RawMail,
+              alive: Callable[[], object]) -> tuple[attempts.Attempt | None, Reading]:
+        """Read `raw`, its mark committed meanwhile; refused unread when the process
+        stopped while handling it too often already.
+
+        The mark commits while the worker starts reading: this process cannot be
+        stopped by the message in those milliseconds, as the reading is the
+        worker's. A stop while the batch is written counts against the message
+        read last.
+        """
+        digest = hashlib.sha256(raw.data).hexdigest()
+        marks: list[attempts.Attempt] = []
+
+        def mark() -> str:
+            with write_transaction(self.intake.engine) as conn:
+                marks.append(attempts.begin(conn, raw, digest, self.intake.clock.now(),
+                                            first=not self.begun))
+            self.begun = True
+            stops = marks[0].stops
+            if stops < self.intake.config.limits.stops_before_quarantine:
+                return ""
+            log.warning("%s: uid %s stopped the process %d times; quarantined unread",
+                        self.mailbox.name, raw.uid, stops)
+            return (f"the process stopped {stops} times while reading it; "
+                    "quarantined so the mailbox keeps moving")
+
+        read = self.intake.read(raw, alive, mark)
+        # No mark when the worker failed before it had the message (refused all the same).
+        return (marks[0] if marks else None), read
 
     def _answer(self, raw: RawMail, cursor: Cursor) -> bool:
         # start = "all": what was in the folder at first contact is registered

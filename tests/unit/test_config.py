@@ -126,6 +126,8 @@ def get(config: Config, dotted: str) -> Any:
         ("limits.auto_letters_per_hour", 100),
         ("limits.staff_notices_per_hour", 5),
         ("limits.dotless_domains", frozenset({"gmail.com", "googlemail.com"})),
+        ("limits.message_budget", 10.0),
+        ("limits.stops_before_quarantine", 3),
     ],
 )
 def test_a_minimal_file_loads_with_the_spec_defaults(
@@ -287,6 +289,12 @@ def test_the_config_cannot_be_changed_after_loading() -> None:
         ({"limits__dotless_domains": ["gmail.com", "someone@gmail.com"]},
          "limits.dotless_domains[1]: expected a mail domain"),
         ({"limits__dotless_domains": "gmail.com"}, "limits.dotless_domains: expected a list"),
+        ({"limits__message_budget": "0s"},
+         "limits.message_budget: expected a duration longer than zero"),
+        ({"limits__message_budget": "1 business day"},
+         "limits.message_budget: expected a calendar duration"),
+        ({"limits__stops_before_quarantine": 0},
+         "limits.stops_before_quarantine: expected an integer of at least 1"),
         ({"mailboxes": []}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": ...}, "mailboxes: at least one [[mailboxes]] table is required"),
         ({"mailboxes": {"address": "support@acme.example"}},

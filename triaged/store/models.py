@@ -193,6 +193,29 @@ class MailboxCursor(StoreModel, table=True):
     polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ReadingAttempt(StoreModel, table=True):
+    """A message whose handling has begun but whose outcome is not committed yet.
+
+    Written in a transaction of its own before the message is read, deleted
+    with its outcome. `in_flight`: it is the one being handled now; a process
+    that finds such a row on starting was stopped while handling it, and adds
+    one to `stops`. A message stopped at too often is quarantined unread.
+    """
+
+    __tablename__ = "reading_attempt"
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int = Field(sa_type=BigInteger)
+    uid: int = Field(sa_type=BigInteger)
+    sha256: str
+    stops: int = 0
+    in_flight: bool = True
+    started_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class SuppressedAddress(StoreModel, table=True):
     """An address whose mail failed, as a genuine bounce of our letter said.
 
