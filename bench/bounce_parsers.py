@@ -27,9 +27,9 @@ from pathlib import Path
 
 from tests.hostile_mime import MIME
 from tests.shared_corpus import CORPUS, FILES
-from triaged.errors import QuarantineError
-from triaged.parse import parse_message
-from triaged.parse.bounces import read_bounce
+from triaged.core.parse.bounces import read_bounce
+from triaged.core.parse.message import parse_message
+from triaged.domain.errors import QuarantineError
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "bounces"
 LETTER = "<123.456.triaged@acme.example>"

@@ -24,18 +24,18 @@ import time
 from collections.abc import Callable
 
 from tests.security.costly_inputs import CASES, message
-from triaged.approval import authresults
-from triaged.approval.carriers import find_tokens
-from triaged.approval.decision import NoDecision, looks_like_decision, parse_decision
-from triaged.categories import sort_complaint
-from triaged.classify import ClassifyContext, classify
-from triaged.config_records import CategoryRule, PriorityRule
-from triaged.escalation_replies import find_command
-from triaged.language import detect_language
-from triaged.parse import forwarded
-from triaged.parse.bounces import looks_like_bounce, read_bounce
-from triaged.parse.message import parse_message
-from triaged.references import find_in_text
+from triaged.config.records import CategoryRule, PriorityRule
+from triaged.core.categories import sort_complaint
+from triaged.core.classify import ClassifyContext, classify
+from triaged.core.decision import NoDecision, looks_like_decision, parse_decision
+from triaged.core.language import detect_language
+from triaged.core.parse import forwarded
+from triaged.core.parse.bounces import looks_like_bounce, read_bounce
+from triaged.core.parse.message import parse_message
+from triaged.core.references import find_in_text
+from triaged.replies import authresults
+from triaged.replies.carriers import find_tokens
+from triaged.usecases.escalation_replies import find_command
 
 SENDER = "jane@example.org"
 SUPPORT = "support@acme.example"

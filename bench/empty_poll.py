@@ -31,8 +31,8 @@ from imapclient import IMAPClient
 from bench.intake_throughput import config_file, generate
 from tests.mailstack import MailStack
 from triaged import app as wiring
-from triaged.config import load
-from triaged.cycle import run_cycle
+from triaged.config.loading import load
+from triaged.usecases.cycle import run_cycle
 
 
 @dataclass

@@ -25,14 +25,14 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from triaged.clock import FixedClock
-from triaged.config import from_mapping
-from triaged.escalation import Escalator
-from triaged.outbound.render import Renderer
-from triaged.sla.calendar import BusinessCalendar
+from triaged.config.loading import from_mapping
+from triaged.core.calendar import BusinessCalendar
+from triaged.core.letters.render import Renderer
+from triaged.domain.clock import FixedClock
 from triaged.store.db import make_engine, migrate
 from triaged.store.ladder_rows import _DUE
 from triaged.store.models import metadata
+from triaged.usecases.escalation import Escalator
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CONFIG = {

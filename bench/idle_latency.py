@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from tests.mailstack import MailStack, SmtpEnvelope
-from triaged.ingest.imap import ImapSettings, ImapSource
+from triaged.adapters.imap import ImapSettings, ImapSource
 
 SPACING = 1.0
 TIMEOUT = 15.0

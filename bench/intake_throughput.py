@@ -37,8 +37,8 @@ from imapclient import IMAPClient
 from bench.sink import SmtpSink
 from tests.mailstack import MailStack
 from triaged import app as wiring
-from triaged.config import load
-from triaged.cycle import run_cycle
+from triaged.config.loading import load
+from triaged.usecases.cycle import run_cycle
 
 BODY = (
     "Hello,\n\nI ordered a birthday cake (order {n}) for Saturday and it arrived crushed on\n"
@@ -154,8 +154,8 @@ def triaged_run(stack: MailStack, smtp: Smtp, mails: list[bytes], name: str,
 CHILD = """
 import json, sys, time
 from triaged import app as wiring
-from triaged.config import load
-from triaged.cycle import run_cycle
+from triaged.config.loading import load
+from triaged.usecases.cycle import run_cycle
 app = wiring.build(load(sys.argv[1]))
 started = time.perf_counter()
 report = run_cycle(app)

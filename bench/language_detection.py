@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from triaged.language import script_language
+from triaged.core.language import script_language
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "language"
 
@@ -194,8 +194,8 @@ def triaged_accuracy(samples: list[tuple[str, str]]) -> tuple[dict[str, int], fl
     """`detect_language` itself (scripts, py3langid, plausible readings), all labels available."""
     from datetime import UTC, datetime
 
-    from triaged.domain import Address, ParsedMail
-    from triaged.language import detect_language
+    from triaged.core.language import detect_language
+    from triaged.domain.records import Address, ParsedMail
 
     available = frozenset(lang for lang, _ in samples)
     right: dict[str, int] = {}

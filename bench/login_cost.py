@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.mailstack import MailStack
+from triaged.adapters.imap import ImapSettings, ImapSource
+from triaged.adapters.smtp import SmtpSettings, SmtpTransport
 from triaged.app import token_fetcher
-from triaged.ingest.imap import ImapSettings, ImapSource
-from triaged.outbound.smtp import SmtpSettings, SmtpTransport
 
 
 def timed(count: int, step: Callable[[], object]) -> dict[str, float]:

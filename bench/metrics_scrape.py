@@ -30,9 +30,9 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from sqlalchemy import Engine, event, insert, text
 
-from triaged.config import from_mapping
-from triaged.metrics import Metrics
-from triaged.scrape import DatabaseCollector, Target
+from triaged.config.loading import from_mapping
+from triaged.ops.metrics import Metrics
+from triaged.ops.scrape import DatabaseCollector, Target
 from triaged.store import ops_queries
 from triaged.store.db import make_engine, migrate
 from triaged.store.models import metadata

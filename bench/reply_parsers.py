@@ -31,9 +31,9 @@ from tests.unit.test_reply_text import (
     OUTLOOK_MOBILE,
     THUNDERBIRD,
 )
-from triaged.approval.decision import EDIT_END, EDIT_START
-from triaged.approval.reply_text import new_text
-from triaged.parse.html import html_to_text
+from triaged.core.decision import EDIT_END, EDIT_START
+from triaged.core.parse.html import html_to_text
+from triaged.core.reply_text import new_text
 
 REQUEST_TEXT = "To approve, reply with APPROVE"
 ATTRIBUTION = "On Mon, Nov 23, 2026 at 10:00 AM Acme Bakery <support@acme.example> wrote:"

@@ -1,3 +1,3 @@
-from triaged.cli import main
+from triaged.cli.main import main
 
 main()

@@ -13,25 +13,25 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from triaged import logs
-from triaged.approval.routing import Registry
-from triaged.bounced import bounce_key
-from triaged.clock import Clock, SystemClock
-from triaged.config import Config, MailboxConfig, Secret
-from triaged.config_secrets import run_secret_command
-from triaged.escalation import Escalator
-from triaged.ingest.imap import ImapSettings, ImapSource
-from triaged.ingest.maildir import MaildirSource
-from triaged.ingest.source import MailSource
-from triaged.intake import Intake
-from triaged.outbound.render import Renderer
-from triaged.outbound.smtp import MaildirTransport, SmtpSettings, SmtpTransport, Transport
-from triaged.polling import MailboxPoller
-from triaged.reader import Reader
-from triaged.satisfaction import Satisfaction
-from triaged.sender import Sender
-from triaged.sla.calendar import BusinessCalendar
-from triaged.staff_digests import StaffDigests
+from triaged.adapters.imap import ImapSettings, ImapSource
+from triaged.adapters.maildir import MaildirSource
+from triaged.adapters.ports import MailSource
+from triaged.adapters.smtp import MaildirTransport, SmtpSettings, SmtpTransport, Transport
+from triaged.config.records import Config, MailboxConfig
+from triaged.config.secrets import Secret, run_secret_command
+from triaged.core.calendar import BusinessCalendar
+from triaged.core.letters.render import Renderer
+from triaged.domain.clock import Clock, SystemClock
+from triaged.replies.routing import Registry
 from triaged.store.db import SchemaMismatch, ensure_schema, make_engine
+from triaged.usecases.bounced import bounce_key
+from triaged.usecases.escalation import Escalator
+from triaged.usecases.intake import Intake
+from triaged.usecases.polling import MailboxPoller
+from triaged.usecases.reader import Reader
+from triaged.usecases.satisfaction import Satisfaction
+from triaged.usecases.sender import Sender
+from triaged.usecases.staff_digests import StaffDigests
 
 
 def _reveal(secret: Secret | None) -> str:

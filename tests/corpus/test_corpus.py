@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.shared_corpus import CORPUS, FILES, needs_corpus
-from triaged.classify import ClassifyContext, classify
-from triaged.domain import Outcome, ParsedMail
-from triaged.errors import QuarantineError
-from triaged.parse import parse_message
+from triaged.core.classify import ClassifyContext, classify
+from triaged.core.parse.message import parse_message
+from triaged.domain.errors import QuarantineError
+from triaged.domain.records import Outcome, ParsedMail
 
 pytestmark = needs_corpus
 

@@ -28,7 +28,7 @@ from tests.integration.approval_helpers import (
 from tests.integration.conftest import Triaged
 from tests.integration.test_end_to_end import body_text, parsed
 from tests.mailstack import MailStack
-from triaged.approval.decision import EDIT_END, EDIT_START
+from triaged.core.decision import EDIT_END, EDIT_START
 
 NewAddress = Callable[..., str]
 RESOLUTION = ("Wir erstatten Ihnen den vollen Preis von 45 Euro und backen Ihnen eine neue "

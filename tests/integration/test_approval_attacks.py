@@ -18,8 +18,8 @@ import pytest
 from tests.integration.approval_helpers import MakeShop, Shop, reply_to
 from tests.integration.test_approval import RESOLUTION, draft_by_email, make_shop
 from tests.integration.test_end_to_end import parsed
-from triaged.approval.carriers import find_tokens
-from triaged.parse.message import parse_message
+from triaged.core.parse.message import parse_message
+from triaged.replies.carriers import find_tokens
 
 NewAddress = Callable[..., str]
 __all__ = ["make_shop"]  # the fixture, shared with test_approval

@@ -27,9 +27,9 @@ from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK
 from tests.integration.test_languages import CASES, legacy_complaint
 from tests.mailstack import MailStack
-from triaged.approval.decision import EDIT_END, EDIT_START
-from triaged.domain import ComplaintState
-from triaged.outbound.letters import local_date_words
+from triaged.core.decision import EDIT_END, EDIT_START
+from triaged.core.letters.customer import local_date_words
+from triaged.domain.records import ComplaintState
 from triaged.store.db import transaction
 from triaged.store.models import Complaint
 

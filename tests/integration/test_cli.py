@@ -29,9 +29,9 @@ import pytest
 from tests.integration.conftest import complaint_mail
 from tests.mailstack import MailStack
 from triaged import app as wiring
-from triaged.config import load
-from triaged.cycle import CycleReport, run_cycle
-from triaged.references import ALPHABET, find_in_text, is_valid, new_reference
+from triaged.config.loading import load
+from triaged.core.references import ALPHABET, find_in_text, is_valid, new_reference
+from triaged.usecases.cycle import CycleReport, run_cycle
 
 NewAddress = Callable[..., str]
 

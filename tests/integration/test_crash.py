@@ -21,12 +21,12 @@ from tests.integration.conftest import complaint_mail
 from tests.integration.test_daemon import Setup, setup, wait_first_contact  # noqa: F401
 from tests.mailstack import MailStack
 from triaged import app as wiring
-from triaged.clock import FixedClock
-from triaged.config import load
-from triaged.cycle import run_cycle
-from triaged.sender import LEASE
+from triaged.config.loading import load
+from triaged.domain.clock import FixedClock
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import MessageRow
+from triaged.usecases.cycle import run_cycle
+from triaged.usecases.sender import LEASE
 
 NewAddress = Callable[..., str]
 # Two complaints per customer: within the daily limit, so every one is answered.

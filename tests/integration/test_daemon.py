@@ -30,8 +30,8 @@ from tests.integration.conftest import complaint_mail, config_text
 from tests.integration.test_escalation import ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
 from triaged import app as wiring
-from triaged.config import load
-from triaged.domain import LetterState
+from triaged.config.loading import load
+from triaged.domain.records import LetterState
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint, OutboxLetter
 

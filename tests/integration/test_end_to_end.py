@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from tests.integration.conftest import Triaged, complaint_mail
 from tests.mailstack import MailStack
-from triaged.domain import ComplaintState
-from triaged.references import find_in_text, is_valid
+from triaged.core.references import find_in_text, is_valid
+from triaged.domain.records import ComplaintState
 from triaged.store import queries
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, OutboxLetter

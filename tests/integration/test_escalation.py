@@ -16,7 +16,7 @@ from sqlmodel import select
 from tests.integration.conftest import Triaged, complaint_mail
 from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.mailstack import MailStack
-from triaged.domain import ComplaintState
+from triaged.domain.records import ComplaintState
 from triaged.store import rows
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event

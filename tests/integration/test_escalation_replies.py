@@ -24,7 +24,7 @@ from tests.integration.conftest import Triaged, complaint_mail
 from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
-from triaged.outbound.letters import local_date_words
+from triaged.core.letters.customer import local_date_words
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 

@@ -22,12 +22,12 @@ from sqlmodel import select
 
 from tests.integration.conftest import Triaged, complaint_mail, config_text
 from tests.mailstack import MailStack
-from triaged.domain import ComplaintState
-from triaged.references import find_in_text
+from triaged.cli.views import complaint_view
+from triaged.core.references import find_in_text
+from triaged.domain.records import ComplaintState
 from triaged.store import queries, rows
 from triaged.store.db import transaction, write_transaction
 from triaged.store.models import Complaint, Event, OutboxLetter
-from triaged.views import complaint_view
 
 NewAddress = Callable[..., str]
 MakeTriaged = Callable[..., Triaged]

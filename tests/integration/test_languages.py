@@ -23,7 +23,7 @@ import pytest
 
 from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged
 from tests.mailstack import MailStack
-from triaged.references import find_in_text
+from triaged.core.references import find_in_text
 
 NewAddress = Callable[..., str]
 

@@ -20,9 +20,9 @@ from tests.integration.conftest import complaint_mail
 from tests.integration.test_cli import IMAP_SECRET, Install, assert_no_traceback, parsed
 from tests.mailstack import MailStack
 from triaged import app as wiring
-from triaged.config import load
-from triaged.cycle import run_cycle
-from triaged.references import find_in_text
+from triaged.config.loading import load
+from triaged.core.references import find_in_text
+from triaged.usecases.cycle import run_cycle
 
 # Prints the token the test put in <which>.token and counts its runs in runs.log;
 # "fail" in the file makes it fail the way a token helper does when it cannot refresh.

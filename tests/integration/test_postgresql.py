@@ -32,11 +32,11 @@ from sqlmodel import col, select
 from tests.integration.conftest import Triaged, complaint_mail, config_text
 from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
-from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
-from triaged.escalation import EscalationReport
-from triaged.references import find_in_text
+from triaged.core.references import find_in_text
+from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+from triaged.usecases.escalation import EscalationReport
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mailstack]
 

@@ -24,11 +24,11 @@ from tests.integration.test_end_to_end import parsed, smtp_send
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.app import App
-from triaged.approval.purposes import managers
-from triaged.approval.routing import Purpose, Registry, ReplyContext
-from triaged.approval.tokens import make_token
+from triaged.replies.routing import Purpose, Registry, ReplyContext
+from triaged.replies.tokens import make_token
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow
+from triaged.usecases.purposes import managers
 
 NewAddress = Callable[..., str]
 SECRET = "test approval secret"

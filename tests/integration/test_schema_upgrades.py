@@ -19,7 +19,7 @@ from tests.integration.test_cli import (
     reference_in_reply,
 )
 from tests.mailstack import MailStack
-from triaged.references import new_reference
+from triaged.core.references import new_reference
 from triaged.store.db import head_revision, make_engine, move_schema, writer
 
 NewAddress = Callable[..., str]

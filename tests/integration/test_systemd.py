@@ -204,4 +204,4 @@ def test_the_watchdogs_sigabrt_leaves_every_threads_stack_in_the_log(
     log = daemon.log
     assert "Fatal Python error: Aborted" in log
     assert log.count("Thread 0x") >= 3, log  # main, scheduler, pinger at least
-    assert "triaged/daemon.py" in log
+    assert "triaged/daemon/service.py" in log

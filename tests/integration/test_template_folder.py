@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.integration.conftest import Triaged, complaint_mail
 from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.mailstack import MailStack
-from triaged.references import find_in_text
+from triaged.core.references import find_in_text
 
 NewAddress = Callable[..., str]
 FOLDER = Path(__file__).resolve().parent.parent / "data" / "business_templates"

@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged, complaint_mail, config_text
 from tests.mailstack import MailStack
-from triaged.health import Health, check_health
+from triaged.ops.health import Health, check_health
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter, SuppressedAddress
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged
 from tests.mailstack import MailStack
-from triaged.approval.tokens import TOKEN_PATTERN, parse_token, verify
+from triaged.replies.tokens import TOKEN_PATTERN, parse_token, verify
 
 SECRET = "approval-secret-for-the-small-holes"
 _TOKEN = re.compile(TOKEN_PATTERN, re.IGNORECASE)

@@ -27,7 +27,7 @@ from tests.integration.approval_helpers import Shop, gmail_quote, outlook_quote,
 from tests.integration.conftest import Triaged, config_text, make_triaged
 from tests.mailstack import MailStack
 from tests.security.costly_inputs import CASES, deliver, run_once
-from triaged.references import find_in_text
+from triaged.core.references import find_in_text
 from triaged.store.models import MessageRow
 
 NewAddress = Callable[..., str]

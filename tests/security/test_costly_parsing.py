@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from triaged.approval import authresults
-from triaged.approval.carriers import find_tokens
-from triaged.approval.reply_text import new_text
-from triaged.domain import Address, ParsedMail
-from triaged.language import own_text
-from triaged.parse import forwarded
-from triaged.parse.bounces import read_bounce
-from triaged.parse.html import html_to_text
-from triaged.parse.message import MAX_HEADER_CHARS, MAX_SUBJECT_CHARS, parse_message
+from triaged.core.language import own_text
+from triaged.core.parse import forwarded
+from triaged.core.parse.bounces import read_bounce
+from triaged.core.parse.html import html_to_text
+from triaged.core.parse.message import MAX_HEADER_CHARS, MAX_SUBJECT_CHARS, parse_message
+from triaged.core.reply_text import new_text
+from triaged.domain.records import Address, ParsedMail
+from triaged.replies import authresults
+from triaged.replies.carriers import find_tokens
 
 SPACES = " " * 190_000
 

@@ -35,7 +35,7 @@ from tests.security.takeover_mail import (
     text_of,
     texts_on,
 )
-from triaged.mailbox_key import same_mailbox
+from triaged.core.mailbox_key import same_mailbox
 
 __all__ = ["make_shop", "make_triaged"]  # fixtures
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triaged.approval.authresults import check
+from triaged.replies.authresults import check
 
 SERVER = "mx.acme.example"
 SENDER = "dana@acme.example"

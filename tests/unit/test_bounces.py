@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.shared_corpus import corpus_file
-from triaged.parse import parse_message
-from triaged.parse.bounces import Bounce, read_bounce
+from triaged.core.parse.bounces import Bounce, read_bounce
+from triaged.core.parse.message import parse_message
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"
 LETTER = "<123.456.triaged@acme.example>"

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from triaged.durations import parse_duration
-from triaged.sla.calendar import BusinessCalendar
+from triaged.core.calendar import BusinessCalendar
+from triaged.domain.durations import parse_duration
 
 BUCHAREST = "Europe/Bucharest"
 BERLIN = "Europe/Berlin"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from triaged.approval.carriers import (
+from triaged.core.letters.compose import may_be_ours
+from triaged.domain.records import Address, ParsedMail
+from triaged.replies.carriers import (
     find_tokens,
     reply_address,
     subject_with_token,
     token_message_id,
     without_tokens,
 )
-from triaged.approval.tokens import make_token
-from triaged.domain import Address, ParsedMail
-from triaged.outbound.compose import may_be_ours
+from triaged.replies.tokens import make_token
 
 OWN = frozenset({"support@acme.example"})
 TOKEN = make_token("k", purpose="approve", complaint_id=7, version=2,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from triaged.categories import Sorting, sort_complaint
-from triaged.config_records import CategoryRule, PriorityRule
-from triaged.durations import parse_duration
+from triaged.config.records import CategoryRule, PriorityRule
+from triaged.core.categories import Sorting, sort_complaint
+from triaged.domain.durations import parse_duration
 
 DELIVERY = CategoryRule(
     "delivery",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from triaged.classify import RULES, ClassifyContext, classify
-from triaged.domain import Address, Outcome, ParsedMail, Verdict
+from triaged.core.classify import RULES, ClassifyContext, classify
+from triaged.domain.records import Address, Outcome, ParsedMail, Verdict
 
 OURS = ClassifyContext(
     own_addresses=frozenset({"support@acme.example"}),

@@ -10,8 +10,8 @@ from email.policy import default as default_policy
 
 import pytest
 
-from triaged.domain import Address, Letter, LetterKind
-from triaged.outbound.compose import NotOneMailbox, compose, may_be_ours, new_message_id
+from triaged.core.letters.compose import NotOneMailbox, compose, may_be_ours, new_message_id
+from triaged.domain.records import Address, Letter, LetterKind
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SENDER = Address("support@bakery.example", "Bench Bakery")

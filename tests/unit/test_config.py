@@ -13,10 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from triaged import config_records, config_secrets
-from triaged.config import Config, Secret, default_path, from_mapping, load
-from triaged.durations import parse_duration
-from triaged.errors import ConfigError
+from triaged.config import records as config_records
+from triaged.config import secrets as config_secrets
+from triaged.config.loading import default_path, from_mapping, load
+from triaged.config.records import Config
+from triaged.config.secrets import Secret
+from triaged.domain.durations import parse_duration
+from triaged.domain.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

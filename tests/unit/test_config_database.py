@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_config import MINIMAL, problems_of, with_values
-from triaged.config import from_mapping
+from triaged.config.loading import from_mapping
 
 
 def _url(url: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.test_config import MINIMAL, problems_of, with_values
-from triaged.config import from_mapping
+from triaged.config.loading import from_mapping
 
 
 def test_metrics_are_off_by_default_and_stalls_follow_the_poll_interval() -> None:

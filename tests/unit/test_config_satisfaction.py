@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.unit.test_config import MINIMAL, problems_of, with_values
-from triaged.config import from_mapping
-from triaged.durations import Duration, Unit
+from triaged.config.loading import from_mapping
+from triaged.domain.durations import Duration, Unit
 
 
 def test_the_defaults_ask_after_three_business_days_and_close_after_a_quiet_week() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triaged.outbound.excerpt import (
+from triaged.core.letters.excerpt import (
     FIELD_CHARS,
     SUBJECT_CHARS,
     bounded_context,

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from triaged.domain import Address
-from triaged.escalation_replies import find_command
-from triaged.outbound.letters import ExtensionFacts, extension_letter, local_date_words
-from triaged.outbound.render import Renderer
-from triaged.promises import PromiseRefused, parse_extension
+from triaged.core.letters.customer import ExtensionFacts, extension_letter, local_date_words
+from triaged.core.letters.render import Renderer
+from triaged.domain.records import Address
+from triaged.usecases.escalation_replies import find_command
+from triaged.usecases.promises import PromiseRefused, parse_extension
 
 TOKEN = "escalation-1-0-tpo1co-7qdddmaq22v5ij3vvjya"
 

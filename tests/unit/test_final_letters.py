@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from triaged.approval.reply_text import says_settled
-from triaged.domain import Address
-from triaged.outbound.final import ClosingFacts, final_letter, paragraphs, satisfaction_letter
-from triaged.outbound.render import Renderer
+from triaged.core.letters.final import ClosingFacts, final_letter, paragraphs, satisfaction_letter
+from triaged.core.letters.render import Renderer
+from triaged.core.reply_text import says_settled
+from triaged.domain.records import Address
 
 LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "ro", "th", "tl"]
 RESOLUTION = "We refund 45 euros.\n\nA new cake <b>comes</b> on Friday. {{ 7*7 }}"

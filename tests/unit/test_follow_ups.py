@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from triaged.domain import ComplaintState
-from triaged.follow_ups import MAX_IDS, Speaker, Thread, by_ids, choose, named_ids
+from triaged.core.follow_ups import MAX_IDS, Speaker, Thread, by_ids, choose, named_ids
+from triaged.domain.records import ComplaintState
 from triaged.store.rows import ComplaintRef, KnownId
 
 MARIA = ComplaintRef(1, "AAA-1111", ComplaintState.RESOLVED, "Maria@Example.com")

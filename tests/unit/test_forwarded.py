@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.shared_corpus import corpus_file
-from triaged.domain import Address
-from triaged.parse import parse_message
-from triaged.parse.forwarded import (
+from triaged.core.parse.forwarded import (
     Attribution,
     ForwardContext,
     PassedOn,
@@ -25,6 +23,8 @@ from triaged.parse.forwarded import (
     is_forward_subject,
     strip_forward_prefixes,
 )
+from triaged.core.parse.message import parse_message
+from triaged.domain.records import Address
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "forwards"
 CTX = ForwardContext(own_addresses=frozenset({"support@acme.example"}),

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.hostile_mime import EXPECTED, fixture_names, read
-from triaged.classify import ClassifyContext, classify
-from triaged.errors import QuarantineError
-from triaged.parse import parse_message
-from triaged.parse.forwarded import Attribution, ForwardContext, attribute
+from triaged.core.classify import ClassifyContext, classify
+from triaged.core.parse.forwarded import Attribution, ForwardContext, attribute
+from triaged.core.parse.message import parse_message
+from triaged.domain.errors import QuarantineError
 
 
 def test_every_fixture_has_an_expected_outcome() -> None:

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from triaged.approval.decision import EDIT_END, EDIT_START, parse_decision
-from triaged.approval.history import history_entries
-from triaged.domain import Address, LetterKind
-from triaged.escalation_replies import find_command
-from triaged.outbound.render import Renderer, builtin_templates_dir
-from triaged.outbound.staff_letters import DigestFacts, DigestItem, escalation_letter
+from triaged.core.decision import EDIT_END, EDIT_START, parse_decision
+from triaged.core.history import history_entries
+from triaged.core.letters.render import Renderer, builtin_templates_dir
+from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_letter
+from triaged.domain.records import Address, LetterKind
+from triaged.usecases.escalation_replies import find_command
 
 LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "ro", "th", "tl"]
 INTERNAL = [LetterKind.NEW_COMPLAINT, LetterKind.STAFF_NOTICE, LetterKind.REMINDER,

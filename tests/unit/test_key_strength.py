@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from triaged.approval.key_strength import estimated_bits, weakness
+from triaged.replies.key_strength import estimated_bits, weakness
 
 
 @pytest.mark.parametrize(

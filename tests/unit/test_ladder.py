@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from triaged.durations import parse_duration
-from triaged.sla.calendar import BusinessCalendar
-from triaged.sla.ladder import Ladder, StepKind
+from triaged.core.calendar import BusinessCalendar
+from triaged.core.ladder import Ladder, StepKind
+from triaged.domain.durations import parse_duration
 
 ROUND_THE_CLOCK = BusinessCalendar("Europe/Bucharest", "", "", (0, 1, 2, 3, 4, 5, 6), (0, 1440))
 OFFICE = BusinessCalendar("Europe/Bucharest", "RO")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from triaged import langid_model
+from triaged.core import langid_model
 
 TEXTS = [
     "Hello, the cake I ordered arrived crushed and I would like a refund.",

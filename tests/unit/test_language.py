@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from triaged.domain import Address, ParsedMail
-from triaged.language import available_tag, detect_language, own_text, script_language
+from triaged.core.language import available_tag, detect_language, own_text, script_language
+from triaged.domain.records import Address, ParsedMail
 
 TEMPLATES = frozenset({"en", "ko", "ja", "th", "ro", "tl", "de", "fr", "es"})
 LABELLED = Path(__file__).resolve().parent.parent / "data" / "language"

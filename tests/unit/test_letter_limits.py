@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine
 
-from triaged import letter_limits
-from triaged.config_records import LimitsConfig
-from triaged.domain import LetterState
-from triaged.mailbox_key import DOTLESS_DOMAINS
+from triaged.config.records import LimitsConfig
+from triaged.core.mailbox_key import DOTLESS_DOMAINS
+from triaged.domain.records import LetterState
 from triaged.store import outbox_rows, rows
 from triaged.store.db import make_engine, write_transaction
+from triaged.usecases import letter_limits
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 DEFAULTS = LimitsConfig(auto_letters_per_day=3)

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from triaged.domain import Address
-from triaged.outbound.letters import HoldingFacts, bare_subject, holding_letter, local_date_words
-from triaged.outbound.render import Renderer, builtin_templates_dir
+from triaged.core.letters.customer import (
+    HoldingFacts,
+    bare_subject,
+    holding_letter,
+    local_date_words,
+)
+from triaged.core.letters.render import Renderer, builtin_templates_dir
+from triaged.domain.records import Address
 
 # Wednesday 2 December 2026, 17:00 in Bucharest.
 DUE = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit.test_config import MINIMAL, problems_of, with_values
 from triaged import logs
-from triaged.config import from_mapping
+from triaged.config.loading import from_mapping
 
 PASSWORD = "c0rrect-Horse-battery"
 TOKEN = "ya29.a0AfH6SMBx-oauth"

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from tests.unit.test_config import MINIMAL, with_values
-from triaged.config import Config, from_mapping
-from triaged.health import check_health, judge
+from triaged.config.loading import from_mapping
+from triaged.config.records import Config
+from triaged.ops.health import check_health, judge
 from triaged.store import cursors, ops_queries, suppression
 from triaged.store.db import make_engine, migrate, write_transaction
 from triaged.store.models import metadata

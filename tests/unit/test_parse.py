@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.shared_corpus import corpus_file
-from triaged.domain import Address
-from triaged.errors import QuarantineError
-from triaged.parse import message as message_module
-from triaged.parse import parse_message
+from triaged.core.parse import message as message_module
+from triaged.core.parse.message import parse_message
+from triaged.domain.errors import QuarantineError
+from triaged.domain.records import Address
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -7,10 +7,10 @@ import email
 from datetime import UTC, datetime, timedelta
 from email.policy import compat32
 
-from triaged.approval.redact import redact_mail, redact_row, redact_text, redact_value
-from triaged.approval.tokens import make_token
-from triaged.domain import Address, Letter, LetterKind
-from triaged.outbound.compose import compose
+from triaged.core.letters.compose import compose
+from triaged.domain.records import Address, Letter, LetterKind
+from triaged.replies.redact import redact_mail, redact_row, redact_text, redact_value
+from triaged.replies.tokens import make_token
 
 TOKEN = make_token("k" * 40, purpose="approve", complaint_id=42, version=3,
                    recipient="dana@acme.example",

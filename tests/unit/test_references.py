@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from triaged.references import ALPHABET, find_in_text, is_valid, new_reference, normalize
+from triaged.core.references import ALPHABET, find_in_text, is_valid, new_reference, normalize
 
 # Check symbols worked out by hand with Luhn mod 32 (values: 0-9, A=10 .. Z=31):
 # K7MQ3X -> from the right X=29 doubled 58 -> 1+26=27, 3, Q=23 doubled 46 -> 1+14=15,

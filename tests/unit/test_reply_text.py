@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from triaged.approval.decision import EDIT_END, EDIT_START, NoDecision, parse_decision
-from triaged.approval.reply_text import new_text
-from triaged.parse.html import html_to_text
+from triaged.core.decision import EDIT_END, EDIT_START, NoDecision, parse_decision
+from triaged.core.parse.html import html_to_text
+from triaged.core.reply_text import new_text
 
 REQUEST = f"""Approval needed for complaint K7M-Q3X9.
 To approve, reply with APPROVE. To reject, reply with REJECT and the reason.

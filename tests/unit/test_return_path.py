@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triaged.return_path import cited_letters, return_address, return_key
+from triaged.core.return_path import cited_letters, return_address, return_key
 
 KEY = return_key("a secret of the installation")
 OURS = ["support@acme.example"]

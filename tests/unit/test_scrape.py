@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 
 from tests.unit.test_ops_queries import NOW, complaint, config, engine, letter
-from triaged.scrape import DatabaseCollector, Target
+from triaged.ops.scrape import DatabaseCollector, Target
 from triaged.store.db import make_engine
 
 __all__ = ["engine"]  # the fixture, shared with the store tests

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from triaged.domain import ComplaintState
+from triaged.cli.views import seconds_summary
+from triaged.domain.records import ComplaintState
 from triaged.store import complaints, messages, sla_queries
 from triaged.store.db import make_engine, migrate, transaction
 from triaged.store.models import Complaint
-from triaged.views import seconds_summary
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

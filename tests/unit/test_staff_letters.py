@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from triaged.domain import Address, LetterKind
-from triaged.outbound.render import Renderer
-from triaged.outbound.staff_letters import (
+from triaged.core.letters.render import Renderer
+from triaged.core.letters.staff import (
     DETAILED_ITEMS,
     DigestFacts,
     DigestItem,
     escalation_letter,
     reminder_letter,
 )
+from triaged.domain.records import Address, LetterKind
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

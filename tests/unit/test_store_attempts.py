@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from triaged.domain import RawMail
+from triaged.domain.records import RawMail
 from triaged.store import attempts
 from triaged.store.db import ensure_schema, make_engine, write_transaction
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from triaged.domain import ComplaintState, EventKind
+from triaged.domain.records import ComplaintState, EventKind
 from triaged.store import complaints, messages
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint, Event

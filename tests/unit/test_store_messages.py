@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from triaged import follow_ups
-from triaged.domain import Outcome
-from triaged.follow_ups import Speaker
+from triaged.core import follow_ups
+from triaged.core.follow_ups import Speaker
+from triaged.domain.records import Outcome
 from triaged.store import complaints, messages, outbox, rows
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Event, MessageRow

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from triaged.domain import ComplaintState, LetterState, Outcome
+from triaged.domain.records import ComplaintState, LetterState, Outcome
 from triaged.store import complaints, messages, outbox, queries
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import Complaint

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Connection, Engine
 from sqlmodel import col, select
 
-from triaged.domain import ComplaintState, LetterState
-from triaged.mailbox_key import mailbox_key
+from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.records import ComplaintState, LetterState
 from triaged.store import complaints, messages, outbox, outbox_rows, rows
 from triaged.store.db import (
     make_engine,

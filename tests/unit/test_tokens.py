@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from triaged.approval.tokens import bound_recipient, make_token, parse_token, verify
+from triaged.replies.tokens import bound_recipient, make_token, parse_token, verify
 
 SECRET = "s3cret-key-for-tests"
 EXPIRY = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from triaged.domain import ComplaintState
+from triaged.domain.records import ComplaintState
 from triaged.store.db import savepoint
 from triaged.store.models import metadata
 from triaged.store.rows import ComplaintRef

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, update
 
-from triaged.domain import RawMail
+from triaged.domain.records import RawMail
 from triaged.store.models import ReadingAttempt
 
 _table = ReadingAttempt.__table__  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from triaged.domain import ComplaintState, EventKind
+from triaged.domain.records import ComplaintState, EventKind
 from triaged.store.models import Complaint, Event, MessageRow
 
 _S = ComplaintState

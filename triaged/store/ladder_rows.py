@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, func, select, update
 
-from triaged.clock import as_utc
-from triaged.domain import ComplaintState, LetterState, Outcome
+from triaged.domain.clock import as_utc
+from triaged.domain.records import ComplaintState, LetterState, Outcome
 from triaged.store.models import metadata
 
 _complaint = metadata.tables["complaint"]

@@ -14,8 +14,8 @@ from sqlalchemy import false, or_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from triaged.clock import as_utc
-from triaged.domain import Outcome
+from triaged.domain.clock import as_utc
+from triaged.domain.records import Outcome
 from triaged.store.complaints import add_event
 from triaged.store.models import (
     QUARANTINE_STATES,

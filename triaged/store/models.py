@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from triaged.domain import ComplaintState, LetterState, Outcome
+from triaged.domain.records import ComplaintState, LetterState, Outcome
 from triaged.store.types import UTCDateTime
 
 NAMING_CONVENTION = {

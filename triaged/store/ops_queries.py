@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from triaged.clock import as_utc
-from triaged.domain import EventKind, LetterState
+from triaged.domain.clock import as_utc
+from triaged.domain.records import EventKind, LetterState
 from triaged.store.models import (
     DECISION_EVENT_KINDS,
     OPEN_COMPLAINT,

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Engine, update
 from sqlmodel import Session, col, select
 
-from triaged.domain import EventKind, LetterKind, LetterState
-from triaged.mailbox_key import mailbox_key
+from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.records import EventKind, LetterKind, LetterState
 from triaged.store.complaints import add_event
 from triaged.store.db import transaction
 from triaged.store.models import OutboxLetter

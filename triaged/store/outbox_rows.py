@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
-from triaged.domain import ComplaintState, EventKind, LetterKind, LetterState
-from triaged.mailbox_key import mailbox_key
+from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
 from triaged.store.rows import change_state, event, insert_events

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from triaged.domain import ComplaintState, LetterKind, LetterState, Outcome
+from triaged.domain.records import ComplaintState, LetterKind, LetterState, Outcome
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter, Quarantine
 
 _DONE = (ComplaintState.RESOLVED.value, ComplaintState.CLOSED.value)

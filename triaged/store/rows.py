@@ -19,8 +19,8 @@ from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from triaged.clock import as_utc
-from triaged.domain import ComplaintState, EventKind, Outcome
+from triaged.domain.clock import as_utc
+from triaged.domain.records import ComplaintState, EventKind, Outcome
 from triaged.store.complaints import can_transition, encode_detail
 from triaged.store.messages import cap_text, id_forms
 from triaged.store.models import metadata

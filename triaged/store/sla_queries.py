@@ -17,8 +17,8 @@ from sqlalchemy import func
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from triaged.clock import as_utc
-from triaged.domain import ComplaintState, EventKind
+from triaged.domain.clock import as_utc
+from triaged.domain.records import ComplaintState, EventKind
 from triaged.store.models import Complaint, Event
 
 _DONE = (ComplaintState.RESOLVED.value, ComplaintState.CLOSED.value)

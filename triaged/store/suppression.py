@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from triaged.clock import as_utc
-from triaged.domain import LetterState
+from triaged.domain.clock import as_utc
+from triaged.domain.records import LetterState
 from triaged.store.models import metadata
 
 _suppressed = metadata.tables["suppressed_address"]

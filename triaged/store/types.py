@@ -9,7 +9,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from triaged.clock import as_utc
+from triaged.domain.clock import as_utc
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -1,0 +1,252 @@
+"""Read-side commands: list, show, stats, quarantine."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.engine import Engine
+
+from triaged.cli.base import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    app,
+    build_app,
+    fail,
+    load_config,
+    open_database,
+    print_json,
+    quarantine_app,
+)
+from triaged.cli.views import (
+    complaint_view,
+    event_view,
+    iso,
+    letter_view,
+    message_view,
+    seconds_summary,
+)
+from triaged.core.references import normalize
+from triaged.domain.clock import SystemClock
+from triaged.domain.records import ComplaintState
+from triaged.replies.redact import redact_mail, redact_value
+from triaged.store import messages, queries, sla_queries
+from triaged.store.db import transaction
+
+REFERENCE_SYMBOLS = 7  # six random symbols and the check symbol (triaged.references)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def open_store() -> Engine:
+    return open_database(load_config())
+
+
+@app.command("list")
+def list_complaints(
+    state_filter: Annotated[
+        str | None, typer.Option("--state", help="Only complaints in this state.")
+    ] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue complaints.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List complaints, oldest first."""
+    if state_filter is not None and state_filter not in {s.value for s in ComplaintState}:
+        valid = ", ".join(s.value for s in ComplaintState)
+        fail(f"--state: expected one of {valid}", 2)
+    with transaction(open_store()) as session:
+        rows = queries.list_complaints(session, state=state_filter, overdue=overdue,
+                                       now=SystemClock().now())
+        views = [complaint_view(c) for c in rows]
+    if as_json:
+        print_json(views)
+        return
+    if not views:
+        typer.echo("no complaints")
+        return
+    for v in views:
+        level = f"L{v['escalation_level']}" if v["escalation_level"] else "  "
+        typer.echo(f"{v['reference']:<10} {v['state']:<18} due {v['due_at'][:16]} {level:<3} "
+                   f"{v['category'] or '-':<12} {v['customer']:<30} {v['subject'][:40]}")
+
+
+@app.command()
+def show(reference: str, as_json: JsonFlag = False) -> None:
+    """One complaint with its messages, letters and events."""
+    canonical = normalize(reference)
+    if canonical is None:
+        fail(_bad_reference(reference), 2)
+    with transaction(open_store()) as session:
+        detail = queries.complaint_detail(session, canonical)
+        if detail is None:
+            fail(f"no complaint {canonical}")
+        complaint, incoming, letters, events = detail
+        view = complaint_view(complaint)
+        view["messages"] = [message_view(m) for m in incoming]
+        view["letters"] = [letter_view(letter) for letter in letters]
+        view["events"] = [event_view(e) for e in events]
+    # What is printed may be pasted anywhere: no reply token in it may still work.
+    view = redact_value(view)
+    if as_json:
+        print_json(view)
+        return
+    typer.echo(f"{view['reference']}  {view['state']}  due {view['due_at']}")
+    typer.echo(f"customer: {view['customer_name']} <{view['customer']}>")
+    typer.echo(f"subject:  {view['subject']}")
+    if view["forwarded_by"]:
+        typer.echo(f"forwarded by: {view['forwarded_by']}")
+    if view["linked_reference"]:
+        typer.echo(f"linked to: {view['linked_reference']}")
+    for m in view["messages"]:
+        typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}")
+        if messages.raw_was_cut(m["reason"]):
+            typer.echo(f"({m['reason']})")
+        typer.echo(m["text"][:2000])
+    typer.echo("\nletters:")
+    for letter in view["letters"]:
+        typer.echo(f"  {letter['kind']:<10} {letter['state']:<8} to {letter['to']}: "
+                   f"{letter['subject']}")
+    typer.echo("events:")
+    for e in view["events"]:
+        typer.echo(f"  {e['at']}  {e['kind']:<16} {e['actor']:<10} {e['detail']}")
+
+
+def _bad_reference(text: str) -> str:
+    """Why `text` is no reference: a typo (seven symbols, wrong check) or not one at all."""
+    if len(re.sub(r"[^0-9A-Za-z]", "", text)) == REFERENCE_SYMBOLS:
+        return (f"{text!r} is not a valid reference: its check character does not match "
+                "(a mistyped symbol?)")
+    return f"{text!r} is not a reference: expected seven symbols such as K7M-Q3X9"
+
+
+@app.command()
+def stats(as_json: JsonFlag = False) -> None:
+    """Counts by outcome and state, promises kept, reply and resolution times, top categories."""
+    with transaction(open_store()) as session:
+        sla = sla_queries.sla_figures(session, SystemClock().now())
+        figures: dict[str, Any] = {
+            "messages": queries.outcome_counts(session),
+            "complaints": queries.state_counts(session),
+            "letters": queries.letters_by_state(session),
+            "answered_on_time": sla["answered_on_time"],
+            "overdue_now": sla["overdue_now"],
+            "time_to_holding_reply_seconds": seconds_summary(
+                queries.holding_reply_delays(session)
+            ),
+            "time_to_resolution_seconds": seconds_summary(sla["resolution_seconds"]),
+            "top_categories_this_week": sla["top_categories_this_week"],
+        }
+    if as_json:
+        print_json(figures)
+        return
+    for section, values in figures.items():
+        typer.echo(f"{section}:")
+        if isinstance(values, list):
+            for entry in values or [{"category": "(none yet)", "count": ""}]:
+                typer.echo(f"  {entry['category']:<18} {entry['count']}")
+            continue
+        for key, value in values.items():
+            typer.echo(f"  {key:<18} {_figure(key, value)}")
+
+
+def _figure(key: str, value: Any) -> str:
+    """A stats value as a person reads it: a share as a percentage, seconds as a span."""
+    if value is None:
+        return "-"
+    if key == "share":
+        return f"{100 * value:.1f}%"
+    if key in ("median", "p90"):
+        return _span(float(value))
+    if isinstance(value, dict):
+        return ", ".join(f"level {k}: {v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
+
+
+@quarantine_app.command("list")
+def quarantine_list(as_json: JsonFlag = False) -> None:
+    """Messages waiting in quarantine, with the reason."""
+    with transaction(open_store()) as session:
+        rows: list[dict[str, Any]] = [
+            {"id": q.id, "message_id": m.message_id, "sha256": m.sha256, "reason": q.reason,
+             "received_at": iso(m.received_at), "size": m.size}
+            for q, m in messages.list_quarantine(session)
+        ]
+    rows = redact_value(rows)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("quarantine is empty")
+    for r in rows:
+        typer.echo(f"{r['id']:>5}  {r['received_at'][:19]}  {r['reason']}")
+
+
+@quarantine_app.command("show")
+def quarantine_show(quarantine_id: int) -> None:
+    """Print the raw message of one quarantine entry."""
+    with transaction(open_store()) as session:
+        found = messages.get_quarantine(session, quarantine_id)
+        if found is None:
+            fail(f"no quarantine entry {quarantine_id}")
+        entry, row = found
+        typer.echo(f"# reason: {entry.reason}  state: {entry.state}", err=True)
+        typer.echo(redact_mail(row.raw or b"").decode("utf-8", "replace"))
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(quarantine_id: int) -> None:
+    """Mark a quarantined message as dealt with; its bytes stay stored."""
+    with transaction(open_store()) as session:
+        try:
+            messages.set_quarantine_state(session, quarantine_id, "discarded",
+                                          SystemClock().now(), actor="cli")
+        except (LookupError, ValueError) as error:
+            # Unknown id, or an entry already replayed or discarded.
+            fail(str(error).strip("'\""), EXIT_FAILURE)
+    typer.echo(f"quarantine entry {quarantine_id} discarded")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    quarantine_id: int,
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="How long reading it may take this time, e.g. '120s' "
+                         "(default: [limits] message_budget).")] = None,
+) -> None:
+    """Process a quarantined message again (after a fix); it may now become a complaint."""
+    from triaged.config.reader import positive_timedelta
+    from triaged.domain.records import RawMail
+
+    seconds = None
+    if budget is not None:
+        try:
+            seconds = positive_timedelta(budget).total_seconds()
+        except ValueError as error:
+            fail(f"--budget: {error}", EXIT_CONFIG)
+    built = build_app(load_config())
+    if seconds is not None and built.intake.reader is not None:
+        built.intake.reader.budget = seconds
+    with transaction(built.engine) as session:
+        found = messages.get_quarantine(session, quarantine_id)
+        if found is None:
+            fail(f"no quarantine entry {quarantine_id}")
+        entry, row = found
+        if entry.state != "open":
+            fail(f"quarantine entry {quarantine_id} is already {entry.state}")
+        if messages.raw_was_cut(row.reason):
+            fail(f"quarantine entry {quarantine_id} is not stored whole ({row.reason}): a "
+                 "replay would read a different message; `quarantine show` has what was kept")
+        raw = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, str(row.uid),
+                      row.raw or b"")
+        messages.set_quarantine_state(session, quarantine_id, "replayed", built.clock.now(),
+                                      actor="cli")
+    outcome = built.intake.process(raw)
+    typer.echo(f"quarantine entry {quarantine_id} replayed: {outcome.value}")

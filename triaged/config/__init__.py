@@ -1,0 +1,3 @@
+"""The configuration: one TOML file read into frozen records (`load`), every problem
+reported at once.
+"""

@@ -1,0 +1,3 @@
+"""Pure logic: parsing, classification, language, references, the business calendar,
+letters. No I/O on the network or the database.
+"""

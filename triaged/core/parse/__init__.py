@@ -1,0 +1,1 @@
+"""Raw mail bytes to `ParsedMail`: structure, charsets, HTML to text."""

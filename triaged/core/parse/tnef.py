@@ -1,0 +1,78 @@
+"""Outlook's winmail.dat (TNEF): the body and attachment names locked inside it.
+
+Outlook in "Rich Text" mode, and Exchange sending to a contact marked as
+Outlook-capable, wrap the whole message (text, HTML or compressed RTF, and the
+attachments) into one `application/ms-tnef` part. Most copies also carry a
+plain-text part, but some carry nothing else: without this, such a complaint
+would arrive with no words at all (Zammad #2403). tnefparse reads the
+container, compressed_rtf unpacks RTF, striprtf turns it into text.
+
+Pure: bytes in, text and attachment metadata out; any failure is a defect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from striprtf import striprtf
+from tnefparse import TNEF
+
+from triaged.core.parse.html import html_to_text
+from triaged.domain.records import Attachment
+
+# striprtf ships no annotations; this is its signature.
+_rtf_to_text: Callable[..., str] = striprtf.rtf_to_text
+
+TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """What a winmail.dat holds: its best body as text, and its attachments."""
+
+    text: str
+    attachments: tuple[Attachment, ...]
+    defect: str = ""
+
+
+def unpack(data: bytes) -> Unpacked:
+    """Read a TNEF container; never raises (a broken one is a defect, not a crash)."""
+    try:
+        container = TNEF(data, do_checksum=False)
+        attachments = tuple(
+            Attachment(filename=_name(item), content_type="application/octet-stream",
+                       size=len(item.data or b""))
+            for item in container.attachments
+        )
+        text = _text(container).replace("\r\n", "\n").replace("\r", "\n")
+        return Unpacked(text, attachments)
+    except Exception as error:  # noqa: BLE001 - tnefparse has no error contract
+        return Unpacked("", (), f"winmail.dat unreadable: {type(error).__name__}: {error}")
+
+
+def _text(container: TNEF) -> str:
+    """Plain body first (what the writer typed), then HTML, then RTF."""
+    if container.body:
+        return _decoded(container.body).strip()
+    if container.htmlbody:
+        return html_to_text(_decoded(container.htmlbody)).strip()
+    rtf = container.rtfbody
+    if rtf:
+        # RTF is 7-bit with \'xx escapes; its \ansicpg decides what they mean.
+        return _rtf_to_text(_decoded(rtf), errors="ignore").strip()
+    return ""
+
+
+def _decoded(value: str | bytes) -> str:
+    if isinstance(value, str):
+        return value
+    # tnefparse decodes with the message's code page when it knows it; left as
+    # bytes, the body is most often the Windows code page of Western Outlook.
+    return value.decode("cp1252", errors="replace")
+
+
+def _name(item: object) -> str:
+    long_name = getattr(item, "long_filename", None)
+    name = long_name() if callable(long_name) else None
+    return str(name or getattr(item, "name", "") or "")

@@ -1,0 +1,1 @@
+"""The long-running service: scheduler jobs, IDLE watchers, signals, systemd's watchdog."""

@@ -1,1 +1,0 @@
-"""Mail sources: where incoming messages come from (protocol adapters)."""

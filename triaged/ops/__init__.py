@@ -1,0 +1,1 @@
+"""What the operator sees: health, metrics, the HTTP listener, `check`."""

@@ -1,1 +1,0 @@
-"""Outgoing letters: rendering, MIME composition and delivery."""

@@ -1,0 +1,3 @@
+"""Signed replies: tokens, where they travel in a letter, Authentication-Results, and the
+router that hands a reply to its purpose.
+"""

@@ -1,0 +1,293 @@
+"""Replies that carry a token: authenticate, then hand them to their purpose's handler.
+
+A message carrying one of our reply tokens (see `carriers`) is never a
+complaint, never gets a holding reply and is never answered to a customer: it
+is an `approval_reply`, and this module decides whether it counts. Every
+decision, accepted or refused, is an event linked to the message's row; a
+refusal is answered only to a configured person of the token's purpose, saying
+why, and never to an automatic message.
+
+A reply counts only when all of these hold, checked in this order:
+
+1. the token's purpose is registered and approvals have a secret;
+2. the message is not automatic (auto-reply, bounce…);
+3. the sender (From) may use the purpose (`Purpose.senders`: managers, staff…);
+4. the token's MAC verifies, and for that very sender (not another manager's);
+5. it has not expired;
+6. the complaint exists; the token is unused (`single_use`);
+7. the draft version is still current (`current_version`, when the purpose has one);
+8. with `approval.require_authentication_results`, the configured authserv-id's
+   Authentication-Results says DKIM or DMARC passed for the sender's domain;
+9. the handler accepts it (it raises `Refused` otherwise, e.g. "no APPROVE found").
+
+Adding a purpose (issue 4's escalation ACK / EXTEND, for instance): write a
+handler `def handle(ctx: ReplyContext) -> Mapping[str, Any]` that does its work
+on `ctx.conn` (inside intake's transaction), returns a detail for the
+`reply_accepted` event, or raises `Refused("why")`; then add
+`Purpose("escalation", senders=managers, handle=handle, single_use=...)` in
+`triaged/usecases/purposes.py`'s `default_registry()`. Put the token in your
+letter with `outgoing.Mailer.queue_with_token` (or `tokens.make_token` +
+`carriers`), and the reply comes back here through intake.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from triaged import logs
+from triaged.config.records import Config
+from triaged.core import references
+from triaged.core.decision import looks_like_decision
+from triaged.domain.errors import ApprovalRefused
+from triaged.domain.records import Address, EventKind, LetterKind, ParsedMail
+from triaged.replies import authresults, carriers
+from triaged.replies.tokens import TokenClaim, bound_recipient, parse_token
+from triaged.store import approval_rows, rows
+from triaged.store.db import savepoint
+from triaged.usecases.mailer import Mailer
+
+log = logging.getLogger("triaged.approval")
+
+
+# A reply that does not count; `reason` is told to the person it is answered to.
+Refused = ApprovalRefused
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    """What a purpose's handler gets: an authenticated reply, inside intake's transaction."""
+
+    conn: Connection
+    mail: ParsedMail
+    message_row_id: int
+    claim: TokenClaim
+    sender: str
+    complaint: rows.ComplaintRef
+    mailbox: str
+    now: datetime
+    mailer: Mailer
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """One kind of reply token: who may use it and what a good reply does."""
+
+    name: str
+    senders: Callable[[Config], Sequence[str]]
+    handle: Callable[[ReplyContext], Mapping[str, Any]]
+    single_use: bool = True
+    current_version: Callable[[Connection, int], int] | None = None
+
+
+@dataclass
+class Registry:
+    purposes: dict[str, Purpose] = field(default_factory=dict)
+
+    def add(self, purpose: Purpose) -> None:
+        if purpose.name in self.purposes:
+            raise ValueError(f"reply purpose {purpose.name!r} is registered twice")
+        self.purposes[purpose.name] = purpose
+
+    def get(self, name: str) -> Purpose | None:
+        return self.purposes.get(name)
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """A message that carries a token: what it claims, and the complaint if it exists.
+
+    `claim` is None for a message from a manager or staff member that names a
+    complaint (`[REF]` in the subject) and starts with APPROVE or REJECT but
+    carries no token: a decision written as a new message, or a forgery in
+    their name. It is refused, never a complaint.
+    """
+
+    claim: TokenClaim | None
+    complaint: rows.ComplaintRef | None
+
+
+@dataclass
+class _Verdict:
+    reason: str = ""
+    answer_to: str = ""
+    bound: str = ""
+
+
+class ReplyRouter:
+    def __init__(self, mailer: Mailer, registry: Registry) -> None:
+        self.mailer = mailer
+        self.registry = registry
+        self._own = frozenset(m.address.lower() for m in mailer.config.mailboxes)
+        self._insiders_cache: frozenset[str] | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.mailer.config
+
+    def recognise(self, conn: Connection, mail: ParsedMail) -> Recognised | None:
+        """The token `mail` carries (the most telling one), or None: not a reply to us."""
+        for text in carriers.find_tokens(mail, self._own):
+            claim = parse_token(text)
+            if claim is not None:
+                return Recognised(claim, rows.complaint_by_id(conn, claim.complaint_id))
+        if mail.sender.email.lower() in self._insiders() and looks_like_decision(mail.text):
+            for reference in references.find_in_text(mail.subject):
+                found = rows.complaint_by_reference(conn, reference)
+                if found is not None:
+                    return Recognised(None, found)
+        return None
+
+    def _insiders(self) -> frozenset[str]:
+        """Everyone some purpose lets answer: managers, staff… (worked out once)."""
+        if self._insiders_cache is None:
+            self._insiders_cache = frozenset(a.lower() for p in self.registry.purposes.values()
+                                             for a in p.senders(self.config))
+        return self._insiders_cache
+
+    def handle(
+        self,
+        conn: Connection,
+        mail: ParsedMail,
+        found: Recognised,
+        *,
+        message_row_id: int,
+        mailbox: str,
+        now: datetime,
+        automatic: str = "",
+    ) -> str:
+        """Decide on a recognised reply; return "" when accepted, else the refusal reason.
+
+        `automatic` is the classify rule's reason when the message is machine-sent.
+        Writes the decision's event and, for a refusal, queues the answer.
+        """
+        claim, sender = found.claim, mail.sender.email.lower()
+        complaint_id = found.complaint.id if found.complaint is not None else None
+        if found.complaint is not None:
+            logs.tag(reference=found.complaint.reference)
+        if claim is None:
+            detail: dict[str, Any] = {"purpose": "", "sender": sender}
+            verdict = _Verdict("the message carries no approval token: answer the request "
+                               "itself with Reply, not with a new message",
+                               answer_to="" if automatic else sender)
+            self._refuse(conn, mail, found, verdict, detail, message_row_id, mailbox, now)
+            return verdict.reason
+        verdict = self._authenticate(conn, mail, claim, found, sender, now, automatic)
+        detail = {"purpose": claim.purpose, "sender": sender, "version": claim.version}
+        if not verdict.reason:
+            purpose = self.registry.get(claim.purpose)
+            assert purpose is not None
+            assert found.complaint is not None
+            ctx = ReplyContext(conn, mail, message_row_id, claim, sender, found.complaint,
+                               mailbox, now, self.mailer)
+            try:
+                # One savepoint: a refusal by the handler undoes the token's use,
+                # and a replay that raced us undoes nothing the handler did.
+                with savepoint(conn):
+                    if purpose.single_use and not approval_rows.use_token(
+                            conn, digest=claim.digest, purpose=claim.purpose,
+                            complaint_id=complaint_id, used_by=sender,
+                            message_row_id=message_row_id, now=now):
+                        raise Refused("this request has already been answered")
+                    detail.update(purpose.handle(ctx))
+            except Refused as refused:
+                verdict.reason, verdict.answer_to = refused.reason, sender
+        if not verdict.reason:
+            log.info("%s reply from %s accepted on complaint %s", claim.purpose, sender,
+                     complaint_id)
+            rows.insert_events(conn, [rows.event(complaint_id, EventKind.REPLY_ACCEPTED, now=now,
+                                                 actor=sender, message_row_id=message_row_id,
+                                                 detail=detail)])
+            return ""
+        self._refuse(conn, mail, found, verdict, detail, message_row_id, mailbox, now)
+        return verdict.reason
+
+    def _authenticate(
+        self, conn: Connection, mail: ParsedMail, claim: TokenClaim, found: Recognised,
+        sender: str, now: datetime, automatic: str,
+    ) -> _Verdict:
+        purpose = self.registry.get(claim.purpose)
+        secret = self.config.approval.secret
+        if purpose is None:
+            return _Verdict(f"replies of kind {claim.purpose!r} are not understood")
+        if secret is None:
+            return _Verdict("approval by email is not configured (approval.secret_file)")
+        allowed = [a.lower() for a in purpose.senders(self.config)]
+        bound = bound_recipient(claim, secret.reveal(), allowed) or ""
+        if automatic:
+            return _Verdict(f"an automatic message ({automatic}) cannot decide anything",
+                            bound=bound)
+        if sender not in allowed:
+            # Whoever wrote is nobody we answer; the person the token was for is told.
+            return _Verdict(f"{sender} is not allowed to answer this request", answer_to=bound,
+                            bound=bound)
+        if not bound:
+            return _Verdict("the reply's token does not verify (it is forged or was altered)",
+                            answer_to=sender)
+        if bound != sender:
+            return _Verdict(f"this request was sent to {bound}, not to {sender}: only its "
+                            "recipient can answer it", answer_to=sender, bound=bound)
+        if claim.expires_at <= now:
+            return _Verdict(f"this request expired on {claim.expires_at:%Y-%m-%d %H:%M} UTC",
+                            answer_to=sender, bound=bound)
+        if found.complaint is None:
+            return _Verdict("the complaint this request is about no longer exists",
+                            answer_to=sender, bound=bound)
+        named = references.find_in_text(mail.subject)
+        if named and found.complaint.reference not in named:
+            return _Verdict(f"the token is for complaint {found.complaint.reference}, but the "
+                            f"subject names {', '.join(named)}", answer_to=sender, bound=bound)
+        if purpose.single_use:
+            used_at = approval_rows.token_used_at(conn, claim.digest)
+            if used_at is not None:
+                return _Verdict(f"this request was already answered on {used_at:%Y-%m-%d %H:%M}"
+                                " UTC; a request counts once", answer_to=sender, bound=bound)
+        if purpose.current_version is not None:
+            current = purpose.current_version(conn, found.complaint.id)
+            if claim.version != current:
+                return _Verdict(f"this request is about version {claim.version} of the letter, "
+                                f"but version {current} is now current: answer the newest "
+                                "request", answer_to=sender, bound=bound)
+        approval = self.config.approval
+        if approval.require_authentication_results:
+            headers = [v for k, v in mail.headers if k.lower() == "authentication-results"]
+            auth = authresults.check(headers, approval.authserv_id, sender)
+            if not auth.passed:
+                return _Verdict(f"the message could not be authenticated: {auth.reason}",
+                                answer_to=sender, bound=bound)
+        return _Verdict(bound=bound)
+
+    def _refuse(
+        self, conn: Connection, mail: ParsedMail, found: Recognised, verdict: _Verdict,
+        detail: dict[str, Any], message_row_id: int, mailbox: str, now: datetime,
+    ) -> None:
+        complaint = found.complaint
+        complaint_id = complaint.id if complaint is not None else None
+        log.warning("%s reply from %s refused: %s", detail["purpose"] or "token-less",
+                    detail["sender"], verdict.reason)
+        events = [rows.event(complaint_id, EventKind.REPLY_REFUSED, now=now,
+                             actor=detail["sender"], message_row_id=message_row_id,
+                             detail={**detail, "reason": verdict.reason,
+                                     "answered_to": verdict.answer_to})]
+        approval_rows.set_message_reason(conn, message_row_id, verdict.reason)
+        if verdict.answer_to:
+            context = {
+                "reason": verdict.reason,
+                "sender": detail["sender"],
+                "subject": carriers.without_tokens(mail.subject),
+                "reference": complaint.reference if complaint is not None else "",
+                "business_name": self.config.business.name,
+            }
+            letter = self.mailer.internal_letter(LetterKind.REFUSAL, Address(verdict.answer_to),
+                                                 context, in_reply_to=mail.message_id,
+                                                 references=mail.references)
+            queued = self.mailer.queue(conn, letter, complaint_id=complaint_id, mailbox=mailbox,
+                                       now=now, automatic=True)
+            if queued is not None:
+                events.append(queued)
+        rows.insert_events(conn, events)

@@ -1,1 +1,0 @@
-"""Service-level time: the business calendar and the promises computed on it."""

@@ -1,0 +1,302 @@
+"""Drafts, approval requests and decisions: the use cases behind the final letter.
+
+Every function works on the caller's open connection, inside the caller's
+transaction (intake's for replies by email, the CLI's for console commands),
+so a state change, its events and the letters it causes commit together.
+They raise `Refused(reason)` before writing anything when the complaint is
+not in a state that allows the step.
+
+The path: `record_draft` (staff's resolution, by email or `triaged draft`)
+stores a new version, moves the complaint to `awaiting_approval` and sends an
+approval request to each lowest-level manager, each with a token bound to that
+manager and that version. `approve` queues the final letter to the customer
+and resolves the complaint; `reject` returns it to `in_progress` and tells
+staff why; an edited letter is a new version approved at once by its editor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from triaged import logs
+from triaged.core.decision import EDIT_END, EDIT_START
+from triaged.core.history import history_entries
+from triaged.core.letters.customer import language_name, local_date_words
+from triaged.core.letters.excerpt import text_excerpt
+from triaged.core.letters.final import ClosingFacts, final_letter
+from triaged.domain.records import Address, ComplaintState, EventKind, Letter, LetterKind
+from triaged.replies.routing import Refused
+from triaged.store import approval_rows, rows
+from triaged.store.approval_rows import ComplaintFacts, DraftRow
+from triaged.usecases.mailer import Mailer
+
+log = logging.getLogger("triaged.approval")
+
+APPROVE, DRAFT = "approve", "draft"
+CLOSED_STATES = (ComplaintState.RESOLVED, ComplaintState.CLOSED)
+
+
+def customer_label(complaint: ComplaintFacts) -> str:
+    if complaint.customer_name:
+        return f"{complaint.customer_name} <{complaint.customer_email}>"
+    return complaint.customer_email
+
+
+class Approvals:
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+        self.config = mailer.config
+
+    # -- letters -----------------------------------------------------------------
+
+    def _when(self, at: datetime) -> str:
+        day, time = local_date_words(at, self.config.business.timezone,
+                                     self.mailer.internal_language(LetterKind.APPROVAL_REQUEST))
+        return f"{day}, {time}"
+
+    def final_letter(self, conn: Connection, complaint: ComplaintFacts, text: str) -> Letter:
+        """The letter the customer will get for `text`, exactly as it will be sent."""
+        latest, chain = approval_rows.conversation(conn, complaint)
+        facts = ClosingFacts(
+            business_name=self.config.business.name,
+            customer=Address(complaint.customer_email, complaint.customer_name),
+            reference=complaint.reference, subject=complaint.subject,
+            language=complaint.language, in_reply_to=latest,
+            references=tuple(i for i in chain if i != latest), resolution=text)
+        return final_letter(facts, self.mailer.renderer)
+
+    def _base_context(self, complaint: ComplaintFacts) -> dict[str, Any]:
+        return {
+            "business_name": self.config.business.name,
+            "reference": complaint.reference,
+            "customer": complaint.customer_email,
+            "customer_label": customer_label(complaint),
+            "subject": complaint.subject,
+            # Staff write the resolution into a letter in the customer's language.
+            "language_name": self._language_name(complaint),
+        }
+
+    def _language_name(self, complaint: ComplaintFacts) -> str:
+        """The customer's letter language, named in the language staff read ("Korean")."""
+        tag = self.mailer.renderer.pick_language(complaint.language, LetterKind.FINAL)
+        return language_name(tag, self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
+
+    def _staff_letter(self, conn: Connection, complaint: ComplaintFacts, kind: LetterKind,
+                      context: Mapping[str, Any], now: datetime,
+                      about: str = "") -> list[dict[str, Any]]:
+        """One letter to each `staff.notify` address, each able to answer with a draft.
+
+        `about`: the mailbox key of the sender whose mail this is about, for the
+        per-sender limit on notices (`letter_limits`); "" for no limit."""
+        events: list[dict[str, Any]] = []
+        can_reply = self.config.approval.secret is not None
+        for address in self.config.staff.notify:
+            letter = self.mailer.internal_letter(kind, Address(address),
+                                                 {**context, "can_reply": can_reply})
+            if can_reply:
+                token = self.mailer.make_token(DRAFT, complaint.id, 0, address, now)
+                queued = self.mailer.queue_with_token(conn, letter, token,
+                                                      complaint_id=complaint.id,
+                                                      mailbox=complaint.mailbox, now=now,
+                                                      about=about)
+            else:
+                queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
+                                           mailbox=complaint.mailbox, now=now, about=about)
+            if queued is not None:
+                events.append(queued)
+        return events
+
+    def notify_new(self, conn: Connection, complaint: ComplaintFacts, text: str,
+                   now: datetime, about: str = "") -> list[dict[str, Any]]:
+        """Tell `staff.notify` of a new complaint, with the customer's text; the events.
+
+        Past the per-sender limit for the sender keyed `about`, the notice waits
+        for the staff digest."""
+        context = {**self._base_context(complaint),
+                   "received": self._when(complaint.received_at),
+                   "due": self._when(complaint.due_at),
+                   "complaint_text": text_excerpt(text, complaint.reference)}
+        return self._staff_letter(conn, complaint, LetterKind.NEW_COMPLAINT, context, now,
+                                  about)
+
+    def notify_reopened(self, conn: Connection, complaint: ComplaintFacts, text: str,
+                        old_state: ComplaintState, now: datetime) -> list[dict[str, Any]]:
+        """Tell staff the customer wrote again about a settled complaint; the events."""
+        context = {**self._base_context(complaint), "reopened": True,
+                   "old_state": old_state.value, "reason": text_excerpt(text, complaint.reference),
+                   "version": 0,
+                   "decided_by": ""}
+        return self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
+
+    # -- drafting ----------------------------------------------------------------
+
+    def record_draft(
+        self, conn: Connection, complaint: ComplaintFacts, text: str, *, author: str,
+        source: str, message_row_id: int | None, now: datetime,
+    ) -> DraftRow:
+        """Store `text` as the next version and ask the managers to approve it."""
+        if complaint.state in CLOSED_STATES:
+            raise Refused(f"complaint {complaint.reference} is {complaint.state.value}: a draft "
+                          "is refused until the customer reopens it")
+        if not text.strip():
+            raise Refused("the resolution text is empty")
+        if self.config.approval.secret is None:
+            raise Refused("approval by email is not configured (approval.secret_file)")
+        if not self._approvers():
+            raise Refused("no [[managers]] are configured to approve the letter")
+        draft = approval_rows.add_draft(conn, complaint_id=complaint.id, text=text.strip(),
+                                        author=author, source=source,
+                                        message_row_id=message_row_id, now=now)
+        events = [rows.event(complaint.id, EventKind.DRAFTED, now=now, actor=author,
+                             message_row_id=message_row_id,
+                             detail={"version": draft.version, "source": source})]
+        events += self._move(conn, complaint, ComplaintState.AWAITING_APPROVAL, author,
+                             message_row_id, now)
+        # Written before the request is made, so that its short history shows this draft.
+        rows.insert_events(conn, events)
+        rows.insert_events(conn, self._request(conn, complaint, draft, now))
+        log.info("%s: version %d drafted by %s", complaint.reference, draft.version, author,
+                 extra=logs.fields(reference=complaint.reference))
+        return draft
+
+    def _approvers(self) -> list[Address]:
+        if not self.config.managers:
+            return []
+        lowest = min(m.level for m in self.config.managers)
+        return [Address(m.email, m.name) for m in self.config.managers if m.level == lowest]
+
+    def _move(self, conn: Connection, complaint: ComplaintFacts, target: ComplaintState,
+              actor: str, message_row_id: int | None, now: datetime) -> list[dict[str, Any]]:
+        """Walk the complaint to `target` along SPEC §2's allowed steps; the events."""
+        path = {
+            ComplaintState.AWAITING_APPROVAL: {
+                ComplaintState.RECEIVED: [ComplaintState.IN_PROGRESS],
+                ComplaintState.ACKNOWLEDGED: [ComplaintState.IN_PROGRESS],
+                ComplaintState.IN_PROGRESS: [],
+                ComplaintState.AWAITING_APPROVAL: None,
+            },
+        }.get(target, {}).get(complaint.state, [])
+        if path is None:
+            return []
+        events: list[dict[str, Any]] = []
+        state = complaint.state
+        for step in [*path, target]:
+            moved = rows.change_state(conn, complaint.id, state, step, now=now, actor=actor,
+                                      message_row_id=message_row_id)
+            if moved is None:
+                raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
+            events.append(moved)
+            state = step
+        return events
+
+    def _request(self, conn: Connection, complaint: ComplaintFacts, draft: DraftRow,
+                 now: datetime) -> list[dict[str, Any]]:
+        final = self.final_letter(conn, complaint, draft.text)
+        expires = self.mailer.token_expiry(now)
+        context = {
+            **self._base_context(complaint),
+            "version": draft.version, "drafted_by": draft.author,
+            "resolution": draft.text, "edit_start": EDIT_START, "edit_end": EDIT_END,
+            "final_subject": final.subject, "final_text": final.text,
+            "history": history_entries(approval_rows.events_of(conn, complaint.id),
+                                       self._when),
+            "complaint_text": text_excerpt(approval_rows.first_text(conn, complaint.id),
+                                           complaint.reference),
+            "expires": self._when(expires),
+        }
+        events: list[dict[str, Any]] = []
+        managers = self._approvers()
+        for manager in managers:
+            letter = self.mailer.internal_letter(LetterKind.APPROVAL_REQUEST, manager,
+                                                 {**context, "manager_name": manager.name})
+            token = self.mailer.make_token(APPROVE, complaint.id, draft.version, manager.email,
+                                           now)
+            queued = self.mailer.queue_with_token(conn, letter, token, complaint_id=complaint.id,
+                                                  mailbox=complaint.mailbox, now=now)
+            if queued is not None:
+                events.append(queued)
+        events.append(rows.event(complaint.id, EventKind.APPROVAL_REQUESTED, now=now,
+                                 actor="system",
+                                 detail={"version": draft.version,
+                                         "managers": [m.email for m in managers],
+                                         "expires_at": expires}))
+        return events
+
+    # -- decisions ---------------------------------------------------------------
+
+    def _awaiting(self, conn: Connection, complaint: ComplaintFacts) -> DraftRow:
+        draft = approval_rows.current_draft(conn, complaint.id)
+        if complaint.state is not ComplaintState.AWAITING_APPROVAL or draft is None:
+            raise Refused(f"complaint {complaint.reference} is {complaint.state.value}, not "
+                          "awaiting approval")
+        return draft
+
+    def approve(
+        self, conn: Connection, complaint: ComplaintFacts, *, by: str, via: str,
+        message_row_id: int | None, now: datetime, edited: str = "",
+    ) -> dict[str, Any]:
+        """Send the current version (or `edited`, as a new version) and resolve the complaint."""
+        draft = self._awaiting(conn, complaint)
+        events: list[dict[str, Any]] = []
+        if edited:
+            draft = approval_rows.add_draft(conn, complaint_id=complaint.id, text=edited,
+                                            author=by, source="edit",
+                                            message_row_id=message_row_id, now=now)
+            events.append(rows.event(complaint.id, EventKind.DRAFTED, now=now, actor=by,
+                                     message_row_id=message_row_id,
+                                     detail={"version": draft.version, "source": "edit"}))
+        letter = self.final_letter(conn, complaint, draft.text)
+        queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
+                                   mailbox=complaint.mailbox, now=now)
+        events += [e for e in (queued,) if e is not None]
+        moved = rows.change_state(conn, complaint.id, ComplaintState.AWAITING_APPROVAL,
+                                  ComplaintState.RESOLVED, now=now, actor=by,
+                                  message_row_id=message_row_id,
+                                  detail={"approved_version": draft.version})
+        if moved is None:
+            raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
+        detail = {"version": draft.version, "by": by, "via": via, "edited": bool(edited),
+                  "language": letter.language}
+        events += [moved, rows.event(complaint.id, EventKind.APPROVED, now=now, actor=by,
+                                     message_row_id=message_row_id, detail=detail)]
+        if via == "email":
+            context = {**self._base_context(complaint), "version": draft.version,
+                       "edited": bool(edited)}
+            confirmation = self.mailer.internal_letter(LetterKind.APPROVED, Address(by), context)
+            queued = self.mailer.queue(conn, confirmation, complaint_id=complaint.id,
+                                       mailbox=complaint.mailbox, now=now)
+            events += [e for e in (queued,) if e is not None]
+        rows.insert_events(conn, events)
+        log.info("%s: version %d approved by %s (%s)", complaint.reference, draft.version, by,
+                 via, extra=logs.fields(reference=complaint.reference))
+        return detail
+
+    def reject(
+        self, conn: Connection, complaint: ComplaintFacts, *, by: str, via: str, reason: str,
+        message_row_id: int | None, now: datetime,
+    ) -> dict[str, Any]:
+        """Back to `in_progress`, and staff told why."""
+        draft = self._awaiting(conn, complaint)
+        if not reason.strip():
+            raise Refused("a rejection needs a reason")
+        moved = rows.change_state(conn, complaint.id, ComplaintState.AWAITING_APPROVAL,
+                                  ComplaintState.IN_PROGRESS, now=now, actor=by,
+                                  message_row_id=message_row_id,
+                                  detail={"rejected_version": draft.version})
+        if moved is None:
+            raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
+        detail = {"version": draft.version, "by": by, "via": via, "reason": reason.strip()}
+        events = [moved, rows.event(complaint.id, EventKind.REJECTED, now=now, actor=by,
+                                    message_row_id=message_row_id, detail=detail)]
+        context = {**self._base_context(complaint), "reopened": False, "decided_by": by,
+                   "version": draft.version, "reason": reason.strip()}
+        events += self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
+        rows.insert_events(conn, events)
+        log.info("%s: version %d rejected by %s (%s)", complaint.reference, draft.version, by,
+                 via, extra=logs.fields(reference=complaint.reference))
+        return detail

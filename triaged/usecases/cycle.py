@@ -1,0 +1,66 @@
+"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate, do the
+satisfaction checks and write the staff digests that are due, then send."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from triaged.app import App
+from triaged.domain.errors import TransientError
+from triaged.usecases.escalation import EscalationReport
+from triaged.usecases.intake import Tally
+
+log = logging.getLogger("triaged.cycle")
+
+
+@dataclass
+class CycleReport:
+    tally: Tally = field(default_factory=Tally)
+    letters_tried: int = 0
+    escalation: EscalationReport = field(default_factory=EscalationReport)
+    satisfaction_letters: int = 0
+    staff_digests: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def run_cycle(app: App) -> CycleReport:
+    """Poll every mailbox until nothing new is left, remind and escalate what is due,
+    then send every due letter (the reminders and digests just queued included).
+
+    A mailbox that cannot be reached is reported in `failures` (exit status 1
+    for `run --once`); the other mailboxes and the sender still run. So is an
+    SMTP login the server refused (a wrong or expired password or token): an
+    unreachable SMTP server is not, as its letters simply wait (SPEC §9).
+    """
+    report = CycleReport()
+    for poller in app.pollers:
+        try:
+            poller.poll(report.tally)
+        except (TransientError, SQLAlchemyError) as error:
+            log.error("%s: %s", poller.mailbox.name, error)
+            report.failures.append(f"{poller.mailbox.name}: {error}")
+    try:
+        report.escalation = app.escalator.run()
+        if app.satisfaction is not None:
+            report.satisfaction_letters = app.satisfaction.run()
+        if app.digests is not None:
+            report.staff_digests = app.digests.run()
+    except SQLAlchemyError as error:
+        log.error("database: %s", error)
+        report.failures.append(f"database: {error}")
+    try:
+        report.letters_tried = app.sender.drain()
+    except SQLAlchemyError as error:
+        log.error("database: %s", error)
+        report.failures.append(f"database: {error}")
+    if app.sender.login_refused:
+        # Already logged once by the sender; counted here for the exit status.
+        report.failures.append(f"smtp: {app.sender.login_refused}")
+    return report

@@ -1,0 +1,220 @@
+"""The reminder and escalation run: what is due is told to the right people, in one
+letter per person (SPEC §5, §9 "Escalation").
+
+`Escalator.run()` is one pass, in one transaction: read the complaints whose
+`nudge_at` has come, decide each one's step on the ladder (`sla.ladder`),
+claim the step with a conditional update, then queue one reminder per staff
+address and one digest per manager, and log each step on its complaint. A
+complaint whose final letter is approved or sent (resolved, closed) is
+dropped from the ladder the first time the scan meets it.
+
+Outside working hours, unless `[sla] notify_outside_working_hours` is true,
+the run does nothing: the nudges wait for the next opening, so no manager
+is woken at midnight (zammad#4432).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from triaged import logs
+from triaged.config.records import Config, ManagerConfig
+from triaged.core.calendar import BusinessCalendar
+from triaged.core.ladder import StepKind, ladder_of
+from triaged.core.letters.compose import new_message_id
+from triaged.core.letters.render import Renderer
+from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_letter, reminder_letter
+from triaged.domain.clock import Clock
+from triaged.domain.records import Address, EventKind, Letter
+from triaged.replies import carriers
+from triaged.store import ladder_rows, rows
+from triaged.store.db import transaction
+from triaged.usecases import escalation_replies
+from triaged.usecases.mailer import Mailer
+
+log = logging.getLogger("triaged.escalation")
+
+
+@dataclass
+class EscalationReport:
+    """What one run did: complaints reminded of and escalated, letters queued."""
+
+    reminded: list[str] = field(default_factory=list)
+    escalated: dict[str, int] = field(default_factory=dict)
+    letters: int = 0
+    waiting_for_opening: bool = False
+
+
+@dataclass
+class _Told:
+    """Who hears about what in this run, gathered before any letter is written."""
+
+    reminders: dict[str, list[DigestItem]] = field(default_factory=lambda: defaultdict(list))
+    escalations: dict[str, list[DigestItem]] = field(default_factory=lambda: defaultdict(list))
+    events: list[tuple[int, EventKind, dict[str, Any], list[str]]] = field(default_factory=list)
+
+
+class Escalator:
+    def __init__(self, engine: Engine, config: Config, clock: Clock, renderer: Renderer,
+                 calendar: BusinessCalendar) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self.renderer = renderer
+        self.calendar = calendar
+        self.ladder = ladder_of(config, calendar)
+        self.mailer = Mailer(config, renderer, calendar)
+
+    def managers_at(self, level: int) -> list[ManagerConfig]:
+        return [m for m in self.config.managers if m.level == level]
+
+    def run(self) -> EscalationReport:
+        """One pass over what is due now; returns what it did."""
+        now = self.clock.now()
+        report = EscalationReport()
+        if not self.config.sla.notify_outside_working_hours and not self.calendar.is_open(now):
+            report.waiting_for_opening = True
+            return report
+        with transaction(self.engine) as session:
+            conn = session.connection()
+            told = self._steps(conn, now, report)
+            report.letters = self._write(conn, told, now)
+        if report.reminded or report.escalated:
+            log.info("reminded of %d, escalated %d, %d letters queued", len(report.reminded),
+                     len(report.escalated), report.letters)
+        return report
+
+    # -- deciding -----------------------------------------------------------------
+
+    def _steps(self, conn: Connection, now: datetime, report: EscalationReport) -> _Told:
+        told = _Told()
+        due = ladder_rows.due_complaints(conn, now)
+        escalated: list[tuple[ladder_rows.DueComplaint, int, bool]] = []
+        for complaint in due:
+            if complaint.state in ladder_rows.DONE_STATES:
+                # Approved or sent: the ladder stops here (and the scan forgets it).
+                ladder_rows.advance(conn, complaint, next_nudge=None,
+                                    level=complaint.escalation_level,
+                                    reminded=complaint.reminded, now=now)
+                continue
+            step = self.ladder.step(now=now, due_at=complaint.due_at,
+                                    level=complaint.escalation_level,
+                                    reminded=complaint.reminded)
+            if not ladder_rows.advance(conn, complaint, next_nudge=step.next_nudge,
+                                       level=step.level, reminded=True, now=now):
+                continue  # another instance took this step
+            if step.kind is StepKind.REMIND:
+                item = self._item(complaint, level=complaint.escalation_level)
+                recipients = list(self.config.staff.notify)
+                for address in recipients:
+                    told.reminders[address].append(item)
+                told.events.append((complaint.id, EventKind.REMINDED,
+                                    {"due_at": complaint.due_at}, recipients))
+                report.reminded.append(complaint.reference)
+            elif step.kind is StepKind.ESCALATE:
+                escalated.append((complaint, step.level, step.repeat))
+                report.escalated[complaint.reference] = step.level
+            else:
+                log.warning("%s is overdue and no manager is configured to hear of it",
+                            complaint.reference, extra=logs.fields(reference=complaint.reference))
+        known = ladder_rows.known_so_far(conn, (c.id for c, _, _ in escalated))
+        for complaint, level, repeat in escalated:
+            facts = known.get(complaint.id, ladder_rows.Known())
+            item = self._item(complaint, level=level, repeat=repeat, known=facts)
+            recipients = [m.email for m in self.managers_at(level)]
+            for address in recipients:
+                told.escalations[address].append(item)
+            told.events.append((complaint.id, EventKind.ESCALATED,
+                                {"level": level, "repeat": repeat, "due_at": complaint.due_at,
+                                 "late_seconds": int((now - complaint.due_at).total_seconds())},
+                                recipients))
+        return told
+
+    def _item(self, c: ladder_rows.DueComplaint, *, level: int, repeat: bool = False,
+              known: ladder_rows.Known | None = None) -> DigestItem:
+        known = known or ladder_rows.Known()
+        return DigestItem(
+            reference=c.reference, customer=Address(c.customer_email, c.customer_name),
+            subject=c.subject, received_at=c.received_at, due_at=c.due_at, state=c.state,
+            category=c.category, priority=c.priority, level=level, repeat=repeat,
+            first_text=known.first_text, follow_ups=known.follow_ups,
+            letters_sent=known.letters_sent, complaint_id=c.id,
+        )
+
+    # -- writing ------------------------------------------------------------------
+
+    def _write(self, conn: Connection, told: _Told, now: datetime) -> int:
+        message_ids: dict[tuple[str, str], str] = {}
+        names = {m.email: m.name for m in self.config.managers}
+        events: list[dict[str, Any]] = []
+        for address, items in told.reminders.items():
+            letter = reminder_letter(self._facts(Address(address), items, now), self.renderer)
+            message_ids[("reminder", address)] = self._queue(conn, letter, now, events)
+        for address, items in told.escalations.items():
+            to = Address(address, names.get(address, ""))
+            tokens = self._tokens(address, items, now)
+            items = [replace(i, reply_to=self._reply_address(tokens.get(i.complaint_id, "")))
+                     for i in items]
+            letter = escalation_letter(self._facts(to, items, now), self.renderer)
+            single = tokens.get(items[0].complaint_id, "") if len(items) == 1 else ""
+            message_ids[("escalation", address)] = self._queue(
+                conn, letter, now, events, token=single,
+                complaint_id=items[0].complaint_id if single else None)
+        for complaint_id, kind, detail, recipients in told.events:
+            letter_kind = "reminder" if kind is EventKind.REMINDED else "escalation"
+            letters = [{"to": a, "message_id": message_ids[(letter_kind, a)]} for a in recipients]
+            events.append(rows.event(complaint_id, kind, now=now, actor="system",
+                                     detail={**detail, "letters": letters}))
+        rows.insert_events(conn, events)
+        return len(message_ids)
+
+    def _facts(self, to: Address, items: list[DigestItem], now: datetime) -> DigestFacts:
+        business = self.config.business
+        return DigestFacts(business_name=business.name, to=to, timezone=business.timezone,
+                           language=business.language, now=now, items=tuple(items))
+
+    def _tokens(self, address: str, items: list[DigestItem], now: datetime) -> dict[int, str]:
+        """One reply token per complaint for this manager; none without an approval secret."""
+        if self.config.approval.secret is None:
+            return {}
+        return {i.complaint_id: self.mailer.make_token(escalation_replies.PURPOSE,
+                                                       i.complaint_id, 0, address, now)
+                for i in items}
+
+    def _reply_address(self, token: str) -> str:
+        return carriers.reply_address(self._mailbox, token) if token else ""
+
+    @property
+    def _mailbox(self) -> str:
+        return self.config.mailboxes[0].address
+
+    def _queue(self, conn: Connection, letter: Letter, now: datetime,
+               events: list[dict[str, Any]], *, token: str = "",
+               complaint_id: int | None = None) -> str:
+        """Queue one staff letter; its Message-ID. With a token (a digest of one
+        complaint), the token rides in the headers so that a plain Reply counts.
+
+        Not `automatic` in the rate limit's sense: the limit protects customers'
+        addresses from loops, and a manager must hear of every overdue complaint.
+        """
+        mailbox = self.config.mailboxes[0].name
+        if token and complaint_id is not None:
+            message_id = carriers.token_message_id(token, self._mailbox)
+            tagged = replace(letter, subject=carriers.subject_with_token(letter.subject, token),
+                             extra_headers=(*letter.extra_headers,
+                                            ("Reply-To", self._reply_address(token))))
+            queued = self.mailer.queue(conn, tagged, complaint_id=complaint_id,
+                                       mailbox=mailbox, now=now, message_id=message_id)
+        else:
+            message_id = new_message_id(self.mailer.sender(mailbox))
+            queued = self.mailer.queue(conn, letter, complaint_id=None, mailbox=mailbox,
+                                       now=now, message_id=message_id)
+        if queued is not None:
+            events.append(queued)
+        return message_id

@@ -1,0 +1,67 @@
+"""How much automatic mail triaged may write: the one home of the limits and their windows.
+
+Anyone can make triaged write by sending it mail, so what it writes on its own
+is bounded whoever asks (SPEC §4, §9 "Rate limit"):
+
+- per real mailbox, at most `[limits] auto_letters_per_day` automatic letters in
+  24 hours: `victim+1@`, `Victim@` and, at Gmail, `v.ictim@` are one mailbox;
+- across all addresses, at most `auto_letters_per_hour` in an hour (0: no cap);
+- per staff address, at most `staff_notices_per_hour` notices about one
+  sender's mail in an hour; the rest are held for one digest (`staff_digests`).
+
+Each check is one indexed count in the caller's transaction, so letters queued
+earlier in it count too. The per-mailbox count is serialised per mailbox on
+PostgreSQL (`outbox_rows.automatic_letters_since`); the overall and per-sender
+counts are not, so instances writing at the same moment may each pass those
+by the letters still in flight (one message per mailbox).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from triaged.config.records import LimitsConfig
+from triaged.core.mailbox_key import mailbox_key
+from triaged.store import outbox_rows
+
+# The window of `auto_letters_per_day`.
+DAY_WINDOW = timedelta(hours=24)
+# The window of `auto_letters_per_hour` and `staff_notices_per_hour`; a held
+# notice goes out in a digest once it is this old.
+HOUR_WINDOW = timedelta(hours=1)
+
+
+def key_of(limits: LimitsConfig, address: str) -> str:
+    """The mailbox `address` reaches, as the limits count it."""
+    return mailbox_key(address, limits.dotless_domains)
+
+
+def automatic_refused(
+    conn: Connection, limits: LimitsConfig, to_email: str, now: datetime
+) -> str:
+    """Why an automatic letter to `to_email` may not be written now; "" when it may.
+
+    The reason is what the complaint's `letter_suppressed` event says.
+    """
+    per_day = limits.auto_letters_per_day
+    if outbox_rows.automatic_letters_since(conn, key_of(limits, to_email),
+                                           now - DAY_WINDOW) >= per_day:
+        return f"rate limit {per_day}/24h"
+    per_hour = limits.auto_letters_per_hour
+    if per_hour and outbox_rows.automatic_letters_overall(conn, now - HOUR_WINDOW,
+                                                          per_hour) >= per_hour:
+        return f"hourly cap {per_hour}/h on all automatic letters"
+    return ""
+
+
+def notice_held(
+    conn: Connection, limits: LimitsConfig, to_email: str, about_key: str, now: datetime
+) -> bool:
+    """Whether a notice to staff `to_email` about `about_key`'s mail waits for the digest."""
+    if not about_key:
+        return False
+    told = outbox_rows.notices_about_since(conn, key_of(limits, to_email), about_key,
+                                           now - HOUR_WINDOW)
+    return told >= limits.staff_notices_per_hour

@@ -1,0 +1,144 @@
+"""Letters to staff and managers, rendered and queued in the caller's transaction.
+
+`Mailer` is the one place that knows which mailbox a letter comes from, in
+which language an internal letter is written (the business's, else English),
+and how a token is put into a letter (Reply-To plus-address, Message-ID,
+subject; see `carriers`). Use cases call it with their open connection, so a
+letter is queued in the same transaction as the change that caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from triaged.config.records import Config
+from triaged.core.calendar import BusinessCalendar
+from triaged.core.letters.compose import compose, new_message_id
+from triaged.core.letters.excerpt import bounded_context
+from triaged.core.letters.render import Renderer
+from triaged.domain.records import Address, EventKind, Letter, LetterKind, LetterState
+from triaged.replies import carriers
+from triaged.replies.tokens import make_token
+from triaged.store import outbox_rows, rows
+from triaged.usecases import letter_limits
+
+
+@dataclass(frozen=True)
+class Mailer:
+    config: Config
+    renderer: Renderer
+    calendar: BusinessCalendar
+
+    def mailbox_address(self, mailbox: str) -> str:
+        for configured in self.config.mailboxes:
+            if configured.name == mailbox:
+                return configured.address
+        return self.config.mailboxes[0].address
+
+    def sender(self, mailbox: str) -> Address:
+        return Address(self.mailbox_address(mailbox), self.config.business.name)
+
+    def internal_language(self, kind: str) -> str:
+        return self.renderer.internal_language(kind)
+
+    def internal_letter(
+        self,
+        kind: LetterKind,
+        to: Address,
+        context: Mapping[str, Any],
+        *,
+        in_reply_to: str = "",
+        references: tuple[str, ...] = (),
+    ) -> Letter:
+        """A letter to staff or a manager, in the business's language (else English).
+
+        Every text in `context` is bounded (`excerpt.bounded_context`): a huge
+        subject or body from a sender makes a letter of bounded size.
+        """
+        language = self.internal_language(kind)
+        reference = str(context.get("reference", ""))
+        parts = self.renderer.render(language, kind, bounded_context(context, reference))
+        chain = tuple(dict.fromkeys((*references, *((in_reply_to,) if in_reply_to else ()))))
+        return Letter(kind=kind, to=to, subject=parts.subject, text=parts.text, html=parts.html,
+                      language=language, in_reply_to=in_reply_to, references=chain,
+                      auto_submitted="auto-generated")
+
+    def token_expiry(self, now: datetime) -> datetime:
+        return self.calendar.add(now, self.config.approval.token_ttl)
+
+    def make_token(self, purpose: str, complaint_id: int, version: int, recipient: str,
+                   now: datetime) -> str:
+        secret = self.config.approval.secret
+        if secret is None:
+            raise ValueError("approval.secret_file is not configured")
+        return make_token(secret.reveal(), purpose=purpose, complaint_id=complaint_id,
+                          version=version, recipient=recipient,
+                          expires_at=self.token_expiry(now))
+
+    def queue(
+        self,
+        conn: Connection,
+        letter: Letter,
+        *,
+        complaint_id: int | None,
+        mailbox: str,
+        now: datetime,
+        automatic: bool = False,
+        message_id: str = "",
+        about: str = "",
+    ) -> dict[str, Any] | None:
+        """Queue `letter`; return the event to log: `letter_queued`, or `letter_suppressed`
+        when an automatic letter would pass a limit (`letter_limits`) or a notice to
+        staff about the sender whose mailbox key is `about` waits for their digest."""
+        limits = self.config.limits
+        if automatic:
+            why = letter_limits.automatic_refused(conn, limits, letter.to.email, now)
+            if why:
+                return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
+                                  actor="system", detail={"kind": letter.kind.value,
+                                                          "to": letter.to.email, "why": why})
+        held = letter_limits.notice_held(conn, limits, letter.to.email, about, now)
+        sender = self.sender(mailbox)
+        message_id = message_id or new_message_id(sender)
+        letter_id, queued = outbox_rows.queue_letter(
+            conn, complaint_id=complaint_id, kind=letter.kind, to_email=letter.to.email,
+            message_id=message_id, subject=letter.subject,
+            raw=compose(letter, sender, now=now, message_id=message_id), automatic=automatic,
+            now=now, to_key=letter_limits.key_of(limits, letter.to.email), about_key=about,
+            state=LetterState.HELD if held else LetterState.QUEUED)
+        if held:
+            return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
+                              actor="system",
+                              detail={"kind": letter.kind.value, "to": letter.to.email,
+                                      "letter_id": letter_id,
+                                      "why": f"staff notice limit "
+                                             f"{limits.staff_notices_per_hour}/h for {about}: "
+                                             "listed in the next staff digest"})
+        return queued
+
+    def queue_with_token(
+        self,
+        conn: Connection,
+        letter: Letter,
+        token: str,
+        *,
+        complaint_id: int,
+        mailbox: str,
+        now: datetime,
+        about: str = "",
+    ) -> dict[str, Any] | None:
+        """Queue `letter` carrying `token` in its Reply-To, Message-ID and subject."""
+        address = self.mailbox_address(mailbox)
+        tagged = replace(
+            letter,
+            subject=carriers.subject_with_token(letter.subject, token),
+            extra_headers=(*letter.extra_headers,
+                           ("Reply-To", carriers.reply_address(address, token))),
+        )
+        return self.queue(conn, tagged, complaint_id=complaint_id, mailbox=mailbox, now=now,
+                          message_id=carriers.token_message_id(token, address), about=about)

@@ -1,0 +1,218 @@
+"""The poll job: read one mailbox until nothing new is left (STYLE-ANCHORS rule 1).
+
+The cursor (UIDVALIDITY, last UID) moves in the same transaction as the
+fetched batch of messages it covers, so what is committed and where reading
+resumes can never disagree. Marking on the server (move or flag) happens after
+that commit; if it fails, `leftovers()` finds those messages on the next poll.
+
+Each message is read (parsed, its language detected, sorted) in the reading
+worker, within its budget, before the batch's transaction begins; a mark
+committed meanwhile (`store.attempts`) lets a restarted process tell the message
+it was stopped on.
+
+With several instances on one PostgreSQL, a poller reads its mailbox only while it
+holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from triaged.adapters.ports import Cursor, MailSource
+from triaged.config.records import MailboxConfig
+from triaged.core.reading import Reading
+from triaged.domain.records import RawMail
+from triaged.store import attempts, cursors
+from triaged.store.db import transaction, write_transaction
+from triaged.store.ownership import MailboxLock
+from triaged.usecases.intake import Intake, Tally
+
+log = logging.getLogger("triaged.ingest")
+
+# How many messages one fetch brings; bounded so memory stays flat on a
+# 10 000-message backlog.
+BATCH = 200
+
+
+def mailbox_identity(mailbox: MailboxConfig) -> str:
+    """What makes two configured mailboxes the same one: the Maildir, or the IMAP host,
+    user and folder (not the name, nor the port: 993 and 143 reach the same mail)."""
+    if mailbox.maildir:
+        return f"maildir:{Path(mailbox.maildir).resolve()}"
+    user = (mailbox.username or mailbox.address).lower()
+    return f"imap:{user}@{mailbox.host.lower()}/{mailbox.folder}"
+
+
+@dataclass
+class MailboxPoller:
+    """Polls one mailbox through its source; keeps whether a reconcile is owed."""
+
+    intake: Intake
+    mailbox: MailboxConfig
+    source: MailSource
+    reconciled: bool = False
+    lock: MailboxLock = field(init=False)
+    # Whether this process has begun a message of this folder (see `store.attempts`).
+    begun: bool = False
+
+    def __post_init__(self) -> None:
+        self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
+                                self.mailbox.name)
+
+    @property
+    def owned(self) -> bool:
+        """Whether the last poll found the mailbox ours to read (see `store.ownership`)."""
+        return self.lock.is_held
+
+    def close(self) -> None:
+        """Close the connection to the mailbox and let other instances read it."""
+        self.source.close()
+        self.lock.release()
+
+    def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
+        """Read every new message; raise TransientError when the server is away.
+
+        `stop` is asked after each message (and while the reading worker
+        starts): when it says so, the messages done so far are marked processed
+        and the poll returns (SIGTERM drains).
+        """
+        tally = tally if tally is not None else Tally()
+        try:
+            if not self.lock.held():
+                # Another instance reads it; moves it leaves owed are redone by
+                # whoever reads it next, us included once we take over.
+                self.reconciled = False
+                return tally
+            self._poll(tally, stop)
+        except Exception:
+            # Whatever went wrong, the next poll first redoes the owed moves.
+            self.reconciled = False
+            raise
+        return tally
+
+    def _poll(self, tally: Tally, stop: Callable[[], bool]) -> None:
+        if self.intake.reader is not None:
+            self.intake.reader.start()  # warms up while the server answers
+        cursor = self._cursor()
+        if not self.reconciled:
+            leftovers = self.source.leftovers(cursor)
+            if leftovers:
+                log.info("%s: marking %d committed message(s) processed after an interruption",
+                         self.mailbox.name, len(leftovers))
+                self.source.mark_keys(leftovers)
+            self.reconciled = True
+        while True:
+            batch = self.source.fetch_new(cursor, BATCH)
+            step = cursor
+            if batch.reset:
+                log.warning("%s: UIDVALIDITY changed from %d to %d; reading the folder again",
+                            self.mailbox.name, cursor.uidvalidity, batch.cursor.uidvalidity)
+                fresh = batch.cursor
+                step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
+                              left_alone_before=cursor.left_alone_before)
+            done: list[RawMail] = []
+            read: list[Reading] = []
+            marks: list[attempts.Attempt] = []
+            written: Cursor | None = None
+            # Each message is read first, within its budget and outside any
+            # transaction, so a slow one never holds the database's write lock.
+            for raw in batch.messages:
+                mark, reading = self._read(raw, stop)
+                done.append(raw)
+                read.append(reading)
+                if mark is not None:
+                    marks.append(mark)
+                if stop():
+                    break
+            # One transaction per fetched batch, one savepoint per message: the
+            # messages, their marks' removal and the cursor step commit together,
+            # and only then are they moved on the server.
+            if done or batch.reset:
+                with write_transaction(self.intake.engine) as conn:
+                    for raw, reading in zip(done, read, strict=True):
+                        step = replace(step, last_uid=max(step.last_uid, raw.uid))
+                        self.intake.process_in(conn, raw, reading,
+                                               answer=self._answer(raw, step), tally=tally)
+                    attempts.finish(conn, marks)
+                    self._write(conn, step)
+                written = step
+                self.source.mark_processed(done)
+            if stop():
+                return
+            # UIDs expunged between SEARCH and FETCH still move the cursor on.
+            step = replace(step, last_uid=max(step.last_uid, batch.cursor.last_uid))
+            if step != written:
+                # Also the last, empty batch: every poll ends with one small write,
+                # so `polled_at` says when the mailbox last answered (health).
+                self._save(step)
+            cursor = step
+            if not batch.messages:
+                return
+
+    def _read(self, raw: RawMail,
+              alive: Callable[[], object]) -> tuple[attempts.Attempt | None, Reading]:
+        """Read `raw`, its mark committed meanwhile; refused unread when the process
+        stopped while handling it too often already.
+
+        The mark commits while the worker starts reading: this process cannot be
+        stopped by the message in those milliseconds, as the reading is the
+        worker's. A stop while the batch is written counts against the message
+        read last.
+        """
+        digest = hashlib.sha256(raw.data).hexdigest()
+        marks: list[attempts.Attempt] = []
+
+        def mark() -> str:
+            with write_transaction(self.intake.engine) as conn:
+                marks.append(attempts.begin(conn, raw, digest, self.intake.clock.now(),
+                                            first=not self.begun))
+            self.begun = True
+            stops = marks[0].stops
+            if stops < self.intake.config.limits.stops_before_quarantine:
+                return ""
+            log.warning("%s: uid %s stopped the process %d times; quarantined unread",
+                        self.mailbox.name, raw.uid, stops)
+            return (f"the process stopped {stops} times while reading it; "
+                    "quarantined so the mailbox keeps moving")
+
+        read = self.intake.read(raw, alive, mark)
+        # No mark when the worker failed before it had the message (refused all the same).
+        return (marks[0] if marks else None), read
+
+    def _answer(self, raw: RawMail, cursor: Cursor) -> bool:
+        # start = "all": what was in the folder at first contact is registered
+        # silently; the customers wrote long ago and get no surprise reply.
+        return not (raw.uid and raw.uid <= cursor.quiet_until)
+
+    def _cursor(self) -> Cursor:
+        with transaction(self.intake.engine) as session:
+            row = cursors.get_cursor(session, self.mailbox.name, self.mailbox.folder)
+            if row is not None:
+                return Cursor(row.uidvalidity, row.last_uid, row.floor, row.quiet_until,
+                              row.left_alone_before)
+        first = self.source.first_cursor(self.mailbox.start)
+        if self.mailbox.start == "all":
+            first = Cursor(first.uidvalidity, 0, 0, self.source.first_cursor("now").last_uid)
+        log.info("%s: first contact, start=%s: %s", self.mailbox.name, self.mailbox.start,
+                 "existing mail left alone" if self.mailbox.start == "now"
+                 else "existing mail registered without replies")
+        self._save(first)
+        return first
+
+    def _save(self, cursor: Cursor) -> None:
+        with write_transaction(self.intake.engine) as conn:
+            self._write(conn, cursor)
+
+    def _write(self, conn: Connection, cursor: Cursor) -> None:
+        # Every write follows an answer from the server, and a poll ends with one
+        # (its last, empty batch): `polled_at` is when the mailbox was last read.
+        cursors.write_cursor(conn, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
+                             cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until,
+                             left_alone_before=cursor.left_alone_before,
+                             polled_at=self.intake.clock.now())
