@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.integration.conftest import config_text
 from tests.mailstack import MailStack
+from tests.support.installation import config_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.unit.test_reply_text import (
+from tests.support.client_replies import (
     APPLE,
     GMAIL,
     GMAIL_HTML,

@@ -5,6 +5,14 @@ mailbox user per test (``new_address``, ``support_address``) so that tests never
 each other's mail. Dovecot is not optional: when it is missing the tests fail with the
 command that installs it (``bash scripts/test.sh`` runs that command itself).
 
+Installation: ``make_triaged(**config_extras)`` and ``triaged``, a triaged instance wired to
+the session's mail stack with a frozen clock (tests/support/installation.py).
+
+Approval shop: ``make_shop(approval="")`` and ``shop``, an installation with staff, managers
+and email approval (tests/support/approval.py).
+
+Logging: ``root_logging`` leaves the root logger as the test found it.
+
 Database: ``db_url`` runs a test once on SQLite and once on PostgreSQL (a fresh, migrated
 database each time) from one private PostgreSQL server per session (``postgres``). Those
 tests skip, saying why, only on a machine without PostgreSQL's server binaries at all;
@@ -14,19 +22,23 @@ tests skip, saying why, only on a machine without PostgreSQL's server binaries a
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.mailstack import MailStack
 from tests.pgserver import PostgresServer, find_binaries
+from tests.support.approval import SECRET, MakeShop, Shop, people
+from tests.support.fixture_types import MakeTriaged, NewAddress
+from tests.support.installation import Triaged, config_text
+from triaged import logs
 from triaged.store.db import make_engine, migrate
 
 # ---- mail server ---------------------------------------------------------------------
 
 _user_numbers = itertools.count(1)
-
-NewAddress = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +64,77 @@ def new_address(mailstack: MailStack) -> NewAddress:
 def support_address(new_address: NewAddress) -> str:
     """A fresh support mailbox for this test."""
     return new_address("support")
+
+
+# ---- installation --------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_triaged(
+    mailstack: MailStack, support_address: str, tmp_path: Path
+) -> Iterator[MakeTriaged]:
+    made: list[Triaged] = []
+
+    def make(**extra: str) -> Triaged:
+        secret = tmp_path / "imap.pass"
+        secret.write_text(mailstack.password(support_address) + "\n")
+        path = tmp_path / f"config-{len(made)}.toml"
+        path.write_text(config_text(mailstack, support_address, tmp_path / "triaged.db", secret,
+                                    **extra))
+        instance = Triaged(mailstack, support_address, path)
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        instance.close()
+
+
+@pytest.fixture
+def triaged(make_triaged: MakeTriaged) -> Triaged:
+    return make_triaged()
+
+
+# ---- approval shop -------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_shop(make_triaged: MakeTriaged, new_address: NewAddress,
+              mailstack: MailStack, tmp_path: Path) -> MakeShop:
+    """``make_shop(approval="")``: a shop with staff, managers and email approval; Maria
+    is its customer. `approval` is added to the [approval] table."""
+    def make(approval: str = "") -> Shop:
+        key = tmp_path / "approval.key"
+        key.write_text(SECRET + "\n")
+        staff, dana, erin, boss = (new_address(p) for p in ("team", "dana", "erin", "boss"))
+        t = make_triaged(tail=people(staff, dana, erin, boss, key, approval))
+        t.cycle()  # first contact with the empty mailbox
+        return Shop(t, mailstack, staff, dana, erin, boss, new_address("maria"))
+    return make
+
+
+@pytest.fixture
+def shop(make_shop: MakeShop) -> Shop:
+    return make_shop()
+
+
+# ---- logging -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """Leave the root logger as the test found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    logs.redactor.replace(())
 
 
 # ---- database ------------------------------------------------------------------------

@@ -10,55 +10,20 @@ edited letter is sent as edited.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from email.policy import SMTP
-from pathlib import Path
 
 import pytest
 
-from tests.integration.approval_helpers import (
-    SECRET,
-    MakeShop,
+from tests.support.approval import (
+    RESOLUTION,
     Shop,
+    draft_by_email,
     gmail_quote,
     outlook_quote,
-    people,
     reply_to,
 )
-from tests.integration.conftest import Triaged
-from tests.integration.test_end_to_end import body_text, parsed
-from tests.mailstack import MailStack
+from tests.support.mail import body_text, parsed
 from triaged.core.decision import EDIT_END, EDIT_START
-
-NewAddress = Callable[..., str]
-RESOLUTION = ("Wir erstatten Ihnen den vollen Preis von 45 Euro und backen Ihnen eine neue "
-              "Torte, die wir am Freitag kostenlos liefern.")
-
-
-@pytest.fixture
-def make_shop(make_triaged: Callable[..., Triaged], new_address: NewAddress,
-              mailstack: MailStack, tmp_path: Path) -> MakeShop:
-    def make(approval: str = "") -> Shop:
-        key = tmp_path / "approval.key"
-        key.write_text(SECRET + "\n")
-        staff, dana, erin, boss = (new_address(p) for p in ("team", "dana", "erin", "boss"))
-        t = make_triaged(tail=people(staff, dana, erin, boss, key, approval))
-        t.cycle()  # first contact with the empty mailbox
-        return Shop(t, mailstack, staff, dana, erin, boss, new_address("maria"))
-    return make
-
-
-@pytest.fixture
-def shop(make_shop: MakeShop) -> Shop:
-    return make_shop()
-
-
-def draft_by_email(shop: Shop, text: str = RESOLUTION, **headers: str) -> bytes:
-    """Staff reply to the new-complaint notice (Gmail style, signature, quote below)."""
-    notice = shop.latest(shop.staff, "New complaint")
-    body = f"{text}\n\n-- \nBob, Acme Bakery\n\n{gmail_quote(notice)}"
-    shop.send(shop.staff, reply_to(notice, shop.staff, body, **headers))
-    return notice
 
 
 def test_complaint_to_final_letter_by_email_replies_threaded_in_the_customers_language(

@@ -15,14 +15,12 @@ from email.utils import make_msgid
 
 import pytest
 
-from tests.integration.approval_helpers import MakeShop, Shop, reply_to
-from tests.integration.test_approval import RESOLUTION, draft_by_email, make_shop
-from tests.integration.test_end_to_end import parsed
+from tests.support.approval import RESOLUTION, MakeShop, Shop, draft_by_email, reply_to
+from tests.support.mail import parsed
 from triaged.core.parse.message import parse_message
 from triaged.replies.carriers import find_tokens
 
 NewAddress = Callable[..., str]
-__all__ = ["make_shop"]  # the fixture, shared with test_approval
 
 
 def request_for(shop: Shop, manager: str, version: int = 1) -> bytes:

@@ -8,11 +8,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.integration.approval_helpers import MakeShop, Shop
-from tests.integration.test_approval import make_shop
-from tests.integration.test_end_to_end import body_text, parsed
+from tests.support.approval import MakeShop, Shop
+from tests.support.mail import body_text, parsed
 
-__all__ = ["make_shop"]
 RESOLUTION = "Wir erstatten Ihnen 45 Euro. <b>Nicht fett</b> {{ 7*7 }}"
 
 

@@ -14,10 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.conftest import config_text
-from tests.integration.test_daemon import Setup, setup, wait_first_contact
-
-__all__ = ["setup"]
+from tests.support.daemon import Setup, wait_first_contact
+from tests.support.installation import config_text
 
 NewAddress = Callable[..., str]
 

@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_intake_rules import (
-    complaints_of,
-    events_of,
-    letters_to,
-    notices,
-    smtp_send,
-    staff_tail,
-)
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
+from tests.support.intake import complaints_of, events_of, letters_to, notices, staff_tail
+from tests.support.mail import complaint_mail, smtp_send
 from triaged.store.db import transaction
 from triaged.store.models import MessageRow, SuppressedAddress
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.integration.approval_helpers import gmail_quote, outlook_quote, reply_to
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_end_to_end import body_text, parsed, smtp_send
-from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK
-from tests.integration.test_languages import CASES, legacy_complaint
 from tests.mailstack import MailStack
+from tests.support.approval import gmail_quote, outlook_quote, reply_to
+from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK
+from tests.support.installation import Triaged
+from tests.support.languages import CASES, legacy_complaint
+from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.decision import EDIT_END, EDIT_START
 from triaged.core.letters.customer import local_date_words
 from triaged.domain.records import ComplaintState

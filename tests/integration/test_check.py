@@ -12,29 +12,20 @@ import json
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.test_cli import (
+from tests.support.cli import (
     IMAP_SECRET,
     Install,
     Result,
     assert_no_traceback,
-    dead_port,
 )
-from tests.mailstack import MailStack
+from tests.support.ports import dead_port
 from triaged.store.db import make_engine, migrate
 
-NewAddress = Callable[..., str]
 STRONG_KEY = secrets.token_hex(32)
-
-
-@pytest.fixture
-def install(mailstack: MailStack, new_address: NewAddress, tmp_path: Path) -> Install:
-    return Install(mailstack, new_address("support", password=IMAP_SECRET), tmp_path)
 
 
 def with_approval(install: Install, key: str | None = STRONG_KEY, mode: int = 0o600,

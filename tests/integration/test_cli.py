@@ -1,4 +1,4 @@
-"""The `triaged` command line as an operator meets it (SPEC §9): the console script run as
+"""The `triaged` command line as an operator meets it: the console script run as
 a subprocess against the session's real Dovecot + SMTP relay and a temporary SQLite file.
 
 Every CLI start costs about a second of imports, so commands that do not depend on each
@@ -7,206 +7,42 @@ other run side by side (`Install.many`).
 
 from __future__ import annotations
 
-import email
-import json
 import os
 import re
 import shutil
-import smtplib
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import complaint_mail
 from tests.mailstack import MailStack
-from triaged import app as wiring
-from triaged.config.loading import load
-from triaged.core.references import ALPHABET, find_in_text, is_valid, new_reference
-from triaged.usecases.cycle import CycleReport, run_cycle
+from tests.support.cli import (
+    IMAP_SECRET,
+    ROUND_THE_CLOCK,
+    Install,
+    Result,
+    assert_no_traceback,
+    reference_in_reply,
+)
+from tests.support.fixture_types import NewAddress
+from tests.support.mail import complaint_mail, parsed
+from tests.support.ports import dead_port
+from triaged.core.references import ALPHABET, is_valid, new_reference
 
-NewAddress = Callable[..., str]
-
-TRIAGED = [sys.executable, "-m", "triaged"]
-IMAP_SECRET = "Imap-S3cret-Qx7"  # distinctive, so that a leak in any output is found
 WRONG_SECRET = "Wr0ng-Pa55-Zk9"
 LIST_KEYS = {"reference", "state", "customer", "customer_name", "subject", "language",
              "received_at", "due_at", "escalation_level"}
 OUTCOMES = {"complaint", "follow_up", "not_complaint", "quarantined", "approval_reply",
             "duplicate"}
-ROUND_THE_CLOCK = """working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-working_hours = ["00:00", "24:00"]
-country = \"\""""
-OFFICE_HOURS = """working_days = ["mon", "tue", "wed", "thu", "fri"]
-working_hours = ["09:00", "17:00"]
-country = "RO\""""
-
-
-def dead_port() -> int:
-    """A loopback port where nothing listens (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Result:
-    """What an operator sees of one command: its exit status and both streams."""
-
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
-
-    def json(self) -> Any:
-        assert self.code == 0, self.describe()
-        return json.loads(self.out)
-
-    def describe(self) -> str:
-        command = " ".join(self.args)
-        return f"triaged {command} -> {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}"
-
-
-@dataclass
-class Install:
-    """One triaged installation on disk: config files, a password file, an SQLite file."""
-
-    stack: MailStack
-    support: str
-    dir: Path
-
-    @property
-    def db(self) -> Path:
-        return self.dir / "triaged.db"
-
-    def config(
-        self,
-        name: str = "config.toml",
-        *,
-        imap_port: int | None = None,
-        smtp_port: int | None = None,
-        password: str = IMAP_SECRET,
-        calendar: str = OFFICE_HOURS,
-        resolve_within: str = "5 business days",
-        mailbox: str = "",
-        tail: str = "",
-    ) -> Path:
-        secret = self.dir / f"{name}.imap.pass"
-        secret.write_text(password + "\n")
-        path = self.dir / name
-        path.write_text(f"""
-[business]
-name = "Acme Bakery"
-timezone = "Europe/Bucharest"
-{calendar}
-
-[[mailboxes]]
-name = "support"
-address = "{self.support}"
-host = "{self.stack.host}"
-port = {imap_port or self.stack.imap_port}
-security = "plain"
-username = "{self.support}"
-password_file = "{secret}"
-poll_interval = "1s"
-{mailbox}
-
-[smtp]
-host = "{self.stack.host}"
-port = {smtp_port or self.stack.smtp_port}
-security = "plain"
-timeout = "5s"
-
-[database]
-url = "sqlite:///{self.db}"
-
-[sla]
-resolve_within = "{resolve_within}"
-{tail}
-""")
-        return path
-
-    def command(self, config: Path | None, args: Sequence[str]) -> list[str]:
-        return [*TRIAGED, *(["--config", str(config)] if config else []), *args]
-
-    def run(self, config: Path | None, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Result:
-        [result] = self.many([(config, args)], env=env, timeout=timeout)
-        return result
-
-    def many(self, commands: Sequence[tuple[Path | None, Sequence[str]]],
-             env: dict[str, str] | None = None, timeout: float = 60) -> list[Result]:
-        """Run independent commands side by side; results in the same order."""
-        environment = {k: v for k, v in os.environ.items() if k != "TRIAGED_CONFIG"}
-        environment.update(env or {})
-        started = [
-            (tuple(args), subprocess.Popen(self.command(config, args), stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True, cwd=self.dir,
-                                           env=environment))
-            for config, args in commands
-        ]
-        results = []
-        for args, process in started:
-            out, err = process.communicate(timeout=timeout)
-            results.append(Result(args, process.returncode, out, err))
-        return results
-
-    def cycle(self, config: Path) -> CycleReport:
-        """One `run --once` cycle in this process: for setting the scene quickly."""
-        built = wiring.build(load(config))
-        try:
-            return run_cycle(built)
-        finally:
-            built.close()
-            built.engine.dispose()
-
-    def send(self, sender: str, subject: str, body: str, *, name: str = "") -> bytes:
-        data = complaint_mail(sender, self.support, subject, body, name=name)
-        with smtplib.SMTP(self.stack.host, self.stack.smtp_port,
-                          local_hostname="customer.example") as smtp:
-            smtp.sendmail(sender, [self.support], data)
-        return data
-
-
-@pytest.fixture
-def install(mailstack: MailStack, new_address: NewAddress, tmp_path: Path) -> Install:
-    return Install(mailstack, new_address("support", password=IMAP_SECRET), tmp_path)
-
-
-def parsed(data: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def reference_in_reply(stack: MailStack, customer: str) -> str:
-    [reply] = stack.wait_for_messages(customer, "INBOX", 1)
-    [reference] = find_in_text(str(parsed(reply)["Subject"]))
-    return reference
 
 
 def mistyped(reference: str) -> str:
     """The reference with its first symbol replaced: Luhn mod N catches every such slip."""
     wrong = next(s for s in ALPHABET if s != reference[0] and s not in "01")
     return wrong + reference[1:]
-
-
-def assert_no_traceback(result: Result) -> None:
-    assert "Traceback" not in result.both, result.describe()
 
 
 # ---- configuration ---------------------------------------------------------------------

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged
 from tests.mailstack import MailStack
 from tests.shared_corpus import FILES, needs_corpus
+from tests.support.installation import Triaged
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter, Quarantine
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from tests.integration.conftest import complaint_mail
-from tests.integration.test_daemon import Setup, setup, wait_first_contact  # noqa: F401
 from tests.mailstack import MailStack
+from tests.support.daemon import Setup, wait_first_contact
+from tests.support.mail import complaint_mail
 from triaged import app as wiring
 from triaged.config.loading import load
 from triaged.domain.clock import FixedClock
@@ -43,7 +43,7 @@ def outcomes(installed: Setup) -> Counter[str]:
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_no_complaint(
-    setup: Setup, new_address: NewAddress, mailstack: MailStack  # noqa: F811
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
 ) -> None:
     rng = random.Random(20261203)
     setup.write_config(poll="1s", idle=True)

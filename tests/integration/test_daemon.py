@@ -11,172 +11,24 @@ import email
 import os
 import re
 import signal
-import smtplib
 import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from tests.integration.conftest import complaint_mail, config_text
-from tests.integration.test_escalation import ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
+from tests.support.daemon import Setup, wait_first_contact
+from tests.support.escalation import ROUND_THE_CLOCK, people
+from tests.support.fixture_types import NewAddress
+from tests.support.installation import config_text
+from tests.support.ports import dead_port
 from triaged import app as wiring
 from triaged.config.loading import load
 from triaged.domain.records import LetterState
-from triaged.store.db import make_engine, transaction
-from triaged.store.models import Complaint, OutboxLetter
-
-NewAddress = Callable[..., str]
-
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
-
-
-# ---- the daemon as a process ---------------------------------------------------------
-
-
-@dataclass
-class Daemon:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 10.0) -> str:
-        """Wait until `pattern` (a regex) matched `count` log lines; return the log."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.log
-            if len(re.findall(pattern, text)) >= count:
-                return text
-            if self.process.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.process.returncode}):\n{text}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {count} x {pattern!r} after {timeout}s:\n{text}")
-            time.sleep(0.02)
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def stop(self) -> int:
-        """SIGTERM; the exit status (the test fails if it takes longer than STOP_TIMEOUT)."""
-        self.signal(signal.SIGTERM)
-        return self.process.wait(STOP_TIMEOUT)
-
-
-@dataclass
-class Setup:
-    stack: MailStack
-    support: str
-    folder: Path
-
-    @property
-    def config_path(self) -> Path:
-        return self.folder / "config.toml"
-
-    @property
-    def db(self) -> Path:
-        return self.folder / "triaged.db"
-
-    def write_config(self, *, poll: str = "1s", idle: bool = True, port: int | None = None,
-                     name: str = "Acme Bakery", extra_mailbox: str = "",
-                     broken: bool = False, log_format: str = "text",
-                     smtp_port: int | None = None, smtp_timeout: str = "30s") -> None:
-        secret = self.folder / "imap.pass"
-        secret.write_text(self.stack.password(self.support) + "\n")
-        text = config_text(self.stack, self.support, self.db, secret,
-                           mailbox=f"idle = {str(idle).lower()}")
-        text = text.replace('poll_interval = "1s"', f'poll_interval = "{poll}"')
-        text = text.replace('name = "Acme Bakery"', f'name = "{name}"')
-        if port is not None:
-            text = text.replace(f"port = {self.stack.imap_port}", f"port = {port}")
-        if smtp_port is not None:
-            text = text.replace(f"port = {self.stack.smtp_port}", f"port = {smtp_port}")
-        text = text.replace("[smtp]\n", f'[smtp]\ntimeout = "{smtp_timeout}"\n')
-        # The tests here read the human form; tests/integration/test_logs.py the others.
-        text += f'\n[logging]\nformat = "{log_format}"\n'
-        if extra_mailbox:
-            text += f"""
-[[mailboxes]]
-name = "second"
-address = "{extra_mailbox}"
-host = "{self.stack.host}"
-port = {self.stack.imap_port}
-security = "plain"
-password_file = "{secret}"
-poll_interval = "1s"
-"""
-        if broken:
-            text = text.replace('timezone = "Europe/Bucharest"', 'timezone = "Mars/Olympus"')
-            text = text.replace(f'poll_interval = "{poll}"', 'poll_interval = "soon"')
-        self.config_path.write_text(text)
-
-    def start(self, *, verbose: bool = False, env: dict[str, str] | None = None) -> Daemon:
-        log_path = self.folder / f"daemon-{len(list(self.folder.glob('daemon-*')))}.log"
-        args = [sys.executable, "-m", "triaged", "--config", str(self.config_path)]
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen([*args, *(["-v"] if verbose else []), "run"],
-                                       stdout=log, stderr=log, env=env)
-        daemon = Daemon(process, log_path)
-        self._started.append(daemon)
-        daemon.wait_for_log(r"triaged running", timeout=START_TIMEOUT)
-        return daemon
-
-    def send_complaint(self, customer: str, subject: str = "Cake arrived crushed",
-                       to: str | None = None) -> None:
-        to = to or self.support
-        data = complaint_mail(customer, to, subject, "The cake was crushed.", name="Maria")
-        with smtplib.SMTP(self.stack.host, self.stack.smtp_port) as smtp:
-            smtp.sendmail(customer, [to], data)
-
-    def letters(self) -> list[OutboxLetter]:
-        engine = make_engine(f"sqlite:///{self.db}")
-        try:
-            with transaction(engine) as session:
-                return list(session.exec(select(OutboxLetter)))
-        finally:
-            engine.dispose()
-
-    def complaints(self) -> list[Complaint]:
-        engine = make_engine(f"sqlite:///{self.db}")
-        try:
-            with transaction(engine) as session:
-                return list(session.exec(select(Complaint)))
-        finally:
-            engine.dispose()
-
-    def imap_sessions(self, user: str) -> int:
-        """IMAP connections of `user` open now, from Dovecot's log."""
-        text = self.stack.log_path.read_text(errors="replace")
-        logins = len(re.findall(rf"Login: user=<{re.escape(user)}>", text))
-        gone = len(re.findall(rf"imap\({re.escape(user)}\).*Disconnected", text))
-        return logins - gone
-
-    _started: list[Daemon] = field(default_factory=list)
-
-
-@pytest.fixture
-def setup(mailstack: MailStack, support_address: str, tmp_path: Path) -> Iterator[Setup]:
-    made = Setup(mailstack, support_address, tmp_path)
-    yield made
-    for daemon in made._started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
-    # No scenario here may leave a traceback in the log.
-    for daemon in made._started:
-        assert "Traceback" not in daemon.log, daemon.log
 
 
 def reply_text(data: bytes) -> str:
@@ -185,12 +37,6 @@ def reply_text(data: bytes) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
     return str(part.get_content())
-
-
-def wait_first_contact(daemon: Daemon, count: int = 1) -> None:
-    # start = "now": mail already in the folder at first contact is left alone,
-    # so the complaint must come after it.
-    daemon.wait_for_log(r"first contact", count)
 
 
 # ---- IDLE ------------------------------------------------------------------------------
@@ -377,16 +223,10 @@ def test_sighup_with_a_bad_config_lists_the_problems_and_keeps_running(
 # ---- outages ---------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_unreachable_imap_is_one_error_line_then_a_reload_recovers(
     setup: Setup, new_address: NewAddress, mailstack: MailStack
 ) -> None:
-    setup.write_config(port=closed_port())
+    setup.write_config(port=dead_port())
     daemon = setup.start(verbose=True)
     # The second failed attempt comes after the first back-off pause (5 s).
     text = daemon.wait_for_log(r"mailbox support still failing \(2 failures\)", timeout=15.0)

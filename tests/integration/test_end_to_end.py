@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import email
 import json
-import smtplib
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.policy import default as default_policy
 
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
+from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.references import find_in_text, is_valid
 from triaged.domain.records import ComplaintState
 from triaged.store import queries
@@ -21,23 +18,6 @@ from triaged.store.db import transaction
 from triaged.store.models import Complaint, OutboxLetter
 
 NewAddress = Callable[..., str]
-
-
-def smtp_send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
-        smtp.sendmail(sender, [to], data)
-
-
-def parsed(data: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def body_text(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 def complaints_of(t: Triaged) -> list[Complaint]:

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.mailstack import MailStack
+from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
+from tests.support.installation import Triaged
+from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.domain.records import ComplaintState
 from triaged.store import rows
 from triaged.store.db import transaction
@@ -23,31 +24,8 @@ from triaged.store.models import Complaint, Event
 
 NewAddress = Callable[..., str]
 
-ROUND_THE_CLOCK = ('working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n'
-                   'working_hours = ["00:00", "24:00"]')
-FAST_LADDER = ('resolve_within = "10 minutes"\nremind_before = "2 minutes"\n'
-               'escalate_every = "3 minutes"\ntop_level_every = "1 hour"')
-
-
-def people(team: str, first: str, second: str) -> str:
-    return f"""
-[staff]
-notify = ["{team}"]
-
-[[managers]]
-email = "{first}"
-name = "Dana"
-level = 1
-
-[[managers]]
-email = "{second}"
-name = "Ana"
-level = 2
-"""
-
-
 def team_mail(stack: MailStack, team: str) -> list[bytes]:
-    """What staff got besides the notice of each new complaint (issue 5)."""
+    """What staff got besides the notice of each new complaint."""
     return [m for m in stack.messages(team)
             if not str(parsed(m)["Subject"]).startswith("New complaint")]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_end_to_end import body_text, parsed, smtp_send
-from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
+from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
+from tests.support.installation import Triaged
+from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.letters.customer import local_date_words
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event

@@ -13,12 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.approval_helpers import MakeShop, Shop, reply_to
-from tests.integration.conftest import complaint_mail
-from tests.integration.test_approval import draft_by_email, make_shop, outlook_quote
+from tests.support.approval import MakeShop, Shop, draft_by_email, outlook_quote, reply_to
+from tests.support.mail import complaint_mail
 from triaged.store.models import metadata
-
-__all__ = ["make_shop"]
 
 
 def triaged(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from sqlmodel import select
 
 from tests.hostile_mime import EXPECTED, fixture_names, read
-from tests.integration.conftest import Triaged
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter, Quarantine
 

@@ -7,27 +7,22 @@ to, which letters reached which mailbox, what staff were told.
 
 from __future__ import annotations
 
-import email
 import itertools
-import smtplib
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import make_msgid
 from pathlib import Path
 
-from sqlmodel import select
-
-from tests.integration.conftest import Triaged, complaint_mail, config_text
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged, config_text
+from tests.support.intake import complaints_of, events_of, letters_to, notices, staff_tail
+from tests.support.mail import complaint_mail, parsed, smtp_send
 from triaged.cli.views import complaint_view
 from triaged.core.references import find_in_text
 from triaged.domain.records import ComplaintState
-from triaged.store import queries, rows
-from triaged.store.db import transaction, write_transaction
-from triaged.store.models import Complaint, Event, OutboxLetter
+from triaged.store import rows
+from triaged.store.db import write_transaction
 
 NewAddress = Callable[..., str]
 MakeTriaged = Callable[..., Triaged]
@@ -35,54 +30,10 @@ FORWARDS = Path(__file__).resolve().parents[1] / "data" / "forwards"
 _ids = itertools.count(1)
 
 
-def staff_tail(notify: str, forwarders: tuple[str, ...] = ()) -> str:
-    listed = ", ".join(f'"{f}"' for f in forwarders)
-    return f'\n[staff]\nnotify = ["{notify}"]\nforwarders = [{listed}]\n'
-
-
-def parsed(data: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
 def text_of(data: bytes) -> str:
     part = parsed(data).get_body(preferencelist=("plain",))
     assert part is not None
     return str(part.get_content())
-
-
-def complaints_of(t: Triaged) -> list[Complaint]:
-    with transaction(t.app.engine) as session:
-        return list(session.exec(select(Complaint).order_by(Complaint.id)))  # type: ignore[arg-type]
-
-
-def events_of(t: Triaged, reference: str) -> list[Event]:
-    with transaction(t.app.engine) as session:
-        detail = queries.complaint_detail(session, reference)
-        assert detail is not None
-        return detail[3]
-
-
-def letters_to(t: Triaged, address: str) -> list[OutboxLetter]:
-    with transaction(t.app.engine) as session:
-        return [letter for letter in session.exec(select(OutboxLetter))
-                if letter.to_email.lower() == address.lower()]
-
-
-def smtp_send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
-        smtp.sendmail(sender, [to], data)
-
-
-def notices(stack: MailStack, staff: str, phrase: str, count: int) -> list[EmailMessage]:
-    """The staff letters whose subject has `phrase` (staff also hear of every new complaint)."""
-    deadline = time.monotonic() + 10
-    while True:
-        found = [parsed(m) for m in stack.messages(staff) if phrase in str(parsed(m)["Subject"])]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def fixture(name: str, **swap: str) -> bytes:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import complaint_mail
-from tests.integration.test_cli import IMAP_SECRET, Install, assert_no_traceback, parsed
 from tests.mailstack import MailStack
+from tests.support.cli import IMAP_SECRET, Install, assert_no_traceback
+from tests.support.mail import complaint_mail, parsed
 from triaged import app as wiring
 from triaged.config.loading import load
 from triaged.core.references import find_in_text

@@ -24,20 +24,14 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_daemon import (
-    NewAddress,
-    Setup,
-    closed_port,
-    setup,
-    wait_first_contact,
-)
-from tests.integration.test_robustness import point_at, smtp_send
 from tests.mailstack import MailStack
-from tests.unit.test_logs import parse_logfmt, root_logging
+from tests.support.daemon import Setup, wait_first_contact
+from tests.support.fixture_types import NewAddress
+from tests.support.installation import Triaged, point_at
+from tests.support.logfmt import parse_logfmt
+from tests.support.mail import complaint_mail, smtp_send
+from tests.support.ports import dead_port
 from triaged import logs
-
-__all__ = ["root_logging", "setup"]  # fixtures, imported for pytest
 
 SECRET = "Hunter2-Zq9-never-logged"
 
@@ -149,7 +143,7 @@ def test_a_password_the_server_echoes_back_is_redacted_from_the_log(
 def test_an_imap_outage_is_one_line_when_it_starts_and_one_when_it_ends(
     setup: Setup, new_address: NewAddress, mailstack: MailStack
 ) -> None:
-    setup.write_config(port=closed_port(), idle=False, log_format="json")
+    setup.write_config(port=dead_port(), idle=False, log_format="json")
     daemon = setup.start(verbose=True)
     daemon.wait_for_log(r"still failing \(2 failures\)", timeout=15.0)
     setup.write_config(idle=False, log_format="json")
@@ -180,7 +174,7 @@ def test_an_smtp_outage_is_one_line_when_it_starts_and_one_when_it_ends(
     make_triaged: Callable[..., Triaged], new_address: NewAddress, mailstack: MailStack,
     json_log: io.StringIO,
 ) -> None:
-    port = closed_port()
+    port = dead_port()
     t = make_triaged()
     point_at(t, smtp_port=port)
     t.cycle()  # first contact

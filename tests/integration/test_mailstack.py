@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.conftest import NewAddress
+from tests.support.fixture_types import NewAddress
 from tests.mailstack import MailStack
 
 pytestmark = pytest.mark.mailstack

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import complaint_mail
-from tests.integration.test_daemon import Daemon, Setup, closed_port, wait_first_contact
 from tests.mailstack import MailStack
+from tests.support.daemon import Daemon, Setup, wait_first_contact
+from tests.support.mail import complaint_mail
+from tests.support.ports import dead_port
 
 NewAddress = Callable[..., str]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -85,7 +86,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
 def watch(stack: MailStack, support: str, folder: Path, *, metrics: str = "") -> Watched:
     setup = Setup(stack, support, folder)
     setup.write_config(poll="1s", idle=False)
-    port = closed_port()
+    port = dead_port()
     with setup.config_path.open("a") as config:
         config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n{metrics}\n')
     return Watched(setup, port)

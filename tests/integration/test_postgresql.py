@@ -29,9 +29,10 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
-from tests.integration.conftest import Triaged, complaint_mail, config_text
-from tests.integration.test_escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.mailstack import MailStack
+from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
+from tests.support.installation import Triaged, config_text
+from tests.support.mail import complaint_mail
 from triaged.core.references import find_in_text
 from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
 from triaged.store.db import make_engine, transaction

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_end_to_end import parsed, smtp_send
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
+from tests.support.mail import complaint_mail, parsed, smtp_send
 from triaged import app as wiring
 from triaged.app import App
 from triaged.replies.routing import Purpose, Registry, ReplyContext

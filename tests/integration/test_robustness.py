@@ -8,7 +8,6 @@ letters exist, who got how many letters, what the log and the exit status said.
 from __future__ import annotations
 
 import logging
-import smtplib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +16,11 @@ import imapclient
 import pytest
 from sqlmodel import col, select
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_cli import IMAP_SECRET, Install, dead_port
 from tests.mailstack import MailStack
+from tests.support.cli import IMAP_SECRET, Install
+from tests.support.installation import Triaged, point_at
+from tests.support.mail import complaint_mail, smtp_send
+from tests.support.ports import dead_port
 from triaged.store import cursors
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter
@@ -41,26 +42,6 @@ def letters_of(t: Triaged) -> list[OutboxLetter]:
 def outcomes_of(t: Triaged) -> list[str]:
     with transaction(t.app.engine) as session:
         return [m.outcome for m in session.exec(select(MessageRow).order_by(col(MessageRow.id)))]
-
-
-def smtp_send(stack: MailStack, sender: str, to: list[str], data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
-        smtp.sendmail(sender, to, data)
-
-
-def point_at(t: Triaged, *, imap_port: int | None = None, smtp_port: int | None = None) -> None:
-    """Rewrite the config's ports and restart, as an operator would (or as a dead server
-    looks); without ports, back to the real servers."""
-    pristine = t.config_path.with_suffix(".pristine")
-    if not pristine.exists():
-        pristine.write_text(t.config_path.read_text())
-    text = pristine.read_text()
-    if imap_port is not None:
-        text = text.replace(f"port = {t.stack.imap_port}\n", f"port = {imap_port}\n", 1)
-    if smtp_port is not None:
-        text = text.replace(f"port = {t.stack.smtp_port}\n", f"port = {smtp_port}\n", 1)
-    t.config_path.write_text(text)
-    t.restart()
 
 
 # ---- UIDVALIDITY ---------------------------------------------------------------------------

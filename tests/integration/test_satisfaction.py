@@ -7,11 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.approval_helpers import MakeShop, Shop, reply_to
-from tests.integration.test_approval import draft_by_email, make_shop
-from tests.integration.test_end_to_end import body_text, parsed
-
-__all__ = ["make_shop"]
+from tests.support.approval import MakeShop, Shop, draft_by_email, reply_to
+from tests.support.mail import body_text, parsed
 
 
 @pytest.fixture

@@ -6,33 +6,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tests.integration.test_cli import (
-    IMAP_SECRET,
+from tests.support.cli import (
     ROUND_THE_CLOCK,
     Install,
     assert_no_traceback,
     reference_in_reply,
 )
-from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from triaged.core.references import new_reference
 from triaged.store.db import head_revision, make_engine, move_schema, writer
-
-NewAddress = Callable[..., str]
 
 FIRST = "0001_initial"
 OLD_MAIL = (b"From: Ioana Pop <ioana@customer.example>\r\nTo: support\r\n"
             b"Subject: Stale bread\r\nMessage-ID: <old-1@customer.example>\r\n\r\n"
             b"The bread was stale.\r\n")
-
-
-@pytest.fixture
-def install(mailstack: MailStack, new_address: NewAddress, tmp_path: Path) -> Install:
-    return Install(mailstack, new_address("support", password=IMAP_SECRET), tmp_path)
 
 
 def first_schema_database(install: Install) -> str:

@@ -22,16 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_daemon import (
-    STOP_TIMEOUT,
-    NewAddress,
-    Setup,
-    closed_port,
-    setup,
-    wait_first_contact,
-)
-
-__all__ = ["setup"]  # the fixture, imported for pytest
+from tests.support.daemon import STOP_TIMEOUT, Setup, wait_first_contact
+from tests.support.fixture_types import NewAddress
+from tests.support.ports import dead_port
 
 
 @dataclass
@@ -108,7 +101,7 @@ def test_a_mailbox_down_at_start_does_not_hold_ready_back_and_status_names_it(
     setup: Setup, systemd: Systemd, new_address: NewAddress
 ) -> None:
     # The good mailbox is "second"; "support" points at a port nobody listens on.
-    setup.write_config(port=closed_port(), idle=False, extra_mailbox=new_address("second"))
+    setup.write_config(port=dead_port(), idle=False, extra_mailbox=new_address("second"))
     started = time.monotonic()
     daemon = setup.start(env=systemd.env())
     arrived, ready = systemd.wait_for("READY=1")

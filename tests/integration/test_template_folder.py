@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
+from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.references import find_in_text
 
 NewAddress = Callable[..., str]

@@ -23,8 +23,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged, complaint_mail, config_text
 from tests.mailstack import MailStack
+from tests.support.installation import MONDAY_10_BUCHAREST, Triaged, config_text
+from tests.support.mail import complaint_mail
 from triaged.ops.health import Health, check_health
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter, SuppressedAddress

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail, make_triaged
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
+from tests.support.mail import complaint_mail
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 
@@ -22,7 +23,6 @@ NewAddress = Callable[..., str]
 MakeTriaged = Callable[..., Triaged]
 BOUNCES = Path(__file__).resolve().parents[1] / "data" / "bounces"
 
-__all__ = ["make_triaged"]  # the fixture, for the tests that import it from here
 
 
 def tail(team: str = "", **limits: int) -> str:

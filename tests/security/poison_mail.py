@@ -16,11 +16,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.integration.conftest import complaint_mail
 from tests.mailstack import MailStack
 from triaged.store.db import make_engine
-
-__all__ = ["complaint_mail"]
 
 
 def slow_mail(sender: str, to: str, notes: int = 120_000) -> bytes:

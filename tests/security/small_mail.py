@@ -17,8 +17,8 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged
 from tests.mailstack import MailStack
+from tests.support.installation import MONDAY_10_BUCHAREST, Triaged
 from triaged.replies.tokens import TOKEN_PATTERN, parse_token, verify
 
 SECRET = "approval-secret-for-the-small-holes"

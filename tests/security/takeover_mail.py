@@ -10,37 +10,18 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
-from tests.integration.approval_helpers import SECRET, Shop, people, reply_to
-from tests.integration.conftest import MONDAY_10_BUCHAREST, Triaged, make_triaged
-from tests.mailstack import MailStack
+from tests.support.approval import Shop, reply_to
+from tests.support.installation import MONDAY_10_BUCHAREST
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
 
 NewAddress = Callable[..., str]
-MakeShop = Callable[[], Shop]
-__all__ = ["make_triaged"]  # the fixture make_shop builds on
 
 RESOLUTION = "Wir schicken Ihnen morgen eine neue Torte und erstatten die Lieferkosten."
-
-
-@pytest.fixture
-def make_shop(make_triaged: Callable[..., Triaged], new_address: NewAddress,
-              mailstack: MailStack, tmp_path: Path) -> MakeShop:
-    """A shop with staff, managers and email approval; Maria is its customer."""
-    def make() -> Shop:
-        key = tmp_path / "approval.key"
-        key.write_text(SECRET + "\n")
-        staff, dana, erin, boss = (new_address(p) for p in ("team", "dana", "erin", "boss"))
-        t = make_triaged(tail=people(staff, dana, erin, boss, key))
-        t.cycle()  # first contact with the empty mailbox
-        return Shop(t, mailstack, staff, dana, erin, boss, new_address("maria"))
-    return make
 
 
 def parsed(data: bytes) -> EmailMessage:

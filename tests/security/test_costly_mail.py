@@ -23,15 +23,14 @@ import pytest
 import sqlalchemy
 from sqlmodel import select
 
-from tests.integration.approval_helpers import Shop, gmail_quote, outlook_quote, people, reply_to
-from tests.integration.conftest import Triaged, config_text, make_triaged
 from tests.mailstack import MailStack
 from tests.security.costly_inputs import CASES, deliver, run_once
+from tests.support.approval import Shop, gmail_quote, outlook_quote, people, reply_to
+from tests.support.installation import Triaged, config_text
 from triaged.core.references import find_in_text
 from triaged.store.models import MessageRow
 
 NewAddress = Callable[..., str]
-__all__ = ["make_triaged"]  # the fixture, from the integration tests
 
 
 def parsed(data: bytes) -> EmailMessage:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.integration.conftest import complaint_mail
 from tests.mailstack import MailStack
 from tests.security.flooding_mail import (
     MakeTriaged,
@@ -18,17 +17,15 @@ from tests.security.flooding_mail import (
     complaints,
     forge_complaints,
     inbox,
-    make_triaged,
     send,
     soft_bounce,
     suppressed_why,
     tail,
     text_of,
 )
+from tests.support.mail import complaint_mail
 from triaged.store.db import transaction
 from triaged.store.ops_queries import read_figures
-
-__all__ = ["make_triaged"]  # the fixture
 
 
 def spellings(victim: str, count: int) -> list[str]:

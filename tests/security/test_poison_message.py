@@ -15,18 +15,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.conftest import config_text
 from tests.mailstack import MailStack
 from tests.security.poison_mail import (
     NotifySocket,
     Store,
-    complaint_mail,
     run_once,
     send,
     slow_mail,
     start_daemon,
     wait_delivered,
 )
+from tests.support.installation import config_text
+from tests.support.mail import complaint_mail
 
 NewAddress = Callable[..., str]
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, make_triaged
 from tests.mailstack import MailStack
 from tests.security.small_mail import (
     cli,
@@ -27,10 +26,9 @@ from tests.security.small_mail import (
     reply,
     smtp_send,
 )
+from tests.support.installation import Triaged
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter
-
-__all__ = ["make_triaged"]
 
 NewAddress = Callable[..., str]
 MakeTriaged = Callable[..., Triaged]

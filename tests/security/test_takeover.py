@@ -15,9 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.approval_helpers import Shop
 from tests.security.takeover_mail import (
-    MakeShop,
     NewAddress,
     attached_forward,
     complaint_count,
@@ -26,8 +24,6 @@ from tests.security.takeover_mail import (
     inline_forward,
     letters_to,
     mail,
-    make_shop,
-    make_triaged,
     parsed,
     resolve,
     respond,
@@ -35,9 +31,8 @@ from tests.security.takeover_mail import (
     text_of,
     texts_on,
 )
+from tests.support.approval import MakeShop, Shop
 from triaged.core.mailbox_key import same_mailbox
-
-__all__ = ["make_shop", "make_triaged"]  # fixtures
 
 SECRET = "Mein Geburtsdatum ist der 12.03.1980, meine Telefonnummer +49 170 5550123."
 

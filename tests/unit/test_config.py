@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 import tomllib
@@ -13,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support.config_values import MINIMAL, problems_of, with_values
 from triaged.config import records as config_records
 from triaged.config import secrets as config_secrets
 from triaged.config.loading import default_path, from_mapping, load
@@ -37,38 +37,6 @@ host = "smtp.acme.example"
 [database]
 url = "sqlite:////var/lib/triaged/triaged.db"
 """
-
-MINIMAL: dict[str, Any] = {
-    "business": {"name": "Acme Bakery"},
-    "mailboxes": [{"address": "support@acme.example", "host": "imap.acme.example"}],
-    "smtp": {"host": "smtp.acme.example"},
-    "database": {"url": "sqlite:////var/lib/triaged/triaged.db"},
-}
-
-
-def with_values(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """A deep copy of `base` with dotted keys set; `mailboxes__0__port` style for arrays.
-
-    A value of `...` deletes the key.
-    """
-    data = copy.deepcopy(base)
-    for dotted, value in changes.items():
-        *parents, last = dotted.split("__")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        if value is ...:
-            del node[last]
-        else:
-            node[last] = value
-    return data
-
-
-def problems_of(data: dict[str, Any], base_dir: Path = Path("/nonexistent")) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        from_mapping(data, base_dir)
-    return caught.value.problems
-
 
 def get(config: Config, dotted: str) -> Any:
     value: Any = config

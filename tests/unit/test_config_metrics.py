@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_config import MINIMAL, problems_of, with_values
+from tests.support.config_values import MINIMAL, problems_of, with_values
 from triaged.config.loading import from_mapping
 
 

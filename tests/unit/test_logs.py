@@ -5,60 +5,24 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.unit.test_config import MINIMAL, problems_of, with_values
+from tests.support.config_values import MINIMAL, problems_of, with_values
+from tests.support.logfmt import parse_logfmt
 from triaged import logs
 from triaged.config.loading import from_mapping
 
 PASSWORD = "c0rrect-Horse-battery"
 TOKEN = "ya29.a0AfH6SMBx-oauth"
 
-# logfmt as its readers take it: key=bare or key="quoted \" escaped", space-separated.
-LOGFMT_PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s"=]+)(?: |$)')
-
-
-def parse_logfmt(line: str) -> dict[str, str]:
-    """Every pair of `line`; fails unless the pairs make up the whole line."""
-    pairs: dict[str, str] = {}
-    position = 0
-    while position < len(line):
-        match = LOGFMT_PAIR.match(line, position)
-        assert match is not None, f"not logfmt at {position}: {line!r}"
-        key, value = match.groups()
-        if value.startswith('"'):
-            value = json.loads(value)  # the same escapes as a JSON string
-        pairs[key] = value
-        position = match.end()
-    return pairs
-
-
 class Terminal(io.StringIO):
     """A stream that says it is a terminal, as stderr on an operator's console does."""
 
     def isatty(self) -> bool:
         return True
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """Leave the root logger as the test found it."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-    logs.redactor.replace(())
 
 
 def lines_of(stream: io.StringIO) -> list[str]:

@@ -7,11 +7,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 
-from tests.unit.test_ops_queries import NOW, complaint, config, engine, letter
+from tests.support.ops_store import NOW, complaint, config, letter
 from triaged.ops.scrape import DatabaseCollector, Target
 from triaged.store.db import make_engine
-
-__all__ = ["engine"]  # the fixture, shared with the store tests
 
 
 def scrape(target: Target) -> dict[str, float]:

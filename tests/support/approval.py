@@ -1,4 +1,7 @@
-"""Helpers for the approval tests: a configured installation and real-client-style replies."""
+"""The approval tests' shop (staff, managers, a customer) and replies as real mail clients
+write them.
+
+The fixtures that open a shop (``make_shop``, ``shop``) are in tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ from typing import Any
 
 from sqlmodel import select
 
-from tests.integration.conftest import Triaged, complaint_mail
-from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.mailstack import MailStack
+from tests.support.installation import Triaged
+from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
 
 SECRET = "approval-secret-for-tests"
+RESOLUTION = ("Wir erstatten Ihnen den vollen Preis von 45 Euro und backen Ihnen eine neue "
+              "Torte, die wir am Freitag kostenlos liefern.")
 
 
 def people(staff: str, dana: str, erin: str, boss: str, key: Path, approval: str = "") -> str:
@@ -140,3 +145,11 @@ class Shop:
 
 
 MakeShop = Callable[..., Shop]
+
+
+def draft_by_email(shop: Shop, text: str = RESOLUTION, **headers: str) -> bytes:
+    """Staff reply to the new-complaint notice (Gmail style, signature, quote below)."""
+    notice = shop.latest(shop.staff, "New complaint")
+    body = f"{text}\n\n-- \nBob, Acme Bakery\n\n{gmail_quote(notice)}"
+    shop.send(shop.staff, reply_to(notice, shop.staff, body, **headers))
+    return notice
