@@ -66,8 +66,11 @@ class Smtp(Protocol):
     """Where letters go and how many it accepted: the out-of-process sink, or the
     test stack's own in-process server (`--sink-in-process`, the older figures)."""
 
-    host: str
-    port: int
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
     @property
     def accepted(self) -> int: ...

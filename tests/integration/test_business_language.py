@@ -141,7 +141,9 @@ def test_staff_and_managers_read_the_business_language_and_approval_still_works(
     notice_text = body_text(notice)
     assert "The birthday cake I ordered arrived completely crushed." in notice_text
     assert staff.english in notice_text  # write the resolution in English
-    assert f'lang="{staff.language}"' in str(notice.get_body(("html",)).get_content())
+    notice_html = notice.get_body(("html",))
+    assert notice_html is not None
+    assert f'lang="{staff.language}"' in str(notice_html.get_content())
 
     resolution = "We refund the full 45 euros and bake you a new cake for Friday."
     shop.send(shop.team, reply_to(notice_bytes, shop.team,

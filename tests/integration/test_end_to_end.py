@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlmodel import select
 
@@ -12,7 +12,7 @@ from tests.mailstack import MailStack
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.references import find_in_text, is_valid
-from triaged.domain.records import ComplaintState
+from triaged.domain.records import ComplaintState, RawMail
 from triaged.store import queries
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, OutboxLetter
@@ -186,7 +186,7 @@ def test_a_crash_between_commit_and_move_neither_loses_nor_duplicates(
               complaint_mail(customer, triaged.support, "crash", "before the move"))
     poller = triaged.app.pollers[0]
 
-    def die(_mails: object) -> None:
+    def die(mails: Sequence[RawMail]) -> None:
         raise SystemExit("killed between the commit and the IMAP move")
 
     poller.source.mark_processed = die  # type: ignore[method-assign]

@@ -155,8 +155,9 @@ def test_no_escalation_once_the_complaint_is_resolved(
     t.cycle()
     settled = new_complaint(t, mailstack, new_address("settled"), "Settled in time")
     open_one = new_complaint(t, mailstack, new_address("open"), "Still open")
-    # The final letter was approved and sent (issue #5 does this by email).
+    # The final letter was approved and sent (the approval tests do this by email).
     found = complaint(t, settled)
+    assert found.id is not None
     with transaction(t.app.engine) as session:
         rows.change_state(session.connection(), found.id, ComplaintState(found.state),
                           ComplaintState.RESOLVED, now=t.clock.now(), actor="test")

@@ -9,8 +9,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.support.fixture_types import NewAddress
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 
 pytestmark = pytest.mark.mailstack
 

@@ -134,11 +134,11 @@ class Site:
 
     def complaints(self) -> list[Complaint]:
         with transaction(self.engine) as session:
-            return list(session.exec(select(Complaint).order_by(Complaint.id)))
+            return list(session.exec(select(Complaint).order_by(col(Complaint.id))))
 
     def letters(self) -> list[OutboxLetter]:
         with transaction(self.engine) as session:
-            return list(session.exec(select(OutboxLetter).order_by(OutboxLetter.id)))
+            return list(session.exec(select(OutboxLetter).order_by(col(OutboxLetter.id))))
 
     def wait_until_sent(self, count: int) -> None:
         deadline = time.monotonic() + DELIVERY_TIMEOUT

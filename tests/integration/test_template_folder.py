@@ -56,6 +56,8 @@ def test_a_business_folder_adds_vietnamese_and_rewords_the_english_holding_reply
     assert text.startswith("Hi Mary Jones,")  # the business's own words
     assert "Jo from the bakery will get back to you by Wednesday, December 2, 2026" in \
         " ".join(text.split())
-    html = str(english.get_body(("html",)).get_content())
+    html_part = english.get_body(("html",))
+    assert html_part is not None
+    html = str(html_part.get_content())
     assert "Jo from the bakery" not in html  # only the text part was overridden
     assert "Mary Jones" in html

@@ -56,7 +56,9 @@ CLIENTS = ("gmail", "outlook-desktop", "outlook-web", "outlook-mobile", "apple-m
 INLINE = [(client, lang) for client in CLIENTS for lang in CUSTOMERS]
 
 
-def forwarded(name: str, ctx: ForwardContext = CTX) -> Attribution | Unattributed | None:
+def forwarded(
+    name: str, ctx: ForwardContext = CTX
+) -> Attribution | Unattributed | PassedOn | None:
     return attribute(parse_message((DATA / name).read_bytes()), ctx)
 
 

@@ -101,15 +101,16 @@ def test_a_cursor_write_records_the_poll_and_a_plain_one_keeps_it(engine: Engine
 def test_each_mailbox_must_have_been_polled_within_its_limit(
     support_age: timedelta | None, sales_age: timedelta, problems: list[str]
 ) -> None:
-    polled = {"support": NOW - support_age if support_age else None, "sales": NOW - sales_age,
-              "removed-from-config": NOW - 100 * MINUTE}
+    polled: dict[str, datetime | None] = {
+        "support": NOW - support_age if support_age else None, "sales": NOW - sales_age,
+        "removed-from-config": NOW - 100 * MINUTE}
     verdict = judge(config(), OpsFigures(polled_at=polled), NOW)
     assert verdict.problems == problems
-    assert verdict.healthy is not problems
+    assert verdict.healthy is (not problems)
 
 
 def test_stall_after_overrides_the_limit_of_every_mailbox() -> None:
-    polled = {"support": NOW - 2 * MINUTE, "sales": NOW - 2 * MINUTE}
+    polled: dict[str, datetime | None] = {"support": NOW - 2 * MINUTE, "sales": NOW - 2 * MINUTE}
     verdict = judge(config(metrics__stall_after="90s"), OpsFigures(polled_at=polled), NOW)
     assert [p.split(":")[0] for p in verdict.problems] == ["mailbox support", "mailbox sales"]
 
@@ -121,7 +122,7 @@ def test_stall_after_overrides_the_limit_of_every_mailbox() -> None:
 def test_a_letter_waiting_longer_than_send_stall_after_is_a_stall(
     waiting_for: timedelta, healthy: bool
 ) -> None:
-    polled = {"support": NOW, "sales": NOW}
+    polled: dict[str, datetime | None] = {"support": NOW, "sales": NOW}
     figures = OpsFigures(polled_at=polled,
                          outbox=Outbox(waiting=3, oldest_waiting_since=NOW - waiting_for))
     verdict = judge(config(), figures, NOW)
