@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from triaged.core.follow_ups import MAX_IDS, Speaker, Thread, by_ids, choose, named_ids
-from triaged.domain.records import ComplaintState
-from triaged.store.rows import ComplaintRef, KnownId
+from triaged.domain.records import ComplaintRef, ComplaintState, KnownId
 
 MARIA = ComplaintRef(1, "AAA-1111", ComplaintState.RESOLVED, "Maria@Example.com")
 MALLORY = ComplaintRef(2, "BBB-2222", ComplaintState.RECEIVED, "mallory@example.org")

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import col, select
 
 from triaged.core.mailbox_key import mailbox_key
-from triaged.domain.records import ComplaintState, LetterState
+from triaged.domain.records import ComplaintRef, ComplaintState, LetterState
 from triaged.store import complaints, messages, outbox, outbox_rows, rows
 from triaged.store.db import (
     make_engine,
@@ -136,7 +136,7 @@ def test_a_state_change_is_conditional_and_always_logged(
 ) -> None:
     with write_transaction(engine) as conn:
         complaint_id = _complaint(conn)
-        ref = rows.ComplaintRef(complaint_id, "K7M-Q3X9", read_as, "ana@example.com")
+        ref = ComplaintRef(complaint_id, "K7M-Q3X9", read_as, "ana@example.com")
         change = rows.set_state(conn, ref, to, now=NOW, actor="staff", detail={"why": "test"})
         rows.insert_events(conn, [change] if change else [])
     with transaction(engine) as session:
@@ -151,7 +151,7 @@ def test_a_state_change_is_conditional_and_always_logged(
 def test_a_move_spec_forbids_raises_and_writes_nothing(engine: Engine) -> None:
     with write_transaction(engine) as conn:
         complaint_id = _complaint(conn)
-        ref = rows.ComplaintRef(complaint_id, "K7M-Q3X9", ComplaintState.RECEIVED,
+        ref = ComplaintRef(complaint_id, "K7M-Q3X9", ComplaintState.RECEIVED,
                                 "ana@example.com")
         with pytest.raises(ValueError, match="received to closed"):
             rows.set_state(conn, ref, ComplaintState.CLOSED, now=NOW, actor="staff")

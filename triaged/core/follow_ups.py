@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from triaged.core.mailbox_key import mailbox_key
-from triaged.store.rows import ComplaintRef, KnownId
+from triaged.domain.records import ComplaintRef, KnownId
 
 # References chains grow by one id per message; the nearest ancestors are the
 # ones that name the conversation, and a forged chain of thousands is not read.

@@ -102,6 +102,31 @@ class LetterKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ComplaintRef:
+    """What intake needs to know about an existing complaint to thread into it."""
+
+    id: int
+    reference: str
+    state: ComplaintState
+    customer_email: str
+
+
+@dataclass(frozen=True)
+class KnownId:
+    """A Message-ID we have met: on one of our letters, or on mail from `sender`.
+
+    `message_id` is bare (no angle brackets); `sender` is "" for our letters;
+    `seen` orders rows of one kind by when they were stored.
+    """
+
+    message_id: str
+    complaint: ComplaintRef
+    ours: bool
+    sender: str
+    seen: int
+
+
+@dataclass(frozen=True)
 class RawMail:
     """One message as a source delivered it: bytes plus where it sits.
 

@@ -45,7 +45,7 @@ from triaged.config.records import Config
 from triaged.core import references
 from triaged.core.decision import looks_like_decision
 from triaged.domain.errors import ApprovalRefused
-from triaged.domain.records import Address, EventKind, LetterKind, ParsedMail
+from triaged.domain.records import Address, ComplaintRef, EventKind, LetterKind, ParsedMail
 from triaged.replies import authresults, carriers
 from triaged.replies.tokens import TokenClaim, bound_recipient, parse_token
 from triaged.store import approval_rows, rows
@@ -68,7 +68,7 @@ class ReplyContext:
     message_row_id: int
     claim: TokenClaim
     sender: str
-    complaint: rows.ComplaintRef
+    complaint: ComplaintRef
     mailbox: str
     now: datetime
     mailer: Mailer
@@ -109,7 +109,7 @@ class Recognised:
     """
 
     claim: TokenClaim | None
-    complaint: rows.ComplaintRef | None
+    complaint: ComplaintRef | None
 
 
 @dataclass

@@ -12,10 +12,9 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from triaged.domain.records import ComplaintState
+from triaged.domain.records import ComplaintRef, ComplaintState
 from triaged.store.db import savepoint
 from triaged.store.models import metadata
-from triaged.store.rows import ComplaintRef
 
 _used = metadata.tables["used_token"]
 _draft = metadata.tables["draft"]

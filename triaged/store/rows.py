@@ -11,7 +11,6 @@ same rows and the same events as their ORM twins; the tests hold both to that.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.domain.clock import as_utc
-from triaged.domain.records import ComplaintState, EventKind, Outcome
+from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, KnownId, Outcome
 from triaged.store.complaints import can_transition, encode_detail
 from triaged.store.messages import cap_text, id_forms
 from triaged.store.models import metadata
@@ -82,16 +81,6 @@ _CHANGE_STATE = (
     .where(_complaint.c.id == bindparam("cid"), _complaint.c.state == bindparam("old"))
     .values(state=bindparam("new"), updated_at=bindparam("now"))
 )
-
-
-@dataclass(frozen=True)
-class ComplaintRef:
-    """What intake needs to know about an existing complaint to thread into it."""
-
-    id: int
-    reference: str
-    state: ComplaintState
-    customer_email: str
 
 
 def event(
@@ -222,21 +211,6 @@ def complaint_by_reference(conn: Connection, reference: str) -> ComplaintRef | N
     """The complaint with exactly this reference, or None."""
     row = conn.execute(_COMPLAINT_BY_REFERENCE, {"ref": reference}).first()
     return _ref(row) if row is not None else None
-
-
-@dataclass(frozen=True)
-class KnownId:
-    """A Message-ID we have met: on one of our letters, or on mail from `sender`.
-
-    `message_id` is bare (no angle brackets); `sender` is "" for our letters;
-    `seen` orders rows of one kind by when they were stored.
-    """
-
-    message_id: str
-    complaint: ComplaintRef
-    ours: bool
-    sender: str
-    seen: int
 
 
 def known_ids(conn: Connection, ids: Iterable[str]) -> list[KnownId]:

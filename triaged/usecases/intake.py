@@ -40,6 +40,7 @@ from triaged.core.reading import Reading, ReadingRules
 from triaged.domain.clock import Clock
 from triaged.domain.records import (
     Address,
+    ComplaintRef,
     ComplaintState,
     EventKind,
     Outcome,
@@ -400,7 +401,7 @@ class Intake:
 
     def _link(
         self, conn: Connection, raw: RawMail, complaint: NewComplaint,
-        quoted: rows.ComplaintRef, mail: ParsedMail, row_id: int, now: datetime, about: str,
+        quoted: ComplaintRef, mail: ParsedMail, row_id: int, now: datetime, about: str,
     ) -> list[dict[str, Any]]:
         """A reference quoted by someone other than its customer: linked both ways."""
         log.info("%s quotes %s of another customer: new complaint %s, linked",
@@ -422,7 +423,7 @@ class Intake:
         return events
 
     def _tell_staff_of_follow_up(
-        self, conn: Connection, raw: RawMail, complaint: rows.ComplaintRef, mail: ParsedMail,
+        self, conn: Connection, raw: RawMail, complaint: ComplaintRef, mail: ParsedMail,
         now: datetime, about: str,
     ) -> list[dict[str, Any]]:
         # Staff writing on a complaint need no notice of their own words (and a
@@ -547,7 +548,7 @@ class Intake:
     def _attach(
         self,
         conn: Connection,
-        complaint: rows.ComplaintRef,
+        complaint: ComplaintRef,
         row_id: int,
         mail: ParsedMail,
         speaker: Speaker,

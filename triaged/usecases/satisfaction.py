@@ -25,7 +25,7 @@ from triaged.core.letters.final import ClosingFacts, satisfaction_letter
 from triaged.core.mailbox_key import same_mailbox
 from triaged.core.reply_text import new_text, says_settled
 from triaged.domain.clock import Clock
-from triaged.domain.records import Address, ComplaintState, ParsedMail
+from triaged.domain.records import Address, ComplaintRef, ComplaintState, ParsedMail
 from triaged.store import approval_rows, ladder_rows, rows
 from triaged.store.approval_rows import Settling
 from triaged.store.db import write_transaction
@@ -105,7 +105,7 @@ class Satisfaction:
 
 
 def on_reply(
-    conn: Connection, approvals: Approvals, complaint: rows.ComplaintRef, mail: ParsedMail,
+    conn: Connection, approvals: Approvals, complaint: ComplaintRef, mail: ParsedMail,
     row_id: int, now: datetime,
 ) -> list[dict[str, Any]]:
     """Someone wrote on a resolved or closed complaint: close it, reopen it, or neither.
