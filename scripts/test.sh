@@ -3,8 +3,9 @@
 #
 # Installs the system packages (Dovecot, for the real mail server the tests use),
 # creates .venv with Python >= 3.11 when missing, installs the project with its test
-# extras, then runs ruff, mypy (strict, configured in pyproject.toml) and pytest.
-# Runs all three checks even when one fails; exits non-zero when any failed.
+# extras, then runs ruff, mypy (strict, configured in pyproject.toml), lint-imports (the
+# layers of the package, [tool.importlinter] in pyproject.toml) and pytest.
+# Runs all four checks even when one fails; exits non-zero when any failed.
 #
 # The tests of the shared corpus of third-party mail (tests/shared_corpus.py: the folder
 # shared/corpus next to the checkout, or $TRIAGED_CORPUS) skip when it is absent; the
@@ -51,6 +52,8 @@ echo "== ruff" >&2
 .venv/bin/ruff check "${lint_paths[@]}" || failed+=(ruff)
 echo "== mypy" >&2
 .venv/bin/mypy || failed+=(mypy)
+echo "== lint-imports" >&2
+.venv/bin/lint-imports || failed+=(lint-imports)
 echo "== pytest" >&2
 # pytest's JUnit report lists each skip with its reason; the corpus tests' reason starts
 # with "shared corpus absent" (tests/shared_corpus.py).
