@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from triaged.cli.views import seconds_summary
 from triaged.domain.records import ComplaintState
 from triaged.store import complaints, messages, sla_queries
-from triaged.store.db import make_engine, migrate, transaction
+from triaged.store.db import transaction
 from triaged.store.models import Complaint
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 S = ComplaintState
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'triaged.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def add(session: Session, reference: str, *, received: datetime, due: datetime,
