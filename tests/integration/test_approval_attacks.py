@@ -20,8 +20,6 @@ from tests.support.mail import parsed
 from triaged.core.parse.message import parse_message
 from triaged.replies.carriers import find_tokens
 
-NewAddress = Callable[..., str]
-
 
 def request_for(shop: Shop, manager: str, version: int = 1) -> bytes:
     [request] = [m for m in shop.stack.messages(manager)

@@ -11,13 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.daemon import Setup, wait_first_contact
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import config_text
-
-NewAddress = Callable[..., str]
 
 
 def triaged(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

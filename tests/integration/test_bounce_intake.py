@@ -9,13 +9,13 @@ import pytest
 from sqlmodel import select
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.intake import complaints_of, events_of, letters_to, notices, staff_tail
 from tests.support.mail import complaint_mail, smtp_send
 from triaged.store.db import transaction
 from triaged.store.models import MessageRow, SuppressedAddress
 
-NewAddress = Callable[..., str]
 BOUNCES = Path(__file__).resolve().parents[1] / "data" / "bounces"
 
 

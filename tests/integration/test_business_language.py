@@ -24,6 +24,7 @@ from sqlmodel import select
 from tests.mailstack import MailStack
 from tests.support.approval import gmail_quote, outlook_quote, reply_to
 from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.languages import CASES, legacy_complaint
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
@@ -33,7 +34,6 @@ from triaged.domain.records import ComplaintState
 from triaged.store.db import transaction
 from triaged.store.models import Complaint
 
-NewAddress = Callable[..., str]
 KOREAN = next(case for case in CASES if case.language == "ko")
 
 

@@ -12,13 +12,13 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
 from tests.mailstack import MailStack
 from tests.support.daemon import Setup, wait_first_contact
+from tests.support.fixture_types import NewAddress
 from tests.support.mail import complaint_mail
 from triaged import app as wiring
 from triaged.config.loading import load
@@ -28,7 +28,6 @@ from triaged.store.models import MessageRow
 from triaged.usecases.cycle import run_cycle
 from triaged.usecases.sender import LEASE
 
-NewAddress = Callable[..., str]
 # Two complaints per customer: within the daily limit, so every one is answered.
 WAVES, PER_WAVE, CUSTOMERS = 6, 60, 180
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from sqlmodel import select
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.references import find_in_text, is_valid
@@ -16,8 +17,6 @@ from triaged.domain.records import ComplaintState, RawMail
 from triaged.store import queries
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, OutboxLetter
-
-NewAddress = Callable[..., str]
 
 
 def complaints_of(t: Triaged) -> list[Complaint]:

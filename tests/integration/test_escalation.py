@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from tests.mailstack import MailStack
 from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.domain.records import ComplaintState
@@ -22,7 +23,6 @@ from triaged.store import rows
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 
-NewAddress = Callable[..., str]
 
 def team_mail(stack: MailStack, team: str) -> list[bytes]:
     """What staff got besides the notice of each new complaint."""

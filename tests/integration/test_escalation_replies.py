@@ -22,13 +22,13 @@ from sqlmodel import select
 
 from tests.mailstack import MailStack
 from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.letters.customer import local_date_words
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 
-NewAddress = Callable[..., str]
 GERMAN = ("Guten Tag, meine Bestellung ist leider immer noch nicht angekommen, obwohl "
           "sie schon letzte Woche geliefert werden sollte. Bitte kümmern Sie sich darum.")
 

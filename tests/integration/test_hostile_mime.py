@@ -6,17 +6,15 @@ lost, every complaint's customer gets a holding reply and no robot gets one."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 
 from sqlmodel import select
 
 from tests.hostile_mime import EXPECTED, fixture_names, read
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter, Quarantine
-
-NewAddress = Callable[..., str]
 
 
 def test_every_hostile_fixture_becomes_what_it_should_and_complaints_are_answered(

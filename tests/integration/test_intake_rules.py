@@ -8,13 +8,13 @@ to, which letters reached which mailbox, what staff were told.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.installation import Triaged, config_text
 from tests.support.intake import complaints_of, events_of, letters_to, notices, staff_tail
 from tests.support.mail import complaint_mail, parsed, smtp_send
@@ -24,8 +24,6 @@ from triaged.domain.records import ComplaintState
 from triaged.store import rows
 from triaged.store.db import write_transaction
 
-NewAddress = Callable[..., str]
-MakeTriaged = Callable[..., Triaged]
 FORWARDS = Path(__file__).resolve().parents[1] / "data" / "forwards"
 _ids = itertools.count(1)
 

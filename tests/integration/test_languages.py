@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import email
 import smtplib
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
 import pytest
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.languages import CASES, Case, legacy_complaint
 from triaged.core.references import find_in_text
-
-NewAddress = Callable[..., str]
 
 
 def test_the_legacy_bytes_really_are_in_the_legacy_charset() -> None:

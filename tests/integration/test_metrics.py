@@ -25,10 +25,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.mailstack import MailStack
 from tests.support.daemon import Daemon, Setup, wait_first_contact
+from tests.support.fixture_types import NewAddress
 from tests.support.mail import complaint_mail
 from tests.support.ports import dead_port
 
-NewAddress = Callable[..., str]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 

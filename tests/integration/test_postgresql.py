@@ -31,6 +31,7 @@ from sqlmodel import col, select
 
 from tests.mailstack import MailStack
 from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged, config_text
 from tests.support.mail import complaint_mail
 from triaged.core.references import find_in_text
@@ -41,7 +42,6 @@ from triaged.usecases.escalation import EscalationReport
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mailstack]
 
-NewAddress = Callable[..., str]
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0

@@ -20,6 +20,7 @@ import pytest
 from sqlmodel import select
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import complaint_mail, parsed, smtp_send
 from triaged import app as wiring
@@ -30,7 +31,6 @@ from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow
 from triaged.usecases.purposes import managers
 
-NewAddress = Callable[..., str]
 SECRET = "test approval secret"
 handled: list[str] = []
 

@@ -8,7 +8,6 @@ letters exist, who got how many letters, what the log and the exit status said.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,15 +17,13 @@ from sqlmodel import col, select
 
 from tests.mailstack import MailStack
 from tests.support.cli import IMAP_SECRET, Install
+from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.installation import Triaged, point_at
 from tests.support.mail import complaint_mail, smtp_send
 from tests.support.ports import dead_port
 from triaged.store import cursors
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter
-
-NewAddress = Callable[..., str]
-MakeTriaged = Callable[..., Triaged]
 
 
 def complaints_of(t: Triaged) -> list[Complaint]:

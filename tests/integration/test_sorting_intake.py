@@ -10,12 +10,11 @@ from pathlib import Path
 from sqlmodel import select
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
-
-NewAddress = Callable[..., str]
 
 RULES = """
 [[categories]]

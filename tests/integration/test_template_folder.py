@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.mailstack import MailStack
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.references import find_in_text
 
-NewAddress = Callable[..., str]
 FOLDER = Path(__file__).resolve().parent.parent / "data" / "business_templates"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import json
 import smtplib
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -19,8 +18,6 @@ from tests.support.mail import complaint_mail
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 
-NewAddress = Callable[..., str]
-MakeTriaged = Callable[..., Triaged]
 BOUNCES = Path(__file__).resolve().parents[1] / "data" / "bounces"
 
 

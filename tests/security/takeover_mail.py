@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import json
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.policy import default as default_policy
@@ -18,8 +17,6 @@ from tests.support.approval import Shop, reply_to
 from tests.support.installation import MONDAY_10_BUCHAREST
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
-
-NewAddress = Callable[..., str]
 
 RESOLUTION = "Wir schicken Ihnen morgen eine neue Torte und erstatten die Lieferkosten."
 

@@ -26,11 +26,10 @@ from sqlmodel import select
 from tests.mailstack import MailStack
 from tests.security.costly_inputs import CASES, deliver, run_once
 from tests.support.approval import Shop, gmail_quote, outlook_quote, people, reply_to
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged, config_text
 from triaged.core.references import find_in_text
 from triaged.store.models import MessageRow
-
-NewAddress = Callable[..., str]
 
 
 def parsed(data: bytes) -> EmailMessage:

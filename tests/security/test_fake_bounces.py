@@ -10,7 +10,7 @@ addresses never stops its mail: `triaged health` fails and the others are told.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from tests.security.bounce_mail import (
     report,
     subject_of,
 )
+from tests.support.fixture_types import NewAddress
 
-NewAddress = Callable[..., str]
 UNREACHABLE = "is not being delivered"
 NOT_OURS = "cites no letter of ours"
 # The relay in front of the test Dovecot refuses the null sender `<>`.

@@ -12,8 +12,6 @@ from datetime import timedelta
 
 from tests.mailstack import MailStack
 from tests.security.flooding_mail import (
-    MakeTriaged,
-    NewAddress,
     complaints,
     forge_complaints,
     inbox,
@@ -23,6 +21,7 @@ from tests.security.flooding_mail import (
     tail,
     text_of,
 )
+from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.mail import complaint_mail
 from triaged.store.db import transaction
 from triaged.store.ops_queries import read_figures

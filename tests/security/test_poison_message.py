@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.mailstack import MailStack
@@ -25,10 +24,9 @@ from tests.security.poison_mail import (
     start_daemon,
     wait_delivered,
 )
+from tests.support.fixture_types import NewAddress
 from tests.support.installation import config_text
 from tests.support.mail import complaint_mail
-
-NewAddress = Callable[..., str]
 
 
 def install(stack: MailStack, support: str, folder: Path, limits: str) -> tuple[Path, Store]:

@@ -6,7 +6,6 @@ staff, a huge mail filling the database, reply tokens leaking through `show` and
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,10 @@ from tests.security.small_mail import (
     reply,
     smtp_send,
 )
+from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.installation import Triaged
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter
-
-NewAddress = Callable[..., str]
-MakeTriaged = Callable[..., Triaged]
 
 
 def complaints(t: Triaged) -> list[Complaint]:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import pytest
 
 from tests.security.takeover_mail import (
-    NewAddress,
     attached_forward,
     complaint_count,
     complaint_of,
@@ -32,6 +31,7 @@ from tests.security.takeover_mail import (
     texts_on,
 )
 from tests.support.approval import MakeShop, Shop
+from tests.support.fixture_types import NewAddress
 from triaged.core.mailbox_key import same_mailbox
 
 SECRET = "Mein Geburtsdatum ist der 12.03.1980, meine Telefonnummer +49 170 5550123."
