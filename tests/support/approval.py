@@ -1,7 +1,7 @@
 """The approval tests' shop (staff, managers, a customer) and replies as real mail clients
 write them.
 
-The fixtures that open a shop (``make_shop``, ``shop``) are in tests/integration/conftest.py."""
+The fixtures that open a shop (``make_shop``, ``shop``) are in tests/conftest.py."""
 
 from __future__ import annotations
 
