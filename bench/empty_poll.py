@@ -32,7 +32,7 @@ from bench.intake_throughput import config_file, generate
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.config.loading import load
-from triaged.usecases.cycle import run_cycle
+from triaged.daemon.cycle import run_cycle
 
 
 @dataclass

@@ -38,7 +38,7 @@ from bench.sink import SmtpSink
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.config.loading import load
-from triaged.usecases.cycle import run_cycle
+from triaged.daemon.cycle import run_cycle
 
 BODY = (
     "Hello,\n\nI ordered a birthday cake (order {n}) for Saturday and it arrived crushed on\n"
@@ -158,7 +158,7 @@ CHILD = """
 import json, sys, time
 from triaged import app as wiring
 from triaged.config.loading import load
-from triaged.usecases.cycle import run_cycle
+from triaged.daemon.cycle import run_cycle
 app = wiring.build(load(sys.argv[1]))
 started = time.perf_counter()
 report = run_cycle(app)

@@ -22,10 +22,10 @@ from tests.support.fixture_types import NewAddress
 from tests.support.mail import complaint_mail
 from triaged import app as wiring
 from triaged.config.loading import load
+from triaged.daemon.cycle import run_cycle
 from triaged.domain.clock import FixedClock
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import MessageRow
-from triaged.usecases.cycle import run_cycle
 from triaged.usecases.sender import LEASE
 
 # Two complaints per customer: within the daily limit, so every one is answered.

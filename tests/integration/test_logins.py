@@ -22,7 +22,7 @@ from tests.support.mail import complaint_mail, parsed
 from triaged import app as wiring
 from triaged.config.loading import load
 from triaged.core.references import find_in_text
-from triaged.usecases.cycle import run_cycle
+from triaged.daemon.cycle import run_cycle
 
 # Prints the token the test put in <which>.token and counts its runs in runs.log;
 # "fail" in the file makes it fail the way a token helper does when it cannot refresh.

@@ -32,7 +32,7 @@ from tests.security.takeover_mail import (
 )
 from tests.support.approval import MakeShop, Shop
 from tests.support.fixture_types import NewAddress
-from triaged.core.mailbox_key import same_mailbox
+from triaged.domain.mailbox_key import same_mailbox
 
 SECRET = "Mein Geburtsdatum ist der 12.03.1980, meine Telefonnummer +49 170 5550123."
 

@@ -21,7 +21,7 @@ from tests.support.mail import complaint_mail, parsed
 from triaged import app as wiring
 from triaged.config.loading import load
 from triaged.core.references import find_in_text
-from triaged.usecases.cycle import CycleReport, run_cycle
+from triaged.daemon.cycle import CycleReport, run_cycle
 
 TRIAGED = [sys.executable, "-m", "triaged"]
 IMAP_SECRET = "Imap-S3cret-Qx7"  # distinctive, so that a leak in any output is found

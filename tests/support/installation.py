@@ -14,8 +14,8 @@ from triaged import app as wiring
 from triaged.app import App
 from triaged.config.loading import load
 from triaged.config.records import Config
+from triaged.daemon.cycle import CycleReport, run_cycle
 from triaged.domain.clock import FixedClock
-from triaged.usecases.cycle import CycleReport, run_cycle
 
 # Monday 23 November 2026, 10:00 in Bucharest: a working day, with Romania's
 # St Andrew's Day (30 Nov) and National Day (1 Dec) inside the default SLA.

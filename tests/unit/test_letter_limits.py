@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from triaged.config.records import LimitsConfig
-from triaged.core.mailbox_key import DOTLESS_DOMAINS
+from triaged.domain.mailbox_key import DOTLESS_DOMAINS
 from triaged.domain.records import LetterState
 from triaged.store import outbox_rows, rows
 from triaged.store.db import make_engine, write_transaction

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triaged.core.mailbox_key import mailbox_key, same_mailbox
+from triaged.domain.mailbox_key import mailbox_key, same_mailbox
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import LetterState
 from triaged.store import complaints, outbox, outbox_rows
 from triaged.store.db import make_engine, transaction

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, Engine
 from sqlmodel import col, select
 
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, LetterState
 from triaged.store import complaints, messages, outbox, outbox_rows, rows
 from triaged.store.db import (

@@ -27,10 +27,10 @@ from triaged.app import App
 from triaged.cli.demo_story_approval import MANAGERS, approval_story
 from triaged.config.loading import load
 from triaged.config.records import Config
+from triaged.daemon.cycle import run_cycle
 from triaged.store import queries
 from triaged.store.db import transaction
 from triaged.store.models import Complaint
-from triaged.usecases.cycle import run_cycle
 
 SUPPORT = "support@acme-bakery.example"
 

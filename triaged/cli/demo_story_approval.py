@@ -11,7 +11,7 @@ from pathlib import Path
 
 from triaged.adapters.smtp import MaildirTransport
 from triaged.app import App
-from triaged.usecases.cycle import run_cycle
+from triaged.daemon.cycle import run_cycle
 
 Say = Callable[[str], None]
 Deliver = Callable[[Path, bytes], None]

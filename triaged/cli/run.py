@@ -27,7 +27,7 @@ def run(
     # Imported here: the read-only commands (list, show, stats) start faster
     # without the intake, parser and transports they never use.
     from triaged import app as wiring
-    from triaged.usecases.cycle import run_cycle
+    from triaged.daemon.cycle import run_cycle
 
     config = load_config()
     try:

@@ -54,23 +54,5 @@ def _postgresql_url(url: str, parsed: URL) -> str:
     return url
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for reprs and logs."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return "<unparsable URL>"
-    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-
-
-def url_password(url: str) -> str:
-    """The password inside a database URL ("" when none), for log redaction only."""
-    try:
-        password = make_url(url).password
-    except (ArgumentError, ValueError):
-        return ""
-    return str(password) if password else ""
-
-
 def _in_memory(database: str) -> bool:
     return database == ":memory:" or database.startswith("file::memory:")

@@ -43,9 +43,9 @@ from triaged.config.records import (
     TemplatesConfig,
 )
 from triaged.config.secrets import Secret, read_secret_file, run_secret_command
-from triaged.core.mailbox_key import DOTLESS_DOMAINS
 from triaged.domain.durations import Duration, parse_duration
 from triaged.domain.errors import ConfigError
+from triaged.domain.mailbox_key import DOTLESS_DOMAINS
 
 R = TypeVar("R")
 

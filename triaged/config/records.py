@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from triaged.config.database import redact_url, url_password
 from triaged.config.metrics import MetricsConfig
 from triaged.config.secrets import Secret
-from triaged.core.mailbox_key import DOTLESS_DOMAINS
+from triaged.config.url_secrets import redact_url, url_password
 from triaged.domain.durations import Duration, Unit
+from triaged.domain.mailbox_key import DOTLESS_DOMAINS
 
 # The priority of a complaint no `[[priorities]]` rule matches.
 NORMAL_PRIORITY = "normal"

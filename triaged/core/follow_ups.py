@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, KnownId
 
 # References chains grow by one id per message; the nearest ancestors are the

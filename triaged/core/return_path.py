@@ -28,7 +28,7 @@ import hmac
 import re
 from collections.abc import Iterable
 
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 
 _MAC_CHARS = 12  # base32 of 60 bits
 _ADDRESS = re.compile(rf"([A-Za-z0-9._%-]+)\+b-([0-9a-z]{{1,13}})-([a-z2-7]{{{_MAC_CHARS}}})"

@@ -21,8 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from triaged.adapters.imap import ImapSource
 from triaged.adapters.smtp import describe_outage
 from triaged.app import make_source, make_transport
-from triaged.config.database import redact_url
 from triaged.config.records import Config, MailboxConfig
+from triaged.config.url_secrets import redact_url
 from triaged.core.letters.render import Renderer
 from triaged.domain.errors import TriagedError
 from triaged.ops.checks_templates import render_language, unused_override_files

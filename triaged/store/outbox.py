@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Engine, update
 from sqlmodel import Session, col, select
 
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import EventKind, LetterKind, LetterState
 from triaged.store.complaints import add_event
 from triaged.store.db import transaction

@@ -31,9 +31,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from triaged.config.records import Config
-from triaged.core.mailbox_key import mailbox_key, same_mailbox
 from triaged.core.parse.bounces import Bounce, FailedRecipient
 from triaged.core.return_path import cited_letters, return_key
+from triaged.domain.mailbox_key import mailbox_key, same_mailbox
 from triaged.domain.records import Address, EventKind, LetterKind, LetterState, ParsedMail
 from triaged.store import outbox_rows, rows, suppression
 from triaged.store.outbox_rows import LetterRef

@@ -33,11 +33,11 @@ from triaged.core.ladder import Ladder, ladder_of
 from triaged.core.letters.compose import compose, may_be_ours, new_message_id
 from triaged.core.letters.customer import HoldingFacts, holding_letter
 from triaged.core.letters.render import Renderer
-from triaged.core.mailbox_key import mailbox_key
 from triaged.core.parse.bounces import read_bounce
 from triaged.core.parse.forwarded import Attribution, ForwardContext, PassedOn, Unattributed
 from triaged.core.reading import Reading, ReadingRules
 from triaged.domain.clock import Clock
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import (
     Address,
     ComplaintRef,

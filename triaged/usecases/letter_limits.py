@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from triaged.config.records import LimitsConfig
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.store import outbox_rows
 
 # The window of `auto_letters_per_day`.

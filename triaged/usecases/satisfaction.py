@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 
 from triaged import logs
 from triaged.core.letters.final import ClosingFacts, satisfaction_letter
-from triaged.core.mailbox_key import same_mailbox
 from triaged.core.reply_text import new_text, says_settled
 from triaged.domain.clock import Clock
+from triaged.domain.mailbox_key import same_mailbox
 from triaged.domain.records import Address, ComplaintRef, ComplaintState, ParsedMail
 from triaged.store import approval_rows, ladder_rows, rows
 from triaged.store.approval_rows import Settling

@@ -20,12 +20,12 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from triaged.core.mailbox_key import mailbox_key
 from triaged.core.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
 from triaged.core.parse.charsets import decode_text, decode_words, header_text
 from triaged.core.parse.html import html_to_text
 from triaged.core.parse.tnef import TNEF_TYPES, unpack
 from triaged.domain.errors import QuarantineError
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import Address, Attachment, ParsedMail
 
 _ANGLE_ID = re.compile(r"<([^<>]*)>")

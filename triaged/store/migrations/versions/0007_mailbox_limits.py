@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from triaged.core.mailbox_key import mailbox_key
+from triaged.domain.mailbox_key import mailbox_key
 
 revision: str = "0007_mailbox_limits"
 down_revision: str | None = "0006_bounce_alerts"
