@@ -31,9 +31,9 @@ def test_the_package_keeps_its_layers() -> None:
 
 
 @pytest.mark.parametrize(("module", "source", "broken"), [
-    ("domain/upward.py", "from triaged.daemon import cycle\n",
+    ("domain/upward.py", "from triaged.usecases import intake\n",
      ["triaged.domain is not allowed to import triaged.usecases",
-      "triaged.domain.upward -> triaged.daemon.cycle"]),
+      "triaged.domain.upward -> triaged.usecases.intake"]),
     ("core/upward.py", "from triaged import app\n",
      ["triaged.core is not allowed to import triaged.app",
       "triaged.core.upward -> triaged.app"]),
