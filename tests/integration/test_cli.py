@@ -1,4 +1,4 @@
-"""The `triaged` command line as an operator meets it (SPEC §9): the console script run as
+"""The `triaged` command line as an operator meets it: the console script run as
 a subprocess against the session's real Dovecot + SMTP relay and a temporary SQLite file.
 
 Every CLI start costs about a second of imports, so commands that do not depend on each

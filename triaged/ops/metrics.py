@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter
 
-# SPEC §9: every message ends as exactly one of these.
+# Every message ends as exactly one of these (the keys of `stats --json`).
 OUTCOMES = ("complaint", "follow_up", "not_complaint", "quarantined", "approval_reply",
             "duplicate")
 
