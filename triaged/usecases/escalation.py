@@ -2,7 +2,7 @@
 letter per person (a digest, never a storm).
 
 `Escalator.run()` is one pass, in one transaction: read the complaints whose
-`nudge_at` has come, decide each one's step on the ladder (`sla.ladder`),
+`nudge_at` has come, decide each one's step on the ladder (`core.ladder`),
 claim the step with a conditional update, then queue one reminder per staff
 address and one digest per manager, and log each step on its complaint. A
 complaint whose final letter is approved or sent (resolved, closed) is
