@@ -26,7 +26,7 @@ on `ctx.conn` (inside intake's transaction), returns a detail for the
 `reply_accepted` event, or raises `Refused("why")`; then add
 `Purpose("escalation", senders=managers, handle=handle, single_use=...)` in
 `triaged/usecases/purposes.py`'s `default_registry()`. Put the token in your
-letter with `outgoing.Mailer.queue_with_token` (or `tokens.make_token` +
+letter with `usecases.mailer.Mailer.queue_with_token` (or `tokens.make_token` +
 `carriers`), and the reply comes back here through intake.
 """
 
