@@ -1,8 +1,9 @@
-"""Report: what becomes of every message of ../shared/corpus in a real Dovecot mailbox.
+"""Report: what becomes of every message of the optional real-world corpus in a real Dovecot
+mailbox (where it is: tests/shared_corpus.py).
 
 Appends all of them to a private Dovecot's INBOX, runs `triaged run --once` as a
 process, then prints `triaged stats --json`'s outcome counts and every
-quarantined file with its reason (the evidence issue 3 asks for; the test
+quarantined file with its reason (every message accounted for; the test
 tests/integration/test_corpus_intake.py asserts the same accounting).
 
     .venv/bin/python -m bench.corpus_outcomes
@@ -18,9 +19,8 @@ import tempfile
 from pathlib import Path
 
 from tests.mailstack import MailStack
+from tests.shared_corpus import CORPUS
 from tests.support.installation import config_text
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def _names(files: list[Path]) -> dict[str, str]:

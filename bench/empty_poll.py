@@ -1,6 +1,6 @@
-"""Benchmark: a poll with nothing new, with 50 000 messages already in the folder (SPEC §10).
+"""Benchmark: a poll with nothing new, with 50 000 messages already in the folder.
 
-SPEC §10: ≤ 50 ms, and the cost grows with new mail only. The folder holds N
+The target: ≤ 50 ms, and the cost grows with new mail only. The folder holds N
 messages that triaged has already passed (cursor at the top, as after
 processing them with `processed_folder = ""`, which leaves them in place
 flagged \\Seen: the worst case, since a naive poll would SEARCH or FETCH them

@@ -1,4 +1,4 @@
-"""Benchmark: the escalation scan over 100 000 open complaints in SQLite (SPEC §10: ≤ 200 ms).
+"""Benchmark: the escalation scan over 100 000 open complaints in SQLite (target: ≤ 200 ms).
 
 Fills a fresh, migrated SQLite database with N open complaints (each with its
 opening message), their promised dates spread over the coming weeks, then

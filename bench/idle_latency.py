@@ -1,4 +1,4 @@
-"""Benchmark: delivery to holding reply with `triaged run` and IDLE (SPEC §10).
+"""Benchmark: delivery to holding reply with `triaged run` and IDLE.
 
 Starts a private Dovecot + SMTP relay and `triaged run` as a real process with
 `idle = true` and `poll_interval = "60s"` (so only IDLE can explain a quick
@@ -9,7 +9,7 @@ holding reply, watched in this process with millisecond resolution.
 
 For reference, measured in the same run on the same servers: how long Dovecot
 itself takes to tell a bare IDLE client about a delivery (≈ 0.5 s), which is
-the floor under any IDLE-driven reply. SPEC §10: p50 ≤ 0.7 s, p95 ≤ 1.2 s.
+the floor under any IDLE-driven reply. The target: p50 ≤ 0.7 s, p95 ≤ 1.2 s.
 
     .venv/bin/python -m bench.idle_latency --count 20
 """

@@ -3,7 +3,7 @@
 Reports complaints per second for triaged's whole cycle and, measured in the
 same run on the same servers, the raw pipe it is built from (IMAP fetch +
 MIME parse + SQLite insert + SMTP send, in one process, nothing else), and
-the ratio of the two (SPEC §10: ≥ 600/s and ≥ 0.7 of the raw pipe).
+the ratio of the two (the target: ≥ 600/s and ≥ 0.7 of the raw pipe).
 
     .venv/bin/python -m bench.intake_throughput --count 1000 --repeat 3
 """
@@ -249,7 +249,7 @@ def main() -> None:
     args = parser.parse_args()
     mails = generate(args.count, "support@example.test")
     ours, raw = [], []
-    # A sink SMTP server: the benchmark measures acceptance by SMTP, as SPEC §10 does.
+    # A sink SMTP server: a complaint counts once SMTP accepted its holding reply.
     with MailStack(fast=True, relay=False) as stack, contextlib.ExitStack() as scope:
         smtp: Smtp = StackSmtp(stack) if args.sink_in_process else scope.enter_context(SmtpSink())
         print(f"SMTP sink: {'in this process' if args.sink_in_process else 'own process'}")
@@ -269,7 +269,7 @@ def main() -> None:
           f"({min(raw):.1f}–{max(raw):.1f})")
     print(f"  ratio              : {statistics.median(ours) / statistics.median(raw):.2f}")
     if not args.no_rss:
-        # SPEC §10: ≤ 120 MB RSS while ingesting 10 000 messages.
+        # The target: ≤ 120 MB RSS while ingesting 10 000 messages.
         print(f"  triaged in its own process: {child_rate:7.1f}/s, peak RSS {child_rss:.0f} MB")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  (benchmark process peak RSS {own:.0f} MB: sink server, letters, raw pipe)")

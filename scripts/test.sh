@@ -7,8 +7,8 @@
 # layers of the package, [tool.importlinter] in pyproject.toml) and pytest.
 # Runs all four checks even when one fails; exits non-zero when any failed.
 #
-# The tests of the shared corpus of third-party mail (tests/shared_corpus.py: the folder
-# shared/corpus next to the checkout, or $TRIAGED_CORPUS) skip when it is absent; the
+# The tests of the optional corpus of real-world mail, beside the checkout (where exactly:
+# tests/shared_corpus.py, or $TRIAGED_CORPUS) skip when it is absent; the
 # last lines then say how many were skipped, so such a run never reads as a full pass.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -10,8 +10,8 @@ into that Dovecot over LMTP. Nothing touches ``/etc/dovecot`` or the system's in
         stack.wait_for_messages("cust@example.test", "INBOX", 1)
 
 It works as root (mail stored as ``nobody``, as Dovecot never touches mail as uid 0) and
-as an ordinary user (every Dovecot service runs as that user, no chroots). The facts
-behind each setting are in ``shared/TEST-MAILSERVER.md``; "pitfall N" below refers to it.
+as an ordinary user (every Dovecot service runs as that user, no chroots). Each
+setting that is not Dovecot's default says beside it why it is needed.
 
 This module must not import pytest: the benchmarks in ``bench/`` use it too.
 """
@@ -53,11 +53,11 @@ DEFAULT_PASSWORD = "pw"
 TEMPFAIL_REPLY = "451 4.3.0 try again later"
 
 # Unix socket paths are limited to 107 bytes and Dovecot nests its sockets under
-# base_dir/login/...; a run folder longer than this breaks start-up (pitfall 5).
+# base_dir/login/...; a run folder longer than this breaks start-up.
 MAX_RUN_DIR = 70
-APPEND_BATCH = 250  # MULTIAPPEND messages per command (pitfall 17)
-FETCH_BATCH = 500  # explicit UID lists per FETCH (pitfall 13)
-NOBODY = 65534  # the uid/gid that owns mail when running as root (pitfall 2)
+APPEND_BATCH = 250  # MULTIAPPEND messages per command: one APPEND each is fsync-bound
+FETCH_BATCH = 500  # explicit UID lists per FETCH (imapclient 4.1 fails on "1:*")
+NOBODY = 65534  # owns mail when running as root: Dovecot never touches mail as uid 0
 
 
 class MailStackError(RuntimeError):
@@ -167,7 +167,7 @@ class MailStack:
         return self
 
     def stop(self) -> None:
-        """Stop the SMTP relay and Dovecot (waiting for its children, pitfall 16), then
+        """Stop the SMTP relay and Dovecot (waiting for its children), then
         remove the folder unless keep=True. Safe to call twice."""
         _RUNNING.discard(self)
         if self._controller is not None:
@@ -256,7 +256,7 @@ class MailStack:
     # ---- IMAP helpers ----------------------------------------------------------------
 
     def imap_client(self, email: str) -> IMAPClient:
-        """A logged-in IMAPClient for the user (plain TCP: pitfall 12). Caller logs out."""
+        """A logged-in IMAPClient for the user (plain TCP: ssl=False). Caller logs out."""
         client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
         try:
             client.login(email.lower(), self.password(email))
@@ -300,7 +300,7 @@ class MailStack:
             client.select_folder(folder, readonly=True)
             uids = sorted(int(uid) for uid in client.search("ALL"))
             found: dict[int, bytes] = {}
-            # Explicit UID lists, never "1:*": imapclient 4.1 chokes on it (pitfall 13).
+            # Explicit UID lists, never "1:*": imapclient 4.1 chokes on it.
             for batch in _batches(uids, FETCH_BATCH):
                 for uid, item in client.fetch(batch, ["BODY.PEEK[]"]).items():
                     found[int(uid)] = bytes(item[b"BODY[]"])
@@ -339,7 +339,7 @@ class MailStack:
             self._made_dir = not self.dir.exists()
             self.dir.mkdir(parents=True, exist_ok=True)
         if len(str(self.dir / "run")) >= MAX_RUN_DIR:
-            raise MailStackError(f"{self.dir} is too long for Dovecot's sockets (pitfall 5)")
+            raise MailStackError(f"{self.dir} is too long for Dovecot's sockets")
         # Dovecot's unprivileged processes (dovecot, dovenull, nobody) must traverse it.
         self.dir.chmod(0o755)
         for sub in ("etc", "etc/users", "log", "run", "state", "mail"):
@@ -409,7 +409,7 @@ class MailStack:
             _RelayHandler(self),
             hostname=self.host,
             port=self.smtp_port,
-            # hostname for the SMTP banner: without it aiosmtpd asks DNS (pitfall 15).
+            # hostname for the SMTP banner: without it aiosmtpd asks DNS.
             server_hostname="mailstack.test",
             ready_timeout=self.start_timeout,
             require_auth=self.smtp_auth,
@@ -439,7 +439,7 @@ class MailStack:
         tmp = path.with_name(f".{email}.tmp")
         tmp.write_text(f"{email}:{{PLAIN}}{self._users[email]}::::::\n")
         if _is_root():
-            # Read by the auth process running as `dovecot` (pitfall 3).
+            # Read by the auth process running as `dovecot`: root-only 0600 would fail.
             os.chown(tmp, 0, grp.getgrnam("dovecot").gr_gid)
             tmp.chmod(0o640)
         else:
@@ -482,7 +482,7 @@ def render_dovecot_config(
         mail_uid = mail_gid = NOBODY
         login_chroot, anvil_chroot = "login", "empty"
     else:
-        # Without root the master cannot chroot or switch users (pitfall 4).
+        # Without root the master cannot chroot or switch users.
         internal_user = login_user = pwd.getpwuid(os.getuid()).pw_name
         internal_group = grp.getgrgid(os.getgid()).gr_name
         mail_uid, mail_gid = os.getuid(), os.getgid()
@@ -555,7 +555,7 @@ namespace inbox {{
   }}
 }}
 # A failed login would otherwise delay the next login from 127.0.0.1, for any user,
-# by 4-15 s (pitfall 8).
+# by 4-15 s.
 service anvil {{
   chroot = {anvil_chroot}
   unix_listener anvil-auth-penalty {{
@@ -611,7 +611,8 @@ class _Reply:
 
 class _Lmtp:
     """A minimal asyncio LMTP client: one transaction per recipient, so one reply after
-    DATA (pitfall 14); commands pipelined to save round trips."""
+    DATA (LMTP answers DATA once per recipient, which smtplib's LMTP does not read);
+    commands pipelined to save round trips."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -842,7 +843,7 @@ def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
 def _stop_process_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     """SIGTERM every Dovecot process at once and wait for the master; then SIGKILL
     whatever is left in its process group. Signalling only the master takes 1-5 s,
-    as it waits for its children one by one (pitfall 16); the group takes ~0.1 s."""
+    as it waits for its children one by one; the group takes ~0.1 s."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):

@@ -1,10 +1,11 @@
-"""Where the shared corpus of third-party mail is, and how the tests that need it skip.
+"""Where the optional corpus of real-world mail is, and how the tests that need it skip.
 
-The corpus is not part of the repository: it sits in the folder `shared/corpus`
-next to the checkout, or wherever `TRIAGED_CORPUS` names. Without it, its tests
-skip with `ABSENT` at the start of their reason; scripts/test.sh counts those
-skips so that a run without the corpus never reads as a full pass. The project's
-own hostile-mail fixtures (tests/data/mime) run either way.
+The corpus, messages written by others, is not part of the repository: it sits beside
+the checkout in the folder `shared/corpus`, or wherever `TRIAGED_CORPUS` names. This is
+the one place that names its location. Without it, its tests skip with `ABSENT` at the
+start of their reason; scripts/test.sh counts those skips so that a run without the
+corpus never reads as a full pass. The project's own hostile-mail fixtures
+(tests/data/mime) run either way.
 """
 
 from __future__ import annotations

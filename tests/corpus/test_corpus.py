@@ -1,4 +1,4 @@
-"""Every real-world message in the shared corpus is parsed or quarantined, never crashes.
+"""Every message in the optional corpus of real-world mail is parsed or quarantined, never crashes.
 
 The corpus is third-party mail (see its README); these tests pin down what a
 user would notice: the right script in subjects and bodies, the right sender,

@@ -1,5 +1,5 @@
 """`triaged check` as an operator runs it before the first start and after every change:
-one row per check (ok / warn / FAIL), `--json` for scripts, exit 0 / 1 / 2 (SPEC §9).
+one row per check (ok / warn / FAIL), `--json` for scripts, exit 0 / 1 / 2.
 
 The simpler failures (SMTP port, IMAP password, a template using an unknown variable)
 are in test_cli.py; here: a complete healthy installation, several failures at once,

@@ -1,6 +1,7 @@
-"""The shared corpus of real-world mail by others, delivered into a real Dovecot mailbox
-and read by one cycle: every message is accounted for, nothing crashes, no robot or
-bounce is answered, and the mailbox is left empty (SPEC §8).
+"""The optional corpus of real-world mail by others, delivered into a real Dovecot mailbox
+and read by one cycle: every message is accounted for (complaint, follow-up,
+non-complaint, duplicate, or quarantined with a reason), nothing crashes, no robot or
+bounce is answered, and the mailbox is left empty.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SIGKILL at random points while the daemon ingests a few hundred messages (SPEC §10).
+"""SIGKILL at random points while the daemon ingests a few hundred messages.
 
 The mail arrives in waves; after each wave the daemon is killed with SIGKILL
 a random moment later (while it fetches, commits, moves or sends) and started

@@ -155,7 +155,8 @@ def test_no_escalation_once_the_complaint_is_resolved(
     t.cycle()
     settled = new_complaint(t, mailstack, new_address("settled"), "Settled in time")
     open_one = new_complaint(t, mailstack, new_address("open"), "Still open")
-    # The final letter was approved and sent (the approval tests do this by email).
+    # The final letter was approved and sent (set directly here; approval by email has
+    # its own tests).
     found = complaint(t, settled)
     assert found.id is not None
     with transaction(t.app.engine) as session:

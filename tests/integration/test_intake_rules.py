@@ -263,7 +263,7 @@ def test_a_robot_answering_every_letter_without_auto_headers_gets_at_most_three(
             seen[robot] = len(inbox)
         t.clock.advance(timedelta(minutes=5))
 
-    # SPEC §10: at most 3 letters exchanged with a robot that sets no auto headers.
+    # At most 3 letters exchanged with a robot that sets no auto headers.
     assert len(mailstack.messages(threaded)) == 1, "its replies are follow-ups: no letter"
     assert len(mailstack.messages(fresh)) == 3, "the daily limit stops the rest"
     assert len(letters_to(t, fresh)) == 3

@@ -227,7 +227,7 @@ def test_two_instances_on_one_postgresql_answer_every_complaint_exactly_once(
         assert reader.stop() == 0
     else:
         # Only once every letter so far is recorded as sent: a kill between SMTP's
-        # acceptance and that record may send one letter twice (SPEC §10), which
+        # acceptance and that record may send one letter twice (allowed), which
         # would hide what this test looks for.
         site.wait_until_sent(36)
         reader.process.kill()

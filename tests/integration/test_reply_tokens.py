@@ -1,7 +1,7 @@
 """Replies carrying a token, on the real mail stack: routed, authenticated, single-use.
 
 A test purpose ("probe") stands in for the real ones so that the machinery
-every purpose shares (approval, drafts, issue 4's escalations) is tested on its
+every purpose shares (approval, drafts, escalation ACK / EXTEND) is tested on its
 own: who may answer, forged and altered tokens, replays, expiry, another
 manager's token, Authentication-Results.
 """

@@ -45,7 +45,7 @@ def get(config: Config, dotted: str) -> Any:
     return value
 
 
-# -- a minimal file works, with the SPEC's defaults ---------------------------------
+# -- a minimal file works, with the documented defaults ----------------------------
 
 
 @pytest.mark.parametrize(

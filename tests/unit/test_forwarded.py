@@ -161,7 +161,7 @@ def test_a_stranger_passing_on_someone_elses_complaint_keeps_it_and_names_its_au
 
 
 def test_a_customer_who_complains_about_a_quoted_mail_stays_the_customer() -> None:
-    # freescout#2813: an address quoted in the body must not become the customer.
+    # An address quoted in the body must not become the customer.
     assert forwarded("customer-quotes-a-courier.eml") is None
 
 

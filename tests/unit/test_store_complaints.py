@@ -1,4 +1,4 @@
-"""Complaint lifecycle (SPEC §2): registration, guarded transitions, the event log."""
+"""Complaint lifecycle: registration, guarded transitions, the event log."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Stored messages: duplicates (SPEC §9), threading by Message-ID, the quarantine."""
+"""Stored messages: duplicates (same bytes, or same Message-ID, sender, date and text),
+threading by Message-ID, the quarantine."""
 
 from __future__ import annotations
 

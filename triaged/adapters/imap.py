@@ -1,7 +1,7 @@
 """IMAP source on imapclient: UIDVALIDITY + UID cursor, batched BODY.PEEK[] fetches.
 
 Nothing here marks a message until the caller says its outcome is committed
-(SPEC §3): fetches use BODY.PEEK[] so not even \\Seen is set by reading.
+(after the database commit): fetches use BODY.PEEK[] so not even \\Seen is set by reading.
 Every socket or protocol failure surfaces as TransientError, so the caller
 backs off and retries instead of crashing.
 """
@@ -201,7 +201,7 @@ class ImapSource:
     def _fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         client = self._c()
         if self._quiet_since_caught_up(client, cursor):
-            # Nothing new: one NOOP, whatever the folder holds (SPEC §10).
+            # Nothing new: one NOOP, whatever the folder holds (an empty poll ≤ 50 ms).
             return Batch(cursor, ())
         # Re-select so that the server reports mail that arrived since the last poll
         # and a changed UIDVALIDITY; NOOP alone does not refresh UIDNEXT everywhere.

@@ -1,8 +1,8 @@
 """The small interface every mail source offers to the intake use case.
 
 A source knows folders, UIDs and bytes; it knows nothing about complaints
-(STYLE-ANCHORS rule 7). The intake keeps the cursor in the database and hands
-it back on every poll, so the cursor moves in the same transaction as the
+(protocol code holds no business rule). The intake keeps the cursor in the
+database and hands it back on every poll, so the cursor moves in the same transaction as the
 complaint it produced.
 """
 

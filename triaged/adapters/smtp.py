@@ -2,7 +2,7 @@
 
 The transports take bytes and addresses and report, per letter, whether the
 server accepted it, refused it for now (try again) or refused it for good.
-They never decide what happens next (STYLE-ANCHORS rule 4): the sender use
+They never decide what happens next: the sender use
 case does, from `Delivery.permanent`.
 """
 
@@ -169,7 +169,7 @@ async def _send_one(
     MAIL and RCPT run in parallel on all connections, but DATA (whose final
     reply is the server's acceptance) and the report of its outcome hold
     `gate`: only one letter at a time can be accepted and not yet recorded, so
-    a crash at any moment sends at most one letter twice (SPEC §4, §10).
+    a crash at any moment sends at most one letter twice.
     """
     delivery = await _envelope(client, letter)
     if delivery is not None:

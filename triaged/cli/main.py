@@ -1,4 +1,4 @@
-"""The `triaged` command line (SPEC §9). Exit 0 ok, 2 bad usage or config, 1 failure.
+"""The `triaged` command line. Exit 0 ok, 2 bad usage or config, 1 failure.
 
 Each group of commands lives in its own module and registers itself on the
 shared Typer app when imported.

@@ -1,4 +1,4 @@
-"""Operations: `migrate`, `export`, `import`, `backup` (upgrades and backups, issue #6)."""
+"""Operations: `migrate`, `export`, `import`, `backup`: schema upgrades, moving data, backups."""
 
 from __future__ import annotations
 

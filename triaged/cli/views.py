@@ -15,7 +15,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def complaint_view(c: Complaint) -> dict[str, Any]:
-    """The SPEC §9 `list --json` object."""
+    """One complaint as `list --json` prints it; scripts rely on these keys."""
     return {
         "reference": c.reference,
         "state": c.state,

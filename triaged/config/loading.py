@@ -1,4 +1,4 @@
-"""The configuration: one TOML file (SPEC §9) turned into frozen, typed records.
+"""The configuration: one TOML file (`config.example.toml`) turned into frozen, typed records.
 
 `load()` reads the file, checks every key and raises `ConfigError` listing
 *every* problem at once, each with its key path (`mailboxes[0].port: ...`),

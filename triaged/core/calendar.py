@@ -65,7 +65,7 @@ class BusinessCalendar:
     `working_days` uses 0 = Monday .. 6 = Sunday; `working_hours` are minutes since
     local midnight, opening then closing, where closing may be 1440 (24:00). All seven
     days with (0, 1440) is a round-the-clock calendar; public holidays and closed dates
-    still close it (SPEC §9 "Holidays").
+    still close it (`country = ""` means no public holidays).
 
     Raises ValueError, with a message fit for `triaged check`, for an unknown time
     zone, country or subdivision, a weekday outside 0..6, or hours that do not open

@@ -12,7 +12,7 @@ complaint. At each nudge the ladder decides one step:
 
 Levels are the distinct `level` numbers of the configured managers, so a
 ladder of levels 1 and 3 climbs 1 → 3. `escalation_level` is 0 until a manager
-has been told, then the highest level told (SPEC §9 "Escalation").
+has been told, then the highest level told.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 py3langid unpacks its 4.5 MB model (an LZMA-compressed npz) into about 75 MB of
 Python and NumPy objects, peaking near 110 MB while it does so: most of the
-SPEC §10 budget (≤ 120 MB RSS while ingesting 10 000 messages) spent on a
+memory budget (≤ 120 MB RSS while ingesting 10 000 messages) spent on a
 table of which one complaint reads a few hundred entries. So the model is
 unpacked once, by a child process (its peak is not ours), into plain files in
 a cache directory, and each triaged process maps them read-only: the kernel

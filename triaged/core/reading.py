@@ -4,7 +4,7 @@
 CPU and needs no database: the parsed mail, the forward's attribution, and,
 for the view intake judges (the original customer's, for a forward), the
 answer language and the sorting. It does no I/O, so it can run in a worker
-process that is stopped when it overruns its budget (`triaged.reader`).
+process that is stopped when it overruns its budget (`usecases.reader`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A reference is six random symbols of Crockford's base32 alphabet (digits and upper-case
 letters without I, L, O and U, so nothing looks or sounds like something else) and one
-check symbol, written `XXX-XXXX` (SPEC §9 "References"). In subjects it stands in
+check symbol, written `XXX-XXXX`. In subjects it stands in
 square brackets: `[K7M-Q3X9]`.
 
 The check symbol is Luhn mod N over the 32 symbols. It catches every single wrong

@@ -1,4 +1,4 @@
-"""One full cycle (SPEC §9 `run --once`): read every mailbox, then escalate, do the
+"""One full cycle (`run --once`): read every mailbox, then escalate, do the
 satisfaction checks and write the staff digests that are due, then send."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def run_cycle(app: App) -> CycleReport:
     A mailbox that cannot be reached is reported in `failures` (exit status 1
     for `run --once`); the other mailboxes and the sender still run. So is an
     SMTP login the server refused (a wrong or expired password or token): an
-    unreachable SMTP server is not, as its letters simply wait (SPEC §9).
+    unreachable SMTP server is not, as its letters simply wait in the outbox.
     """
     report = CycleReport()
     for poller in app.pollers:

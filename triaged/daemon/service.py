@@ -5,10 +5,10 @@ on a second connection that asks for a poll whenever it is (again) listening,
 which covers both new mail and whatever arrived while it was not listening.
 One escalation job reminds staff and escalates overdue complaints (a cheap
 indexed scan, so it runs often: second-scale ladders work in real time), and
-one send job delivers the outbox. Jobs follow STYLE-ANCHORS rule 1 (each
-drains a one-step use case) and run through `Serial`: one thread at a time
-per job, and a wake-up that comes while the job runs makes it run once more
-instead of being lost.
+one send job delivers the outbox. Each job drains a use case that does one
+unit of work per call and says whether there was any; jobs run through
+`Serial`: one thread at a time per job, and a wake-up that comes while the
+job runs makes it run once more instead of being lost.
 
 A mailbox that cannot be reached is logged once per outage and retried with
 growing pauses; nothing here lets one bad mailbox stop the others or the sender.
@@ -62,7 +62,7 @@ from triaged.usecases.polling import MailboxPoller
 log = logging.getLogger("triaged.daemon")
 
 SEND_EVERY_SECONDS = 5.0
-# The escalation scan reads only what is due (SPEC §10: ≤ 200 ms for 100 000 open
+# The escalation scan reads only what is due (≤ 200 ms for 100 000 open
 # complaints, in practice well under a millisecond when nothing is), so a short
 # period costs little and keeps reminders on time.
 ESCALATE_EVERY_SECONDS = 2.0

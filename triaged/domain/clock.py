@@ -1,4 +1,4 @@
-"""The one place that asks the system for the time (STYLE-ANCHORS rule 8).
+"""The one place that asks the system for the time, so tests can set it.
 
 Everything inside triaged works in aware UTC; local time appears only at the
 edges (the business calendar and the letters).

@@ -1,4 +1,4 @@
-"""Exceptions that say what the caller should do (STYLE-ANCHORS rule 4)."""
+"""Exceptions that say what the caller should do: retry later, fix the config, or give up."""
 
 from __future__ import annotations
 

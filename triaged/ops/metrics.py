@@ -5,7 +5,7 @@ poll's Tally), polls, delivery attempts. They start at zero with the process, as
 Prometheus expects of counters (`rate()` and `increase()` handle the reset), and
 add up across instances. Numbers that describe the state of the service — the
 outbox, open complaints, the last poll — are read from the database at scrape
-time instead (`triaged.scrape`), so they are right after a restart and the same
+time instead (`ops.scrape`), so they are right after a restart and the same
 whichever instance is asked.
 
 Each `Metrics` has its own registry: two daemons in one test process, or a
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter
 
-# SPEC §9: every message ends as exactly one of these.
+# Every message ends as exactly one of these (the keys of `stats --json`).
 OUTCOMES = ("complaint", "follow_up", "not_complaint", "quarantined", "approval_reply",
             "duplicate")
 

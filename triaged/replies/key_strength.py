@@ -1,6 +1,6 @@
 """Is the approval key strong enough to sign tokens that release letters to customers?
 
-Approval tokens are HMAC-SHA256 (`approval.tokens`), so the key should hold at
+Approval tokens are HMAC-SHA256 (`replies.tokens`), so the key should hold at
 least 256 bits: anyone who guesses it can approve any final letter. The key is
 text in a file, and how much each character is worth depends on how it was
 made, so the estimate goes by the smallest usual alphabet the text fits:

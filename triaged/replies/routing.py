@@ -20,13 +20,13 @@ A reply counts only when all of these hold, checked in this order:
    Authentication-Results says DKIM or DMARC passed for the sender's domain;
 9. the handler accepts it (it raises `Refused` otherwise, e.g. "no APPROVE found").
 
-Adding a purpose (issue 4's escalation ACK / EXTEND, for instance): write a
+Adding a purpose (like the managers' ACK / EXTEND of an escalation): write a
 handler `def handle(ctx: ReplyContext) -> Mapping[str, Any]` that does its work
 on `ctx.conn` (inside intake's transaction), returns a detail for the
 `reply_accepted` event, or raises `Refused("why")`; then add
 `Purpose("escalation", senders=managers, handle=handle, single_use=...)` in
 `triaged/usecases/purposes.py`'s `default_registry()`. Put the token in your
-letter with `outgoing.Mailer.queue_with_token` (or `tokens.make_token` +
+letter with `usecases.mailer.Mailer.queue_with_token` (or `tokens.make_token` +
 `carriers`), and the reply comes back here through intake.
 """
 

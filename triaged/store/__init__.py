@@ -1,5 +1,5 @@
 """The store: tables, the engine, migrations and every SQL statement triaged runs.
 
-Layer 2 (STYLE-ANCHORS §7): imports only `triaged.domain`, `triaged.errors`,
-`triaged.clock`, the standard library, SQLModel/SQLAlchemy and Alembic.
+It imports only `triaged.domain`, the standard library, SQLModel/SQLAlchemy and
+Alembic, never a use case: what to store and when to commit is the caller's.
 """

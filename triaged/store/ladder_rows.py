@@ -1,9 +1,9 @@
-"""The escalation scan's reads and writes in SQLAlchemy Core (SPEC §10: ≤ 200 ms).
+"""The escalation scan's reads and writes in SQLAlchemy Core (≤ 200 ms for 100 000 open).
 
 The scan reads only complaints whose `nudge_at` has come (a range on its
 index), so its cost follows what is due, not how many complaints are open.
 Each step is claimed with a conditional update on the `nudge_at` it was read
-with (STYLE-ANCHORS rule 2): two instances scanning at once never both tell a
+with, checking the row count: two instances scanning at once never both tell a
 manager about the same step. Nothing here commits.
 """
 

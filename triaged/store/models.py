@@ -69,7 +69,7 @@ class Complaint(StoreModel, table=True):
     category: str = ""
     priority: str = "normal"
     # The next instant the reminder/escalation scan must look at this complaint
-    # (NULL: never); its index keeps the scan to what is due (SPEC §10).
+    # (NULL: never); its index keeps the scan's cost to what is due.
     nudge_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     # The staff reminder before the promised date has gone out (once per complaint).
     reminded: bool = False

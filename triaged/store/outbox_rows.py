@@ -1,10 +1,10 @@
 """The outbox hot path in SQLAlchemy Core: queue, count, claim, record a delivery.
 
 Same rows and events as `outbox.enqueue`, `claim_due` and `mark_sent`, without
-the ORM's per-object cost (SPEC §10); the counts behind `letter_limits`.
+the ORM's per-object cost; the counts behind `letter_limits`.
 Nothing here commits: the sender wraps each `record_sent` in a transaction of
 its own, so a crash re-sends at most the one letter whose acceptance by SMTP
-was not yet written down (SPEC §4).
+was not yet written down.
 """
 
 from __future__ import annotations

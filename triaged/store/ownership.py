@@ -1,4 +1,4 @@
-"""Which instance reads which mailbox: a PostgreSQL advisory lock per mailbox (SPEC §7).
+"""Which instance reads which mailbox: a PostgreSQL advisory lock per mailbox.
 
 Several triaged instances may share one PostgreSQL database, with the same config
 (standby instances) or overlapping ones. Two instances reading one mailbox at once

@@ -19,7 +19,7 @@ def list_complaints(
     """Return complaints, oldest received first.
 
     `state` keeps only that state; `overdue` keeps only unresolved complaints
-    whose `due_at` is before `now` (SPEC §2: overdue is not a state).
+    whose `due_at` is before `now` (overdue is not a state).
     """
     query = select(Complaint)
     if state is not None:
@@ -69,7 +69,7 @@ def _counts(session: Session, column: str, table: str, names: list[str]) -> dict
 
 
 def outcome_counts(session: Session) -> dict[str, int]:
-    """Return how many incoming messages had each `Outcome` (SPEC §9 `stats --json`).
+    """Return how many incoming messages had each `Outcome` (the `messages` of `stats --json`).
 
     A quarantined message that was replayed is counted once, by the outcome of
     its replay: its quarantined copy stays stored as history, not as a second mail.

@@ -2,7 +2,7 @@
 
 The ORM functions in `messages`, `complaints` and `outbox` build SQLModel objects
 and go through the unit of work (autoflush, identity map); at several hundred
-messages a second that costs several times the SQL itself (SPEC §10). These
+messages a second that costs several times the SQL itself. These
 functions do the same writes with cached Core statements on the caller's
 `Connection`, inside the caller's transaction, and never commit. They write the
 same rows and the same events as their ORM twins; the tests hold both to that.
@@ -157,7 +157,7 @@ def duplicate_of(
 ) -> int | None:
     """Return the id of the stored original this message duplicates, or None.
 
-    The rules of `messages.find_duplicate` (SPEC §9): same raw-bytes hash, or
+    The rules of `messages.find_duplicate`: same raw-bytes hash, or
     same Message-ID and same sender (any case), date and text. Rows written
     earlier in the same transaction count, so duplicates inside one fetched
     batch are caught too.
@@ -313,7 +313,7 @@ def set_state(
     Returns the `state_changed` event to insert (with from/to, as
     `complaints.transition`), or None when the complaint is no longer in the
     state it was read in (someone else moved it first). Raises `ValueError`
-    when SPEC §2 does not allow the move.
+    when the complaint lifecycle does not allow the move.
     """
     if not can_transition(complaint.state, new_state):
         raise ValueError(

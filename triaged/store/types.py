@@ -1,4 +1,4 @@
-"""Column types that keep the "aware UTC inside" rule (STYLE-ANCHORS rule 8)."""
+"""Column types that keep every stored time aware UTC, whatever the database returns."""
 
 from __future__ import annotations
 

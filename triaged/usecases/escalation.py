@@ -1,8 +1,8 @@
 """The reminder and escalation run: what is due is told to the right people, in one
-letter per person (SPEC §5, §9 "Escalation").
+letter per person (a digest, never a storm).
 
 `Escalator.run()` is one pass, in one transaction: read the complaints whose
-`nudge_at` has come, decide each one's step on the ladder (`sla.ladder`),
+`nudge_at` has come, decide each one's step on the ladder (`core.ladder`),
 claim the step with a conditional update, then queue one reminder per staff
 address and one digest per manager, and log each step on its complaint. A
 complaint whose final letter is approved or sent (resolved, closed) is
@@ -10,7 +10,7 @@ dropped from the ladder the first time the scan meets it.
 
 Outside working hours, unless `[sla] notify_outside_working_hours` is true,
 the run does nothing: the nudges wait for the next opening, so no manager
-is woken at midnight (zammad#4432).
+is woken at midnight.
 """
 
 from __future__ import annotations

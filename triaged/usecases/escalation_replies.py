@@ -1,6 +1,6 @@
 """A manager's reply to an escalation: `ACK` or `EXTEND <duration>` (the "escalation" purpose).
 
-The reply reaches `handle` only after `approval.routing` has authenticated it
+The reply reaches `handle` only after `replies.routing` has authenticated it
 exactly as an approval: a configured manager, a token bound to that complaint
 and to that manager, unused, unexpired (and DKIM/DMARC when configured). What
 is left here is reading the command and carrying it out; anything wrong is a

@@ -1,4 +1,4 @@
-"""Intake: one incoming message → one committed outcome (SPEC §2–3).
+"""Intake: one incoming message → one committed outcome.
 
 `Intake.process(raw)` handles exactly one message in one transaction: the raw
 bytes, the cursor step, the classification, the complaint and its holding
@@ -382,7 +382,7 @@ class Intake:
         mail: ParsedMail, row_id: int, now: datetime,
     ) -> list[dict[str, Any]]:
         """No original sender: the complaint stays the forwarder's, staff are told,
-        and no holding reply goes to the forwarder (SPEC §3)."""
+        and no holding reply goes to the forwarder."""
         log.warning("forward by %s without an original sender: %s stays with the sender",
                     forward.forwarder.email, complaint.reference)
         events = [

@@ -1,7 +1,7 @@
 """How much automatic mail triaged may write: the one home of the limits and their windows.
 
 Anyone can make triaged write by sending it mail, so what it writes on its own
-is bounded whoever asks (SPEC §4, §9 "Rate limit"):
+is bounded whoever asks (and two robots answering each other cannot loop):
 
 - per real mailbox, at most `[limits] auto_letters_per_day` automatic letters in
   24 hours: `victim+1@`, `Victim@` and, at Gmail, `v.ictim@` are one mailbox;

@@ -1,6 +1,6 @@
 """Letters that tell staff what needs a person: a follow-up, a bounce, a forward
-without its original sender, a reference quoted by someone else (SPEC §9
-"Follow-ups get no letter; staff are told").
+without its original sender, a reference quoted by someone else. A follow-up
+gets no letter to the customer; staff are told.
 
 Queued in the caller's transaction to every `staff.notify` address, in the
 business's language (else English); never to the customer. With no

@@ -1,4 +1,4 @@
-"""The poll job: read one mailbox until nothing new is left (STYLE-ANCHORS rule 1).
+"""The poll job: read one mailbox until nothing new is left.
 
 The cursor (UIDVALIDITY, last UID) moves in the same transaction as the
 fetched batch of messages it covers, so what is committed and where reading

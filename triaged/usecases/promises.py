@@ -7,7 +7,7 @@ to the manager should say. A command that cannot be carried out raises
 `PromiseRefused` with a reason fit to send back to the manager, and changes
 nothing.
 
-EXTEND never moves a date silently (SPEC §5): the event keeps the old and the
+EXTEND never moves a date silently: the event keeps the old and the
 new date, and the customer gets a letter, in their language, that apologises
 and gives the new date.
 """

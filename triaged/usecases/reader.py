@@ -1,6 +1,6 @@
 """The reading worker: messages are read in a separate process within a time budget.
 
-Reading (`triaged.reading`) is pure CPU work on bytes a stranger chose. A mail
+Reading (`core.reading`) is pure CPU work on bytes a stranger chose. A mail
 crafted to make a parser or a regular expression crawl would otherwise hold
 the poller (and every message behind it) for minutes, starve the watchdog
 thread of the interpreter lock and keep a database transaction open. So one

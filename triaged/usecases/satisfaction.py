@@ -1,4 +1,4 @@
-"""After the final letter: the satisfaction check, and closing when all is quiet (SPEC §2, §4).
+"""After the final letter: the satisfaction check, and closing when all is quiet.
 
 `Satisfaction.run()` is a daemon job (and part of `run --once`): for each
 resolved complaint whose final letter was delivered `satisfaction.check_after`

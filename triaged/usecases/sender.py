@@ -2,8 +2,9 @@
 
 Each letter's outcome is committed the moment the server answers, so a crash
 re-sends at most the letters whose acceptance had not yet been written down
-(SPEC §4). Temporary refusals go back to the queue with back-off; permanent
-ones are recorded for staff and never retried.
+(a letter is never lost, and sent twice only in that window). Temporary
+refusals go back to the queue with back-off; permanent ones are recorded for
+staff and never retried.
 """
 
 from __future__ import annotations

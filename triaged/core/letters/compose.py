@@ -2,8 +2,8 @@
 
 The MIME is written by hand: the stdlib generator costs about 0.5 ms a letter
 (header objects, and a regular expression compiled per message to check the
-multipart boundary), which alone would cap holding replies well below SPEC
-§10's throughput. What is written is deliberately plain and checked by
+multipart boundary), which alone would cap holding replies well below the
+600 a second intake aims at. What is written is deliberately plain and checked by
 `tests/unit/test_compose.py` against the stdlib parser:
 
 - bodies are UTF-8 in quoted-printable (readable raw, 7-bit safe, lines ≤ 76);

@@ -1,9 +1,9 @@
 """Whose complaint is a forwarded mail? The original customer's, when we can tell.
 
-Small businesses forward support mail from their own address (SPEC §3), and
-other helpdesks pin such mail on the forwarder or, worse, on any address quoted
-in the body (PEER-LESSONS: freescout#2813, zammad#5607). `attribute` reads, in
-this order, what a real forward carries:
+Small businesses forward support mail from their own address; the complaint
+belongs to the original customer, never to the forwarder nor to any other
+address merely quoted in the body. `attribute` reads, in this order, what a
+real forward carries:
 
 - `X-Original-From` (a Google Group or list that rewrote From for DMARC: our
   own address, or one listed as a forwarder),

@@ -4,7 +4,7 @@ Outlook in "Rich Text" mode, and Exchange sending to a contact marked as
 Outlook-capable, wrap the whole message (text, HTML or compressed RTF, and the
 attachments) into one `application/ms-tnef` part. Most copies also carry a
 plain-text part, but some carry nothing else: without this, such a complaint
-would arrive with no words at all (Zammad #2403). tnefparse reads the
+would arrive with no words at all. tnefparse reads the
 container, compressed_rtf unpacks RTF, striprtf turns it into text.
 
 Pure: bytes in, text and attachment metadata out; any failure is a defect.

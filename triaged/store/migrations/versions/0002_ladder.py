@@ -2,7 +2,7 @@
 
 `nudge_at` is the next instant the escalation scan must look at a complaint
 (NULL: never, e.g. once resolved); its index is what keeps the scan's cost
-proportional to what is due (SPEC §10). Complaints open at upgrade time get
+proportional to what is due. Complaints open at upgrade time get
 their nudge at their promised date and count as reminded: no burst of late
 reminders for dates set before the ladder existed.
 
