@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from triaged import logs
 from triaged.adapters.imap import ImapSettings, ImapSource
 from triaged.adapters.maildir import MaildirSource
-from triaged.adapters.ports import MailSource
-from triaged.adapters.smtp import MaildirTransport, SmtpSettings, SmtpTransport, Transport
+from triaged.adapters.ports import MailSource, Transport
+from triaged.adapters.smtp import MaildirTransport, SmtpSettings, SmtpTransport
 from triaged.config.records import Config, MailboxConfig
 from triaged.config.secrets import Secret, run_secret_command
 from triaged.core.calendar import BusinessCalendar
