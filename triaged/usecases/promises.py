@@ -2,9 +2,9 @@
 
 Both run inside the caller's transaction (a manager's reply is processed by
 intake in the transaction of the message that carried it), write their event
-on the complaint, and return what a reply to the manager should say. A command that cannot be carried out raises
-`ApprovalRefused` with a reason fit to send back to the manager, and changes
-nothing.
+on the complaint, and return what a reply to the manager should say. A command
+that cannot be carried out raises `ApprovalRefused` with a reason fit to send
+back to the manager, and changes nothing.
 
 EXTEND never moves a date silently: the event keeps the old and the
 new date, and the customer gets a letter, in their language, that apologises
