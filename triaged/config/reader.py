@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from triaged.domain.durations import Duration, parse_duration
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Table:
@@ -99,13 +100,7 @@ class Table:
     ) -> T:
         """A string converted by `convert`, whose ValueError message becomes the problem."""
         raw = self._given_string(key, required=required)
-        if raw is None:
-            return default
-        try:
-            return convert(raw)
-        except ValueError as exc:
-            self.problem(key, str(exc))
-            return default
+        return default if raw is None else self._converted(key, raw, convert, default)
 
     def _given_string(self, key: str, *, required: bool) -> str | None:
         """The key's string, or None when it is absent or no string (noting the problem)."""
@@ -157,8 +152,10 @@ class Table:
         """A list of strings converted as a whole (`default` must convert cleanly)."""
         fallback = convert(default)
         raw = self._given_strings(key)
-        if raw is None:
-            return fallback
+        return fallback if raw is None else self._converted(key, raw, convert, fallback)
+
+    def _converted(self, key: str, raw: R, convert: Callable[[R], T], fallback: T) -> T:
+        """`convert(raw)`, or `fallback` with the ValueError's message as the key's problem."""
         try:
             return convert(raw)
         except ValueError as exc:
