@@ -27,12 +27,13 @@ from tests.security.costly_inputs import CASES, message
 from triaged.config.records import CategoryRule, PriorityRule
 from triaged.core.categories import sort_complaint
 from triaged.core.classify import ClassifyContext, classify
-from triaged.core.decision import NoDecision, looks_like_decision, parse_decision
+from triaged.core.decision import looks_like_decision, parse_decision
 from triaged.core.language import detect_language
 from triaged.core.parse import forwarded
 from triaged.core.parse.bounces import looks_like_bounce, read_bounce
 from triaged.core.parse.message import parse_message
 from triaged.core.references import find_in_text
+from triaged.domain.errors import ApprovalRefused
 from triaged.replies import authresults
 from triaged.replies.carriers import find_tokens
 from triaged.usecases.escalation_replies import find_command
@@ -61,7 +62,7 @@ def read(data: bytes) -> None:
     # A message is a complaint or a reply, never both; reading it as both is
     # the conservative sum. A manager's reply: is it a decision, and which?
     looks_like_decision(mail.text)
-    with contextlib.suppress(NoDecision):
+    with contextlib.suppress(ApprovalRefused):
         parse_decision(mail.text)
     find_command(mail.text, mail.subject)
     if looks_like_bounce(mail):

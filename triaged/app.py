@@ -15,15 +15,16 @@ from sqlalchemy.engine import Engine
 from triaged import logs
 from triaged.adapters.imap import ImapSettings, ImapSource
 from triaged.adapters.maildir import MaildirSource
-from triaged.adapters.ports import MailSource
-from triaged.adapters.smtp import MaildirTransport, SmtpSettings, SmtpTransport, Transport
+from triaged.adapters.ports import MailSource, Transport
+from triaged.adapters.smtp import MaildirTransport, SmtpSettings, SmtpTransport
 from triaged.config.records import Config, MailboxConfig
 from triaged.config.secrets import Secret, run_secret_command
 from triaged.core.calendar import BusinessCalendar
 from triaged.core.letters.render import Renderer
 from triaged.domain.clock import Clock, SystemClock
+from triaged.domain.errors import SchemaMismatch
 from triaged.replies.routing import Registry
-from triaged.store.db import SchemaMismatch, ensure_schema, make_engine
+from triaged.store.db import ensure_schema, make_engine
 from triaged.usecases.bounced import bounce_key
 from triaged.usecases.escalation import Escalator
 from triaged.usecases.intake import Intake

@@ -8,9 +8,10 @@ import pytest
 
 from triaged.core.letters.customer import ExtensionFacts, extension_letter, local_date_words
 from triaged.core.letters.render import Renderer
+from triaged.domain.errors import ApprovalRefused
 from triaged.domain.records import Address
 from triaged.usecases.escalation_replies import find_command
-from triaged.usecases.promises import PromiseRefused, parse_extension
+from triaged.usecases.promises import parse_extension
 
 TOKEN = "escalation-1-0-tpo1co-7qdddmaq22v5ij3vvjya"
 
@@ -46,7 +47,7 @@ def test_the_command_is_the_first_line_of_the_managers_own_words(
     ("2 business weeks", "not weeks"),
 ])
 def test_a_bad_duration_is_refused_with_an_example(text: str, why: str) -> None:
-    with pytest.raises(PromiseRefused, match=why):
+    with pytest.raises(ApprovalRefused, match=why):
         parse_extension(text)
 
 

@@ -13,9 +13,10 @@ from tests.support.client_replies import (
     OUTLOOK_MOBILE,
     THUNDERBIRD,
 )
-from triaged.core.decision import EDIT_END, EDIT_START, NoDecision, parse_decision
+from triaged.core.decision import EDIT_END, EDIT_START, parse_decision
 from triaged.core.parse.html import html_to_text
 from triaged.core.reply_text import new_text
+from triaged.domain.errors import ApprovalRefused
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ On Mon, Nov 23, 2026 at 10:00 AM Acme Bakery <support@acme.example> wrote:
     ],
 )
 def test_anything_else_is_no_decision_and_says_why(body: str, why: str) -> None:
-    with pytest.raises(NoDecision, match=why):
+    with pytest.raises(ApprovalRefused, match=why):
         parse_decision(body)
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from triaged.domain.errors import ExportError
 from triaged.store.db import head_revision, make_engine, migrate, schema_revision
-from triaged.store.export import ExportError, export_rows, import_rows
+from triaged.store.export import export_rows, import_rows
 
 AT = "2026-11-23T08:00:00+00:00"
 DUE = "2026-11-30T15:00:00+00:00"

@@ -1,9 +1,16 @@
-"""The small interface every mail source offers to the intake use case.
+"""The ports: what a mail source offers intake, and what a transport offers the sender.
 
-A source knows folders, UIDs and bytes; it knows nothing about complaints
-(protocol code holds no business rule). The intake keeps the cursor in the
-database and hands it back on every poll, so the cursor moves in the same transaction as the
-complaint it produced.
+Use cases import these types, never an adapter; `triaged.app` picks the
+adapters (IMAP or Maildir to read, SMTP or Maildir to send).
+
+A source knows folders, UIDs and bytes; it knows nothing about complaints.
+The intake keeps the cursor in the database and hands it back on every poll,
+so the cursor moves in the same transaction as the complaint it produced.
+
+A transport takes bytes and addresses and reports, per letter, whether the
+server accepted it, refused it for now (try again) or refused it for good.
+It never decides what happens next: the sender use case does, from
+`Delivery.permanent` and `Delivery.outage`.
 """
 
 from __future__ import annotations
@@ -101,6 +108,44 @@ class MailSource(Protocol):
         `listening()` is called once the server watches for us, the moment to
         poll for what arrived before.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    letter_id: int
+    mail_from: str
+    to: str
+    raw: bytes
+
+
+# Why a whole connection failed, for `Delivery.outage`: the server could not be
+# reached, or it (or our token command) refused the login.
+UNREACHABLE = "unreachable"
+LOGIN_REFUSED = "login refused"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    letter_id: int
+    accepted: bool
+    permanent: bool = False
+    error: str = ""
+    # Set when the letter was not even tried because the connection failed.
+    outage: str = ""
+
+
+OnDelivery = Callable[[Delivery], None]
+
+
+class Transport(Protocol):
+    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+        """Try every letter once; call `on_delivery` as soon as each one's fate is known."""
+        ...
+
+    def probe(self) -> str:
+        """Connect and authenticate without sending; say how. Raise OSError,
+        SMTPException or ValueError (the token command failed) on failure."""
         ...
 
 

@@ -1,9 +1,8 @@
-"""Delivery of finished messages: aiosmtplib to a real server, or a Maildir for demos.
+"""The transports of `triaged.adapters.ports.Transport`: SMTP to a real server, or a Maildir.
 
-The transports take bytes and addresses and report, per letter, whether the
-server accepted it, refused it for now (try again) or refused it for good.
-They never decide what happens next: the sender use
-case does, from `Delivery.permanent`.
+`SmtpTransport` sends over a few parallel sessions and turns every refusal or
+broken connection into a `Delivery`; `MaildirTransport` files each letter for
+demos and tests.
 """
 
 from __future__ import annotations
@@ -17,49 +16,19 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosmtplib
 
+from triaged.adapters.ports import (
+    LOGIN_REFUSED,
+    UNREACHABLE,
+    Delivery,
+    OnDelivery,
+    Outgoing,
+)
+
 log = logging.getLogger("triaged.sender")
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    letter_id: int
-    mail_from: str
-    to: str
-    raw: bytes
-
-
-# Why a whole connection failed, for `Delivery.outage`: the server could not be
-# reached, or it (or our token command) refused the login.
-UNREACHABLE = "unreachable"
-LOGIN_REFUSED = "login refused"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    letter_id: int
-    accepted: bool
-    permanent: bool = False
-    error: str = ""
-    # Set when the letter was not even tried because the connection failed.
-    outage: str = ""
-
-
-OnDelivery = Callable[[Delivery], None]
-
-
-class Transport(Protocol):
-    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
-        """Try every letter once; call `on_delivery` as soon as each one's fate is known."""
-        ...
-
-    def probe(self) -> str:
-        """Connect and authenticate without sending; say how. Raise OSError,
-        SMTPException or ValueError (the token command failed) on failure."""
-        ...
 
 
 @dataclass(frozen=True)

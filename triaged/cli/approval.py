@@ -1,4 +1,4 @@
-"""Console decisions: `draft`, `approve`, `reject`, audited like email ones.
+"""Console decisions: `draft`, `approve`, `reject`, audited like the ones made by email.
 
 Each command runs in one transaction: the draft or decision, its events and
 the letters it causes (approval requests, the final letter, the notice to
@@ -17,7 +17,7 @@ import typer
 
 from triaged.cli.base import EXIT_CONFIG, app, build_app, fail, load_config
 from triaged.core.references import normalize
-from triaged.domain.errors import ApprovalRefused
+from triaged.domain.errors import ApprovalRefused, UnknownReference
 
 
 def _actor() -> str:
@@ -28,9 +28,9 @@ def _actor() -> str:
 
 
 def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> str:
-    from triaged.store import approval_rows
     from triaged.store.db import write_transaction
     from triaged.usecases.approval import Approvals
+    from triaged.usecases.lookup import complaint_facts
 
     canonical = normalize(reference)
     if canonical is None:
@@ -40,10 +40,7 @@ def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> st
     now = built.clock.now()
     try:
         with write_transaction(built.engine) as conn:
-            complaint_id = approval_rows.complaint_id_by_reference(conn, canonical)
-            facts = approval_rows.complaint_facts(conn, complaint_id) if complaint_id else None
-            if facts is None:
-                fail(f"no complaint {canonical}")
+            facts = complaint_facts(conn, canonical)
             if action == "draft":
                 draft = approvals.record_draft(conn, facts, text, author=_actor(), source="cli",
                                                message_row_id=None, now=now)
@@ -57,6 +54,8 @@ def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> st
             detail = approvals.reject(conn, facts, by=_actor(), via="console", reason=reason,
                                       message_row_id=None, now=now)
             return f"{canonical}: version {detail['version']} rejected; staff are told why"
+    except UnknownReference as unknown:
+        fail(str(unknown))
     except ApprovalRefused as refused:
         fail(refused.reason)
     finally:

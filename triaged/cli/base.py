@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from triaged import logs
 from triaged.config import loading as config_module
 from triaged.config.records import Config
-from triaged.domain.errors import ConfigError
-from triaged.store.db import SchemaMismatch, ensure_schema, make_engine
+from triaged.domain.errors import ConfigError, SchemaMismatch
+from triaged.store.db import ensure_schema, make_engine
 
 if TYPE_CHECKING:
     from triaged.app import App

@@ -29,10 +29,12 @@ from triaged.cli.views import (
 )
 from triaged.core.references import normalize
 from triaged.domain.clock import SystemClock
+from triaged.domain.errors import UnknownReference
 from triaged.domain.records import ComplaintState
 from triaged.replies.redact import redact_mail, redact_value
 from triaged.store import messages, queries, sla_queries
 from triaged.store.db import transaction
+from triaged.usecases import lookup
 
 REFERENCE_SYMBOLS = 7  # six random symbols and the check symbol (triaged.references)
 
@@ -78,10 +80,10 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
     if canonical is None:
         fail(_bad_reference(reference), 2)
     with transaction(open_store()) as session:
-        detail = queries.complaint_detail(session, canonical)
-        if detail is None:
-            fail(f"no complaint {canonical}")
-        complaint, incoming, letters, events = detail
+        try:
+            complaint, incoming, letters, events = lookup.complaint_detail(session, canonical)
+        except UnknownReference as unknown:
+            fail(str(unknown))
         view = complaint_view(complaint)
         view["messages"] = [message_view(m) for m in incoming]
         view["letters"] = [letter_view(letter) for letter in letters]

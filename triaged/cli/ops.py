@@ -15,8 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.cli.base import EXIT_CONFIG, EXIT_FAILURE, app, fail, load_config
 from triaged.domain.clock import SystemClock
+from triaged.domain.errors import BackupError, ExportError
 from triaged.replies.redact import redact_row
-from triaged.store.backup import BackupError, backup_sqlite, destination, sqlite_path
+from triaged.store.backup import backup_sqlite, destination, sqlite_path
 from triaged.store.db import (
     SchemaStatus,
     make_engine,
@@ -24,7 +25,7 @@ from triaged.store.db import (
     newer_than_code,
     schema_status,
 )
-from triaged.store.export import ExportError, export_rows, import_rows
+from triaged.store.export import export_rows, import_rows
 
 
 @app.command("migrate")

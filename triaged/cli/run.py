@@ -16,7 +16,7 @@ from triaged.cli.base import (
     print_json,
     state,
 )
-from triaged.store.db import SchemaMismatch
+from triaged.domain.errors import SchemaMismatch
 
 
 @app.command()

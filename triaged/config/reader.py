@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from triaged.domain.durations import Duration, parse_duration
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Table:
@@ -87,13 +88,8 @@ class Table:
     # -- scalars -----------------------------------------------------------
 
     def string(self, key: str, default: str = "", *, required: bool = False) -> str:
-        raw = self._raw(key)
+        raw = self._given_string(key, required=required)
         if raw is None:
-            if required:
-                self.problem(key, "required key is missing")
-            return default
-        if not isinstance(raw, str):
-            self.problem(key, f"expected a string, got {_show(raw)}")
             return default
         if required and not raw.strip():
             self.problem(key, "must not be empty")
@@ -103,19 +99,20 @@ class Table:
         self, key: str, default: T, convert: Callable[[str], T], *, required: bool = False
     ) -> T:
         """A string converted by `convert`, whose ValueError message becomes the problem."""
+        raw = self._given_string(key, required=required)
+        return default if raw is None else self._converted(key, raw, convert, default)
+
+    def _given_string(self, key: str, *, required: bool) -> str | None:
+        """The key's string, or None when it is absent or no string (noting the problem)."""
         raw = self._raw(key)
         if raw is None:
             if required:
                 self.problem(key, "required key is missing")
-            return default
+            return None
         if not isinstance(raw, str):
             self.problem(key, f"expected a string, got {_show(raw)}")
-            return default
-        try:
-            return convert(raw)
-        except ValueError as exc:
-            self.problem(key, str(exc))
-            return default
+            return None
+        return raw
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.string(key, default)
@@ -148,28 +145,32 @@ class Table:
         return raw
 
     def strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        raw = self._raw(key)
-        if raw is None:
-            return default
-        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            self.problem(key, f"expected a list of strings, got {_show(raw)}")
-            return default
-        return tuple(raw)
+        raw = self._given_strings(key)
+        return default if raw is None else raw
 
     def strings_as(self, key: str, default: tuple[str, ...], convert: Callable[[Any], T]) -> T:
         """A list of strings converted as a whole (`default` must convert cleanly)."""
         fallback = convert(default)
-        raw = self._raw(key)
-        if raw is None:
-            return fallback
-        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            self.problem(key, f"expected a list of strings, got {_show(raw)}")
-            return fallback
+        raw = self._given_strings(key)
+        return fallback if raw is None else self._converted(key, raw, convert, fallback)
+
+    def _converted(self, key: str, raw: R, convert: Callable[[R], T], fallback: T) -> T:
+        """`convert(raw)`, or `fallback` with the ValueError's message as the key's problem."""
         try:
-            return convert(tuple(raw))
+            return convert(raw)
         except ValueError as exc:
             self.problem(key, str(exc))
             return fallback
+
+    def _given_strings(self, key: str) -> tuple[str, ...] | None:
+        """The key's list of strings, or None when it is absent or not one (noting the problem)."""
+        raw = self._raw(key)
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+            self.problem(key, f"expected a list of strings, got {_show(raw)}")
+            return None
+        return tuple(raw)
 
     def command(self, key: str) -> tuple[str, ...]:
         """A command to run without a shell: a non-empty list of strings; () if unset."""

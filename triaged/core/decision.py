@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from triaged.core.reply_text import fresh_lines, new_text
+from triaged.domain.errors import ApprovalRefused
 
 EDIT_START = "=== EDITED LETTER BEGINS ==="
 EDIT_END = "=== EDITED LETTER ENDS ==="
@@ -32,12 +33,8 @@ class Decision:
     text: str = ""
 
 
-class NoDecision(ValueError):
-    """The reply says none of the three things; the message says what was wrong."""
-
-
 def parse_decision(body: str) -> Decision:
-    """Read the decision from a reply's text; raises `NoDecision` saying why not."""
+    """Read the decision from a reply's text; raises `ApprovalRefused` saying why not."""
     lines = fresh_lines(body)
     # Marker lines are made of "=": other lines need no pattern.
     starts = [i for i, line in enumerate(lines) if "=" in line and _START.match(line)]
@@ -45,10 +42,10 @@ def parse_decision(body: str) -> Decision:
         ends = [i for i, line in enumerate(lines)
                 if i > starts[0] and "=" in line and _END.match(line)]
         if not ends:
-            raise NoDecision(f"the edited letter has no closing line {EDIT_END!r}")
+            raise ApprovalRefused(f"the edited letter has no closing line {EDIT_END!r}")
         edited = "\n".join(line.rstrip() for line in lines[starts[0] + 1:ends[0]]).strip()
         if not edited:
-            raise NoDecision("the edited letter between the marker lines is empty")
+            raise ApprovalRefused("the edited letter between the marker lines is empty")
         return Decision("edit", edited)
     typed = new_text(body)
     match = _FIRST_WORD.match(typed)
@@ -61,10 +58,11 @@ def parse_decision(body: str) -> Decision:
         # than not ("Dana Manager / Acme Bakery" without a "-- " line).
         reason = " ".join(match.group(2).strip().split("\n\n", 1)[0].split())
         if not reason:
-            raise NoDecision("REJECT needs a reason, e.g. 'REJECT the refund must be 20 euros'")
+            raise ApprovalRefused(
+                "REJECT needs a reason, e.g. 'REJECT the refund must be 20 euros'")
         return Decision("reject", reason)
-    raise NoDecision("no decision found: reply with APPROVE, with REJECT and a reason, or "
-                     "with the edited letter between the two marker lines")
+    raise ApprovalRefused("no decision found: reply with APPROVE, with REJECT and a reason, or "
+                          "with the edited letter between the two marker lines")
 
 
 def looks_like_decision(body: str) -> bool:

@@ -28,12 +28,12 @@ import hmac
 import re
 from collections.abc import Iterable
 
+from triaged.core.base36 import base36
 from triaged.domain.mailbox_key import mailbox_key
 
 _MAC_CHARS = 12  # base32 of 60 bits
 _ADDRESS = re.compile(rf"([A-Za-z0-9._%-]+)\+b-([0-9a-z]{{1,13}})-([a-z2-7]{{{_MAC_CHARS}}})"
                       r"@([A-Za-z0-9.-]+)", re.IGNORECASE)
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def return_key(secret: str) -> bytes:
@@ -46,19 +46,10 @@ def _mac(key: bytes, letter_id: int) -> str:
     return base64.b32encode(digest[:8]).decode("ascii").lower()[:_MAC_CHARS]
 
 
-def _b36(number: int) -> str:
-    digits = ""
-    while True:
-        number, rest = divmod(number, 36)
-        digits = _B36[rest] + digits
-        if number == 0:
-            return digits
-
-
 def return_address(mailbox_address: str, letter_id: int, key: bytes) -> str:
     """The envelope sender of letter `letter_id`: `local+b-<id>-<mac>@domain`."""
     local, _, domain = mailbox_address.rpartition("@")
-    tag = f"b-{_b36(letter_id)}-{_mac(key, letter_id)}"
+    tag = f"b-{base36(letter_id)}-{_mac(key, letter_id)}"
     return f"{local.split('+', 1)[0]}+{tag}@{domain}"
 
 

@@ -1,4 +1,10 @@
-"""Exceptions that say what the caller should do: retry later, fix the config, or give up."""
+"""Every error triaged raises on purpose: one tree under `TriagedError`.
+
+Each message is written for whoever must act on it (the operator at the
+console, staff, or the manager who replied) and says what to do, so a caller
+shows `str(error)` as it is. What is not a `TriagedError` is a bug or a
+library's failure, reported with its type.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +38,45 @@ class QuarantineError(TriagedError):
 
 
 class UnknownReference(TriagedError):
-    """No complaint has that reference (or its check character is wrong)."""
+    """A well-formed reference that no complaint has (a mistyped one is refused earlier)."""
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"no complaint {reference}: check the reference; `triaged list` "
+                         "shows every complaint")
 
 
 class ApprovalRefused(TriagedError):
-    """A draft, decision or reply that does not count; `reason` says why, for its author."""
+    """A draft, decision, reply or command that does not count; `reason` says why, for its author.
+
+    Nothing was changed: the author may correct it and send it again.
+    """
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class SchemaMismatch(TriagedError):
+    """The database's schema is not the one this version of triaged works with.
+
+    The message says what the operator should do; `ahead` tells a database
+    made by a newer triaged (nothing to do here but upgrade triaged or restore
+    a matching backup) from one that is merely behind (`triaged migrate`).
+    """
+
+    def __init__(self, message: str, *, ahead: bool) -> None:
+        self.ahead = ahead
+        super().__init__(message)
+
+
+class BackupError(TriagedError):
+    """The backup cannot be made; the message says why and what to do instead."""
+
+
+class ExportError(TriagedError):
+    """The export cannot be written or the file cannot be imported; the message says why."""
+
+
+class TemplateFailure(TriagedError):
+    """Letters that do not render: each kind with its reason, for one row of `triaged check`."""

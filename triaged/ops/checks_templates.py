@@ -34,14 +34,9 @@ from triaged.core.letters.customer import (
 from triaged.core.letters.final import ClosingFacts, final_letter, satisfaction_letter
 from triaged.core.letters.render import Renderer
 from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_letter, reminder_letter
-from triaged.domain.errors import TriagedError
+from triaged.domain.errors import TemplateFailure
 from triaged.domain.records import Address, LetterKind
 from triaged.usecases.notices import TOPICS
-
-
-class TemplateFailure(TriagedError):
-    """Letters that do not render: each kind with its reason, for one row of the table."""
-
 
 _TEMPLATE_FILE = re.compile(r"^(?P<kind>[a-z_]+)\.(subject|txt|html)\.j2$")
 Render = Callable[[], object]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
-from triaged.adapters.smtp import Delivery, OnDelivery, Outgoing, Transport
+from triaged.adapters.ports import Delivery, OnDelivery, Outgoing, Transport
 from triaged.app import App
 from triaged.ops.health import Health, check_health
 from triaged.ops.http import OpsServer

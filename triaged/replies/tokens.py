@@ -27,10 +27,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from triaged.core.base36 import base36
+
 MAC_BYTES = 12
 _MAC_CHARS = 20  # base32 of 12 bytes, padding dropped
 PURPOSE = re.compile(r"[a-z]{1,12}")
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 # What a token looks like anywhere in a header; `parse` checks the rest.
 TOKEN_PATTERN = (
     rf"[a-z]{{1,12}}-[0-9a-z]{{1,13}}-[0-9a-z]{{1,13}}-[0-9a-z]{{1,13}}-[a-z2-7]{{{_MAC_CHARS}}}"
@@ -53,17 +54,6 @@ class TokenClaim:
     def digest(self) -> str:
         """A fingerprint for the used-token table (the token itself is never stored)."""
         return hashlib.sha256(self.text.encode("ascii")).hexdigest()
-
-
-def _b36(number: int) -> str:
-    if number < 0:
-        raise ValueError("token fields are never negative")
-    digits = ""
-    while True:
-        number, rest = divmod(number, 36)
-        digits = _B36[rest] + digits
-        if number == 0:
-            return digits
 
 
 def _mac(secret: str, purpose: str, complaint_id: int, version: int, recipient: str,
@@ -89,7 +79,7 @@ def make_token(
         raise ValueError("a token needs a non-empty secret")
     expiry = int(expires_at.timestamp())
     mac = _mac(secret, purpose, complaint_id, version, recipient, expiry)
-    return "-".join((purpose, _b36(complaint_id), _b36(version), _b36(expiry), mac))
+    return "-".join((purpose, base36(complaint_id), base36(version), base36(expiry), mac))
 
 
 def parse_token(text: str) -> TokenClaim | None:

@@ -20,9 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-
-class BackupError(Exception):
-    """The backup cannot be made; the message says why and what to do instead."""
+from triaged.domain.errors import BackupError
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
+from triaged.domain.errors import SchemaMismatch
+
 log = logging.getLogger("triaged.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -154,19 +156,6 @@ def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
-
-
-class SchemaMismatch(Exception):
-    """The database's schema is not the one this version of triaged works with.
-
-    `message` says what the operator should do; `ahead` tells a database made
-    by a newer triaged (nothing to do here but upgrade triaged or restore a
-    matching backup) from one that is merely behind (`triaged migrate`).
-    """
-
-    def __init__(self, message: str, *, ahead: bool) -> None:
-        self.ahead = ahead
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import table as named_table
 from sqlalchemy.types import DateTime
 
+from triaged.domain.errors import ExportError
 from triaged.store.db import (
     SchemaStatus,
     head_revision,
@@ -56,10 +57,6 @@ from triaged.store.db import (
 FORMAT = "triaged-export"
 VERSION = 1
 BATCH = 500
-
-
-class ExportError(Exception):
-    """The export cannot be written or the file cannot be imported; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, TextClause, func, select
 
 from triaged.domain.clock import as_utc
 from triaged.domain.records import EventKind, LetterState
@@ -94,11 +95,8 @@ def last_polls(conn: Connection) -> dict[str, datetime | None]:
 
 def outbox(conn: Connection) -> Outbox:
     """Waiting and failed letters; reads the (state, next_attempt_at) index prefix."""
-    counts = {str(state): int(count) for state, count in conn.execute(
-        select(_letter.c.state, func.count())
-        .where(_letter.c.state.in_([*WAITING, LetterState.FAILED.value]))
-        .group_by(_letter.c.state)
-    ).all()}
+    counts = {str(state): count for state, count in _counts_by(
+        conn, _letter.c.state, _letter.c.state.in_([*WAITING, LetterState.FAILED.value]))}
     oldest = conn.execute(
         select(func.min(_letter.c.created_at)).where(_letter.c.state.in_(WAITING))
     ).scalar()
@@ -119,39 +117,27 @@ def open_quarantine(conn: Connection) -> int:
 
 def open_by_state(conn: Connection) -> dict[str, int]:
     """Unresolved complaints by state, through the partial index of open complaints."""
-    found = conn.execute(
-        select(_complaint.c.state, func.count()).where(OPEN_COMPLAINT)
-        .group_by(_complaint.c.state)
-    ).all()
-    return {str(state): int(count) for state, count in found}
+    return {str(state): count
+            for state, count in _counts_by(conn, _complaint.c.state, OPEN_COMPLAINT)}
 
 
 def overdue_by_level(conn: Connection, now: datetime) -> dict[int, int]:
     """Unresolved complaints past their promised date, by escalation level."""
-    found = conn.execute(
-        select(_complaint.c.escalation_level, func.count())
-        .where(OPEN_COMPLAINT, _complaint.c.due_at < now)
-        .group_by(_complaint.c.escalation_level)
-    ).all()
-    return {int(level): int(count) for level, count in found}
+    found = _counts_by(conn, _complaint.c.escalation_level, OPEN_COMPLAINT,
+                       _complaint.c.due_at < now)
+    return {int(level): count for level, count in found}
 
 
 def decisions(conn: Connection) -> dict[str, int]:
     """Approval decisions and token replies, by event kind, from the whole event log."""
-    found = conn.execute(
-        select(_event.c.kind, func.count()).where(DECISION_EVENT_KINDS)
-        .group_by(_event.c.kind)
-    ).all()
-    return {str(kind): int(count) for kind, count in found}
+    return {str(kind): count
+            for kind, count in _counts_by(conn, _event.c.kind, DECISION_EVENT_KINDS)}
 
 
 def unanswered_by_rule(conn: Connection) -> dict[str, int]:
     """Messages recorded as not complaints (never answered), by the rule that decided."""
-    found = conn.execute(
-        select(_message.c.rule, func.count()).where(UNANSWERED_MESSAGE)
-        .group_by(_message.c.rule)
-    ).all()
-    return {str(rule): int(count) for rule, count in found}
+    return {str(rule): count
+            for rule, count in _counts_by(conn, _message.c.rule, UNANSWERED_MESSAGE)}
 
 
 def rate_limited(conn: Connection, reason: str = RATE_LIMITED) -> int:
@@ -170,3 +156,11 @@ def notices_held(conn: Connection) -> int:
     found = conn.execute(select(func.count()).select_from(_letter)
                          .where(_letter.c.state.in_(HELD_NOTICES))).scalar()
     return int(found or 0)
+
+
+def _counts_by(
+    conn: Connection, column: ColumnElement[Any], *where: ColumnElement[bool] | TextClause
+) -> list[tuple[Any, int]]:
+    """(value, rows) for each value of `column` among the rows `where` selects."""
+    found = conn.execute(select(column, func.count()).where(*where).group_by(column)).all()
+    return [(value, int(count)) for value, count in found]

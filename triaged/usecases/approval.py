@@ -172,7 +172,7 @@ class Approvals:
 
     def _move(self, conn: Connection, complaint: ComplaintFacts, target: ComplaintState,
               actor: str, message_row_id: int | None, now: datetime) -> list[dict[str, Any]]:
-        """Walk the complaint to `target` along the lifecycle's allowed steps; the events."""
+        """Walk the complaint to `target` along the allowed state changes; the events."""
         path = {
             ComplaintState.AWAITING_APPROVAL: {
                 ComplaintState.RECEIVED: [ComplaintState.IN_PROGRESS],
@@ -254,12 +254,9 @@ class Approvals:
         queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
                                    mailbox=complaint.mailbox, now=now)
         events += [e for e in (queued,) if e is not None]
-        moved = rows.change_state(conn, complaint.id, ComplaintState.AWAITING_APPROVAL,
-                                  ComplaintState.RESOLVED, now=now, actor=by,
-                                  message_row_id=message_row_id,
-                                  detail={"approved_version": draft.version})
-        if moved is None:
-            raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
+        moved = self._decided(conn, complaint, ComplaintState.RESOLVED, by=by,
+                              message_row_id=message_row_id, now=now,
+                              detail={"approved_version": draft.version})
         detail = {"version": draft.version, "by": by, "via": via, "edited": bool(edited),
                   "language": letter.language}
         events += [moved, rows.event(complaint.id, EventKind.APPROVED, now=now, actor=by,
@@ -284,12 +281,9 @@ class Approvals:
         draft = self._awaiting(conn, complaint)
         if not reason.strip():
             raise Refused("a rejection needs a reason")
-        moved = rows.change_state(conn, complaint.id, ComplaintState.AWAITING_APPROVAL,
-                                  ComplaintState.IN_PROGRESS, now=now, actor=by,
-                                  message_row_id=message_row_id,
-                                  detail={"rejected_version": draft.version})
-        if moved is None:
-            raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
+        moved = self._decided(conn, complaint, ComplaintState.IN_PROGRESS, by=by,
+                              message_row_id=message_row_id, now=now,
+                              detail={"rejected_version": draft.version})
         detail = {"version": draft.version, "by": by, "via": via, "reason": reason.strip()}
         events = [moved, rows.event(complaint.id, EventKind.REJECTED, now=now, actor=by,
                                     message_row_id=message_row_id, detail=detail)]
@@ -300,3 +294,19 @@ class Approvals:
         log.info("%s: version %d rejected by %s (%s)", complaint.reference, draft.version, by,
                  via, extra=logs.fields(reference=complaint.reference))
         return detail
+
+    @staticmethod
+    def _decided(
+        conn: Connection, complaint: ComplaintFacts, to: ComplaintState, *, by: str,
+        message_row_id: int | None, now: datetime, detail: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Move the complaint out of `awaiting_approval`; its `state_changed` event.
+
+        Refused when another decision moved it first (the two raced).
+        """
+        moved = rows.change_state(conn, complaint.id, ComplaintState.AWAITING_APPROVAL, to,
+                                  now=now, actor=by, message_row_id=message_row_id,
+                                  detail=detail)
+        if moved is None:
+            raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
+        return moved

@@ -19,7 +19,7 @@ from typing import Any
 
 from triaged.replies.routing import Refused, ReplyContext
 from triaged.replies.tokens import TOKEN_PATTERN
-from triaged.usecases.promises import PromiseRefused, Promises, parse_extension
+from triaged.usecases.promises import Promises, parse_extension
 
 PURPOSE = "escalation"
 _COMMAND = re.compile(r"^(ACK|ACKNOWLEDGED?|EXTEND)\b[\s:]*(.*)$", re.IGNORECASE)
@@ -57,22 +57,19 @@ def handle(ctx: ReplyContext) -> Mapping[str, Any]:
     verb, argument = command
     mailer = ctx.mailer
     promises = Promises(mailer.config, mailer.renderer, mailer.calendar)
-    try:
-        if verb == "ACK":
-            levels = [m.level for m in mailer.config.managers
-                      if m.email.lower() == ctx.sender.lower()]
-            until = promises.acknowledge(ctx.conn, ctx.complaint.id, level=max(levels, default=1),
-                                         actor=ctx.sender, now=ctx.now,
-                                         message_row_id=ctx.message_row_id)
-            return {"command": "ACK", "held_until": until.isoformat()}
-        if not argument:
-            raise PromiseRefused(f"EXTEND needs a duration: {HOW}")
-        # A reference written after the duration ("EXTEND 2 days K7M-Q3X9") is not part of it.
-        words = [w for w in argument.split() if w.upper() != ctx.complaint.reference]
-        extended = promises.extend(ctx.conn, ctx.complaint.id, parse_extension(" ".join(words)),
-                                   actor=ctx.sender, now=ctx.now,
-                                   message_row_id=ctx.message_row_id)
-    except PromiseRefused as refused:
-        raise Refused(refused.reason) from None
+    if verb == "ACK":
+        levels = [m.level for m in mailer.config.managers
+                  if m.email.lower() == ctx.sender.lower()]
+        until = promises.acknowledge(ctx.conn, ctx.complaint.id, level=max(levels, default=1),
+                                     actor=ctx.sender, now=ctx.now,
+                                     message_row_id=ctx.message_row_id)
+        return {"command": "ACK", "held_until": until.isoformat()}
+    if not argument:
+        raise Refused(f"EXTEND needs a duration: {HOW}")
+    # A reference written after the duration ("EXTEND 2 days K7M-Q3X9") is not part of it.
+    words = [w for w in argument.split() if w.upper() != ctx.complaint.reference]
+    extended = promises.extend(ctx.conn, ctx.complaint.id, parse_extension(" ".join(words)),
+                               actor=ctx.sender, now=ctx.now,
+                               message_row_id=ctx.message_row_id)
     return {"command": "EXTEND", "old_due_at": extended.old_due_at.isoformat(),
             "new_due_at": extended.new_due_at.isoformat()}

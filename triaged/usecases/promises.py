@@ -1,11 +1,10 @@
 """Acting on an escalation: ACK holds the ladder, EXTEND moves the promised date.
 
 Both run inside the caller's transaction (a manager's reply is processed by
-intake in the transaction of the message that carried it; `triaged extend`
-opens its own), write their event on the complaint, and return what a reply
-to the manager should say. A command that cannot be carried out raises
-`PromiseRefused` with a reason fit to send back to the manager, and changes
-nothing.
+intake in the transaction of the message that carried it), write their event
+on the complaint, and return what a reply to the manager should say. A command
+that cannot be carried out raises `ApprovalRefused` with a reason fit to send
+back to the manager, and changes nothing.
 
 EXTEND never moves a date silently: the event keeps the old and the
 new date, and the customer gets a letter, in their language, that apologises
@@ -28,7 +27,7 @@ from triaged.core.letters.compose import compose, new_message_id
 from triaged.core.letters.customer import ExtensionFacts, extension_letter
 from triaged.core.letters.render import Renderer
 from triaged.domain.durations import Duration, parse_duration
-from triaged.domain.errors import TriagedError
+from triaged.domain.errors import ApprovalRefused
 from triaged.domain.records import Address, EventKind
 from triaged.store import ladder_rows, outbox_rows, rows
 
@@ -37,14 +36,6 @@ log = logging.getLogger("triaged.promises")
 # Longer than this is not an extension but a different promise: ask for it
 # through staff, not by a one-line reply (also catches "EXTEND 300 days" typos).
 LONGEST_EXTENSION_DAYS = 90
-
-
-class PromiseRefused(TriagedError):
-    """The command cannot be carried out; `reason` is what the manager is told."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 @dataclass(frozen=True)
@@ -56,13 +47,13 @@ class Extended:
 
 
 def parse_extension(text: str) -> Duration:
-    """The duration of "EXTEND 3 business days"; PromiseRefused says what is wrong."""
+    """The duration of "EXTEND 3 business days"; ApprovalRefused says what is wrong."""
     try:
         duration = parse_duration(text)
     except ValueError as error:
-        raise PromiseRefused(f"{error}. Write for example: EXTEND 3 business days") from None
+        raise ApprovalRefused(f"{error}. Write for example: EXTEND 3 business days") from None
     if duration.amount <= 0:
-        raise PromiseRefused("an extension must be longer than zero")
+        raise ApprovalRefused("an extension must be longer than zero")
     return duration
 
 
@@ -83,11 +74,11 @@ class Promises:
         """
         found = ladder_rows.promise_row(conn, complaint_id)
         if found is None:
-            raise PromiseRefused("no such complaint")
+            raise ApprovalRefused("no such complaint")
         if found.state in ladder_rows.DONE_STATES:
-            raise PromiseRefused(f"{found.reference} is already {found.state}: nothing to hold")
+            raise ApprovalRefused(f"{found.reference} is already {found.state}: nothing to hold")
         if found.escalation_level > level:
-            raise PromiseRefused(
+            raise ApprovalRefused(
                 f"{found.reference} has already gone to level {found.escalation_level}; "
                 f"an acknowledgement of the level-{level} letter cannot hold it")
         until = self.ladder.after_ack(now)
@@ -108,18 +99,18 @@ class Promises:
         """
         found = ladder_rows.promise_row(conn, complaint_id)
         if found is None:
-            raise PromiseRefused("no such complaint")
+            raise ApprovalRefused("no such complaint")
         if found.state in ladder_rows.DONE_STATES:
-            raise PromiseRefused(
+            raise ApprovalRefused(
                 f"{found.reference} is already {found.state}: its final letter has gone out, "
                 "so there is no date left to move")
         old = found.due_at
         try:
             new = self.calendar.add(max(old, now), duration)
         except ValueError as error:
-            raise PromiseRefused(str(error)) from None
+            raise ApprovalRefused(str(error)) from None
         if (new - max(old, now)).days > LONGEST_EXTENSION_DAYS:
-            raise PromiseRefused(
+            raise ApprovalRefused(
                 f"{duration} is more than {LONGEST_EXTENSION_DAYS} days; agree a new date "
                 "with the customer through staff instead")
         ladder_rows.move_promise(conn, complaint_id, due_at=new,

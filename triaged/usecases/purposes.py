@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from triaged.config.records import Config
-from triaged.core.decision import NoDecision, parse_decision
+from triaged.core.decision import parse_decision
 from triaged.core.reply_text import new_text
 from triaged.replies.routing import Purpose, Refused, Registry, ReplyContext
 from triaged.store import approval_rows
@@ -53,10 +53,7 @@ def handle_draft(ctx: ReplyContext) -> Mapping[str, Any]:
 
 
 def handle_approval(ctx: ReplyContext) -> Mapping[str, Any]:
-    try:
-        decision = parse_decision(ctx.mail.text)
-    except NoDecision as error:
-        raise Refused(str(error)) from None
+    decision = parse_decision(ctx.mail.text)
     approvals = flow.Approvals(ctx.mailer)
     facts = _facts(ctx)
     if decision.kind == "reject":

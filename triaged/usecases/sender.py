@@ -18,7 +18,7 @@ from email.utils import parseaddr
 from sqlalchemy.engine import Connection, Engine
 
 from triaged import logs
-from triaged.adapters.smtp import LOGIN_REFUSED, Delivery, Outgoing, Transport
+from triaged.adapters.ports import LOGIN_REFUSED, Delivery, Outgoing, Transport
 from triaged.core.return_path import return_address
 from triaged.domain.clock import Clock
 from triaged.domain.records import LetterState

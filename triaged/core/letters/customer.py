@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -124,55 +124,37 @@ def extension_letter(facts: ExtensionFacts, renderer: Renderer) -> Letter:
     language = renderer.pick_language(facts.language, LetterKind.EXTENSION)
     old_date, old_time = local_date_words(facts.old_due_at, facts.timezone, language)
     new_date, new_time = local_date_words(facts.new_due_at, facts.timezone, language)
-    context = {
-        "business_name": facts.business_name,
-        "customer_name": subject_excerpt(facts.customer.name),
-        "customer_email": facts.customer.email,
-        "reference": facts.reference,
-        "subject": bare_subject(facts.subject),
-        "old_date": old_date,
-        "old_time": old_time,
-        "new_date": new_date,
-        "new_time": new_time,
-    }
-    parts = renderer.render(language, LetterKind.EXTENSION, context)
-    return Letter(
-        kind=LetterKind.EXTENSION,
-        to=facts.customer,
-        subject=parts.subject,
-        text=parts.text,
-        html=parts.html,
-        language=language,
-        in_reply_to=facts.in_reply_to,
-        references=tuple(dict.fromkeys(facts.references)),
-        auto_submitted="auto-generated",
-    )
+    dates = {"old_date": old_date, "old_time": old_time,
+             "new_date": new_date, "new_time": new_time}
+    letter = _to_customer(LetterKind.EXTENSION, facts, language, dates, facts.references,
+                          renderer)
+    return replace(letter, auto_submitted="auto-generated")
 
 
 def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
     """The instant acknowledgement: thanks, apology, reference, promised date, next steps."""
     language = renderer.pick_language(facts.language, LetterKind.HOLDING)
     due_date, due_time = local_date_words(facts.due_at, facts.timezone, language)
-    context = {
+    promise = {"promised_date": due_date, "promised_time": due_time,
+               "category": facts.category, "priority": facts.priority}
+    references = tuple(facts.references) + ((facts.in_reply_to,) if facts.in_reply_to else ())
+    return _to_customer(LetterKind.HOLDING, facts, language, promise, references, renderer)
+
+
+def _to_customer(
+    kind: LetterKind, facts: HoldingFacts | ExtensionFacts, language: str,
+    context: Mapping[str, str], references: Sequence[str], renderer: Renderer,
+) -> Letter:
+    """`kind` rendered with what every letter to the customer names, threaded under
+    `references` (each once, in order)."""
+    parts = renderer.render(language, kind, {
         "business_name": facts.business_name,
         "customer_name": subject_excerpt(facts.customer.name),
         "customer_email": facts.customer.email,
         "reference": facts.reference,
         "subject": bare_subject(facts.subject),
-        "promised_date": due_date,
-        "promised_time": due_time,
-        "category": facts.category,
-        "priority": facts.priority,
-    }
-    parts = renderer.render(language, LetterKind.HOLDING, context)
-    references = tuple(facts.references) + ((facts.in_reply_to,) if facts.in_reply_to else ())
-    return Letter(
-        kind=LetterKind.HOLDING,
-        to=facts.customer,
-        subject=parts.subject,
-        text=parts.text,
-        html=parts.html,
-        language=language,
-        in_reply_to=facts.in_reply_to,
-        references=tuple(dict.fromkeys(references)),
-    )
+        **context,
+    })
+    return Letter(kind=kind, to=facts.customer, subject=parts.subject, text=parts.text,
+                  html=parts.html, language=language, in_reply_to=facts.in_reply_to,
+                  references=tuple(dict.fromkeys(references)))
