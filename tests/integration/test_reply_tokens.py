@@ -1,7 +1,7 @@
 """Replies carrying a token, on the real mail stack: routed, authenticated, single-use.
 
 A test purpose ("probe") stands in for the real ones so that the machinery
-every purpose shares (approval, drafts, issue 4's escalations) is tested on its
+every purpose shares (approval, drafts, escalations) is tested on its
 own: who may answer, forged and altered tokens, replays, expiry, another
 manager's token, Authentication-Results.
 """
@@ -24,11 +24,11 @@ from tests.integration.test_end_to_end import parsed, smtp_send
 from tests.mailstack import MailStack
 from triaged import app as wiring
 from triaged.app import App
-from triaged.replies.routing import Purpose, Registry, ReplyContext
+from triaged.replies.purposes import Purpose, Registry, ReplyContext
 from triaged.replies.tokens import make_token
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow
-from triaged.usecases.purposes import managers
+from triaged.usecases.approval import managers
 
 NewAddress = Callable[..., str]
 SECRET = "test approval secret"
