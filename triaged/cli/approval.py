@@ -1,4 +1,4 @@
-"""Console decisions: `draft`, `approve`, `reject` (SPEC §9), audited like email ones.
+"""Console decisions: `draft`, `approve`, `reject`, audited like email ones.
 
 Each command runs in one transaction: the draft or decision, its events and
 the letters it causes (approval requests, the final letter, the notice to

@@ -2,8 +2,8 @@
 
 Customer letters and digests are written by their own letter functions with
 sample facts, exactly as in service. The letters to staff and managers are
-rendered from the same context keys their use cases pass (`approval.flow`,
-`approval.routing`, `notices`), in each variant (a notice per topic, a
+rendered from the same context keys their use cases pass (`usecases.approval`,
+`replies.routing`, `notices`), in each variant (a notice per topic, a
 rejection and a reopening, with and without reply instructions), so that a
 template branch taken only in real life cannot hide a mistake. The business's
 override folder is searched first, as in service; a file there that no letter
@@ -138,7 +138,7 @@ def _internal_contexts(
     business: str, reference: str, language: str
 ) -> dict[LetterKind, list[Mapping[str, Any]]]:
     """The contexts the use cases render letters to staff and managers with (one per
-    variant); keep in step with `approval.flow`, `approval.routing`, `notices` and
+    variant); keep in step with `usecases.approval`, `replies.routing`, `notices` and
     `staff_digests`."""
     base = {"business_name": business, "reference": reference,
             "customer": "customer@example.com",

@@ -196,7 +196,7 @@ class Approvals:
 
     def _move(self, conn: Connection, complaint: ComplaintFacts, target: ComplaintState,
               actor: str, message_row_id: int | None, now: datetime) -> list[dict[str, Any]]:
-        """Walk the complaint to `target` along SPEC §2's allowed steps; the events."""
+        """Walk the complaint to `target` along the allowed steps between states; the events."""
         path = {
             ComplaintState.AWAITING_APPROVAL: {
                 ComplaintState.RECEIVED: [ComplaintState.IN_PROGRESS],

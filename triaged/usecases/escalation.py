@@ -1,8 +1,8 @@
 """The reminder and escalation run: what is due is told to the right people, in one
-letter per person (SPEC §5, §9 "Escalation").
+letter per person.
 
 `Escalator.run()` is one pass, in one transaction: read the complaints whose
-`nudge_at` has come, decide each one's step on the ladder (`sla.ladder`),
+`nudge_at` has come, decide each one's step on the ladder (`core.ladder`),
 claim the step with a conditional update, then queue one reminder per staff
 address and one digest per manager, and log each step on its complaint. A
 complaint whose final letter is approved or sent (resolved, closed) is
@@ -10,7 +10,7 @@ dropped from the ladder the first time the scan meets it.
 
 Outside working hours, unless `[sla] notify_outside_working_hours` is true,
 the run does nothing: the nudges wait for the next opening, so no manager
-is woken at midnight (zammad#4432).
+is woken at midnight.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from triaged.core.ladder import StepKind, ladder_of
 from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_letter, reminder_letter
 from triaged.domain.clock import Clock
 from triaged.domain.records import Address, EventKind, Letter
-from triaged.replies import carriers
 from triaged.store import ladder_rows, rows
 from triaged.store.db import transaction
 from triaged.usecases import escalation_replies
@@ -187,7 +186,7 @@ class Escalator:
                 for i in items}
 
     def _reply_address(self, token: str) -> str:
-        return carriers.reply_address(self.mailer.mailbox_address(_MAILBOX), token) if token else ""
+        return self.mailer.reply_address(token, _MAILBOX) if token else ""
 
     def _queue(self, conn: Connection, letter: Letter, now: datetime,
                events: list[dict[str, Any]], *, token: str = "",
@@ -199,7 +198,7 @@ class Escalator:
         addresses from loops, and a manager must hear of every overdue complaint.
         """
         if token and complaint_id is not None:
-            message_id = carriers.token_message_id(token, self.mailer.mailbox_address(_MAILBOX))
+            message_id = self.mailer.token_message_id(token, _MAILBOX)
             queued = self.mailer.queue_with_token(conn, letter, token, complaint_id=complaint_id,
                                                   mailbox=_MAILBOX, now=now)
         else:

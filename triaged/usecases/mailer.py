@@ -4,8 +4,8 @@
 It is the one place that knows our address for a mailbox (`mailbox_address`),
 in which language an internal letter is written (the business's, else
 English), and how a token is put into a letter (Reply-To plus-address,
-Message-ID, subject; see `carriers`). `queue` is the only writer of outbox
-rows: it applies the limits on automatic mail (`letter_limits`), composes the
+Message-ID, subject; see `carriers`). Every use case queues a letter with
+`queue`: it applies the limits on automatic mail (`letter_limits`), composes the
 message and returns the event to log. Use cases call it with their open
 connection, so a letter is queued in the same transaction as the change that
 caused it.
@@ -150,12 +150,19 @@ class Mailer:
         about: str = "",
     ) -> dict[str, Any] | None:
         """Queue `letter` carrying `token` in its Reply-To, Message-ID and subject."""
-        address = self.mailbox_address(mailbox)
         tagged = replace(
             letter,
             subject=carriers.subject_with_token(letter.subject, token),
             extra_headers=(*letter.extra_headers,
-                           ("Reply-To", carriers.reply_address(address, token))),
+                           ("Reply-To", self.reply_address(token, mailbox))),
         )
         return self.queue(conn, tagged, complaint_id=complaint_id, mailbox=mailbox, now=now,
-                          message_id=carriers.token_message_id(token, address), about=about)
+                          message_id=self.token_message_id(token, mailbox), about=about)
+
+    def reply_address(self, token: str, mailbox: str) -> str:
+        """The address a reply to `mailbox`'s letter carrying `token` goes to."""
+        return carriers.reply_address(self.mailbox_address(mailbox), token)
+
+    def token_message_id(self, token: str, mailbox: str) -> str:
+        """The Message-ID of the letter from `mailbox` that carries `token`."""
+        return carriers.token_message_id(token, self.mailbox_address(mailbox))

@@ -1,13 +1,12 @@
 """Acting on an escalation: ACK holds the ladder, EXTEND moves the promised date.
 
 Both run inside the caller's transaction (a manager's reply is processed by
-intake in the transaction of the message that carried it; `triaged extend`
-opens its own), write their event on the complaint, and return what a reply
-to the manager should say. A command that cannot be carried out raises
-`PromiseRefused` with a reason fit to send back to the manager, and changes
-nothing.
+intake in the transaction of the message that carried it), write their event
+on the complaint, and return what a reply to the manager should say. A
+command that cannot be carried out raises `PromiseRefused` with a reason fit
+to send back to the manager, and changes nothing.
 
-EXTEND never moves a date silently (SPEC §5): the event keeps the old and the
+EXTEND never moves a date silently: the event keeps the old and the
 new date, and the customer gets a letter, in their language, that apologises
 and gives the new date.
 """
