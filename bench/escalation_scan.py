@@ -33,6 +33,7 @@ from triaged.store.db import make_engine, migrate
 from triaged.store.ladder_rows import _DUE
 from triaged.store.models import metadata
 from triaged.usecases.escalation import Escalator
+from triaged.usecases.mailer import Mailer
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CONFIG = {
@@ -103,7 +104,7 @@ def main() -> None:
             db.write_bytes(template.read_bytes())
             engine = make_engine(f"sqlite:///{db}")
             clock = FixedClock(NOW)
-            escalator = Escalator(engine, config, clock, renderer, calendar)
+            escalator = Escalator(engine, clock, Mailer(config, renderer, calendar))
             started = time.perf_counter()
             report = escalator.run()
             busy.append(time.perf_counter() - started)

@@ -1,7 +1,9 @@
 """Wiring: the concrete adapters and use cases built from one Config.
 
 Only `cli`, `daemon` and `demo` import this module; everything it builds is
-passed down, so use cases never construct their own sockets or engines.
+passed down, so use cases never construct their own sockets, engines or
+mailers. One `Mailer` is built here and shared by every use case that writes
+a letter, and the reply purposes intake routes tokens by are registered here.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from triaged.core.calendar import BusinessCalendar
 from triaged.core.letters.render import Renderer
 from triaged.domain.clock import Clock, SystemClock
 from triaged.domain.errors import SchemaMismatch
-from triaged.replies.routing import Registry
+from triaged.replies.purposes import Registry
+from triaged.replies.routing import ReplyRouter
 from triaged.store.db import ensure_schema, make_engine
+from triaged.usecases import escalation_replies
+from triaged.usecases.approval import Approvals
 from triaged.usecases.bounced import bounce_key
 from triaged.usecases.escalation import Escalator
 from triaged.usecases.intake import Intake
+from triaged.usecases.mailer import Mailer
 from triaged.usecases.polling import MailboxPoller
+from triaged.usecases.promises import Promises
 from triaged.usecases.reader import Reader
 from triaged.usecases.satisfaction import Satisfaction
 from triaged.usecases.sender import Sender
@@ -106,6 +113,8 @@ class App:
     config: Config
     engine: Engine
     clock: Clock
+    mailer: Mailer
+    approvals: Approvals
     intake: Intake
     sender: Sender
     escalator: Escalator
@@ -120,6 +129,11 @@ class App:
             self.intake.reader.close()
 
 
+def reply_purposes(approvals: Approvals, promises: Promises) -> Registry:
+    """Every kind of reply token triaged understands: drafts, approvals, escalations."""
+    return Registry.of(*approvals.purposes(), escalation_replies.purpose(promises))
+
+
 def build(
     config: Config,
     *,
@@ -129,6 +143,9 @@ def build(
     registry: Registry | None = None,
 ) -> App:
     """Build the app; brings the database schema to the newest revision.
+
+    `registry` replaces the reply purposes of `reply_purposes` (tests give one
+    of their own).
 
     Raises SchemaMismatch when the schema is behind and `[database]
     migrate_on_start` is off, or when it is newer than this code.
@@ -142,15 +159,16 @@ def build(
             engine.dispose()
             raise
     renderer = Renderer(config.templates.dir, config.business.language)
-    calendar = BusinessCalendar.from_config(config.business)
-    intake = Intake(engine, config, clock, renderer, calendar, registry=registry)
+    mailer = Mailer(config, renderer, BusinessCalendar.from_config(config.business))
+    approvals = Approvals(mailer)
+    replies = ReplyRouter(config, registry or reply_purposes(approvals, Promises(mailer)),
+                          mailer)
+    intake = Intake(engine, clock, mailer, approvals, replies)
     # Started on the first message, so commands that read no mail start no process.
     intake.reader = Reader(intake.rules, config.limits.message_budget)
-    escalator = Escalator(engine, config, clock, renderer, calendar)
     sender = Sender(engine, clock, transport or make_transport(config),
                     max_attempts=config.smtp.max_attempts, return_key=bounce_key(config))
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
-    satisfaction = Satisfaction(engine, intake.mailer, clock)
-    digests = StaffDigests(engine, intake.mailer, clock)
-    return App(config, engine, clock, intake, sender, escalator, pollers, satisfaction,
-               digests)
+    return App(config, engine, clock, mailer, approvals, intake, sender,
+               Escalator(engine, clock, mailer), pollers, Satisfaction(engine, mailer, clock),
+               StaffDigests(engine, mailer, clock))

@@ -25,11 +25,11 @@ from tests.support.installation import Triaged
 from tests.support.mail import complaint_mail, parsed, smtp_send
 from triaged import app as wiring
 from triaged.app import App
-from triaged.replies.routing import Purpose, Registry, ReplyContext
+from triaged.replies.purposes import Purpose, Registry, ReplyContext
 from triaged.replies.tokens import make_token
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow
-from triaged.usecases.purposes import managers
+from triaged.usecases.approval import managers
 
 SECRET = "test approval secret"
 handled: list[str] = []

@@ -29,14 +29,13 @@ def _actor() -> str:
 
 def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> str:
     from triaged.store.db import write_transaction
-    from triaged.usecases.approval import Approvals
     from triaged.usecases.lookup import complaint_facts
 
     canonical = normalize(reference)
     if canonical is None:
         fail(f"{reference!r} is not a valid reference", EXIT_CONFIG)
     built = build_app(load_config())
-    approvals = Approvals(built.intake.mailer)
+    approvals = built.approvals
     now = built.clock.now()
     try:
         with write_transaction(built.engine) as conn:

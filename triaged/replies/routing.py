@@ -20,23 +20,18 @@ A reply counts only when all of these hold, checked in this order:
    Authentication-Results says DKIM or DMARC passed for the sender's domain;
 9. the handler accepts it (it raises `Refused` otherwise, e.g. "no APPROVE found").
 
-Adding a purpose (like the managers' ACK / EXTEND of an escalation): write a
-handler `def handle(ctx: ReplyContext) -> Mapping[str, Any]` that does its work
-on `ctx.conn` (inside intake's transaction), returns a detail for the
-`reply_accepted` event, or raises `Refused("why")`; then add
-`Purpose("escalation", senders=managers, handle=handle, single_use=...)` in
-`triaged/usecases/purposes.py`'s `default_registry()`. Put the token in your
-letter with `usecases.mailer.Mailer.queue_with_token` (or `tokens.make_token` +
-`carriers`), and the reply comes back here through intake.
+The purposes come from the caller (`purposes.Registry`, assembled in
+`triaged/app.py`), and so does the `Letters` port that queues a refusal's
+answer: this module knows no purpose and no use case.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -44,58 +39,25 @@ from triaged import logs
 from triaged.config.records import Config
 from triaged.core import references
 from triaged.core.decision import looks_like_decision
-from triaged.domain.errors import ApprovalRefused
-from triaged.domain.records import Address, ComplaintRef, EventKind, LetterKind, ParsedMail
+from triaged.domain.records import Address, ComplaintRef, EventKind, Letter, LetterKind, ParsedMail
 from triaged.replies import authresults, carriers
+from triaged.replies.purposes import Refused, Registry, ReplyContext
 from triaged.replies.tokens import TokenClaim, bound_recipient, parse_token
 from triaged.store import approval_rows, rows
 from triaged.store.db import savepoint
-from triaged.usecases.mailer import Mailer
 
 log = logging.getLogger("triaged.approval")
 
 
-# A reply that does not count; `reason` is told to the person it is answered to.
-Refused = ApprovalRefused
+class Letters(Protocol):
+    """How the router writes the answer to a refusal (`usecases.mailer.Mailer` is one)."""
 
+    def internal_letter(self, kind: LetterKind, to: Address, context: Mapping[str, Any], *,
+                        in_reply_to: str = "", references: tuple[str, ...] = ()) -> Letter: ...
 
-@dataclass(frozen=True)
-class ReplyContext:
-    """What a purpose's handler gets: an authenticated reply, inside intake's transaction."""
-
-    conn: Connection
-    mail: ParsedMail
-    message_row_id: int
-    claim: TokenClaim
-    sender: str
-    complaint: ComplaintRef
-    mailbox: str
-    now: datetime
-    mailer: Mailer
-
-
-@dataclass(frozen=True)
-class Purpose:
-    """One kind of reply token: who may use it and what a good reply does."""
-
-    name: str
-    senders: Callable[[Config], Sequence[str]]
-    handle: Callable[[ReplyContext], Mapping[str, Any]]
-    single_use: bool = True
-    current_version: Callable[[Connection, int], int] | None = None
-
-
-@dataclass
-class Registry:
-    purposes: dict[str, Purpose] = field(default_factory=dict)
-
-    def add(self, purpose: Purpose) -> None:
-        if purpose.name in self.purposes:
-            raise ValueError(f"reply purpose {purpose.name!r} is registered twice")
-        self.purposes[purpose.name] = purpose
-
-    def get(self, name: str) -> Purpose | None:
-        return self.purposes.get(name)
+    def queue(self, conn: Connection, letter: Letter, *, complaint_id: int | None,
+              mailbox: str, now: datetime, automatic: bool = False, message_id: str = "",
+              about: str = "") -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -120,15 +82,14 @@ class _Verdict:
 
 
 class ReplyRouter:
-    def __init__(self, mailer: Mailer, registry: Registry) -> None:
-        self.mailer = mailer
-        self.registry = registry
-        self._own = frozenset(m.address.lower() for m in mailer.config.mailboxes)
-        self._insiders_cache: frozenset[str] | None = None
+    """Recognises replies that carry a token and decides on them, by `registry`'s purposes."""
 
-    @property
-    def config(self) -> Config:
-        return self.mailer.config
+    def __init__(self, config: Config, registry: Registry, letters: Letters) -> None:
+        self.config = config
+        self.registry = registry
+        self.letters = letters
+        self._own = frozenset(m.address.lower() for m in config.mailboxes)
+        self._insiders_cache: frozenset[str] | None = None
 
     def recognise(self, conn: Connection, mail: ParsedMail) -> Recognised | None:
         """The token `mail` carries (the most telling one), or None: not a reply to us."""
@@ -184,7 +145,7 @@ class ReplyRouter:
             assert purpose is not None
             assert found.complaint is not None
             ctx = ReplyContext(conn, mail, message_row_id, claim, sender, found.complaint,
-                               mailbox, now, self.mailer)
+                               mailbox, now)
             try:
                 # One savepoint: a refusal by the handler undoes the token's use,
                 # and a replay that raced us undoes nothing the handler did.
@@ -283,11 +244,12 @@ class ReplyRouter:
                 "reference": complaint.reference if complaint is not None else "",
                 "business_name": self.config.business.name,
             }
-            letter = self.mailer.internal_letter(LetterKind.REFUSAL, Address(verdict.answer_to),
-                                                 context, in_reply_to=mail.message_id,
-                                                 references=mail.references)
-            queued = self.mailer.queue(conn, letter, complaint_id=complaint_id, mailbox=mailbox,
-                                       now=now, automatic=True)
+            letter = self.letters.internal_letter(LetterKind.REFUSAL,
+                                                  Address(verdict.answer_to), context,
+                                                  in_reply_to=mail.message_id,
+                                                  references=mail.references)
+            queued = self.letters.queue(conn, letter, complaint_id=complaint_id,
+                                        mailbox=mailbox, now=now, automatic=True)
             if queued is not None:
                 events.append(queued)
         rows.insert_events(conn, events)

@@ -12,25 +12,33 @@ approval request to each lowest-level manager, each with a token bound to that
 manager and that version. `approve` queues the final letter to the customer
 and resolves the complaint; `reject` returns it to `in_progress` and tells
 staff why; an edited letter is a new version approved at once by its editor.
+
+By email, staff answer a new-complaint notification (or a rejection notice)
+with the resolution text, any number of times, each reply a new version (the
+`draft` purpose); a manager answers an approval request with APPROVE, REJECT
+<reason> or the edited letter, once and only for the current version (the
+`approve` purpose). `Approvals.purposes()` gives both to the app's registry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from triaged import logs
-from triaged.core.decision import EDIT_END, EDIT_START
+from triaged.config.records import Config
+from triaged.core.decision import EDIT_END, EDIT_START, parse_decision
 from triaged.core.history import history_entries
 from triaged.core.letters.customer import language_name, local_date_words
 from triaged.core.letters.excerpt import text_excerpt
 from triaged.core.letters.final import ClosingFacts, final_letter
+from triaged.core.reply_text import new_text
 from triaged.domain.records import Address, ComplaintState, EventKind, Letter, LetterKind
-from triaged.replies.routing import Refused
+from triaged.replies.purposes import Purpose, Refused, ReplyContext
 from triaged.store import approval_rows, rows
 from triaged.store.approval_rows import ComplaintFacts, DraftRow
 from triaged.usecases.mailer import Mailer
@@ -39,6 +47,16 @@ log = logging.getLogger("triaged.approval")
 
 APPROVE, DRAFT = "approve", "draft"
 CLOSED_STATES = (ComplaintState.RESOLVED, ComplaintState.CLOSED)
+
+
+def managers(config: Config) -> Sequence[str]:
+    """Every configured manager's address: who may answer approval requests."""
+    return [m.email for m in config.managers]
+
+
+def staff(config: Config) -> Sequence[str]:
+    """`staff.notify`: who may reply to a new-complaint notification with a draft."""
+    return list(config.staff.notify)
 
 
 def customer_label(complaint: ComplaintFacts) -> str:
@@ -51,6 +69,12 @@ class Approvals:
     def __init__(self, mailer: Mailer) -> None:
         self.mailer = mailer
         self.config = mailer.config
+
+    def purposes(self) -> tuple[Purpose, ...]:
+        """The replies by email this flow understands: staff's drafts, managers' decisions."""
+        return (Purpose(DRAFT, senders=staff, handle=self._draft_reply, single_use=False),
+                Purpose(APPROVE, senders=managers, handle=self._decision_reply,
+                        current_version=approval_rows.current_version))
 
     # -- letters -----------------------------------------------------------------
 
@@ -310,3 +334,31 @@ class Approvals:
         if moved is None:
             raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
         return moved
+    # -- replies by email ----------------------------------------------------------
+
+    def _draft_reply(self, ctx: ReplyContext) -> Mapping[str, Any]:
+        text = new_text(ctx.mail.text)
+        if not text:
+            raise Refused("no resolution text was found above the quoted message")
+        draft = self.record_draft(ctx.conn, _facts(ctx), text, author=ctx.sender,
+                                  source="email", message_row_id=ctx.message_row_id, now=ctx.now)
+        return {"decision": "draft", "draft_version": draft.version}
+
+    def _decision_reply(self, ctx: ReplyContext) -> Mapping[str, Any]:
+        # parse_decision raises ApprovalRefused (Refused) with the reason for the manager.
+        decision = parse_decision(ctx.mail.text)
+        facts = _facts(ctx)
+        if decision.kind == "reject":
+            self.reject(ctx.conn, facts, by=ctx.sender, via="email", reason=decision.text,
+                        message_row_id=ctx.message_row_id, now=ctx.now)
+        else:
+            self.approve(ctx.conn, facts, by=ctx.sender, via="email", edited=decision.text,
+                         message_row_id=ctx.message_row_id, now=ctx.now)
+        return {"decision": decision.kind}
+
+
+def _facts(ctx: ReplyContext) -> ComplaintFacts:
+    facts = approval_rows.complaint_facts(ctx.conn, ctx.complaint.id)
+    if facts is None:
+        raise Refused("the complaint no longer exists")
+    return facts

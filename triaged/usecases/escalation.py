@@ -24,21 +24,20 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from triaged import logs
-from triaged.config.records import Config, ManagerConfig
-from triaged.core.calendar import BusinessCalendar
+from triaged.config.records import ManagerConfig
 from triaged.core.ladder import StepKind, ladder_of
-from triaged.core.letters.compose import new_message_id
-from triaged.core.letters.render import Renderer
 from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_letter, reminder_letter
 from triaged.domain.clock import Clock
 from triaged.domain.records import Address, EventKind, Letter
-from triaged.replies import carriers
 from triaged.store import ladder_rows, rows
 from triaged.store.db import transaction
 from triaged.usecases import escalation_replies
 from triaged.usecases.mailer import Mailer
 
 log = logging.getLogger("triaged.escalation")
+
+# Reminders and digests are about many mailboxes' mail: they come from the first.
+_MAILBOX = ""
 
 
 @dataclass
@@ -61,15 +60,14 @@ class _Told:
 
 
 class Escalator:
-    def __init__(self, engine: Engine, config: Config, clock: Clock, renderer: Renderer,
-                 calendar: BusinessCalendar) -> None:
+    def __init__(self, engine: Engine, clock: Clock, mailer: Mailer) -> None:
         self.engine = engine
-        self.config = config
+        self.config = mailer.config
         self.clock = clock
-        self.renderer = renderer
-        self.calendar = calendar
-        self.ladder = ladder_of(config, calendar)
-        self.mailer = Mailer(config, renderer, calendar)
+        self.renderer = mailer.renderer
+        self.calendar = mailer.calendar
+        self.ladder = ladder_of(self.config, self.calendar)
+        self.mailer = mailer
 
     def managers_at(self, level: int) -> list[ManagerConfig]:
         return [m for m in self.config.managers if m.level == level]
@@ -188,11 +186,7 @@ class Escalator:
                 for i in items}
 
     def _reply_address(self, token: str) -> str:
-        return carriers.reply_address(self._mailbox, token) if token else ""
-
-    @property
-    def _mailbox(self) -> str:
-        return self.config.mailboxes[0].address
+        return self.mailer.reply_address(token, _MAILBOX) if token else ""
 
     def _queue(self, conn: Connection, letter: Letter, now: datetime,
                events: list[dict[str, Any]], *, token: str = "",
@@ -203,17 +197,13 @@ class Escalator:
         Not `automatic` in the rate limit's sense: the limit protects customers'
         addresses from loops, and a manager must hear of every overdue complaint.
         """
-        mailbox = self.config.mailboxes[0].name
         if token and complaint_id is not None:
-            message_id = carriers.token_message_id(token, self._mailbox)
-            tagged = replace(letter, subject=carriers.subject_with_token(letter.subject, token),
-                             extra_headers=(*letter.extra_headers,
-                                            ("Reply-To", self._reply_address(token))))
-            queued = self.mailer.queue(conn, tagged, complaint_id=complaint_id,
-                                       mailbox=mailbox, now=now, message_id=message_id)
+            message_id = self.mailer.token_message_id(token, _MAILBOX)
+            queued = self.mailer.queue_with_token(conn, letter, token, complaint_id=complaint_id,
+                                                  mailbox=_MAILBOX, now=now)
         else:
-            message_id = new_message_id(self.mailer.sender(mailbox))
-            queued = self.mailer.queue(conn, letter, complaint_id=None, mailbox=mailbox,
+            message_id = self.mailer.message_id_for(_MAILBOX)
+            queued = self.mailer.queue(conn, letter, complaint_id=None, mailbox=_MAILBOX,
                                        now=now, message_id=message_id)
         if queued is not None:
             events.append(queued)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from triaged.replies.routing import Refused, ReplyContext
+from triaged.replies.purposes import Purpose, Refused, ReplyContext
 from triaged.replies.tokens import TOKEN_PATTERN
+from triaged.usecases.approval import managers
 from triaged.usecases.promises import Promises, parse_extension
 
 PURPOSE = "escalation"
@@ -49,16 +51,19 @@ def _command(line: str) -> tuple[str, str] | None:
     return verb, match[2].strip().rstrip(".!")
 
 
-def handle(ctx: ReplyContext) -> Mapping[str, Any]:
+def purpose(promises: Promises) -> Purpose:
+    """The "escalation" purpose: any manager may answer; `promises` carries it out."""
+    return Purpose(PURPOSE, senders=managers, handle=partial(handle, promises))
+
+
+def handle(promises: Promises, ctx: ReplyContext) -> Mapping[str, Any]:
     """Carry out ACK or EXTEND on the token's complaint; the detail for `reply_accepted`."""
     command = find_command(ctx.mail.text, ctx.mail.subject)
     if command is None:
         raise Refused(f"no command found: {HOW}")
     verb, argument = command
-    mailer = ctx.mailer
-    promises = Promises(mailer.config, mailer.renderer, mailer.calendar)
     if verb == "ACK":
-        levels = [m.level for m in mailer.config.managers
+        levels = [m.level for m in promises.config.managers
                   if m.email.lower() == ctx.sender.lower()]
         until = promises.acknowledge(ctx.conn, ctx.complaint.id, level=max(levels, default=1),
                                      actor=ctx.sender, now=ctx.now,

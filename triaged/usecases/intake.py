@@ -23,16 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from triaged import logs
-from triaged.config.records import Config
 from triaged.core import follow_ups, reading, references
-from triaged.core.calendar import BusinessCalendar
 from triaged.core.categories import Sorting
 from triaged.core.classify import ClassifyContext, classify
 from triaged.core.follow_ups import Speaker, Thread
 from triaged.core.ladder import Ladder, ladder_of
-from triaged.core.letters.compose import compose, may_be_ours, new_message_id
+from triaged.core.letters.compose import may_be_ours
 from triaged.core.letters.customer import HoldingFacts, holding_letter
-from triaged.core.letters.render import Renderer
 from triaged.core.parse.bounces import read_bounce
 from triaged.core.parse.forwarded import Attribution, ForwardContext, PassedOn, Unattributed
 from triaged.core.reading import Reading, ReadingRules
@@ -48,8 +45,8 @@ from triaged.domain.records import (
     RawMail,
     Verdict,
 )
-from triaged.replies.routing import Recognised, Registry, ReplyRouter
-from triaged.store import outbox_rows, rows, suppression
+from triaged.replies.routing import Recognised, ReplyRouter
+from triaged.store import rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
 from triaged.store.messages import raw_cut_note
@@ -57,7 +54,6 @@ from triaged.usecases import bounced, letter_limits, satisfaction
 from triaged.usecases.approval import Approvals
 from triaged.usecases.mailer import Mailer
 from triaged.usecases.notices import staff_notice
-from triaged.usecases.purposes import default_registry
 from triaged.usecases.reader import Reader
 
 log = logging.getLogger("triaged.intake")
@@ -100,20 +96,24 @@ class Intake:
     def __init__(
         self,
         engine: Engine,
-        config: Config,
         clock: Clock,
-        renderer: Renderer,
-        calendar: BusinessCalendar,
-        registry: Registry | None = None,
+        mailer: Mailer,
+        approvals: Approvals,
+        replies: ReplyRouter,
         ladder: Ladder | None = None,
         reader: Reader | None = None,
     ) -> None:
+        """`mailer`, `approvals` and `replies` (with its purposes) come from the app."""
+        config = mailer.config
         self.engine = engine
         self.config = config
         self.clock = clock
-        self.renderer = renderer
-        self.calendar = calendar
-        self.ladder = ladder or ladder_of(config, calendar)
+        self.renderer = mailer.renderer
+        self.calendar = mailer.calendar
+        self.mailer = mailer
+        self.approvals = approvals
+        self.replies = replies
+        self.ladder = ladder or ladder_of(config, self.calendar)
         self._own = frozenset(m.address.lower() for m in config.mailboxes)
         self._forwards = ForwardContext(
             own_addresses=self._own,
@@ -124,9 +124,6 @@ class Intake:
         # Who may write on any complaint: staff, managers and our own mailboxes.
         self._staff_mailboxes = frozenset(
             mailbox_key(a) for a in (*self._staff, *(m.email for m in config.managers)))
-        self.mailer = Mailer(config, renderer, calendar)
-        self.replies = ReplyRouter(self.mailer, registry or default_registry())
-        self.approvals = Approvals(self.mailer)
         # Without a worker (a caller that needs no budget) messages are read in-process.
         self.reader = reader
 
@@ -600,12 +597,6 @@ class Intake:
             return rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
                               actor="system",
                               detail={"kind": "holding", "why": "address bounced hard"})
-        limits = self.config.limits
-        why = letter_limits.automatic_refused(conn, limits, customer.email, now)
-        if why:
-            log.warning("no holding reply to %s: %s", customer.email, why)
-            return rows.event(complaint.id, EventKind.LETTER_SUPPRESSED, now=now,
-                              actor="system", detail={"kind": "holding", "why": why})
         business = self.config.business
         letter = holding_letter(
             HoldingFacts(
@@ -617,19 +608,7 @@ class Intake:
             ),
             self.renderer,
         )
-        sender = Address(self._mailbox_address(raw.mailbox), business.name)
-        message_id = new_message_id(sender)
-        _letter_id, queued = outbox_rows.queue_letter(
-            conn, complaint_id=complaint.id, kind=letter.kind, to_email=customer.email,
-            message_id=message_id, subject=letter.subject,
-            raw=compose(letter, sender, now=now, message_id=message_id), automatic=True, now=now,
-            to_key=letter_limits.key_of(limits, customer.email),
-        )
-        assert queued is not None  # a letter with a complaint always logs letter_queued
+        queued = self.mailer.queue(conn, letter, complaint_id=complaint.id, mailbox=raw.mailbox,
+                                   now=now, automatic=True)
+        assert queued is not None  # a letter with a complaint always logs an event
         return queued
-
-    def _mailbox_address(self, name: str) -> str:
-        for mailbox in self.config.mailboxes:
-            if mailbox.name == name:
-                return mailbox.address
-        return self.config.mailboxes[0].address

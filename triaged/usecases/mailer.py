@@ -1,14 +1,19 @@
-"""Letters to staff and managers, rendered and queued in the caller's transaction.
+"""Queueing letters: the one way a letter reaches the outbox, in the caller's transaction.
 
-`Mailer` is the one place that knows which mailbox a letter comes from, in
-which language an internal letter is written (the business's, else English),
-and how a token is put into a letter (Reply-To plus-address, Message-ID,
-subject; see `carriers`). Use cases call it with their open connection, so a
-letter is queued in the same transaction as the change that caused it.
+`Mailer` is built once by the app and passed to every use case that writes.
+It is the one place that knows our address for a mailbox (`mailbox_address`),
+in which language an internal letter is written (the business's, else
+English), and how a token is put into a letter (Reply-To plus-address,
+Message-ID, subject; see `carriers`). Every use case queues a letter with
+`queue`: it applies the limits on automatic mail (`letter_limits`), composes the
+message and returns the event to log. Use cases call it with their open
+connection, so a letter is queued in the same transaction as the change that
+caused it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,6 +32,8 @@ from triaged.replies.tokens import make_token
 from triaged.store import outbox_rows, rows
 from triaged.usecases import letter_limits
 
+log = logging.getLogger("triaged.mailer")
+
 
 @dataclass(frozen=True)
 class Mailer:
@@ -35,6 +42,10 @@ class Mailer:
     calendar: BusinessCalendar
 
     def mailbox_address(self, mailbox: str) -> str:
+        """Our address for the mailbox named `mailbox`, else the first mailbox's.
+
+        A letter about no one mailbox's mail (a digest, an escalation) passes "".
+        """
         for configured in self.config.mailboxes:
             if configured.name == mailbox:
                 return configured.address
@@ -42,6 +53,11 @@ class Mailer:
 
     def sender(self, mailbox: str) -> Address:
         return Address(self.mailbox_address(mailbox), self.config.business.name)
+
+    def message_id_for(self, mailbox: str) -> str:
+        """A new Message-ID for a letter from `mailbox`, for a caller that must know it
+        before `queue` (to record or to mark letters with it)."""
+        return new_message_id(self.sender(mailbox))
 
     def internal_language(self, kind: str) -> str:
         return self.renderer.internal_language(kind)
@@ -99,6 +115,7 @@ class Mailer:
         if automatic:
             why = letter_limits.automatic_refused(conn, limits, letter.to.email, now)
             if why:
+                log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
                 return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
                                   actor="system", detail={"kind": letter.kind.value,
                                                           "to": letter.to.email, "why": why})
@@ -133,12 +150,19 @@ class Mailer:
         about: str = "",
     ) -> dict[str, Any] | None:
         """Queue `letter` carrying `token` in its Reply-To, Message-ID and subject."""
-        address = self.mailbox_address(mailbox)
         tagged = replace(
             letter,
             subject=carriers.subject_with_token(letter.subject, token),
             extra_headers=(*letter.extra_headers,
-                           ("Reply-To", carriers.reply_address(address, token))),
+                           ("Reply-To", self.reply_address(token, mailbox))),
         )
         return self.queue(conn, tagged, complaint_id=complaint_id, mailbox=mailbox, now=now,
-                          message_id=carriers.token_message_id(token, address), about=about)
+                          message_id=self.token_message_id(token, mailbox), about=about)
+
+    def reply_address(self, token: str, mailbox: str) -> str:
+        """The address a reply to `mailbox`'s letter carrying `token` goes to."""
+        return carriers.reply_address(self.mailbox_address(mailbox), token)
+
+    def token_message_id(self, token: str, mailbox: str) -> str:
+        """The Message-ID of the letter from `mailbox` that carries `token`."""
+        return carriers.token_message_id(token, self.mailbox_address(mailbox))

@@ -20,16 +20,13 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from triaged import logs
-from triaged.config.records import Config
-from triaged.core.calendar import BusinessCalendar
 from triaged.core.ladder import ladder_of
-from triaged.core.letters.compose import compose, new_message_id
 from triaged.core.letters.customer import ExtensionFacts, extension_letter
-from triaged.core.letters.render import Renderer
 from triaged.domain.durations import Duration, parse_duration
 from triaged.domain.errors import ApprovalRefused
 from triaged.domain.records import Address, EventKind
-from triaged.store import ladder_rows, outbox_rows, rows
+from triaged.store import ladder_rows, rows
+from triaged.usecases.mailer import Mailer
 
 log = logging.getLogger("triaged.promises")
 
@@ -58,11 +55,11 @@ def parse_extension(text: str) -> Duration:
 
 
 class Promises:
-    def __init__(self, config: Config, renderer: Renderer, calendar: BusinessCalendar) -> None:
-        self.config = config
-        self.renderer = renderer
-        self.calendar = calendar
-        self.ladder = ladder_of(config, calendar)
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+        self.config = mailer.config
+        self.calendar = mailer.calendar
+        self.ladder = ladder_of(mailer.config, mailer.calendar)
 
     def acknowledge(self, conn: Connection, complaint_id: int, *, level: int, actor: str,
                     now: datetime, message_row_id: int | None = None) -> datetime:
@@ -139,22 +136,11 @@ class Promises:
                 timezone=business.timezone, language=found.language,
                 in_reply_to=thread[-1] if thread else "", references=tuple(thread),
             ),
-            self.renderer,
+            self.mailer.renderer,
         )
-        sender = Address(self._mailbox_address(found.mailbox), business.name)
-        message_id = new_message_id(sender)
-        _letter_id, queued = outbox_rows.queue_letter(
-            conn, complaint_id=found.id, kind=letter.kind, to_email=customer.email,
-            message_id=message_id, subject=letter.subject,
-            raw=compose(letter, sender, now=now, message_id=message_id), automatic=False,
-            now=now,
-        )
+        message_id = self.mailer.message_id_for(found.mailbox)
+        queued = self.mailer.queue(conn, letter, complaint_id=found.id, mailbox=found.mailbox,
+                                   now=now, message_id=message_id)
         if queued is not None:
             rows.insert_events(conn, [queued])
         return message_id
-
-    def _mailbox_address(self, name: str) -> str:
-        for mailbox in self.config.mailboxes:
-            if mailbox.name == name:
-                return mailbox.address
-        return self.config.mailboxes[0].address

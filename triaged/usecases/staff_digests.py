@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from triaged.core.letters.compose import new_message_id
 from triaged.domain.clock import Clock
 from triaged.domain.records import Address, LetterKind
 from triaged.store import outbox_rows
@@ -65,7 +64,7 @@ class StaffDigests:
             for (to_email, about), notices in groups.items():
                 if notices[0].created_at > now - HOUR_WINDOW:
                     continue
-                message_id = new_message_id(self.mailer.sender(""))
+                message_id = self.mailer.message_id_for("")
                 found = outbox_rows.digest_held(conn, [n.id for n in notices],
                                                 digest=message_id)
                 entries = list(dict.fromkeys(DigestEntry(ref, shorten(subject))
