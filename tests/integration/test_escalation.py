@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
+from tests import stored
 from tests.integration.conftest import Triaged, complaint_mail
 from tests.integration.test_end_to_end import body_text, parsed, smtp_send
 from tests.mailstack import MailStack
 from triaged.domain.records import ComplaintState
-from triaged.store import rows
-from triaged.store.db import transaction
+from triaged.store.db import transaction, write_transaction
 from triaged.store.models import Complaint, Event
 
 NewAddress = Callable[..., str]
@@ -177,11 +177,13 @@ def test_no_escalation_once_the_complaint_is_resolved(
     t.cycle()
     settled = new_complaint(t, mailstack, new_address("settled"), "Settled in time")
     open_one = new_complaint(t, mailstack, new_address("open"), "Still open")
-    # The final letter was approved and sent (issue #5 does this by email).
+    # Its final letter was approved and sent: drafted, approved, resolved.
     found = complaint(t, settled)
-    with transaction(t.app.engine) as session:
-        rows.change_state(session.connection(), found.id, ComplaintState(found.state),
-                          ComplaintState.RESOLVED, now=t.clock.now(), actor="test")
+    assert found.id is not None
+    with write_transaction(t.app.engine) as conn:
+        stored.walk(conn, found.id, [ComplaintState.IN_PROGRESS,
+                                     ComplaintState.AWAITING_APPROVAL, ComplaintState.RESOLVED],
+                    now=t.clock.now(), actor="test", start=ComplaintState(found.state))
 
     t.clock.advance(timedelta(minutes=11))
     t.cycle()
