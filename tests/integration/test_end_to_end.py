@@ -14,7 +14,7 @@ from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.references import find_in_text, is_valid
 from triaged.domain.records import ComplaintState, RawMail
-from triaged.store import queries
+from triaged.store import quarantine_rows, queries
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, OutboxLetter
 
@@ -128,10 +128,9 @@ def test_unparseable_mail_is_quarantined_with_a_reason_not_lost(
     assert report.ok
     assert report.tally.counts == {"quarantined": 1}
     with transaction(triaged.app.engine) as session:
-        [(entry, row)] = __import__("triaged.store.messages", fromlist=["x"]).list_quarantine(
-            session)
+        [entry] = quarantine_rows.list_quarantine(session.connection())
         assert "sender" in entry.reason
-        assert row.raw == b"Subject: no sender here\r\n\r\nbody\r\n"
+        assert entry.raw == b"Subject: no sender here\r\n\r\nbody\r\n"
     assert len(mailstack.messages(triaged.support, "Triaged")) == 1
 
 

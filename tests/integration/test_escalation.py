@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
+from tests import stored
 from tests.mailstack import MailStack
 from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.domain.records import ComplaintState
-from triaged.store import rows
-from triaged.store.db import transaction
+from triaged.store.db import transaction, write_transaction
 from triaged.store.models import Complaint, Event
 
 
@@ -155,13 +155,13 @@ def test_no_escalation_once_the_complaint_is_resolved(
     t.cycle()
     settled = new_complaint(t, mailstack, new_address("settled"), "Settled in time")
     open_one = new_complaint(t, mailstack, new_address("open"), "Still open")
-    # The final letter was approved and sent (set directly here; approval by email has
-    # its own tests).
+    # Its final letter was approved and sent: drafted, approved, resolved.
     found = complaint(t, settled)
     assert found.id is not None
-    with transaction(t.app.engine) as session:
-        rows.change_state(session.connection(), found.id, ComplaintState(found.state),
-                          ComplaintState.RESOLVED, now=t.clock.now(), actor="test")
+    with write_transaction(t.app.engine) as conn:
+        stored.walk(conn, found.id, [ComplaintState.IN_PROGRESS,
+                                     ComplaintState.AWAITING_APPROVAL, ComplaintState.RESOLVED],
+                    now=t.clock.now(), actor="test", start=ComplaintState(found.state))
 
     t.clock.advance(timedelta(minutes=11))
     t.cycle()

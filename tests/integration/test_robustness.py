@@ -21,7 +21,7 @@ from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.installation import Triaged, point_at
 from tests.support.mail import complaint_mail, smtp_send
 from tests.support.ports import dead_port
-from triaged.store import cursors
+from triaged.store import cursor_rows
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter
 
@@ -311,8 +311,8 @@ def test_one_mail_to_two_of_our_mailboxes_is_one_complaint_with_one_reply(
     assert len(mailstack.wait_for_messages(customer, "INBOX", 1)) == 1
     assert len(mailstack.messages(customer)) == 1, "one holding reply, not one per mailbox"
     with transaction(t.app.engine) as session:
-        support_cursor = cursors.get_cursor(session, "support", "INBOX")
-        sales_cursor = cursors.get_cursor(session, "sales", "INBOX")
+        support_cursor = cursor_rows.read_cursor(session.connection(), "support", "INBOX")
+        sales_cursor = cursor_rows.read_cursor(session.connection(), "sales", "INBOX")
     assert support_cursor is not None
     assert sales_cursor is not None
     assert (support_cursor.last_uid, sales_cursor.last_uid) == (1, 2), "a cursor each"

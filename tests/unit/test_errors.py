@@ -60,7 +60,7 @@ def test_every_error_triaged_raises_on_purpose_is_a_triaged_error() -> None:
     assert {c.__name__ for c in classes} == {
         "TriagedError", "ConfigError", "TransientError", "PermanentError", "QuarantineError",
         "UnknownReference", "ApprovalRefused", "SchemaMismatch", "BackupError", "ExportError",
-        "TemplateFailure",
+        "TemplateFailure", "ForbiddenMove",
     }
     assert all(issubclass(c, TriagedError) for c in classes)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tests.support.ops_store import MINUTE, NOW, add, complaint, config, event, letter, message
 from triaged.ops.health import check_health, judge
-from triaged.store import cursors, ops_queries, suppression
+from triaged.store import cursor_rows, ops_queries, suppression
 from triaged.store.db import make_engine, write_transaction
 from triaged.store.ops_queries import OpsFigures, Outbox
 
@@ -72,12 +72,12 @@ def test_decisions_robots_rate_limits_and_quarantine_are_counted(engine: Engine)
 
 def test_a_cursor_write_records_the_poll_and_a_plain_one_keeps_it(engine: Engine) -> None:
     with write_transaction(engine) as conn:
-        cursors.write_cursor(conn, "support", "INBOX", 7, 10, polled_at=NOW - MINUTE)
-        cursors.write_cursor(conn, "support", "Archive", 7, 3, polled_at=NOW - 9 * MINUTE)
-        cursors.write_cursor(conn, "sales", "INBOX", 3, 1)
+        cursor_rows.write_cursor(conn, "support", "INBOX", 7, 10, polled_at=NOW - MINUTE)
+        cursor_rows.write_cursor(conn, "support", "Archive", 7, 3, polled_at=NOW - 9 * MINUTE)
+        cursor_rows.write_cursor(conn, "sales", "INBOX", 3, 1)
     assert read(engine).polled_at == {"support": NOW - MINUTE, "sales": None}
     with write_transaction(engine) as conn:
-        cursors.write_cursor(conn, "support", "INBOX", 7, 11)
+        cursor_rows.write_cursor(conn, "support", "INBOX", 7, 11)
     assert read(engine).polled_at["support"] == NOW - MINUTE
 
 

@@ -4,56 +4,52 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine, update
 
+from tests import stored
 from triaged.cli.views import seconds_summary
 from triaged.domain.records import ComplaintState
-from triaged.store import complaints, messages, sla_queries
-from triaged.store.db import transaction
-from triaged.store.models import Complaint
+from triaged.store import sla_queries
+from triaged.store.db import transaction, write_transaction
+from triaged.store.models import metadata
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 S = ComplaintState
 
 
-def add(session: Session, reference: str, *, received: datetime, due: datetime,
+def add(conn: Connection, reference: str, *, received: datetime, due: datetime,
         category: str = "", resolved: datetime | None = None, level: int = 0,
-        closed: bool = False) -> Complaint:
-    row = messages.add_message(session, mailbox="support", folder="INBOX", sha256=reference,
-                               received_at=received)
-    complaint = complaints.register(
-        session, reference=reference, mailbox="support",
+        closed: bool = False) -> int:
+    complaint_id = stored.register(
+        conn, reference, received_at=received, due_at=due,
         customer_email=f"{reference.lower()}@example.com", customer_name="",
-        subject=reference, language="en", received_at=received, due_at=due,
-        message_row=row, now=received)
-    complaint.category = category
-    complaint.escalation_level = level
-    complaints.transition(session, complaint, S.ACKNOWLEDGED, now=received, actor="system")
+        subject=reference, category=category)
+    table = metadata.tables["complaint"]
+    conn.execute(update(table).where(table.c.id == complaint_id).values(escalation_level=level))
+    stored.walk(conn, complaint_id, [S.ACKNOWLEDGED], now=received)
     if resolved is not None:
-        for state in (S.IN_PROGRESS, S.AWAITING_APPROVAL, S.RESOLVED):
-            complaints.transition(session, complaint, state, now=resolved, actor="dana")
+        stored.walk(conn, complaint_id, [S.IN_PROGRESS, S.AWAITING_APPROVAL, S.RESOLVED],
+                    now=resolved, actor="dana", start=S.ACKNOWLEDGED)
         if closed:
-            complaints.transition(session, complaint, S.CLOSED, now=resolved + DAY,
-                                  actor="system")
-    return complaint
+            stored.walk(conn, complaint_id, [S.CLOSED], now=resolved + DAY, start=S.RESOLVED)
+    return complaint_id
 
 
 def test_promises_kept_times_taken_and_what_people_complain_about(engine: Engine) -> None:
-    with transaction(engine) as session:
+    with write_transaction(engine) as conn:
         # Resolved two hours before its date, and closed since: on time, 10 hours taken.
-        add(session, "KEPT-1", received=NOW - 2 * DAY, due=NOW - 2 * DAY + 12 * HOUR,
+        add(conn, "KEPT-1", received=NOW - 2 * DAY, due=NOW - 2 * DAY + 12 * HOUR,
             resolved=NOW - 2 * DAY + 10 * HOUR, category="delivery", closed=True)
         # Resolved a day after its date: late, 3 days taken.
-        add(session, "LATE-2", received=NOW - 4 * DAY, due=NOW - 2 * DAY,
+        add(conn, "LATE-2", received=NOW - 4 * DAY, due=NOW - 2 * DAY,
             resolved=NOW - DAY, category="delivery")
         # Still open, date passed: late, and overdue now at level 2.
-        add(session, "OPEN-3", received=NOW - 3 * DAY, due=NOW - HOUR, category="billing",
+        add(conn, "OPEN-3", received=NOW - 3 * DAY, due=NOW - HOUR, category="billing",
             level=2)
         # Still open, date ahead: not judged yet. Received 9 days ago: not this week.
-        add(session, "AHEAD-4", received=NOW - 9 * DAY, due=NOW + DAY, category="quality")
-        add(session, "AHEAD-5", received=NOW - HOUR, due=NOW + DAY, category="delivery")
+        add(conn, "AHEAD-4", received=NOW - 9 * DAY, due=NOW + DAY, category="quality")
+        add(conn, "AHEAD-5", received=NOW - HOUR, due=NOW + DAY, category="delivery")
 
     with transaction(engine) as session:
         figures = sla_queries.sla_figures(session, NOW)

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, select
 
+from tests import stored
+from triaged.domain.errors import ForbiddenMove
 from triaged.domain.records import ComplaintState, EventKind
-from triaged.store import complaints, messages
-from triaged.store.db import make_engine, transaction
+from triaged.store import rows
+from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.models import Complaint, Event
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -27,49 +29,49 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _register(session: Session, reference: str = "K7M-Q3X9") -> Complaint:
-    row = messages.add_message(
-        session, mailbox="support", folder="INBOX", sha256=reference, received_at=NOW
-    )
-    return complaints.register(
-        session,
-        reference=reference,
-        mailbox="support",
-        customer_email="ana@example.com",
-        customer_name="Ana",
-        subject="Broken oven",
-        language="ro",
-        received_at=NOW,
-        due_at=DUE,
-        message_row=row,
-        now=NOW,
-    )
+def _register(conn: Connection, reference: str = "K7M-Q3X9") -> int:
+    return stored.register(conn, reference, received_at=NOW, due_at=DUE, language="ro")
 
 
-def _events(session: Session, complaint: Complaint) -> list[Event]:
+def _events(session: Session, complaint_id: int) -> list[Event]:
     return list(
         session.exec(
-            select(Event).where(Event.complaint_id == complaint.id).order_by(col(Event.id))
+            select(Event).where(Event.complaint_id == complaint_id).order_by(col(Event.id))
         )
     )
 
 
+def _move(conn: Connection, complaint_id: int, state: ComplaintState, *, now: datetime,
+          actor: str, message_row_id: int | None = None,
+          detail: dict[str, str] | None = None) -> None:
+    """Change state as a use case does: from the state the complaint was just read in."""
+    found = rows.complaint_by_id(conn, complaint_id)
+    assert found is not None
+    moved = rows.set_state(conn, found, state, now=now, actor=actor,
+                           message_row_id=message_row_id, detail=detail)
+    rows.insert_events(conn, [moved] if moved is not None else [])
+
+
 def test_registering_stores_a_received_complaint_and_logs_its_due_date(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        complaint_id = _register(conn)
     with transaction(engine) as session:
-        complaint = _register(session)
-    with transaction(engine) as session:
-        loaded = complaints.get_by_reference(session, "K7M-Q3X9")
+        conn = session.connection()
+        loaded = rows.complaint_by_reference(conn, "K7M-Q3X9")
         assert loaded is not None
-        events = _events(session, loaded)
-        assert complaints.reference_exists(session, "K7M-Q3X9")
-        assert not complaints.reference_exists(session, "K7M-Q3X8")
-        assert complaints.get_by_reference(session, "k7m-q3x9") is None
-    assert loaded.state == S.RECEIVED.value
-    assert loaded.due_at == DUE
+        stored_row = session.get(Complaint, loaded.id)
+        events = _events(session, loaded.id)
+        assert rows.complaint_by_reference(conn, "K7M-Q3X9") is not None
+        assert rows.complaint_by_reference(conn, "K7M-Q3X8") is None
+        assert rows.complaint_by_reference(conn, "k7m-q3x9") is None
+    assert stored_row is not None
+    assert loaded.state == S.RECEIVED
+    assert stored_row.state == S.RECEIVED.value
+    assert stored_row.due_at == DUE
     assert [e.kind for e in events] == [EventKind.REGISTERED.value]
     assert json.loads(events[0].detail)["due_at"] == DUE.isoformat()
     assert events[0].message_row_id is not None
-    assert complaint.id == loaded.id
+    assert complaint_id == loaded.id
 
 
 PATHS = [
@@ -84,18 +86,18 @@ PATHS = [
 def test_allowed_transitions_are_each_logged_with_from_and_to(
     engine: Engine, path: list[ComplaintState]
 ) -> None:
-    with transaction(engine) as session:
-        complaint = _register(session)
+    with write_transaction(engine) as conn:
+        complaint_id = _register(conn)
         for step, state in enumerate(path):
-            complaints.transition(
-                session, complaint, state, now=NOW + timedelta(minutes=step), actor="cli:ana"
-            )
+            _move(conn, complaint_id, state, now=NOW + timedelta(minutes=step), actor="cli:ana")
     with transaction(engine) as session:
-        changes = [e for e in _events(session, complaint) if e.kind == "state_changed"]
+        changes = [e for e in _events(session, complaint_id) if e.kind == "state_changed"]
+        complaint = session.get(Complaint, complaint_id)
     expected_from = [S.RECEIVED, *path[:-1]]
     assert [json.loads(e.detail)["from"] for e in changes] == [s.value for s in expected_from]
     assert [json.loads(e.detail)["to"] for e in changes] == [s.value for s in path]
     assert {e.actor for e in changes} == {"cli:ana"}
+    assert complaint is not None
     assert complaint.state == path[-1].value
     assert complaint.updated_at == NOW + timedelta(minutes=len(path) - 1)
 
@@ -115,37 +117,32 @@ def test_allowed_transitions_are_each_logged_with_from_and_to(
 def test_illegal_transitions_raise_naming_both_states_and_log_nothing(
     engine: Engine, path: list[ComplaintState], illegal: ComplaintState
 ) -> None:
-    with transaction(engine) as session:
-        complaint = _register(session)
+    with write_transaction(engine) as conn, Session(bind=conn) as session:
+        complaint_id = _register(conn)
         for state in path:
-            complaints.transition(session, complaint, state, now=NOW, actor="system")
-        before = len(_events(session, complaint))
-        current = complaint.state
-        with pytest.raises(ValueError, match=f"from {current} to {illegal.value}"):
-            complaints.transition(session, complaint, illegal, now=NOW, actor="system")
-        assert complaint.state == current
-        assert len(_events(session, complaint)) == before
+            _move(conn, complaint_id, state, now=NOW, actor="system")
+        before = len(_events(session, complaint_id))
+        found = rows.complaint_by_id(conn, complaint_id)
+        assert found is not None
+        current = found.state.value
+        with pytest.raises(ForbiddenMove, match=f"from {current} to {illegal.value}"):
+            rows.set_state(conn, found, illegal, now=NOW, actor="system")
+        after = rows.complaint_by_id(conn, complaint_id)
+        assert after is not None
+        assert after.state.value == current
+        assert len(_events(session, complaint_id)) == before
 
 
 def test_a_transition_records_the_message_that_caused_it_and_extra_detail(
     engine: Engine,
 ) -> None:
-    with transaction(engine) as session:
-        complaint = _register(session)
-        reply = messages.add_message(
-            session, mailbox="support", folder="INBOX", sha256="reply", received_at=NOW
-        )
-        complaints.transition(
-            session,
-            complaint,
-            S.IN_PROGRESS,
-            now=NOW,
-            actor="customer",
-            message_row=reply,
-            detail={"reason": "customer wrote again"},
-        )
-        last = _events(session, complaint)[-1]
-    assert last.message_row_id == reply.id
+    with write_transaction(engine) as conn, Session(bind=conn) as session:
+        complaint_id = _register(conn)
+        reply = stored.message(conn, sha256="reply", received_at=NOW)
+        _move(conn, complaint_id, S.IN_PROGRESS, now=NOW, actor="customer",
+              message_row_id=reply, detail={"reason": "customer wrote again"})
+        last = _events(session, complaint_id)[-1]
+    assert last.message_row_id == reply
     assert json.loads(last.detail) == {
         "from": "received",
         "to": "in_progress",
@@ -154,16 +151,15 @@ def test_a_transition_records_the_message_that_caused_it_and_extra_detail(
 
 
 def test_free_form_events_keep_their_kind_actor_and_detail(engine: Engine) -> None:
-    with transaction(engine) as session:
-        complaint = _register(session)
-        complaints.add_event(
-            session,
-            complaint.id,
+    with write_transaction(engine) as conn, Session(bind=conn) as session:
+        complaint_id = _register(conn)
+        rows.insert_events(conn, [rows.event(
+            complaint_id,
             EventKind.FOLLOW_UP,
             now=NOW,
             actor="customer",
             detail={"at": NOW, "state": S.ACKNOWLEDGED},
-        )
-        event = _events(session, complaint)[-1]
+        )])
+        event = _events(session, complaint_id)[-1]
     assert (event.kind, event.actor) == ("follow_up", "customer")
     assert json.loads(event.detail) == {"at": NOW.isoformat(), "state": "acknowledged"}

@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import select
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session, select
 
+from tests import stored
 from triaged.core import follow_ups
 from triaged.core.follow_ups import Speaker
 from triaged.domain.records import Outcome
-from triaged.store import complaints, messages, outbox, rows
-from triaged.store.db import make_engine, transaction
+from triaged.store import outbox_rows, quarantine_rows, rows
+from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.models import Event, MessageRow
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -87,75 +88,65 @@ def _lookup(**overrides: Any) -> dict[str, Any]:
 def test_duplicates_are_found_by_hash_or_by_message_id_with_same_content(
     engine: Engine, probe: dict[str, Any], is_duplicate: bool
 ) -> None:
-    with transaction(engine) as session:
-        original = messages.add_message(session, **_fields())
-        found = messages.find_duplicate(session, **probe)
+    with write_transaction(engine) as conn:
+        original = rows.insert_message(conn, **_fields())
+        found = rows.duplicate_of(conn, **probe)
     assert (found is not None) == is_duplicate
     if is_duplicate:
         assert found is not None
-        assert found.id == original.id
+        assert found == original
 
 
 def test_a_duplicate_points_at_the_original_not_at_another_duplicate(engine: Engine) -> None:
-    with transaction(engine) as session:
-        original = messages.add_message(session, **_fields())
-        messages.add_message(
-            session,
-            **_fields(raw=None, outcome=Outcome.DUPLICATE.value, duplicate_of=original.id, uid=2),
+    with write_transaction(engine) as conn:
+        original = rows.insert_message(conn, **_fields())
+        rows.insert_message(
+            conn,
+            **_fields(raw=None, outcome=Outcome.DUPLICATE.value, duplicate_of=original, uid=2),
         )
-        found = messages.find_duplicate(session, **_lookup(sha256="hash-1"))
+        found = rows.duplicate_of(conn, **_lookup(sha256="hash-1"))
     assert found is not None
-    assert found.id == original.id
+    assert found == original
 
 
 def test_stored_text_is_capped_and_still_matches_its_duplicate(engine: Engine) -> None:
-    huge = "x" * (messages.TEXT_CAP + 50)
+    huge = "x" * (rows.TEXT_CAP + 50)
+    with write_transaction(engine) as conn:
+        row_id = rows.insert_message(conn, **_fields(text=huge))
+        found = rows.duplicate_of(conn, **_lookup(text=huge))
     with transaction(engine) as session:
-        row = messages.add_message(session, **_fields(text=huge))
-        found = messages.find_duplicate(session, **_lookup(text=huge))
-    assert len(row.text) == messages.TEXT_CAP
+        row = session.get(MessageRow, row_id)
+    assert row is not None
+    assert len(row.text) == rows.TEXT_CAP
     assert found is not None
 
 
-def _complaint(session: Any, reference: str, at: datetime,
+def _complaint(conn: Connection, reference: str, at: datetime,
                customer: str = "ana@example.com") -> int:
-    complaint = complaints.register(
-        session,
-        reference=reference,
-        mailbox="support",
-        customer_email=customer,
-        customer_name="Ana",
-        subject="Broken oven",
-        language="en",
-        received_at=at,
-        due_at=at + timedelta(days=5),
-        message_row=None,
-        now=at,
-    )
-    assert complaint.id is not None
-    return complaint.id
+    return stored.register(conn, reference, received_at=at, customer_email=customer,
+                           with_message=False)
 
 
 def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
     engine: Engine,
 ) -> None:
     ana = Speaker.of(["Ana+shop@Example.com"], staff=False)
-    with transaction(engine) as session:
-        first = _complaint(session, "AAA-1111", NOW)
-        second = _complaint(session, "BBB-2222", NOW + timedelta(hours=1))
-        theirs = _complaint(session, "CCC-3333", NOW + timedelta(hours=2),
+    with write_transaction(engine) as conn:
+        first = _complaint(conn, "AAA-1111", NOW)
+        second = _complaint(conn, "BBB-2222", NOW + timedelta(hours=1))
+        theirs = _complaint(conn, "CCC-3333", NOW + timedelta(hours=2),
                             customer="mallory@example.com")
-        messages.add_message(
-            session, **_fields(message_id="<in@x>", complaint_id=first, received_at=NOW)
+        rows.insert_message(
+            conn, **_fields(message_id="<in@x>", complaint_id=first, received_at=NOW)
         )
         # Someone else reuses Ana's Message-ID later: it must never route Ana's mail.
-        messages.add_message(
-            session, **_fields(message_id="<in@x>", complaint_id=theirs, uid=2, sha256="h2",
-                               sender="mallory@example.com",
-                               received_at=NOW + timedelta(hours=2))
+        rows.insert_message(
+            conn, **_fields(message_id="<in@x>", complaint_id=theirs, uid=2, sha256="h2",
+                            sender="mallory@example.com",
+                            received_at=NOW + timedelta(hours=2))
         )
-        outbox.enqueue(
-            session,
+        outbox_rows.queue_letter(
+            conn,
             complaint_id=second,
             kind="holding",
             to_email="ana@example.com",
@@ -165,7 +156,6 @@ def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
             automatic=True,
             now=NOW + timedelta(hours=1),
         )
-        conn = session.connection()
 
         def thread(*ids: str, speaker: Speaker = ana) -> tuple[str, str]:
             named = follow_ups.named_ids(ids, ())
@@ -180,8 +170,8 @@ def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
         staff = thread("<ours@acme.example>", speaker=Speaker.of(["team@acme.example"],
                                                                   staff=True))
         neither = rows.known_ids(conn, ["<unknown@x>", ""])
-        ours = messages.is_our_message_id(session, "ours@acme.example")
-        not_ours = messages.is_our_message_id(session, "<in@x>")
+        ours = rows.is_our_message_id(conn, "ours@acme.example")
+        not_ours = rows.is_our_message_id(conn, "<in@x>")
     assert only_incoming == ("AAA-1111", ""), "Ana's own first mail, not the later reuse"
     assert both == ("BBB-2222", ""), "our letter's id wins over an incoming one"
     assert mallory == ("CCC-3333", ""), "the reuser's id routes only the reuser's mail"
@@ -192,28 +182,31 @@ def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
     assert not not_ours
 
 
+def _park(conn: Connection, reason: str, **overrides: Any) -> int:
+    """Store a message as intake stores one it cannot process, and park it."""
+    row_id = rows.insert_message(conn, **_fields(outcome=Outcome.QUARANTINED.value,
+                                                 reason=reason, **overrides))
+    return quarantine_rows.insert_quarantine(conn, row_id, reason, NOW)
+
+
 def test_quarantined_messages_are_listed_until_replayed_or_discarded(engine: Engine) -> None:
-    with transaction(engine) as session:
-        bad = messages.add_message(session, **_fields(sha256="bad-1", uid=1))
-        worse = messages.add_message(session, **_fields(sha256="bad-2", uid=2))
-        first = messages.quarantine(session, bad, "undecodable headers", NOW)
-        second = messages.quarantine(session, worse, "no sender", NOW)
-    with transaction(engine) as session:
-        open_before = [(q.reason, m.sha256) for q, m in messages.list_quarantine(session)]
-        assert first.id is not None
-        assert second.id is not None
-        messages.set_quarantine_state(session, first.id, "replayed", NOW, actor="cli:ops")
-        open_after = [q.id for q, _ in messages.list_quarantine(session)]
-        everything = [q.state for q, _ in messages.list_quarantine(session, state=None)]
-        shown = messages.get_quarantine(session, first.id)
-        stored = session.exec(select(MessageRow).where(MessageRow.sha256 == "bad-1")).one()
+    with write_transaction(engine) as conn:
+        first = _park(conn, "undecodable headers", sha256="bad-1", uid=1)
+        second = _park(conn, "no sender", sha256="bad-2", uid=2)
+    with write_transaction(engine) as conn, Session(bind=conn) as session:
+        open_before = [(p.reason, p.sha256) for p in quarantine_rows.list_quarantine(conn)]
+        quarantine_rows.set_quarantine_state(conn, first, "replayed", NOW, actor="cli:ops")
+        open_after = [p.id for p in quarantine_rows.list_quarantine(conn)]
+        everything = [p.state for p in quarantine_rows.list_quarantine(conn, state=None)]
+        shown = quarantine_rows.get_quarantine(conn, first)
+        kept = session.exec(select(MessageRow).where(MessageRow.sha256 == "bad-1")).one()
         logged = session.exec(select(Event).where(Event.kind == "quarantine_replayed")).one()
     assert open_before == [("undecodable headers", "bad-1"), ("no sender", "bad-2")]
-    assert open_after == [second.id]
+    assert open_after == [second]
     assert everything == ["replayed", "open"]
     assert shown is not None
-    assert shown[1].raw == b"raw bytes"
-    assert stored.outcome == Outcome.QUARANTINED.value
+    assert shown.raw == b"raw bytes"
+    assert kept.outcome == Outcome.QUARANTINED.value
     assert logged.actor == "cli:ops"
 
 
@@ -224,20 +217,19 @@ def test_quarantined_messages_are_listed_until_replayed_or_discarded(engine: Eng
 def test_quarantine_entries_only_leave_the_open_state_once(
     engine: Engine, first: str, second: str | None
 ) -> None:
-    with transaction(engine) as session:
-        parked = messages.quarantine(session, messages.add_message(session, **_fields()), "x", NOW)
-        assert parked.id is not None
+    with write_transaction(engine) as conn:
+        parked = _park(conn, "x")
         if second is None:
             with pytest.raises(ValueError, match=first):
-                messages.set_quarantine_state(session, parked.id, first, NOW)
+                quarantine_rows.set_quarantine_state(conn, parked, first, NOW)
             return
-        messages.set_quarantine_state(session, parked.id, first, NOW)
+        quarantine_rows.set_quarantine_state(conn, parked, first, NOW)
         with pytest.raises(ValueError, match="already"):
-            messages.set_quarantine_state(session, parked.id, second, NOW)
+            quarantine_rows.set_quarantine_state(conn, parked, second, NOW)
 
 
 def test_an_unknown_quarantine_id_is_reported(engine: Engine) -> None:
-    with transaction(engine) as session:
-        assert messages.get_quarantine(session, 42) is None
+    with write_transaction(engine) as conn:
+        assert quarantine_rows.get_quarantine(conn, 42) is None
         with pytest.raises(LookupError):
-            messages.set_quarantine_state(session, 42, "discarded", NOW)
+            quarantine_rows.set_quarantine_state(conn, 42, "discarded", NOW)

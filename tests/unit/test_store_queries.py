@@ -6,13 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine
 
+from tests import stored
 from triaged.domain.records import ComplaintState, LetterState, Outcome
-from triaged.store import complaints, messages, outbox, queries
-from triaged.store.db import make_engine, transaction
-from triaged.store.models import Complaint
+from triaged.store import outbox_rows, queries, rows
+from triaged.store.db import make_engine, transaction, write_transaction
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 S = ComplaintState
@@ -26,37 +25,24 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 def _complaint(
-    session: Session, reference: str, *, received: datetime, due: datetime, path: list[S]
-) -> Complaint:
-    row = messages.add_message(
-        session, mailbox="support", folder="INBOX", sha256=reference, received_at=received
-    )
-    complaint = complaints.register(
-        session,
-        reference=reference,
-        mailbox="support",
-        customer_email=f"{reference.lower()}@example.com",
-        customer_name="",
-        subject=f"About {reference}",
-        language="en",
-        received_at=received,
-        due_at=due,
-        message_row=row,
-        now=received,
-    )
-    for state in path:
-        complaints.transition(session, complaint, state, now=received, actor="system")
-    return complaint
+    conn: Connection, reference: str, *, received: datetime, due: datetime, path: list[S]
+) -> int:
+    complaint_id = stored.register(
+        conn, reference, received_at=received, due_at=due,
+        customer_email=f"{reference.lower()}@example.com", customer_name="",
+        subject=f"About {reference}")
+    stored.walk(conn, complaint_id, path, now=received)
+    return complaint_id
 
 
 @pytest.fixture
 def populated(engine: Engine) -> Engine:
     day = timedelta(days=1)
-    with transaction(engine) as session:
-        _complaint(session, "LATE-1", received=NOW - 9 * day, due=NOW - day, path=[S.ACKNOWLEDGED])
-        _complaint(session, "FRESH-2", received=NOW - day, due=NOW + 4 * day, path=[])
+    with write_transaction(engine) as conn:
+        _complaint(conn, "LATE-1", received=NOW - 9 * day, due=NOW - day, path=[S.ACKNOWLEDGED])
+        _complaint(conn, "FRESH-2", received=NOW - day, due=NOW + 4 * day, path=[])
         _complaint(
-            session,
+            conn,
             "DONE-3",
             received=NOW - 8 * day,
             due=NOW - 2 * day,
@@ -85,20 +71,21 @@ def test_list_filters_by_state_and_overdue_oldest_first(
 
 
 def test_show_gathers_messages_letters_and_events_in_order(populated: Engine) -> None:
-    with transaction(populated) as session:
-        complaint = complaints.get_by_reference(session, "LATE-1")
-        assert complaint is not None
-        outbox.enqueue(
-            session,
-            complaint_id=complaint.id,
+    with write_transaction(populated) as conn:
+        late = rows.complaint_by_reference(conn, "LATE-1")
+        assert late is not None
+        _, queued = outbox_rows.queue_letter(
+            conn,
+            complaint_id=late.id,
             kind="holding",
-            to_email=complaint.customer_email,
+            to_email=late.customer_email,
             message_id="<h1@acme.example>",
             subject="Re: About LATE-1",
             raw=b"x",
             automatic=True,
             now=NOW,
         )
+        rows.insert_events(conn, [queued] if queued is not None else [])
     with transaction(populated) as session:
         detail = queries.complaint_detail(session, "LATE-1")
         missing = queries.complaint_detail(session, "NOPE-0")
@@ -114,17 +101,13 @@ def test_show_gathers_messages_letters_and_events_in_order(populated: Engine) ->
 def test_stats_count_every_outcome_state_and_letter_state_even_when_zero(
     populated: Engine,
 ) -> None:
-    with transaction(populated) as session:
-        original = messages.add_message(
-            session, mailbox="support", folder="INBOX", sha256="dup", received_at=NOW
-        )
-        messages.add_message(
-            session,
-            mailbox="support",
-            folder="INBOX",
+    with write_transaction(populated) as conn:
+        original = stored.message(conn, sha256="dup", received_at=NOW)
+        stored.message(
+            conn,
             sha256="dup",
             outcome=Outcome.DUPLICATE.value,
-            duplicate_of=original.id,
+            duplicate_of=original,
             received_at=NOW,
         )
     with transaction(populated) as session:
@@ -151,14 +134,15 @@ def test_stats_count_every_outcome_state_and_letter_state_even_when_zero(
 
 
 def test_time_to_holding_reply_uses_the_first_sent_holding_letter(populated: Engine) -> None:
-    with transaction(populated) as session:
-        fresh = complaints.get_by_reference(session, "FRESH-2")
-        late = complaints.get_by_reference(session, "LATE-1")
+    with write_transaction(populated) as conn:
+        fresh = rows.complaint_by_reference(conn, "FRESH-2")
+        late = rows.complaint_by_reference(conn, "LATE-1")
         assert fresh is not None
         assert late is not None
+        received = {fresh.id: NOW - timedelta(days=1), late.id: NOW - timedelta(days=9)}
         for n, complaint in enumerate((fresh, late)):
-            letter = outbox.enqueue(
-                session,
+            outbox_rows.queue_letter(
+                conn,
                 complaint_id=complaint.id,
                 kind="holding",
                 to_email=complaint.customer_email,
@@ -166,12 +150,14 @@ def test_time_to_holding_reply_uses_the_first_sent_holding_letter(populated: Eng
                 subject="Re",
                 raw=b"x",
                 automatic=True,
-                now=complaint.received_at,
+                now=received[complaint.id],
             )
-            assert letter.id is not None
             if complaint is fresh:
-                sent = complaint.received_at + timedelta(seconds=1.5)
-                outbox.mark_sent(session, letter.id, now=sent)
+                # Claimed before LATE-1's letter is queued; SMTP takes it 1.5 s later.
+                [letter] = outbox_rows.claim_letters(conn, now=received[fresh.id], limit=1,
+                                                     lease=timedelta(minutes=5))
+                outbox_rows.record_sent(conn, letter,
+                                        now=received[fresh.id] + timedelta(seconds=1.5))
     with transaction(populated) as session:
         delays = queries.holding_reply_delays(session)
         by_letter = queries.letters_by_state(session)

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine
 
-from triaged.store import approval_rows, outbox_rows, rows
+from tests import stored
+from triaged.domain.records import ComplaintState
+from triaged.store import approval_rows, outbox_rows
 from triaged.store.db import make_engine, write_transaction
-from triaged.store.models import metadata
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
@@ -32,18 +33,16 @@ def _letter(conn: Connection, complaint_id: int, kind: str, n: int) -> int:
 
 
 def _resolved_with_final_sent(engine: Engine) -> int:
-    complaint, letter = metadata.tables["complaint"], metadata.tables["outbox_letter"]
     with write_transaction(engine) as conn:
-        complaint_id = rows.insert_complaint(
-            conn, reference="K7M-Q3X9", mailbox="support", customer_email="ana@example.com",
-            customer_name="Ana", subject="cake", language="en", received_at=NOW,
-            due_at=NOW + timedelta(days=2), now=NOW)
-        assert complaint_id is not None
-        conn.execute(update(complaint).where(complaint.c.id == complaint_id)
-                     .values(state="resolved"))
-        final = _letter(conn, complaint_id, "final", 1)
-        conn.execute(update(letter).where(letter.c.id == final)
-                     .values(state="sent", sent_at=NOW))
+        complaint_id = stored.register(conn, "K7M-Q3X9", received_at=NOW,
+                                       due_at=NOW + timedelta(days=2), subject="cake",
+                                       with_message=False)
+        stored.walk(conn, complaint_id, [ComplaintState.IN_PROGRESS,
+                                         ComplaintState.AWAITING_APPROVAL,
+                                         ComplaintState.RESOLVED], now=NOW)
+        _letter(conn, complaint_id, "final", 1)
+        [final] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=timedelta(minutes=5))
+        outbox_rows.record_sent(conn, final, now=NOW)
     return complaint_id
 
 

@@ -32,8 +32,9 @@ from triaged.domain.clock import SystemClock
 from triaged.domain.errors import UnknownReference
 from triaged.domain.records import ComplaintState
 from triaged.replies.redact import redact_mail, redact_value
-from triaged.store import messages, queries, sla_queries
-from triaged.store.db import transaction
+from triaged.store import quarantine_rows, queries, sla_queries
+from triaged.store.db import transaction, write_transaction
+from triaged.store.rows import raw_was_cut
 from triaged.usecases import lookup
 
 REFERENCE_SYMBOLS = 7  # six random symbols and the check symbol (triaged.references)
@@ -102,7 +103,7 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
         typer.echo(f"linked to: {view['linked_reference']}")
     for m in view["messages"]:
         typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}")
-        if messages.raw_was_cut(m["reason"]):
+        if raw_was_cut(m["reason"]):
             typer.echo(f"({m['reason']})")
         typer.echo(m["text"][:2000])
     typer.echo("\nletters:")
@@ -176,18 +177,18 @@ def _span(seconds: float) -> str:
 def quarantine_list(as_json: JsonFlag = False) -> None:
     """Messages waiting in quarantine, with the reason."""
     with transaction(open_store()) as session:
-        rows: list[dict[str, Any]] = [
-            {"id": q.id, "message_id": m.message_id, "sha256": m.sha256, "reason": q.reason,
-             "received_at": iso(m.received_at), "size": m.size}
-            for q, m in messages.list_quarantine(session)
+        parked: list[dict[str, Any]] = [
+            {"id": p.id, "message_id": p.message_id, "sha256": p.sha256, "reason": p.reason,
+             "received_at": iso(p.received_at), "size": p.size}
+            for p in quarantine_rows.list_quarantine(session.connection())
         ]
-    rows = redact_value(rows)
+    parked = redact_value(parked)
     if as_json:
-        print_json(rows)
+        print_json(parked)
         return
-    if not rows:
+    if not parked:
         typer.echo("quarantine is empty")
-    for r in rows:
+    for r in parked:
         typer.echo(f"{r['id']:>5}  {r['received_at'][:19]}  {r['reason']}")
 
 
@@ -195,21 +196,20 @@ def quarantine_list(as_json: JsonFlag = False) -> None:
 def quarantine_show(quarantine_id: int) -> None:
     """Print the raw message of one quarantine entry."""
     with transaction(open_store()) as session:
-        found = messages.get_quarantine(session, quarantine_id)
-        if found is None:
+        entry = quarantine_rows.get_quarantine(session.connection(), quarantine_id)
+        if entry is None:
             fail(f"no quarantine entry {quarantine_id}")
-        entry, row = found
         typer.echo(f"# reason: {entry.reason}  state: {entry.state}", err=True)
-        typer.echo(redact_mail(row.raw or b"").decode("utf-8", "replace"))
+        typer.echo(redact_mail(entry.raw or b"").decode("utf-8", "replace"))
 
 
 @quarantine_app.command("discard")
 def quarantine_discard(quarantine_id: int) -> None:
     """Mark a quarantined message as dealt with; its bytes stay stored."""
-    with transaction(open_store()) as session:
+    with write_transaction(open_store()) as conn:
         try:
-            messages.set_quarantine_state(session, quarantine_id, "discarded",
-                                          SystemClock().now(), actor="cli")
+            quarantine_rows.set_quarantine_state(conn, quarantine_id, "discarded",
+                                                 SystemClock().now(), actor="cli")
         except (LookupError, ValueError) as error:
             # Unknown id, or an entry already replayed or discarded.
             fail(str(error).strip("'\""), EXIT_FAILURE)
@@ -236,19 +236,18 @@ def quarantine_replay(
     built = build_app(load_config())
     if seconds is not None and built.intake.reader is not None:
         built.intake.reader.budget = seconds
-    with transaction(built.engine) as session:
-        found = messages.get_quarantine(session, quarantine_id)
-        if found is None:
+    with write_transaction(built.engine) as conn:
+        entry = quarantine_rows.get_quarantine(conn, quarantine_id)
+        if entry is None:
             fail(f"no quarantine entry {quarantine_id}")
-        entry, row = found
         if entry.state != "open":
             fail(f"quarantine entry {quarantine_id} is already {entry.state}")
-        if messages.raw_was_cut(row.reason):
-            fail(f"quarantine entry {quarantine_id} is not stored whole ({row.reason}): a "
-                 "replay would read a different message; `quarantine show` has what was kept")
-        raw = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, str(row.uid),
-                      row.raw or b"")
-        messages.set_quarantine_state(session, quarantine_id, "replayed", built.clock.now(),
-                                      actor="cli")
+        if raw_was_cut(entry.stored_note):
+            fail(f"quarantine entry {quarantine_id} is not stored whole ({entry.stored_note}): "
+                 "a replay would read a different message; `quarantine show` has what was kept")
+        raw = RawMail(entry.mailbox, entry.folder, entry.uidvalidity, entry.uid,
+                      str(entry.uid), entry.raw or b"")
+        quarantine_rows.set_quarantine_state(conn, quarantine_id, "replayed",
+                                             built.clock.now(), actor="cli")
     outcome = built.intake.process(raw)
     typer.echo(f"quarantine entry {quarantine_id} replayed: {outcome.value}")

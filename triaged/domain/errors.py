@@ -80,3 +80,17 @@ class ExportError(TriagedError):
 
 class TemplateFailure(TriagedError):
     """Letters that do not render: each kind with its reason, for one row of `triaged check`."""
+class ForbiddenMove(TriagedError):
+    """A complaint was asked to change state in a way its lifecycle does not allow.
+
+    Nothing was written. Triaged itself never asks for such a move, so it points
+    at a bug or at a database edited by hand: the message says where to look.
+    """
+
+    def __init__(self, complaint: str, old: str, new: str, allowed: list[str]) -> None:
+        self.complaint, self.old, self.new = complaint, old, new
+        onward = ", ".join(allowed) or "nowhere"
+        super().__init__(
+            f"complaint {complaint}: cannot go from {old} to {new} (from {old} it may go to "
+            f"{onward}); nothing was changed. Check its history with `triaged show` and "
+            "report this with the log lines around it")

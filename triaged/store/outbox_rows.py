@@ -1,10 +1,15 @@
-"""The outbox hot path in SQLAlchemy Core: queue, count, claim, record a delivery.
+"""The outbox is the queue: queue, count, claim, and record each delivery's fate.
 
-Same rows and events as `outbox.enqueue`, `claim_due` and `mark_sent`, without
-the ORM's per-object cost; the counts behind `letter_limits`.
-Nothing here commits: the sender wraps each `record_sent` in a transaction of
-its own, so a crash re-sends at most the one letter whose acceptance by SMTP
-was not yet written down.
+A letter is rendered and queued in the same transaction as the change that
+caused it. The sender claims due letters as a lease, so no two senders get the
+same letter and a letter whose sender died is claimed again once the lease runs
+out. Temporary failures back off exponentially until `max_attempts`, after
+which the letter stays `failed` for staff to see. The counts behind
+`letter_limits` are here too.
+
+Nothing here commits: the sender wraps each `record_sent` and `record_failed`
+in a transaction of its own, so a crash re-sends at most the one letter whose
+acceptance by SMTP was not yet written down.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ _COUNT_NOTICES = (
     )
 )
 _LOCK_ADDRESS = text("SELECT pg_advisory_xact_lock(:key)")
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+# Letters that failed together (an SMTP outage) should not all retry in the
+# same second; each gets up to this fraction extra, fixed by its id.
+BACKOFF_JITTER = 0.1
 _MARK_SENT = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"))
@@ -77,7 +87,7 @@ class ClaimedLetter:
 def letter_detail(
     letter_id: int, kind: str, to_email: str, message_id: str, automatic: bool
 ) -> dict[str, Any]:
-    """The letter fields every letter_* event carries (as `outbox._letter_detail`)."""
+    """The letter fields every letter_* event carries."""
     return {"letter_id": letter_id, "kind": kind, "to": to_email, "message_id": message_id,
             "automatic": automatic}
 
@@ -270,6 +280,68 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
             events.append(acknowledged)
     insert_events(conn, events)
     return acknowledged is not None
+
+
+def backoff_delay(attempts: int, letter_id: int) -> timedelta:
+    """Return how long to wait after the `attempts`-th failed attempt.
+
+    30 s, 60 s, 120 s … doubling, capped at one hour, plus up to 10 % jitter
+    fixed by `letter_id` (deterministic, so tests and operators can predict it).
+    """
+    doubled = BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20))
+    delay = min(doubled, BACKOFF_CAP)
+    spread = (letter_id * 2654435761 % 1000) / 1000 * BACKOFF_JITTER
+    return delay * (1 + spread)
+
+
+_COUNT_ATTEMPT = (
+    update(_letter)
+    .where(_letter.c.id == bindparam("letter_id"))
+    .values(attempts=_letter.c.attempts + 1, last_error=bindparam("error"))
+    .returning(_letter.c.attempts, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
+               _letter.c.message_id, _letter.c.automatic)
+)
+_RESCHEDULE = (
+    update(_letter)
+    .where(_letter.c.id == bindparam("letter_id"))
+    .values(state=bindparam("state"), next_attempt_at=bindparam("next"))
+)
+
+
+def record_failed(
+    conn: Connection,
+    letter_id: int,
+    *,
+    now: datetime,
+    error: str,
+    permanent: bool,
+    max_attempts: int,
+) -> LetterState:
+    """Record a failed delivery attempt and return the letter's new state.
+
+    A temporary failure queues the letter again after `backoff_delay` until it
+    has been tried `max_attempts` times; a permanent one fails it at once.
+    Logs `letter_failed` with the error and whether it will be retried.
+    Raises `LookupError` for an unknown letter.
+    """
+    found = conn.execute(_COUNT_ATTEMPT, {"letter_id": letter_id, "error": error}).first()
+    if found is None:
+        raise LookupError(f"no outbox letter {letter_id}")
+    attempts = int(found.attempts)
+    if permanent or attempts >= max_attempts:
+        state, next_attempt_at = LetterState.FAILED, now
+    else:
+        state, next_attempt_at = LetterState.QUEUED, now + backoff_delay(attempts, letter_id)
+    conn.execute(_RESCHEDULE, {"letter_id": letter_id, "state": state.value,
+                               "next": next_attempt_at})
+    if found.complaint_id is not None:
+        detail = {**letter_detail(letter_id, found.kind, found.to_email, found.message_id,
+                                  bool(found.automatic)),
+                  "error": error, "permanent": permanent, "attempts": attempts,
+                  "retry_at": next_attempt_at if state is LetterState.QUEUED else None}
+        insert_events(conn, [event(found.complaint_id, EventKind.LETTER_FAILED, now=now,
+                                   actor="system", detail=detail)])
+    return state
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,18 @@
-"""The intake hot path in SQLAlchemy Core: plain values in, ids and small records out.
+"""Messages, complaints and the event log in SQLAlchemy Core: plain values in, ids and
+small records out.
 
-The ORM functions in `messages`, `complaints` and `outbox` build SQLModel objects
-and go through the unit of work (autoflush, identity map); at several hundred
-messages a second that costs several times the SQL itself. These
-functions do the same writes with cached Core statements on the caller's
-`Connection`, inside the caller's transaction, and never commit. They write the
-same rows and the same events as their ORM twins; the tests hold both to that.
+Every function works on the caller's `Connection`, inside the caller's
+transaction, and never commits. Statements are built once and values travel as
+bind parameters: at several hundred messages a second, building statements (or
+going through an ORM unit of work) would cost more than the SQL itself.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
@@ -19,23 +20,71 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.domain.clock import as_utc
+from triaged.domain.lifecycle import check_move
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, KnownId, Outcome
-from triaged.store.complaints import can_transition, encode_detail
-from triaged.store.messages import cap_text, id_forms
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
+
+# The decoded body is stored for display and duplicate detection, not as the
+# record of the message (the raw bytes are): cap it so one huge mail cannot
+# bloat every query that touches the table.
+TEXT_CAP = 200_000
+
+
+def cap_text(text: str) -> str:
+    """Return `text` cut to `TEXT_CAP` characters, as it is stored."""
+    return text[:TEXT_CAP]
+
+
+# The raw bytes themselves are capped by `[limits] raw_max`: the row's reason
+# then carries this note, and `size` how large the mail was.
+RAW_CUT_MARK = "[limits] raw_max"
+
+
+def raw_cut_note(size: int, kept: int) -> str:
+    """The note a message row carries when only `kept` of its `size` raw bytes are stored."""
+    return f"raw mail of {size:,} bytes stored only to its first {kept:,} ({RAW_CUT_MARK})"
+
+
+def raw_was_cut(reason: str) -> bool:
+    """Whether a message row's reason says its raw bytes were cut at the cap."""
+    return RAW_CUT_MARK in reason
+
+
+def id_forms(message_ids: Iterable[str]) -> set[str]:
+    """Every form a Message-ID may be stored in: with and without angle brackets."""
+    forms: set[str] = set()
+    for raw in message_ids:
+        bare = raw.strip().strip("<>").strip()
+        if bare:
+            forms.update({bare, f"<{bare}>"})
+    return forms
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot record {type(value).__name__} in an event")
+
+
+def encode_detail(detail: Mapping[str, Any] | None) -> str:
+    """Return `detail` as JSON text (datetimes as ISO 8601, enums as their value)."""
+    return json.dumps(dict(detail or {}), default=_json_default, ensure_ascii=False, sort_keys=True)
+
 
 _message = metadata.tables["message"]
 _complaint = metadata.tables["complaint"]
 _event = metadata.tables["event"]
 _letter = metadata.tables["outbox_letter"]
-_quarantine = metadata.tables["quarantine"]
 
 # Statements are built once: building a Core statement and its cache key costs
 # more than running it on SQLite. Values travel as bind parameters.
 _INSERT_EVENT = insert(_event)
 _INSERT_MESSAGE = insert(_message).returning(_message.c.id)
-_INSERT_QUARANTINE = insert(_quarantine).returning(_quarantine.c.id)
 _DUPLICATE_CANDIDATES = (
     select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
            _message.c.text)
@@ -92,7 +141,11 @@ def event(
     message_row_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One event-log row as parameters for `insert_events` (same shape as `add_event`)."""
+    """One event-log row as parameters for `insert_events`.
+
+    `detail` is stored as JSON (see `encode_detail`); the event gets its id
+    when inserted, with the rest of the message's events in one executemany.
+    """
     return {
         "complaint_id": complaint_id,
         "message_row_id": message_row_id,
@@ -131,7 +184,7 @@ def insert_message(
     complaint_id: int | None = None,
     duplicate_of: int | None = None,
 ) -> int:
-    """Store one incoming message and return its id; `text` is capped like `add_message`."""
+    """Store one incoming message and return its id; `text` is cut to `TEXT_CAP`."""
     result = conn.execute(
         _INSERT_MESSAGE,
         {
@@ -157,10 +210,12 @@ def duplicate_of(
 ) -> int | None:
     """Return the id of the stored original this message duplicates, or None.
 
-    The rules of `messages.find_duplicate`: same raw-bytes hash, or
-    same Message-ID and same sender (any case), date and text. Rows written
-    earlier in the same transaction count, so duplicates inside one fetched
-    batch are caught too.
+    A duplicate has the same raw-bytes hash as a stored message, or the same
+    Message-ID *and* the same sender (any case), date and text: mail that
+    merely reuses a Message-ID is not one. Only originals are returned, never
+    rows that are themselves duplicates or quarantined. Rows written earlier in
+    the same transaction count, so duplicates inside one fetched batch are
+    caught too.
     """
     if conn.dialect.name == "postgresql":
         # SQLite's writers take turns; PostgreSQL's do not. Two mailboxes reading
@@ -203,6 +258,7 @@ def _ref(row: Any) -> ComplaintRef:
 
 
 def complaint_by_id(conn: Connection, complaint_id: int) -> ComplaintRef | None:
+    """The complaint with this id, or None."""
     row = conn.execute(_COMPLAINT_BY_ID, {"cid": complaint_id}).first()
     return _ref(row) if row is not None else None
 
@@ -292,7 +348,7 @@ def registered_event(
     now: datetime,
     actor: str = "system",
 ) -> dict[str, Any]:
-    """The `registered` event `complaints.register` writes, as `event` parameters."""
+    """The `registered` event of a complaint `insert_complaint` created, as `event` parameters."""
     return event(complaint_id, EventKind.REGISTERED, now=now, actor=actor,
                  message_row_id=message_row_id,
                  detail={"reference": reference, "due_at": due_at, "customer": customer_email})
@@ -308,20 +364,9 @@ def set_state(
     message_row_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Move `complaint` from the state it was read in to `new_state`.
-
-    Returns the `state_changed` event to insert (with from/to, as
-    `complaints.transition`), or None when the complaint is no longer in the
-    state it was read in (someone else moved it first). Raises `ValueError`
-    when the complaint lifecycle does not allow the move.
-    """
-    if not can_transition(complaint.state, new_state):
-        raise ValueError(
-            f"complaint {complaint.reference}: cannot go from {complaint.state.value} "
-            f"to {new_state.value}"
-        )
-    return change_state(conn, complaint.id, complaint.state, new_state, now=now, actor=actor,
-                        message_row_id=message_row_id, detail=detail)
+    """`change_state` for a complaint as it was read: from `complaint.state` to `new_state`."""
+    return _change(conn, complaint.reference, complaint.id, complaint.state, new_state,
+                   now=now, actor=actor, message_row_id=message_row_id, detail=detail)
 
 
 def change_state(
@@ -335,7 +380,30 @@ def change_state(
     message_row_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Conditional update `old_state` → `new_state`; the event to log, or None if not moved."""
+    """Move the complaint from `old_state` to `new_state` if it is still in `old_state`.
+
+    Returns the `state_changed` event to insert (its detail with `from` and
+    `to`), or None when the complaint is no longer in `old_state` (someone else
+    moved it first). Raises `ForbiddenMove`, writing nothing, when the lifecycle
+    (`triaged.domain.lifecycle`) does not allow the move.
+    """
+    return _change(conn, f"#{complaint_id}", complaint_id, old_state, new_state, now=now,
+                   actor=actor, message_row_id=message_row_id, detail=detail)
+
+
+def _change(
+    conn: Connection,
+    name: str,
+    complaint_id: int,
+    old_state: ComplaintState,
+    new_state: ComplaintState,
+    *,
+    now: datetime,
+    actor: str,
+    message_row_id: int | None,
+    detail: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    check_move(name, old_state, new_state)
     moved = conn.execute(
         _CHANGE_STATE,
         {"cid": complaint_id, "old": old_state.value, "new": new_state.value, "now": now},
@@ -345,13 +413,3 @@ def change_state(
     return event(complaint_id, EventKind.STATE_CHANGED, now=now, actor=actor,
                  message_row_id=message_row_id,
                  detail={**(detail or {}), "from": old_state.value, "to": new_state.value})
-
-
-def insert_quarantine(conn: Connection, message_row_id: int, reason: str, now: datetime) -> int:
-    """Park a stored message for staff (its row must already say `quarantined`)."""
-    result = conn.execute(
-        _INSERT_QUARANTINE,
-        {"message_row_id": message_row_id, "reason": reason, "state": "open",
-         "created_at": now},
-    )
-    return int(result.scalar_one())

@@ -46,10 +46,9 @@ from triaged.domain.records import (
     Verdict,
 )
 from triaged.replies.routing import Recognised, ReplyRouter
-from triaged.store import rows, suppression
+from triaged.store import quarantine_rows, rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
-from triaged.store.messages import raw_cut_note
 from triaged.usecases import bounced, letter_limits, satisfaction
 from triaged.usecases.approval import Approvals
 from triaged.usecases.mailer import Mailer
@@ -475,7 +474,7 @@ class Intake:
             subject="", sent_date=None, text="", outcome=Outcome.QUARANTINED,
             rule="unparseable", reason="; ".join(filter(None, (reason, note))), received_at=now,
         )
-        rows.insert_quarantine(conn, row_id, reason, now)
+        quarantine_rows.insert_quarantine(conn, row_id, reason, now)
 
     def _store(
         self,
@@ -516,7 +515,7 @@ class Intake:
             return raw.data, ""
         log.warning("raw mail %s/%s uid %s is %d bytes: stored only to %d ([limits] raw_max)",
                     raw.mailbox, raw.folder, raw.uid, len(raw.data), cap)
-        return raw.data[:cap], raw_cut_note(len(raw.data), cap)
+        return raw.data[:cap], rows.raw_cut_note(len(raw.data), cap)
 
     def _thread(self, conn: Connection, mail: ParsedMail, speaker: Speaker) -> Thread:
         """The complaint this message continues, by its headers or its reference token,

@@ -28,7 +28,7 @@ from triaged.adapters.ports import Cursor, MailSource
 from triaged.config.records import MailboxConfig
 from triaged.core.reading import Reading
 from triaged.domain.records import RawMail
-from triaged.store import attempts, cursors
+from triaged.store import attempts, cursor_rows
 from triaged.store.db import transaction, write_transaction
 from triaged.store.ownership import MailboxLock
 from triaged.usecases.intake import Intake, Tally
@@ -192,7 +192,8 @@ class MailboxPoller:
 
     def _cursor(self) -> Cursor:
         with transaction(self.intake.engine) as session:
-            row = cursors.get_cursor(session, self.mailbox.name, self.mailbox.folder)
+            row = cursor_rows.read_cursor(session.connection(), self.mailbox.name,
+                                          self.mailbox.folder)
             if row is not None:
                 return Cursor(row.uidvalidity, row.last_uid, row.floor, row.quiet_until,
                               row.left_alone_before)
@@ -212,7 +213,8 @@ class MailboxPoller:
     def _write(self, conn: Connection, cursor: Cursor) -> None:
         # Every write follows an answer from the server, and a poll ends with one
         # (its last, empty batch): `polled_at` is when the mailbox was last read.
-        cursors.write_cursor(conn, self.mailbox.name, self.mailbox.folder, cursor.uidvalidity,
-                             cursor.last_uid, floor=cursor.floor, quiet_until=cursor.quiet_until,
-                             left_alone_before=cursor.left_alone_before,
-                             polled_at=self.intake.clock.now())
+        cursor_rows.write_cursor(conn, self.mailbox.name, self.mailbox.folder,
+                                 cursor.uidvalidity, cursor.last_uid, floor=cursor.floor,
+                                 quiet_until=cursor.quiet_until,
+                                 left_alone_before=cursor.left_alone_before,
+                                 polled_at=self.intake.clock.now())

@@ -22,8 +22,8 @@ from triaged.adapters.ports import LOGIN_REFUSED, Delivery, Outgoing, Transport
 from triaged.core.return_path import return_address
 from triaged.domain.clock import Clock
 from triaged.domain.records import LetterState
-from triaged.store import outbox, outbox_rows, rows, suppression
-from triaged.store.db import transaction, writer
+from triaged.store import outbox_rows, rows, suppression
+from triaged.store.db import writer
 from triaged.store.outbox_rows import ClaimedLetter
 
 log = logging.getLogger("triaged.sender")
@@ -110,16 +110,14 @@ class Sender:
         if delivery.accepted:
             with conn.begin():
                 outbox_rows.record_sent(conn, letter, now=now)
-        else:
-            with transaction(self.engine) as session:
-                state = outbox.mark_failed(session, letter.id, now=now, error=delivery.error,
-                                           permanent=delivery.permanent,
-                                           max_attempts=self.max_attempts)
-        if delivery.accepted:
             if self._outage_logged:
                 log.info("SMTP server reachable again")
                 self._outage_logged = False
             return
+        with conn.begin():
+            state = outbox_rows.record_failed(conn, letter.id, now=now, error=delivery.error,
+                                              permanent=delivery.permanent,
+                                              max_attempts=self.max_attempts)
         if state == LetterState.FAILED:
             log.error("letter %s to %s failed for good: %s", letter.message_id, letter.to_email,
                       delivery.error, extra=self._about(conn, letter))
