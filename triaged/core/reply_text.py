@@ -14,6 +14,11 @@ text, blockquotes as "> " lines) is cut at the first of:
 
 A short closing ("Thanks,\\nDana") at the very end is dropped as well: the
 letters we build add their own greeting and signature.
+
+Why our own reader and not mail-parser-reply: on the 23 reply shapes of the
+tests (`bench/reply_parsers.py`) this one keeps the writer's text and drops
+the rest in 23 cases against 18; mail-parser-reply misses Thai, Tagalog and
+Romanian attribution lines and Thunderbird replies written below the quote.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ Hard or soft: an enhanced status 5.x.x (or SMTP 5xx) is permanent, except
 mailbox-full (x.2.2 / 552), which often clears; `Action: delayed` and "will
 retry" warnings are only delays: the server is still trying, nothing failed.
 
+Why our own reader and not flufl.bounce (Mailman's detectors): over the
+tests' bounces and the optional corpus's delivery reports (`bench/bounce_parsers.py`)
+this reader names the right failed address in 13 of 13 known cases against
+11 of 13, and finds the bounced letter's Message-ID in 14 of 21 reports, which
+flufl.bounce never returns (its API gives addresses only) and which is how a
+report proves it is about a letter we sent.
+
 Pure logic: no I/O.
 """
 
