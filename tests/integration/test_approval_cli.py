@@ -37,7 +37,7 @@ def test_draft_from_a_file_then_approve_from_the_console(make_shop: MakeShop,
     assert drafted.returncode == 0, drafted.stderr
     assert "version 1" in drafted.stdout
     catch_up(shop)
-    request = parsed(shop.inbox(shop.dana, 1)[0])
+    request = parsed(shop.letter(shop.dana, "Approval needed"))
     assert RESOLUTION in body_text(request)
     html = request.get_body(preferencelist=("html",))
     assert html is not None

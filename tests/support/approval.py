@@ -6,6 +6,7 @@ The fixtures that open a shop (``make_shop``, ``shop``) are in tests/conftest.py
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -116,6 +117,18 @@ class Shop:
 
     def inbox(self, address: str, count: int) -> list[bytes]:
         return self.stack.wait_for_messages(address, "INBOX", count)
+
+    def letter(self, address: str, subject_part: str, timeout: float = 30.0) -> bytes:
+        """The newest letter to `address` whose subject holds `subject_part`, waiting for it
+        (other letters, such as an escalation, may reach the same person first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.stack.messages(address)
+                     if subject_part in str(parsed(m)["Subject"])]
+            if found:
+                return found[-1]
+            assert time.monotonic() < deadline, f"no letter with {subject_part!r} for {address}"
+            time.sleep(0.05)
 
     def latest(self, address: str, subject_part: str) -> bytes:
         found = [m for m in self.stack.messages(address)
