@@ -24,6 +24,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from tests.mailstack import MailStack
+from tests.support.approval import people
 from tests.support.installation import MONDAY_10_BUCHAREST, Triaged, config_text
 from tests.support.mail import complaint_mail
 from triaged.ops.health import Health, check_health
@@ -47,31 +48,6 @@ def subject_of(data: bytes) -> str:
 def smtp_send(stack: MailStack, mail_from: str, rcpt: str, data: bytes) -> None:
     with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="mx.example.test") as smtp:
         smtp.sendmail(mail_from, [rcpt], data)
-
-
-def people(staff: str, dana: str, erin: str, boss: str, key: Path) -> str:
-    return f"""
-[staff]
-notify = ["{staff}"]
-
-[[managers]]
-email = "{dana}"
-name = "Dana"
-level = 1
-
-[[managers]]
-email = "{erin}"
-name = "Erin"
-level = 1
-
-[[managers]]
-email = "{boss}"
-name = "Boss"
-level = 2
-
-[approval]
-secret_file = "{key}"
-"""
 
 
 @dataclass
