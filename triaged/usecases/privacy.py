@@ -81,7 +81,9 @@ class Privacy:
             scope = personal.customer_scope(conn, key, self.dotless)
             if scope.empty:
                 return None
-            return self._erase(conn, scope, actor=actor, why="forget")
+            erasure = self._erase(conn, scope, actor=actor, why="forget")
+        personal.flush_freed(self.engine)
+        return erasure
 
     def _erase(self, conn: Any, scope: personal.Scope, *, actor: str, why: str) -> Erasure:
         now = self.clock.now()
@@ -125,6 +127,7 @@ class Privacy:
                 self._erase(conn, scope, actor="system", why="retention")
             erased += 1
         if erased:
+            personal.flush_freed(self.engine)
             log.info("retention: personal data of %d customer(s) older than %s erased",
                      erased, self.config.privacy.retention)
         return erased
