@@ -203,33 +203,45 @@ def _linked(table: Table, scope: Scope) -> Any:
     return or_(*conditions) if conditions else None
 
 
-def _mentions(column: Any, needles: Iterable[str | bytes]) -> Any:
-    found = [n for n in needles if n]
-    return or_(*(column.contains(n) for n in found)) if found else None
+# Texts searched per statement: SQLite limits the depth of one expression.
+_NEEDLES_PER_QUERY = 50
 
 
-def letter_condition(scope: Scope) -> Any:
+def _mentioning(conn: Connection, table: Table, column: Any,
+                needles: Sequence[str | bytes]) -> set[int]:
+    """Ids of `table`'s rows whose `column` holds one of `needles`."""
+    found: set[int] = set()
+    wanted = [n for n in needles if n]
+    for start in range(0, len(wanted), _NEEDLES_PER_QUERY):
+        chunk = wanted[start:start + _NEEDLES_PER_QUERY]
+        found.update(int(i) for i, in conn.execute(
+            select(table.c.id).where(or_(*(column.contains(n) for n in chunk)))))
+    return found
+
+
+def letter_ids(conn: Connection, scope: Scope) -> list[int]:
     """The letters of a customer: of their complaints, to them, about them, or naming them."""
     conditions = [_letter.c.to_key == scope.key, _letter.c.about_key == scope.key]
     if scope.complaint_ids:
         conditions.append(_letter.c.complaint_id.in_(scope.complaint_ids))
+    ids = {int(i) for i, in conn.execute(select(_letter.c.id).where(or_(*conditions)))}
     # Digests and notices about several complaints name them in their text.
-    named = _mentions(_letter.c.raw, [n.encode() for n in (*scope.spellings, *scope.references)])
-    if named is not None:
-        conditions.append(named)
-    return or_(*conditions)
+    ids |= _mentioning(conn, _letter, _letter.c.raw,
+                       [n.encode() for n in (*sorted(scope.spellings), *scope.references)])
+    return sorted(ids)
 
 
-def event_condition(scope: Scope) -> Any:
+def event_ids(conn: Connection, scope: Scope) -> list[int]:
     conditions = []
     if scope.complaint_ids:
         conditions.append(_event.c.complaint_id.in_(scope.complaint_ids))
     if scope.message_ids:
         conditions.append(_event.c.message_row_id.in_(scope.message_ids))
-    named = _mentions(_event.c.detail, (*scope.spellings, *scope.references))
-    if named is not None:
-        conditions.append(named)
-    return or_(*conditions) if conditions else None
+    ids = ({int(i) for i, in conn.execute(select(_event.c.id).where(or_(*conditions)))}
+           if conditions else set())
+    ids |= _mentioning(conn, _event, _event.c.detail,
+                       [*sorted(scope.spellings), *scope.references])
+    return sorted(ids)
 
 
 def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str],
@@ -246,7 +258,7 @@ def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str]
         # What the updates below free is overwritten with zeros, not left readable in
         # free space (the cost is paid by this connection only, while it erases).
         conn.exec_driver_sql("PRAGMA secure_delete = ON")
-    letters = letter_condition(scope)
+    letters = _letter.c.id.in_(letter_ids(conn, scope))
     counts["cancelled"] = conn.execute(
         update(_letter).where(letters, _letter.c.state.in_(_WAITING))
         .values(state=LetterState.FAILED.value, last_error=CANCELLED, next_attempt_at=now)
@@ -256,8 +268,7 @@ def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str]
         update(_letter).where(letters).values(
             message_id=literal(ERASED_PREFIX, Text) + cast(_letter.c.id, Text), **blank)
     ).rowcount
-    events = event_condition(scope)
-    counts["event"] = _erase_events(conn, events, own, dotless) if events is not None else 0
+    counts["event"] = _erase_events(conn, _event.c.id.in_(event_ids(conn, scope)), own, dotless)
     for table in linked_tables():
         personal = {k: v for k, v in PERSONAL[table.name].items() if v is not None}
         condition = _linked(table, scope)
@@ -331,8 +342,8 @@ def export_scope(conn: Connection, scope: Scope) -> Iterable[tuple[str, dict[str
     conditions: dict[str, Any] = {
         "complaint": _complaint.c.id.in_(scope.complaint_ids) if scope.complaint_ids else None,
         "message": _message.c.id.in_(scope.message_ids) if scope.message_ids else None,
-        "event": event_condition(scope),
-        "outbox_letter": letter_condition(scope),
+        "event": _event.c.id.in_(event_ids(conn, scope)),
+        "outbox_letter": _letter.c.id.in_(letter_ids(conn, scope)),
         "suppressed_address": None,
     }
     for table in metadata.sorted_tables:
