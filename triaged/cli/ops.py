@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.cli.base import EXIT_CONFIG, EXIT_FAILURE, app, fail, load_config
+from triaged.cli.privacy import export_customer
 from triaged.domain.clock import SystemClock
 from triaged.domain.errors import BackupError, ExportError
 from triaged.replies.redact import redact_row
@@ -62,9 +63,16 @@ def migrate_command(
 @app.command("export")
 def export_command(
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write here instead of standard output.")] = None,
+        "--output", "-o", help="Write here instead of standard output (with --customer: "
+                               "the new folder).")] = None,
+    customer: Annotated[str | None, typer.Option(
+        "--customer", help="Only what is stored about this customer (a subject access "
+                           "request): JSON lines with .eml files beside them.")] = None,
 ) -> None:
     """Write every complaint, message, letter and event as JSON lines (for `triaged import`)."""
+    if customer is not None:
+        export_customer(customer, output)
+        return
     config = load_config()
     engine = make_engine(config.database.url)
     try:

@@ -22,6 +22,7 @@ from triaged import logs
 from triaged.config import checks
 from triaged.config.database import database_url
 from triaged.config.metrics import read_metrics
+from triaged.config.privacy import read_privacy
 from triaged.config.reader import Table
 from triaged.config.records import (
     NORMAL_PRIORITY,
@@ -111,6 +112,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         satisfaction=_satisfaction(root.table("satisfaction")),
         logging=_logging(root.table("logging")),
         metrics=read_metrics(root.table("metrics")),
+        privacy=read_privacy(root.table("privacy")),
     )
     root.finish()
     if problems:

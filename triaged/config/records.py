@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from triaged.config.metrics import MetricsConfig
+from triaged.config.privacy import PrivacyConfig
 from triaged.config.secrets import Secret
 from triaged.config.url_secrets import redact_url, url_password
 from triaged.domain.durations import Duration, Unit
@@ -250,3 +251,4 @@ class Config:
         password = url_password(self.database.url)
         return tuple(values + ([password] if password else []))
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)

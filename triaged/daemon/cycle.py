@@ -1,5 +1,6 @@
 """One full cycle (`run --once`): read every mailbox, then escalate, do the
-satisfaction checks and write the staff digests that are due, then send."""
+satisfaction checks, write the staff digests that are due and apply the
+retention of personal data, then send."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class CycleReport:
     escalation: EscalationReport = field(default_factory=EscalationReport)
     satisfaction_letters: int = 0
     staff_digests: int = 0
+    customers_erased: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +54,8 @@ def run_cycle(app: App) -> CycleReport:
             report.satisfaction_letters = app.satisfaction.run()
         if app.digests is not None:
             report.staff_digests = app.digests.run()
+        if app.privacy is not None:
+            report.customers_erased = app.privacy.run_retention()
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")

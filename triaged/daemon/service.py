@@ -68,6 +68,8 @@ SEND_EVERY_SECONDS = 5.0
 ESCALATE_EVERY_SECONDS = 2.0
 # Satisfaction checks wait days: looking once a minute is plenty.
 SATISFACTION_EVERY_SECONDS = 60.0
+# Retention counts in days: an hourly look is plenty (and the first is at start).
+RETENTION_EVERY_SECONDS = 3600.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
 # Letters due within this many seconds are still sent on SIGTERM.
@@ -268,6 +270,8 @@ class Generation:
                      if self.app.satisfaction is not None else 0)
             # So do the staff digests: one indexed read of the held notices.
             asked += self.app.digests.run() if self.app.digests is not None else 0
+            if self.app.privacy is not None:
+                self.app.privacy.run_retention(at_most_every=RETENTION_EVERY_SECONDS)
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return

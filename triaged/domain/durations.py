@@ -18,6 +18,8 @@ class Unit(enum.StrEnum):
     HOURS = "hours"
     DAYS = "days"
     WEEKS = "weeks"
+    # A year is 365 days: keeping data "2 years" needs no leap-day precision.
+    YEARS = "years"
 
 
 _UNIT_WORDS: dict[str, Unit] = {
@@ -29,6 +31,7 @@ _UNIT_WORDS: dict[str, Unit] = {
     "hour": Unit.HOURS, "hours": Unit.HOURS,
     "d": Unit.DAYS, "day": Unit.DAYS, "days": Unit.DAYS,
     "w": Unit.WEEKS, "week": Unit.WEEKS, "weeks": Unit.WEEKS,
+    "y": Unit.YEARS, "year": Unit.YEARS, "years": Unit.YEARS,
 }
 
 _PATTERN = re.compile(
@@ -46,6 +49,8 @@ class Duration:
         """The calendar length; for business durations use the business calendar."""
         if self.business:
             raise ValueError(f"{self} is counted in business time, not calendar time")
+        if self.unit is Unit.YEARS:
+            return timedelta(days=365 * self.amount)
         return timedelta(**{self.unit.value: self.amount})
 
     def __str__(self) -> str:
@@ -67,6 +72,6 @@ def parse_duration(text: str) -> Duration:
     if unit is None:
         raise ValueError(f"unknown time unit {match['unit']!r} in {text!r}")
     business = match["business"] is not None
-    if business and unit is Unit.WEEKS:
+    if business and unit in (Unit.WEEKS, Unit.YEARS):
         raise ValueError(f"business time is counted in seconds to days, not weeks: {text!r}")
     return Duration(int(match["amount"]), unit, business)

@@ -67,6 +67,8 @@ class EventKind(enum.StrEnum):
     ADDRESS_FAILING = "address_failing"
     # The operator lifted a suppression or an alert.
     SUPPRESSION_LIFTED = "suppression_lifted"
+    # A complaint's personal data was erased (`forget` or retention); the event holds none.
+    ERASED = "erased"
 
 
 class LetterState(enum.StrEnum):

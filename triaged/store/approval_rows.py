@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from triaged.domain.records import ComplaintRef, ComplaintState
 from triaged.store.db import savepoint
 from triaged.store.models import metadata
+from triaged.store.personal import ERASED_PREFIX
 
 _used = metadata.tables["used_token"]
 _draft = metadata.tables["draft"]
@@ -207,7 +208,9 @@ def resolved_complaints(conn: Connection) -> list[Settling]:
     Only letters since the latest final letter count: a complaint reopened and
     resolved again is asked again.
     """
-    resolved = select(_complaint.c.id).where(_complaint.c.state == ComplaintState.RESOLVED.value)
+    # An erased complaint has no customer left to ask.
+    resolved = select(_complaint.c.id).where(_complaint.c.state == ComplaintState.RESOLVED.value,
+                                             ~_complaint.c.reference.startswith(ERASED_PREFIX))
     return _settling(conn, resolved)
 
 
