@@ -67,6 +67,9 @@ class EventKind(enum.StrEnum):
     ADDRESS_FAILING = "address_failing"
     # The operator lifted a suppression or an alert.
     SUPPRESSION_LIFTED = "suppression_lifted"
+    # Staff replayed or discarded a quarantined message.
+    QUARANTINE_REPLAYED = "quarantine_replayed"
+    QUARANTINE_DISCARDED = "quarantine_discarded"
 
 
 class LetterState(enum.StrEnum):

@@ -39,12 +39,14 @@ from triaged import logs
 from triaged.config.records import Config
 from triaged.core import references
 from triaged.core.decision import looks_like_decision
+from triaged.domain.events import Event
 from triaged.domain.records import Address, ComplaintRef, EventKind, Letter, LetterKind, ParsedMail
 from triaged.replies import authresults, carriers
 from triaged.replies.purposes import Refused, Registry, ReplyContext
 from triaged.replies.tokens import TokenClaim, bound_recipient, parse_token
 from triaged.store import approval_rows, rows
 from triaged.store.db import savepoint
+from triaged.store.journal import Journal
 
 log = logging.getLogger("triaged.approval")
 
@@ -55,9 +57,9 @@ class Letters(Protocol):
     def internal_letter(self, kind: LetterKind, to: Address, context: Mapping[str, Any], *,
                         in_reply_to: str = "", references: tuple[str, ...] = ()) -> Letter: ...
 
-    def queue(self, conn: Connection, letter: Letter, *, complaint_id: int | None,
+    def queue(self, journal: Journal, letter: Letter, *, complaint_id: int | None,
               mailbox: str, now: datetime, automatic: bool = False, message_id: str = "",
-              about: str = "") -> dict[str, Any] | None: ...
+              about: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -161,9 +163,9 @@ class ReplyRouter:
         if not verdict.reason:
             log.info("%s reply from %s accepted on complaint %s", claim.purpose, sender,
                      complaint_id)
-            rows.insert_events(conn, [rows.event(complaint_id, EventKind.REPLY_ACCEPTED, now=now,
-                                                 actor=sender, message_row_id=message_row_id,
-                                                 detail=detail)])
+            with Journal(conn) as journal:
+                journal.record(Event(complaint_id, EventKind.REPLY_ACCEPTED, now, sender,
+                                     message_row_id, detail))
             return ""
         self._refuse(conn, mail, found, verdict, detail, message_row_id, mailbox, now)
         return verdict.reason
@@ -231,10 +233,10 @@ class ReplyRouter:
         complaint_id = complaint.id if complaint is not None else None
         log.warning("%s reply from %s refused: %s", detail["purpose"] or "token-less",
                     detail["sender"], verdict.reason)
-        events = [rows.event(complaint_id, EventKind.REPLY_REFUSED, now=now,
-                             actor=detail["sender"], message_row_id=message_row_id,
-                             detail={**detail, "reason": verdict.reason,
-                                     "answered_to": verdict.answer_to})]
+        journal = Journal(conn)
+        journal.record(Event(complaint_id, EventKind.REPLY_REFUSED, now, detail["sender"],
+                             message_row_id, {**detail, "reason": verdict.reason,
+                                              "answered_to": verdict.answer_to}))
         approval_rows.set_message_reason(conn, message_row_id, verdict.reason)
         if verdict.answer_to:
             context = {
@@ -248,8 +250,6 @@ class ReplyRouter:
                                                   Address(verdict.answer_to), context,
                                                   in_reply_to=mail.message_id,
                                                   references=mail.references)
-            queued = self.letters.queue(conn, letter, complaint_id=complaint_id,
-                                        mailbox=mailbox, now=now, automatic=True)
-            if queued is not None:
-                events.append(queued)
-        rows.insert_events(conn, events)
+            self.letters.queue(journal, letter, complaint_id=complaint_id, mailbox=mailbox,
+                               now=now, automatic=True)
+        journal.flush()
