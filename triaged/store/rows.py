@@ -10,7 +10,7 @@ going through an ORM unit of work) would cost more than the SQL itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -206,13 +206,17 @@ def duplicate_of(
         candidates = conn.execute(_SAME_HASH_OR_ID, {"sha256": sha256, "mid": message_id}).all()
     else:
         candidates = conn.execute(_SAME_HASH, {"sha256": sha256}).all()
-    if not candidates:
-        return None
     for c in candidates:
         if c.sha256 == sha256:
             return int(c.id)
     if not message_id:
         return None
+    return _same_mail(candidates, sender, sent_date, text)
+
+
+def _same_mail(candidates: Sequence[Any], sender: str, sent_date: datetime | None,
+               text: str) -> int | None:
+    """The first stored row with the same sender (any case), date and stored text."""
     wanted_date = as_utc(sent_date) if sent_date is not None else None
     wanted_text = cap_text(text)
     wanted_sender = sender.lower()

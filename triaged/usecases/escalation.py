@@ -110,12 +110,7 @@ class Escalator:
                                        level=step.level, reminded=True, now=now):
                 continue  # another instance took this step
             if step.kind is StepKind.REMIND:
-                item = self._item(complaint, level=complaint.escalation_level)
-                recipients = list(self.config.staff.notify)
-                for address in recipients:
-                    told.reminders[address].append(item)
-                told.events.append((complaint.id, EventKind.REMINDED,
-                                    {"due_at": complaint.due_at}, recipients))
+                self._remind(told, complaint)
                 report.reminded.append(complaint.reference)
             elif step.kind is StepKind.ESCALATE:
                 escalated.append((complaint, step.level, step.repeat))
@@ -123,6 +118,22 @@ class Escalator:
             else:
                 log.warning("%s is overdue and no manager is configured to hear of it",
                             complaint.reference, extra=logs.fields(reference=complaint.reference))
+        self._escalate(conn, told, escalated, now)
+        return told
+
+    def _remind(self, told: _Told, complaint: ladder_rows.DueComplaint) -> None:
+        """A reminder to every `staff.notify` address: the complaint nears its date."""
+        item = self._item(complaint, level=complaint.escalation_level)
+        recipients = list(self.config.staff.notify)
+        for address in recipients:
+            told.reminders[address].append(item)
+        told.events.append((complaint.id, EventKind.REMINDED, {"due_at": complaint.due_at},
+                            recipients))
+
+    def _escalate(self, conn: Connection, told: _Told,
+                  escalated: list[tuple[ladder_rows.DueComplaint, int, bool]],
+                  now: datetime) -> None:
+        """Overdue complaints to the managers of their level, with what is known so far."""
         known = ladder_rows.known_so_far(conn, (c.id for c, _, _ in escalated))
         for complaint, level, repeat in escalated:
             facts = known.get(complaint.id, ladder_rows.Known())
@@ -134,7 +145,6 @@ class Escalator:
                                 {"level": level, "repeat": repeat, "due_at": complaint.due_at,
                                  "late_seconds": int((now - complaint.due_at).total_seconds())},
                                 recipients))
-        return told
 
     def _item(self, c: ladder_rows.DueComplaint, *, level: int, repeat: bool = False,
               known: ladder_rows.Known | None = None) -> DigestItem:

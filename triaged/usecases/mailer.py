@@ -110,16 +110,15 @@ class Mailer:
         """Queue `letter` on the journal's transaction and record what became of it:
         `letter_queued`, or `letter_suppressed` when an automatic letter would pass a
         limit (`letter_limits`) or a notice to staff about the sender whose mailbox key
-        is `about` waits for their digest. A letter without a complaint logs nothing."""
+        is `about` waits for their digest. `letter_queued` is only for a letter about
+        a complaint."""
         conn, limits = journal.conn, self.config.limits
-        if automatic:
-            why = letter_limits.automatic_refused(conn, limits, letter.to.email, now)
-            if why:
-                log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
-                journal.record(Event(complaint_id, EventKind.LETTER_SUPPRESSED, now, "system",
-                                     detail={"kind": letter.kind.value, "to": letter.to.email,
-                                             "why": why}))
-                return
+        why = (letter_limits.automatic_refused(conn, limits, letter.to.email, now)
+               if automatic else "")
+        if why:
+            log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
+            journal.record(_suppressed(complaint_id, letter, now, why))
+            return
         held = letter_limits.notice_held(conn, limits, letter.to.email, about, now)
         sender = self.sender(mailbox)
         message_id = message_id or new_message_id(sender)
@@ -130,12 +129,10 @@ class Mailer:
             now=now, to_key=letter_limits.key_of(limits, letter.to.email), about_key=about,
             state=LetterState.HELD if held else LetterState.QUEUED)
         if held:
-            journal.record(Event(complaint_id, EventKind.LETTER_SUPPRESSED, now, "system",
-                                 detail={"kind": letter.kind.value, "to": letter.to.email,
-                                         "letter_id": letter_id,
-                                         "why": f"staff notice limit "
-                                                f"{limits.staff_notices_per_hour}/h for "
-                                                f"{about}: listed in the next staff digest"}))
+            journal.record(_suppressed(
+                complaint_id, letter, now,
+                f"staff notice limit {limits.staff_notices_per_hour}/h for {about}: "
+                "listed in the next staff digest", letter_id=letter_id))
             return
         journal.record(queued)
 
@@ -167,3 +164,10 @@ class Mailer:
     def token_message_id(self, token: str, mailbox: str) -> str:
         """The Message-ID of the letter from `mailbox` that carries `token`."""
         return carriers.token_message_id(token, self.mailbox_address(mailbox))
+
+
+def _suppressed(complaint_id: int | None, letter: Letter, now: datetime, why: str,
+                **more: object) -> Event:
+    """The `letter_suppressed` event of a letter not sent, and why."""
+    return Event(complaint_id, EventKind.LETTER_SUPPRESSED, now, "system",
+                 detail={"kind": letter.kind.value, "to": letter.to.email, "why": why, **more})

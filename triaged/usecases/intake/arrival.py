@@ -24,6 +24,8 @@ log = logging.getLogger("triaged.intake")
 
 @dataclass(frozen=True)
 class Arrival:
+    """One message in its savepoint; its events go on `journal`, its row through `store`."""
+
     raw: RawMail
     digest: str
     read: Reading

@@ -155,15 +155,19 @@ class Intake:
             except Exception as error:
                 log.exception("internal error on %s/%s uid %s", raw.mailbox, raw.folder,
                               raw.uid)
-                with savepoint(conn), Journal(conn) as journal:
-                    outcome, reference = quarantine.park(
-                        self._arrival(journal, raw, read, answer),
-                        f"internal error: {type(error).__name__}: {error}")
+                outcome, reference = self._after_bug(conn, raw, read, error)
         if tally is not None:
             tally.add(outcome)
             if reference:
                 tally.references.append(reference)
         return outcome
+
+    def _after_bug(self, conn: Connection, raw: RawMail, read: Reading,
+                   error: Exception) -> tuple[Outcome, str]:
+        """Quarantine a message whose handling failed, in a savepoint of its own."""
+        with savepoint(conn), Journal(conn) as journal:
+            return quarantine.park(self._arrival(journal, raw, read, False),
+                                   f"internal error: {type(error).__name__}: {error}")
 
     def _arrival(self, journal: Journal, raw: RawMail, read: Reading, answer: bool) -> Arrival:
         return Arrival(raw, hashlib.sha256(raw.data).hexdigest(), read, self.clock.now(),
