@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from triaged.domain.records import ComplaintState
+from triaged.domain.records import ComplaintState, Outcome
 from triaged.store import rows
+from triaged.store.journal import Journal
 
 
 def message(conn: Connection, *, received_at: datetime, **fields: Any) -> int:
@@ -24,7 +25,8 @@ def message(conn: Connection, *, received_at: datetime, **fields: Any) -> int:
         "subject": "", "sent_date": None, "text": "", "outcome": "complaint", "rule": "",
     }
     values.update(fields)
-    return rows.insert_message(conn, received_at=received_at, **values)
+    values["outcome"] = Outcome(values["outcome"])
+    return rows.insert_message(conn, rows.IncomingRow(received_at=received_at, **values))
 
 
 def register(
@@ -53,9 +55,10 @@ def register(
     if with_message:
         row_id = message(conn, sha256=reference, received_at=received_at,
                          complaint_id=complaint_id)
-    rows.insert_events(conn, [rows.registered_event(
-        complaint_id, reference=reference, due_at=due, customer_email=customer_email,
-        message_row_id=row_id, now=received_at, actor=actor)])
+    with Journal(conn) as journal:
+        journal.record(rows.registered_event(
+            complaint_id, reference=reference, due_at=due, customer_email=customer_email,
+            message_row_id=row_id, now=received_at, actor=actor))
     return complaint_id
 
 
@@ -73,5 +76,6 @@ def walk(
     for step in path:
         moved = rows.change_state(conn, complaint_id, state, step, now=now, actor=actor)
         assert moved is not None, f"complaint {complaint_id} was not in {state}"
-        rows.insert_events(conn, [moved])
+        with Journal(conn) as journal:
+            journal.record(moved)
         state = step

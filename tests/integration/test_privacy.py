@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 
 from tests.support.approval import MakeShop, Shop, draft_by_email, outlook_quote, reply_to
 from tests.support.mail import complaint_mail
+from triaged.domain.records import Outcome
 from triaged.store import rows
 from triaged.store.db import make_engine, write_transaction
 from triaged.store.models import metadata
@@ -283,11 +284,11 @@ def _many(engine: Engine, customer: str, count: int) -> None:
                 conn, reference=f"BULK-{n:06d}", mailbox="support", customer_email=customer,
                 customer_name=NAME, subject=f"bulk {n} {PHRASE}", language="en",
                 received_at=at, due_at=at, now=at)
-            rows.insert_message(
-                conn, mailbox="support", folder="INBOX", uidvalidity=1, uid=100000 + n,
+            rows.insert_message(conn, rows.IncomingRow(
+                mailbox="support", folder="INBOX", uidvalidity=1, uid=100000 + n,
                 message_id=f"<bulk{n}@example>", sha256=f"{n:064d}", raw=raw, size=len(raw),
                 sender=customer, subject="bulk", sent_date=None, text=PHRASE,
-                outcome="complaint", rule="", complaint_id=cid, received_at=at)
+                outcome=Outcome.COMPLAINT, rule="", complaint_id=cid, received_at=at))
 
 
 @pytest.mark.postgres

@@ -7,16 +7,13 @@ with the frozen clock of the integration tests.
 
 from __future__ import annotations
 
-import email
 import itertools
 import json
-import smtplib
 import subprocess
 import sys
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from sqlmodel import col, select
 from tests.mailstack import MailStack
 from tests.support.approval import people
 from tests.support.installation import MONDAY_10_BUCHAREST, Triaged, config_text
-from tests.support.mail import complaint_mail
+from tests.support.mail import complaint_mail, parsed, smtp_send
 from triaged.ops.health import Health, check_health
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter, SuppressedAddress
@@ -35,19 +32,8 @@ SECRET = "return-path-secret-for-tests"
 _ids = itertools.count(1)
 
 
-def parsed(data: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
 def subject_of(data: bytes) -> str:
     return str(parsed(data)["Subject"])
-
-
-def smtp_send(stack: MailStack, mail_from: str, rcpt: str, data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="mx.example.test") as smtp:
-        smtp.sendmail(mail_from, [rcpt], data)
 
 
 @dataclass
@@ -77,7 +63,7 @@ class Shop:
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None:
         """Hand `data` to the SMTP server for `rcpt`, then run one cycle."""
-        smtp_send(self.stack, mail_from, rcpt, data)
+        smtp_send(self.stack, mail_from, rcpt, data, helo="mx.example.test")
         self.t.cycle()
 
     def complain(self, customer: str, subject: str = "Cake arrived crushed",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import smtplib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from tests.mailstack import MailStack
+from tests.support.mail import smtp_send
 
 ORDINARY_BODY = (
     "Hello,\n\nI ordered a birthday cake (order 4411) for Saturday and it arrived crushed on\n"
@@ -201,5 +201,4 @@ def deliver(stack: MailStack, sender: str, to: str, data: bytes) -> None:
     if not fits_smtp(data):
         stack.append(to, "INBOX", data)
         return
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
-        smtp.sendmail(sender, [to], data)
+    smtp_send(stack, sender, to, data)

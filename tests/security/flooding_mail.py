@@ -3,18 +3,15 @@ the victim and staff then find in their own mailboxes."""
 
 from __future__ import annotations
 
-import email
 import json
-import smtplib
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 
 from sqlmodel import select
 
 from tests.mailstack import MailStack
 from tests.support.installation import Triaged
-from tests.support.mail import complaint_mail
+from tests.support.mail import complaint_mail, parsed, smtp_send
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 
@@ -31,8 +28,7 @@ def tail(team: str = "", **limits: int) -> str:
 
 
 def send(stack: MailStack, envelope_from: str, to: str, data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="evil.example") as smtp:
-        smtp.sendmail(envelope_from, [to], data)
+    smtp_send(stack, envelope_from, to, data, helo="evil.example")
 
 
 def forge_complaints(stack: MailStack, t: Triaged, senders: list[str], *,
@@ -54,21 +50,9 @@ def soft_bounce(stack: MailStack, t: Triaged, victim: str) -> None:
     send(stack, "MAILER-DAEMON@mx.evil.example", t.support, data)
 
 
-def parsed(data: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
 def inbox(stack: MailStack, address: str) -> list[EmailMessage]:
     """Every letter delivered to `address`'s mailbox."""
     return [parsed(m) for m in stack.messages(address)]
-
-
-def text_of(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 def complaints(t: Triaged) -> list[Complaint]:

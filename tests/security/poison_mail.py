@@ -4,7 +4,6 @@ SMTP, and `triaged` run as a process of its own (so it can be killed for real)."
 from __future__ import annotations
 
 import os
-import smtplib
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.mailstack import MailStack
+from tests.support.mail import smtp_send
 from triaged.store.db import make_engine
 
 
@@ -38,8 +38,7 @@ def slow_mail(sender: str, to: str, notes: int = 120_000) -> bytes:
 
 
 def send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port) as smtp:
-        smtp.sendmail(sender, [to], data)
+    smtp_send(stack, sender, to, data, helo=None)
 
 
 def wait_delivered(stack: MailStack, address: str, count: int) -> None:

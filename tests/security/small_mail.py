@@ -7,7 +7,6 @@ import base64
 import email
 import json
 import re
-import smtplib
 import subprocess
 import sys
 from email.header import decode_header
@@ -17,7 +16,6 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from tests.mailstack import MailStack
 from tests.support.installation import MONDAY_10_BUCHAREST, Triaged
 from triaged.replies.tokens import TOKEN_PATTERN, parse_token, verify
 
@@ -32,11 +30,6 @@ def people(staff: str, managers: tuple[str, ...], key: Path, *, limits: str = ""
     key.write_text(SECRET + "\n")
     return (f'\n[staff]\nnotify = ["{staff}"]\n{listed}\n[approval]\nsecret_file = "{key}"\n'
             f'token_ttl = "14 days"\n{limits}\n')
-
-
-def smtp_send(stack: MailStack, sender: str, to: str, data: bytes) -> None:
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
-        smtp.sendmail(sender, [to], data)
 
 
 def mail(from_header: str, to: str, subject: str, body: str, **headers: str) -> bytes:

@@ -3,11 +3,9 @@ attacker's client would write it, and what each person can see afterwards."""
 
 from __future__ import annotations
 
-import email
 import json
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
@@ -15,22 +13,15 @@ from sqlmodel import select
 
 from tests.support.approval import Shop, reply_to
 from tests.support.installation import MONDAY_10_BUCHAREST
+from tests.support.mail import body_text, parsed
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
 
 RESOLUTION = "Wir schicken Ihnen morgen eine neue Torte und erstatten die Lieferkosten."
 
 
-def parsed(data: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
 def text_of(data: bytes) -> str:
-    part = parsed(data).get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
+    return body_text(parsed(data))
 
 
 def mail(sender: str, to: str, subject: str, body: str, *, message_id: str = "",

@@ -20,12 +20,12 @@ from tests.mailstack import MailStack
 from tests.security.bounce_mail import (
     Shop,
     forged_approval,
-    parsed,
     reply_to,
     report,
     subject_of,
 )
 from tests.support.fixture_types import NewAddress
+from tests.support.mail import parsed
 
 UNREACHABLE = "is not being delivered"
 NOT_OURS = "cites no letter of ours"

@@ -19,9 +19,9 @@ from tests.security.flooding_mail import (
     soft_bounce,
     suppressed_why,
     tail,
-    text_of,
 )
 from tests.support.fixture_types import MakeTriaged, NewAddress
+from tests.support.mail import body_text as text_of
 from tests.support.mail import complaint_mail
 from triaged.store.db import transaction
 from triaged.store.ops_queries import read_figures

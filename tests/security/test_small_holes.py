@@ -23,10 +23,10 @@ from tests.security.small_mail import (
     people,
     readable,
     reply,
-    smtp_send,
 )
 from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.installation import Triaged
+from tests.support.mail import smtp_send
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, MessageRow, OutboxLetter
 

@@ -23,7 +23,6 @@ from tests.security.takeover_mail import (
     inline_forward,
     letters_to,
     mail,
-    parsed,
     resolve,
     respond,
     subjects,
@@ -32,6 +31,7 @@ from tests.security.takeover_mail import (
 )
 from tests.support.approval import MakeShop, Shop
 from tests.support.fixture_types import NewAddress
+from tests.support.mail import parsed
 from triaged.domain.mailbox_key import same_mailbox
 
 SECRET = "Mein Geburtsdatum ist der 12.03.1980, meine Telefonnummer +49 170 5550123."

@@ -31,9 +31,11 @@ def complaint_mail(
     return msg.as_bytes()
 
 
-def smtp_send(stack: MailStack, sender: str, to: str | list[str], data: bytes) -> None:
-    """Deliver `data` through the stack's SMTP relay to one recipient or several."""
-    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname="customer.example") as smtp:
+def smtp_send(stack: MailStack, sender: str, to: str | list[str], data: bytes, *,
+              helo: str | None = "customer.example") -> None:
+    """Deliver `data` through the stack's SMTP relay to one recipient or several,
+    greeting it as `helo` (None: this machine's name)."""
+    with smtplib.SMTP(stack.host, stack.smtp_port, local_hostname=helo) as smtp:
         smtp.sendmail(sender, to, data)
 
 

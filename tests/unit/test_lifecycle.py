@@ -13,10 +13,11 @@ from sqlalchemy import Engine, func, select, update
 from tests import stored
 from triaged.domain.errors import ForbiddenMove, TriagedError
 from triaged.domain.lifecycle import ALLOWED_MOVES, may_move
-from triaged.domain.records import ComplaintRef, ComplaintState
+from triaged.domain.records import ComplaintRef, ComplaintState, EventKind
 from triaged.store import rows
 from triaged.store.db import make_engine, write_transaction
 from triaged.store.models import metadata
+from triaged.store.rows import encode_detail
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 S = ComplaintState
@@ -56,7 +57,9 @@ def test_every_allowed_move_is_made_and_logged(engine: Engine) -> None:
                          .values(state=old.value))
             moved = rows.change_state(conn, complaint_id, old, new, now=NOW, actor="system")
             assert moved is not None, f"{old} → {new}"
-            assert json.loads(moved["detail"]) == {"from": old.value, "to": new.value}
+            assert moved.kind is EventKind.STATE_CHANGED
+            assert json.loads(encode_detail(moved.detail)) == {"from": old.value,
+                                                               "to": new.value}
             found = rows.complaint_by_id(conn, complaint_id)
             assert found is not None
             assert found.state is new

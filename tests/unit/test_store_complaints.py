@@ -12,9 +12,11 @@ from sqlmodel import Session, col, select
 
 from tests import stored
 from triaged.domain.errors import ForbiddenMove
+from triaged.domain.events import Event as DomainEvent
 from triaged.domain.records import ComplaintState, EventKind
 from triaged.store import rows
 from triaged.store.db import make_engine, transaction, write_transaction
+from triaged.store.journal import Journal
 from triaged.store.models import Complaint, Event
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -49,7 +51,8 @@ def _move(conn: Connection, complaint_id: int, state: ComplaintState, *, now: da
     assert found is not None
     moved = rows.set_state(conn, found, state, now=now, actor=actor,
                            message_row_id=message_row_id, detail=detail)
-    rows.insert_events(conn, [moved] if moved is not None else [])
+    with Journal(conn) as journal:
+        journal.record(moved)
 
 
 def test_registering_stores_a_received_complaint_and_logs_its_due_date(engine: Engine) -> None:
@@ -153,13 +156,14 @@ def test_a_transition_records_the_message_that_caused_it_and_extra_detail(
 def test_free_form_events_keep_their_kind_actor_and_detail(engine: Engine) -> None:
     with write_transaction(engine) as conn, Session(bind=conn) as session:
         complaint_id = _register(conn)
-        rows.insert_events(conn, [rows.event(
-            complaint_id,
-            EventKind.FOLLOW_UP,
-            now=NOW,
-            actor="customer",
-            detail={"at": NOW, "state": S.ACKNOWLEDGED},
-        )])
+        with Journal(conn) as journal:
+            journal.record(DomainEvent(
+                complaint_id,
+                EventKind.FOLLOW_UP,
+                NOW,
+                "customer",
+                detail={"at": NOW, "state": S.ACKNOWLEDGED},
+            ))
         event = _events(session, complaint_id)[-1]
     assert (event.kind, event.actor) == ("follow_up", "customer")
     assert json.loads(event.detail) == {"at": NOW.isoformat(), "state": "acknowledged"}

@@ -52,6 +52,10 @@ def _fields(**overrides: Any) -> dict[str, Any]:
     return fields
 
 
+def _row(fields: dict[str, Any]) -> rows.IncomingRow:
+    return rows.IncomingRow(**{**fields, "outcome": Outcome(fields["outcome"])})
+
+
 def _lookup(**overrides: Any) -> dict[str, Any]:
     probe: dict[str, Any] = {
         "sha256": "hash-2",
@@ -89,7 +93,7 @@ def test_duplicates_are_found_by_hash_or_by_message_id_with_same_content(
     engine: Engine, probe: dict[str, Any], is_duplicate: bool
 ) -> None:
     with write_transaction(engine) as conn:
-        original = rows.insert_message(conn, **_fields())
+        original = rows.insert_message(conn, _row(_fields()))
         found = rows.duplicate_of(conn, **probe)
     assert (found is not None) == is_duplicate
     if is_duplicate:
@@ -99,10 +103,10 @@ def test_duplicates_are_found_by_hash_or_by_message_id_with_same_content(
 
 def test_a_duplicate_points_at_the_original_not_at_another_duplicate(engine: Engine) -> None:
     with write_transaction(engine) as conn:
-        original = rows.insert_message(conn, **_fields())
+        original = rows.insert_message(conn, _row(_fields()))
         rows.insert_message(
             conn,
-            **_fields(raw=None, outcome=Outcome.DUPLICATE.value, duplicate_of=original, uid=2),
+            _row(_fields(raw=None, outcome=Outcome.DUPLICATE.value, duplicate_of=original, uid=2)),
         )
         found = rows.duplicate_of(conn, **_lookup(sha256="hash-1"))
     assert found is not None
@@ -112,7 +116,7 @@ def test_a_duplicate_points_at_the_original_not_at_another_duplicate(engine: Eng
 def test_stored_text_is_capped_and_still_matches_its_duplicate(engine: Engine) -> None:
     huge = "x" * (rows.TEXT_CAP + 50)
     with write_transaction(engine) as conn:
-        row_id = rows.insert_message(conn, **_fields(text=huge))
+        row_id = rows.insert_message(conn, _row(_fields(text=huge)))
         found = rows.duplicate_of(conn, **_lookup(text=huge))
     with transaction(engine) as session:
         row = session.get(MessageRow, row_id)
@@ -137,13 +141,13 @@ def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
         theirs = _complaint(conn, "CCC-3333", NOW + timedelta(hours=2),
                             customer="mallory@example.com")
         rows.insert_message(
-            conn, **_fields(message_id="<in@x>", complaint_id=first, received_at=NOW)
+            conn, _row(_fields(message_id="<in@x>", complaint_id=first, received_at=NOW))
         )
         # Someone else reuses Ana's Message-ID later: it must never route Ana's mail.
         rows.insert_message(
-            conn, **_fields(message_id="<in@x>", complaint_id=theirs, uid=2, sha256="h2",
-                            sender="mallory@example.com",
-                            received_at=NOW + timedelta(hours=2))
+            conn, _row(_fields(message_id="<in@x>", complaint_id=theirs, uid=2, sha256="h2",
+                               sender="mallory@example.com",
+                               received_at=NOW + timedelta(hours=2)))
         )
         outbox_rows.queue_letter(
             conn,
@@ -184,8 +188,8 @@ def test_our_letters_ids_win_and_a_reused_id_never_routes_another_senders_mail(
 
 def _park(conn: Connection, reason: str, **overrides: Any) -> int:
     """Store a message as intake stores one it cannot process, and park it."""
-    row_id = rows.insert_message(conn, **_fields(outcome=Outcome.QUARANTINED.value,
-                                                 reason=reason, **overrides))
+    row_id = rows.insert_message(conn, _row(_fields(outcome=Outcome.QUARANTINED.value,
+                                                 reason=reason, **overrides)))
     return quarantine_rows.insert_quarantine(conn, row_id, reason, NOW)
 
 

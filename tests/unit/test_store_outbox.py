@@ -13,8 +13,9 @@ from sqlmodel import col, select
 from tests import stored
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import LetterState
-from triaged.store import outbox_rows, rows
+from triaged.store import outbox_rows
 from triaged.store.db import make_engine, transaction, write_transaction
+from triaged.store.journal import Journal
 from triaged.store.models import Event, OutboxLetter
 from triaged.store.outbox_rows import ClaimedLetter
 
@@ -54,7 +55,8 @@ def _enqueue(
         automatic=automatic,
         now=at,
     )
-    rows.insert_events(conn, [queued] if queued is not None else [])
+    with Journal(conn) as journal:
+        journal.record(queued)
     return letter_id
 
 

@@ -12,6 +12,7 @@ from tests import stored
 from triaged.domain.records import ComplaintState, LetterState, Outcome
 from triaged.store import outbox_rows, queries, rows
 from triaged.store.db import make_engine, transaction, write_transaction
+from triaged.store.journal import Journal
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 S = ComplaintState
@@ -85,7 +86,8 @@ def test_show_gathers_messages_letters_and_events_in_order(populated: Engine) ->
             automatic=True,
             now=NOW,
         )
-        rows.insert_events(conn, [queued] if queued is not None else [])
+        with Journal(conn) as journal:
+            journal.record(queued)
     with transaction(populated) as session:
         detail = queries.complaint_detail(session, "LATE-1")
         missing = queries.complaint_detail(session, "NOPE-0")

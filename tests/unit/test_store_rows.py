@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from triaged.domain.errors import ForbiddenMove
 from triaged.domain.mailbox_key import mailbox_key
-from triaged.domain.records import ComplaintRef, ComplaintState, LetterState
+from triaged.domain.records import ComplaintRef, ComplaintState, LetterState, Outcome
 from triaged.store import outbox_rows, quarantine_rows, rows
 from triaged.store.db import (
     make_engine,
@@ -24,6 +24,7 @@ from triaged.store.db import (
     write_transaction,
     writer,
 )
+from triaged.store.journal import Journal
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -50,7 +51,8 @@ def _message(conn: Connection, **overrides: Any) -> int:
         "outcome": "complaint", "rule": "complaint", "received_at": NOW,
     }
     fields.update(overrides)
-    return rows.insert_message(conn, **fields)
+    fields["outcome"] = Outcome(fields["outcome"])
+    return rows.insert_message(conn, rows.IncomingRow(**fields))
 
 
 def _complaint(
@@ -71,8 +73,8 @@ def _letter(conn: Connection, n: int, complaint_id: int | None, *, to: str = "an
         message_id=f"<letter-{n}.triaged@acme.example>", subject="Re: cake",
         raw=b"From: Acme <support@acme.example>\r\n\r\nhello\r\n", automatic=automatic, now=at,
     )
-    if queued is not None:
-        rows.insert_events(conn, [queued])
+    with Journal(conn) as journal:
+        journal.record(queued)
     return letter_id
 
 
@@ -136,7 +138,8 @@ def test_a_state_change_is_conditional_and_always_logged(
         complaint_id = _complaint(conn)
         ref = ComplaintRef(complaint_id, "K7M-Q3X9", read_as, "ana@example.com")
         change = rows.set_state(conn, ref, to, now=NOW, actor="staff", detail={"why": "test"})
-        rows.insert_events(conn, [change] if change else [])
+        with Journal(conn) as journal:
+            journal.record(change)
     with transaction(engine) as session:
         state = session.get(Complaint, complaint_id)
         events = session.exec(select(Event)).all()

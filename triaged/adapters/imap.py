@@ -363,20 +363,27 @@ class ImapSource:
             news = False
             try:
                 listening()
-                while not news and not stop() and (left := deadline - time.monotonic()) > 0.05:
-                    wait = min(0.5, left)
-                    started = time.monotonic()
-                    responses = client.idle_check(timeout=wait)
-                    # imapclient returns [] at once when the server has hung up.
-                    if not responses and time.monotonic() - started < wait / 2:
-                        raise ConnectionError("the server closed the IDLE connection")
-                    news = _reports_news(responses)
+                news = _idle_until(client, deadline, stop)
             finally:
                 _text, done = client.idle_done()
             # Mail that arrived just before DONE is reported in DONE's responses.
             return news or _reports_news(done)
         except _NETWORK_ERRORS as error:
             raise self._outage(error) from error
+
+
+def _idle_until(client: imapclient.IMAPClient, deadline: float, stop: Callable[[], bool]) -> bool:
+    """Listen in IDLE, half a second at a time, until news, `stop()` or `deadline`."""
+    while not stop() and (left := deadline - time.monotonic()) > 0.05:
+        wait = min(0.5, left)
+        started = time.monotonic()
+        responses = client.idle_check(timeout=wait)
+        # imapclient returns [] at once when the server has hung up.
+        if not responses and time.monotonic() - started < wait / 2:
+            raise ConnectionError("the server closed the IDLE connection")
+        if _reports_news(responses):
+            return True
+    return False
 
 
 def _reports_news(responses: Sequence[Any]) -> bool:

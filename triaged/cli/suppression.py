@@ -17,9 +17,11 @@ import typer
 from triaged.cli.base import EXIT_FAILURE, app, fail, load_config, open_database, print_json
 from triaged.cli.views import iso
 from triaged.domain.clock import SystemClock
+from triaged.domain.events import Event
 from triaged.domain.records import EventKind
-from triaged.store import rows, suppression
+from triaged.store import suppression
 from triaged.store.db import writer
+from triaged.store.journal import Journal
 
 log = logging.getLogger("triaged.suppression")
 
@@ -66,13 +68,13 @@ def suppression_lift(
     engine = open_database(load_config())
     now = SystemClock().now()
     try:
-        with writer(engine) as conn, conn.begin():
+        with writer(engine) as conn, conn.begin(), Journal(conn) as journal:
             lifted = suppression.lift(conn, address)
             if lifted is not None:
-                rows.insert_events(conn, [rows.event(
-                    None, EventKind.SUPPRESSION_LIFTED, now=now, actor="cli",
-                    detail={"address": lifted.email, "was": _view(lifted)["kind"],
-                            "reason": lifted.reason})])
+                journal.record(Event(None, EventKind.SUPPRESSION_LIFTED, now, "cli",
+                                     detail={"address": lifted.email,
+                                             "was": _view(lifted)["kind"],
+                                             "reason": lifted.reason}))
     finally:
         engine.dispose()
     if lifted is None:

@@ -69,6 +69,9 @@ class EventKind(enum.StrEnum):
     SUPPRESSION_LIFTED = "suppression_lifted"
     # A complaint's personal data was erased (`forget` or retention); the event holds none.
     ERASED = "erased"
+    # Staff replayed or discarded a quarantined message.
+    QUARANTINE_REPLAYED = "quarantine_replayed"
+    QUARANTINE_DISCARDED = "quarantine_discarded"
 
 
 class LetterState(enum.StrEnum):

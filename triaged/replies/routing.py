@@ -39,12 +39,14 @@ from triaged import logs
 from triaged.config.records import Config
 from triaged.core import references
 from triaged.core.decision import looks_like_decision
+from triaged.domain.events import Event
 from triaged.domain.records import Address, ComplaintRef, EventKind, Letter, LetterKind, ParsedMail
 from triaged.replies import authresults, carriers
 from triaged.replies.purposes import Refused, Registry, ReplyContext
 from triaged.replies.tokens import TokenClaim, bound_recipient, parse_token
 from triaged.store import approval_rows, rows
 from triaged.store.db import savepoint
+from triaged.store.journal import Journal
 
 log = logging.getLogger("triaged.approval")
 
@@ -55,9 +57,9 @@ class Letters(Protocol):
     def internal_letter(self, kind: LetterKind, to: Address, context: Mapping[str, Any], *,
                         in_reply_to: str = "", references: tuple[str, ...] = ()) -> Letter: ...
 
-    def queue(self, conn: Connection, letter: Letter, *, complaint_id: int | None,
+    def queue(self, journal: Journal, letter: Letter, *, complaint_id: int | None,
               mailbox: str, now: datetime, automatic: bool = False, message_id: str = "",
-              about: str = "") -> dict[str, Any] | None: ...
+              about: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -128,50 +130,60 @@ class ReplyRouter:
         Writes the decision's event and, for a refusal, queues the answer.
         """
         claim, sender = found.claim, mail.sender.email.lower()
-        complaint_id = found.complaint.id if found.complaint is not None else None
         if found.complaint is not None:
             logs.tag(reference=found.complaint.reference)
         if claim is None:
-            detail: dict[str, Any] = {"purpose": "", "sender": sender}
             verdict = _Verdict("the message carries no approval token: answer the request "
                                "itself with Reply, not with a new message",
                                answer_to="" if automatic else sender)
-            self._refuse(conn, mail, found, verdict, detail, message_row_id, mailbox, now)
+            self._refuse(conn, mail, found, verdict, {"purpose": "", "sender": sender},
+                         message_row_id, mailbox, now)
             return verdict.reason
         verdict = self._authenticate(conn, mail, claim, found, sender, now, automatic)
-        detail = {"purpose": claim.purpose, "sender": sender, "version": claim.version}
+        detail: dict[str, Any] = {"purpose": claim.purpose, "sender": sender,
+                                  "version": claim.version}
         if not verdict.reason:
-            purpose = self.registry.get(claim.purpose)
-            assert purpose is not None
             assert found.complaint is not None
             ctx = ReplyContext(conn, mail, message_row_id, claim, sender, found.complaint,
                                mailbox, now)
-            try:
-                # One savepoint: a refusal by the handler undoes the token's use,
-                # and a replay that raced us undoes nothing the handler did.
-                with savepoint(conn):
-                    if purpose.single_use and not approval_rows.use_token(
-                            conn, digest=claim.digest, purpose=claim.purpose,
-                            complaint_id=complaint_id, used_by=sender,
-                            message_row_id=message_row_id, now=now):
-                        raise Refused("this request has already been answered")
-                    detail.update(purpose.handle(ctx))
-            except Refused as refused:
-                verdict.reason, verdict.answer_to = refused.reason, sender
-        if not verdict.reason:
-            log.info("%s reply from %s accepted on complaint %s", claim.purpose, sender,
-                     complaint_id)
-            rows.insert_events(conn, [rows.event(complaint_id, EventKind.REPLY_ACCEPTED, now=now,
-                                                 actor=sender, message_row_id=message_row_id,
-                                                 detail=detail)])
-            return ""
+            refused = self._act(ctx, detail)
+            if not refused:
+                return ""
+            verdict.reason, verdict.answer_to = refused, sender
         self._refuse(conn, mail, found, verdict, detail, message_row_id, mailbox, now)
         return verdict.reason
+
+    def _act(self, ctx: ReplyContext, detail: dict[str, Any]) -> str:
+        """Spend the token (if it counts once), let its purpose act and record
+        `reply_accepted` with what it did in `detail`; "" when accepted, else the
+        refusal's reason (the purpose refused, or the token was spent meanwhile)."""
+        claim, conn = ctx.claim, ctx.conn
+        purpose = self.registry.get(claim.purpose)
+        assert purpose is not None
+        try:
+            # One savepoint: a refusal by the handler undoes the token's use,
+            # and a replay that raced us undoes nothing the handler did.
+            with savepoint(conn):
+                if purpose.single_use and not approval_rows.use_token(
+                        conn, digest=claim.digest, purpose=claim.purpose,
+                        complaint_id=ctx.complaint.id, used_by=ctx.sender,
+                        message_row_id=ctx.message_row_id, now=ctx.now):
+                    raise Refused("this request has already been answered")
+                detail.update(purpose.handle(ctx))
+        except Refused as refused:
+            return refused.reason
+        log.info("%s reply from %s accepted on complaint %s", claim.purpose, ctx.sender,
+                 ctx.complaint.id)
+        with Journal(conn) as journal:
+            journal.record(Event(ctx.complaint.id, EventKind.REPLY_ACCEPTED, ctx.now,
+                                 ctx.sender, ctx.message_row_id, detail))
+        return ""
 
     def _authenticate(
         self, conn: Connection, mail: ParsedMail, claim: TokenClaim, found: Recognised,
         sender: str, now: datetime, automatic: str,
     ) -> _Verdict:
+        """Whether the reply may act: the right sender, a valid token, still current."""
         purpose = self.registry.get(claim.purpose)
         secret = self.config.approval.secret
         if purpose is None:
@@ -193,6 +205,15 @@ class ReplyRouter:
         if bound != sender:
             return _Verdict(f"this request was sent to {bound}, not to {sender}: only its "
                             "recipient can answer it", answer_to=sender, bound=bound)
+        return self._current(conn, mail, claim, found, sender, now, bound)
+
+    def _current(
+        self, conn: Connection, mail: ParsedMail, claim: TokenClaim, found: Recognised,
+        sender: str, now: datetime, bound: str,
+    ) -> _Verdict:
+        """The token's recipient answered: whether the request still stands."""
+        purpose = self.registry.get(claim.purpose)
+        assert purpose is not None
         if claim.expires_at <= now:
             return _Verdict(f"this request expired on {claim.expires_at:%Y-%m-%d %H:%M} UTC",
                             answer_to=sender, bound=bound)
@@ -231,10 +252,10 @@ class ReplyRouter:
         complaint_id = complaint.id if complaint is not None else None
         log.warning("%s reply from %s refused: %s", detail["purpose"] or "token-less",
                     detail["sender"], verdict.reason)
-        events = [rows.event(complaint_id, EventKind.REPLY_REFUSED, now=now,
-                             actor=detail["sender"], message_row_id=message_row_id,
-                             detail={**detail, "reason": verdict.reason,
-                                     "answered_to": verdict.answer_to})]
+        journal = Journal(conn)
+        journal.record(Event(complaint_id, EventKind.REPLY_REFUSED, now, detail["sender"],
+                             message_row_id, {**detail, "reason": verdict.reason,
+                                              "answered_to": verdict.answer_to}))
         approval_rows.set_message_reason(conn, message_row_id, verdict.reason)
         if verdict.answer_to:
             context = {
@@ -248,8 +269,6 @@ class ReplyRouter:
                                                   Address(verdict.answer_to), context,
                                                   in_reply_to=mail.message_id,
                                                   references=mail.references)
-            queued = self.letters.queue(conn, letter, complaint_id=complaint_id,
-                                        mailbox=mailbox, now=now, automatic=True)
-            if queued is not None:
-                events.append(queued)
-        rows.insert_events(conn, events)
+            self.letters.queue(journal, letter, complaint_id=complaint_id, mailbox=mailbox,
+                               now=now, automatic=True)
+        journal.flush()

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 
 from triaged.domain.clock import as_utc
 from triaged.domain.records import ComplaintState, LetterState, Outcome
@@ -128,6 +129,19 @@ def known_so_far(conn: Connection, ids: Iterable[int]) -> dict[int, Known]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
+    texts = _first_texts(conn, wanted)
+    follow_ups = _counts(conn, _message.c.complaint_id, wanted,
+                         _message.c.outcome == Outcome.FOLLOW_UP.value)
+    sent = _counts(conn, _letter.c.complaint_id, wanted,
+                   _letter.c.state == LetterState.SENT.value)
+    return {
+        cid: Known(texts.get(cid, ""), follow_ups.get(cid, 0), sent.get(cid, 0))
+        for cid in wanted
+    }
+
+
+def _first_texts(conn: Connection, wanted: list[int]) -> dict[int, str]:
+    """The text of the message that opened each complaint."""
     first_ids = (
         select(func.min(_message.c.id).label("id"))
         .where(_message.c.complaint_id.in_(wanted),
@@ -135,34 +149,25 @@ def known_so_far(conn: Connection, ids: Iterable[int]) -> dict[int, Known]:
         .group_by(_message.c.complaint_id)
         .subquery()
     )
-    texts = {
+    return {
         int(row.complaint_id): row.text
         for row in conn.execute(
             select(_message.c.complaint_id, _message.c.text)
             .join(first_ids, _message.c.id == first_ids.c.id)
         )
     }
-    follow_ups: dict[int, int] = {
-        int(cid): int(count)
-        for cid, count in conn.execute(
-            select(_message.c.complaint_id, func.count())
-            .where(_message.c.complaint_id.in_(wanted),
-                   _message.c.outcome == Outcome.FOLLOW_UP.value)
-            .group_by(_message.c.complaint_id)
-        )
-    }
-    sent: dict[int, int] = {
-        int(cid): int(count)
-        for cid, count in conn.execute(
-            select(_letter.c.complaint_id, func.count())
-            .where(and_(_letter.c.complaint_id.in_(wanted),
-                        _letter.c.state == LetterState.SENT.value))
-            .group_by(_letter.c.complaint_id)
-        )
-    }
+
+
+def _counts(conn: Connection, column: ColumnElement[Any], wanted: list[int],
+            condition: ColumnElement[bool]) -> dict[int, int]:
+    """How many rows meeting `condition` each complaint id in `wanted` has in `column`."""
     return {
-        cid: Known(texts.get(cid, ""), int(follow_ups.get(cid, 0)), int(sent.get(cid, 0)))
-        for cid in wanted
+        int(cid): int(count)
+        for cid, count in conn.execute(
+            select(column, func.count())
+            .where(and_(column.in_(wanted), condition))
+            .group_by(column)
+        )
     }
 
 

@@ -75,7 +75,7 @@ class Complaint(StoreModel, table=True):
     reminded: bool = False
     # Who forwarded the mail that opened it ("" when the customer wrote to us).
     forwarded_by: str = ""
-    # The complaint whose reference a different sender quoted (see intake._thread).
+    # The complaint whose reference a different sender quoted (see usecases.intake.threads).
     linked_reference: str = ""
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)

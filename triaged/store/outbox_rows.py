@@ -20,11 +20,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
+from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
+from triaged.store.journal import Journal
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
-from triaged.store.rows import change_state, event, insert_events
+from triaged.store.rows import change_state
 
 _letter = metadata.tables["outbox_letter"]
 _complaint = metadata.tables["complaint"]
@@ -106,14 +108,14 @@ def queue_letter(
     to_key: str | None = None,
     about_key: str = "",
     state: LetterState = LetterState.QUEUED,
-) -> tuple[int, dict[str, Any] | None]:
+) -> tuple[int, Event | None]:
     """Queue a rendered letter for sending now; return its id and its `letter_queued` event.
 
     `to_key` is the recipient's mailbox key (`mailbox_key` with the built-in
     dot-ignoring domains when None); `about_key` the sender a staff notice is
     about. A `held` letter is stored but never sent alone (no event: the
     caller logs why). The event (None without a complaint) is for the caller
-    to insert with the rest of the message's events. A second letter with the
+    to record on its journal with the rest of its events. A second letter with the
     same `message_id` fails on the unique constraint.
     """
     kind = str(kind)
@@ -130,7 +132,7 @@ def queue_letter(
     )
     if complaint_id is None or state is not LetterState.QUEUED:
         return letter_id, None
-    queued = event(complaint_id, EventKind.LETTER_QUEUED, now=now, actor="system",
+    queued = Event(complaint_id, EventKind.LETTER_QUEUED, now, "system",
                    detail=letter_detail(letter_id, kind, to_email, message_id, automatic))
     return letter_id, queued
 
@@ -265,20 +267,17 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
     attempts = conn.execute(_MARK_SENT, {"letter_id": letter.id, "now": now}).scalar_one()
     if letter.complaint_id is None:
         return False
-    events = [
-        event(letter.complaint_id, EventKind.LETTER_SENT, now=now, actor="system",
-              detail={**letter_detail(letter.id, letter.kind, letter.to_email,
-                                      letter.message_id, letter.automatic),
-                      "attempts": int(attempts)})
-    ]
     acknowledged = None
-    if letter.kind == LetterKind.HOLDING.value:
-        acknowledged = change_state(conn, letter.complaint_id, ComplaintState.RECEIVED,
-                                    ComplaintState.ACKNOWLEDGED, now=now, actor="system",
-                                    detail={"letter": letter.message_id})
-        if acknowledged is not None:
-            events.append(acknowledged)
-    insert_events(conn, events)
+    with Journal(conn) as journal:
+        journal.record(Event(letter.complaint_id, EventKind.LETTER_SENT, now, "system",
+                             detail={**letter_detail(letter.id, letter.kind, letter.to_email,
+                                                     letter.message_id, letter.automatic),
+                                     "attempts": int(attempts)}))
+        if letter.kind == LetterKind.HOLDING.value:
+            acknowledged = change_state(conn, letter.complaint_id, ComplaintState.RECEIVED,
+                                        ComplaintState.ACKNOWLEDGED, now=now, actor="system",
+                                        detail={"letter": letter.message_id})
+            journal.record(acknowledged)
     return acknowledged is not None
 
 
@@ -339,8 +338,9 @@ def record_failed(
                                   bool(found.automatic)),
                   "error": error, "permanent": permanent, "attempts": attempts,
                   "retry_at": next_attempt_at if state is LetterState.QUEUED else None}
-        insert_events(conn, [event(found.complaint_id, EventKind.LETTER_FAILED, now=now,
-                                   actor="system", detail=detail)])
+        with Journal(conn) as journal:
+            journal.record(Event(found.complaint_id, EventKind.LETTER_FAILED, now, "system",
+                                 detail=detail))
     return state
 
 

@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from triaged.domain.events import Event
+from triaged.domain.records import EventKind
+from triaged.store.journal import Journal
 from triaged.store.models import QUARANTINE_STATES, metadata
-from triaged.store.rows import event, insert_events
 
 _message = metadata.tables["message"]
 _quarantine = metadata.tables["quarantine"]
@@ -109,9 +111,9 @@ def set_quarantine_state(
         parked = parked if moved == 1 else (get_quarantine(conn, quarantine_id) or parked)
     if parked.state != "open":
         raise ValueError(f"quarantine entry {quarantine_id} is already {parked.state}")
-    insert_events(conn, [event(parked.complaint_id, f"quarantine_{state}", now=now, actor=actor,
-                               message_row_id=parked.message_row_id,
-                               detail={"quarantine_id": quarantine_id,
-                                       "reason": parked.reason})])
+    with Journal(conn) as journal:
+        journal.record(Event(parked.complaint_id, EventKind(f"quarantine_{state}"), now, actor,
+                             parked.message_row_id,
+                             {"quarantine_id": quarantine_id, "reason": parked.reason}))
     return replace(parked, state=state)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.domain.clock import as_utc
+from triaged.domain.events import Event
 from triaged.domain.lifecycle import check_move
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, KnownId, Outcome
 from triaged.store.models import metadata
@@ -78,12 +80,10 @@ def encode_detail(detail: Mapping[str, Any] | None) -> str:
 
 _message = metadata.tables["message"]
 _complaint = metadata.tables["complaint"]
-_event = metadata.tables["event"]
 _letter = metadata.tables["outbox_letter"]
 
 # Statements are built once: building a Core statement and its cache key costs
 # more than running it on SQLite. Values travel as bind parameters.
-_INSERT_EVENT = insert(_event)
 _INSERT_MESSAGE = insert(_message).returning(_message.c.id)
 _DUPLICATE_CANDIDATES = (
     select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
@@ -132,68 +132,47 @@ _CHANGE_STATE = (
 )
 
 
-def event(
-    complaint_id: int | None,
-    kind: EventKind | str,
-    *,
-    now: datetime,
-    actor: str,
-    message_row_id: int | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One event-log row as parameters for `insert_events`.
+@dataclass(frozen=True)
+class IncomingRow:
+    """One incoming message as stored: where it was read, what it said, what became of it.
 
-    `detail` is stored as JSON (see `encode_detail`); the event gets its id
-    when inserted, with the rest of the message's events in one executemany.
+    `raw` is None when the bytes are not kept (a duplicate) and may be cut at
+    `[limits] raw_max` (`reason` then says so); `size` is always the size that
+    arrived. `text` is cut to `TEXT_CAP` when stored.
     """
-    return {
-        "complaint_id": complaint_id,
-        "message_row_id": message_row_id,
-        "at": now,
-        "kind": str(kind),
-        "actor": actor,
-        "detail": encode_detail(detail),
-    }
+
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    sha256: str
+    raw: bytes | None
+    size: int
+    outcome: Outcome
+    rule: str
+    received_at: datetime
+    message_id: str = ""
+    sender: str = ""
+    subject: str = ""
+    sent_date: datetime | None = None
+    text: str = ""
+    reason: str = ""
+    complaint_id: int | None = None
+    duplicate_of: int | None = None
 
 
-def insert_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
-    """Append `events` (made by `event`) to the log in one executemany."""
-    if events:
-        conn.execute(_INSERT_EVENT, list(events))
-
-
-def insert_message(
-    conn: Connection,
-    *,
-    mailbox: str,
-    folder: str,
-    uidvalidity: int,
-    uid: int,
-    message_id: str,
-    sha256: str,
-    raw: bytes | None,
-    size: int,
-    sender: str,
-    subject: str,
-    sent_date: datetime | None,
-    text: str,
-    outcome: Outcome | str,
-    rule: str,
-    received_at: datetime,
-    reason: str = "",
-    complaint_id: int | None = None,
-    duplicate_of: int | None = None,
-) -> int:
-    """Store one incoming message and return its id; `text` is cut to `TEXT_CAP`."""
+def insert_message(conn: Connection, row: IncomingRow) -> int:
+    """Store one incoming message and return its id."""
     result = conn.execute(
         _INSERT_MESSAGE,
         {
-            "mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid,
-            "message_id": message_id, "sha256": sha256, "raw": raw, "size": size,
-            "sender": sender, "subject": subject, "sent_date": sent_date,
-            "text": cap_text(text), "outcome": str(outcome), "rule": rule, "reason": reason,
-            "complaint_id": complaint_id, "duplicate_of": duplicate_of,
-            "received_at": received_at,
+            "mailbox": row.mailbox, "folder": row.folder, "uidvalidity": row.uidvalidity,
+            "uid": row.uid, "message_id": row.message_id, "sha256": row.sha256,
+            "raw": row.raw, "size": row.size, "sender": row.sender, "subject": row.subject,
+            "sent_date": row.sent_date, "text": cap_text(row.text),
+            "outcome": row.outcome.value, "rule": row.rule, "reason": row.reason,
+            "complaint_id": row.complaint_id, "duplicate_of": row.duplicate_of,
+            "received_at": row.received_at,
         },
     )
     return int(result.scalar_one())
@@ -227,13 +206,17 @@ def duplicate_of(
         candidates = conn.execute(_SAME_HASH_OR_ID, {"sha256": sha256, "mid": message_id}).all()
     else:
         candidates = conn.execute(_SAME_HASH, {"sha256": sha256}).all()
-    if not candidates:
-        return None
     for c in candidates:
         if c.sha256 == sha256:
             return int(c.id)
     if not message_id:
         return None
+    return _same_mail(candidates, sender, sent_date, text)
+
+
+def _same_mail(candidates: Sequence[Any], sender: str, sent_date: datetime | None,
+               text: str) -> int | None:
+    """The first stored row with the same sender (any case), date and stored text."""
     wanted_date = as_utc(sent_date) if sent_date is not None else None
     wanted_text = cap_text(text)
     wanted_sender = sender.lower()
@@ -347,11 +330,10 @@ def registered_event(
     message_row_id: int | None,
     now: datetime,
     actor: str = "system",
-) -> dict[str, Any]:
-    """The `registered` event of a complaint `insert_complaint` created, as `event` parameters."""
-    return event(complaint_id, EventKind.REGISTERED, now=now, actor=actor,
-                 message_row_id=message_row_id,
-                 detail={"reference": reference, "due_at": due_at, "customer": customer_email})
+) -> Event:
+    """The `registered` event of a complaint `insert_complaint` created."""
+    return Event(complaint_id, EventKind.REGISTERED, now, actor, message_row_id,
+                 {"reference": reference, "due_at": due_at, "customer": customer_email})
 
 
 def set_state(
@@ -363,7 +345,7 @@ def set_state(
     actor: str,
     message_row_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> Event | None:
     """`change_state` for a complaint as it was read: from `complaint.state` to `new_state`."""
     return _change(conn, complaint.reference, complaint.id, complaint.state, new_state,
                    now=now, actor=actor, message_row_id=message_row_id, detail=detail)
@@ -379,10 +361,10 @@ def change_state(
     actor: str,
     message_row_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> Event | None:
     """Move the complaint from `old_state` to `new_state` if it is still in `old_state`.
 
-    Returns the `state_changed` event to insert (its detail with `from` and
+    Returns the `state_changed` event to record (its detail with `from` and
     `to`), or None when the complaint is no longer in `old_state` (someone else
     moved it first). Raises `ForbiddenMove`, writing nothing, when the lifecycle
     (`triaged.domain.lifecycle`) does not allow the move.
@@ -402,7 +384,7 @@ def _change(
     actor: str,
     message_row_id: int | None,
     detail: Mapping[str, Any] | None,
-) -> dict[str, Any] | None:
+) -> Event | None:
     check_move(name, old_state, new_state)
     moved = conn.execute(
         _CHANGE_STATE,
@@ -410,6 +392,5 @@ def _change(
     ).rowcount
     if moved != 1:
         return None
-    return event(complaint_id, EventKind.STATE_CHANGED, now=now, actor=actor,
-                 message_row_id=message_row_id,
-                 detail={**(detail or {}), "from": old_state.value, "to": new_state.value})
+    return Event(complaint_id, EventKind.STATE_CHANGED, now, actor, message_row_id,
+                 {**(detail or {}), "from": old_state.value, "to": new_state.value})

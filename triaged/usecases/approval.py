@@ -37,10 +37,12 @@ from triaged.core.letters.customer import language_name, local_date_words
 from triaged.core.letters.excerpt import text_excerpt
 from triaged.core.letters.final import ClosingFacts, final_letter
 from triaged.core.reply_text import new_text
+from triaged.domain.events import Event
 from triaged.domain.records import Address, ComplaintState, EventKind, Letter, LetterKind
 from triaged.replies.purposes import Purpose, Refused, ReplyContext
 from triaged.store import approval_rows, rows
 from triaged.store.approval_rows import ComplaintFacts, DraftRow
+from triaged.store.journal import Journal
 from triaged.usecases.mailer import Mailer
 
 log = logging.getLogger("triaged.approval")
@@ -110,34 +112,27 @@ class Approvals:
         tag = self.mailer.renderer.pick_language(complaint.language, LetterKind.FINAL)
         return language_name(tag, self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
 
-    def _staff_letter(self, conn: Connection, complaint: ComplaintFacts, kind: LetterKind,
-                      context: Mapping[str, Any], now: datetime,
-                      about: str = "") -> list[dict[str, Any]]:
+    def _staff_letter(self, journal: Journal, complaint: ComplaintFacts, kind: LetterKind,
+                      context: Mapping[str, Any], now: datetime, about: str = "") -> None:
         """One letter to each `staff.notify` address, each able to answer with a draft.
 
         `about`: the mailbox key of the sender whose mail this is about, for the
         per-sender limit on notices (`letter_limits`); "" for no limit."""
-        events: list[dict[str, Any]] = []
         can_reply = self.config.approval.secret is not None
         for address in self.config.staff.notify:
             letter = self.mailer.internal_letter(kind, Address(address),
                                                  {**context, "can_reply": can_reply})
             if can_reply:
                 token = self.mailer.make_token(DRAFT, complaint.id, 0, address, now)
-                queued = self.mailer.queue_with_token(conn, letter, token,
-                                                      complaint_id=complaint.id,
-                                                      mailbox=complaint.mailbox, now=now,
-                                                      about=about)
+                self.mailer.queue_with_token(journal, letter, token, complaint_id=complaint.id,
+                                             mailbox=complaint.mailbox, now=now, about=about)
             else:
-                queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
-                                           mailbox=complaint.mailbox, now=now, about=about)
-            if queued is not None:
-                events.append(queued)
-        return events
+                self.mailer.queue(journal, letter, complaint_id=complaint.id,
+                                  mailbox=complaint.mailbox, now=now, about=about)
 
-    def notify_new(self, conn: Connection, complaint: ComplaintFacts, text: str,
-                   now: datetime, about: str = "") -> list[dict[str, Any]]:
-        """Tell `staff.notify` of a new complaint, with the customer's text; the events.
+    def notify_new(self, journal: Journal, complaint: ComplaintFacts, text: str,
+                   now: datetime, about: str = "") -> None:
+        """Tell `staff.notify` of a new complaint, with the customer's text.
 
         Past the per-sender limit for the sender keyed `about`, the notice waits
         for the staff digest."""
@@ -145,17 +140,16 @@ class Approvals:
                    "received": self._when(complaint.received_at),
                    "due": self._when(complaint.due_at),
                    "complaint_text": text_excerpt(text, complaint.reference)}
-        return self._staff_letter(conn, complaint, LetterKind.NEW_COMPLAINT, context, now,
-                                  about)
+        self._staff_letter(journal, complaint, LetterKind.NEW_COMPLAINT, context, now, about)
 
-    def notify_reopened(self, conn: Connection, complaint: ComplaintFacts, text: str,
-                        old_state: ComplaintState, now: datetime) -> list[dict[str, Any]]:
-        """Tell staff the customer wrote again about a settled complaint; the events."""
+    def notify_reopened(self, journal: Journal, complaint: ComplaintFacts, text: str,
+                        old_state: ComplaintState, now: datetime) -> None:
+        """Tell staff the customer wrote again about a settled complaint."""
         context = {**self._base_context(complaint), "reopened": True,
                    "old_state": old_state.value, "reason": text_excerpt(text, complaint.reference),
                    "version": 0,
                    "decided_by": ""}
-        return self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
+        self._staff_letter(journal, complaint, LetterKind.REJECTED, context, now)
 
     # -- drafting ----------------------------------------------------------------
 
@@ -176,14 +170,14 @@ class Approvals:
         draft = approval_rows.add_draft(conn, complaint_id=complaint.id, text=text.strip(),
                                         author=author, source=source,
                                         message_row_id=message_row_id, now=now)
-        events = [rows.event(complaint.id, EventKind.DRAFTED, now=now, actor=author,
-                             message_row_id=message_row_id,
-                             detail={"version": draft.version, "source": source})]
-        events += self._move(conn, complaint, ComplaintState.AWAITING_APPROVAL, author,
-                             message_row_id, now)
-        # Written before the request is made, so that its short history shows this draft.
-        rows.insert_events(conn, events)
-        rows.insert_events(conn, self._request(conn, complaint, draft, now))
+        with Journal(conn) as journal:
+            journal.record(Event(complaint.id, EventKind.DRAFTED, now, author, message_row_id,
+                                 {"version": draft.version, "source": source}))
+            self._move(journal, complaint, ComplaintState.AWAITING_APPROVAL, author,
+                       message_row_id, now)
+            # Written before the request is made, so that its short history shows this draft.
+            journal.flush()
+            self._request(journal, complaint, draft, now)
         log.info("%s: version %d drafted by %s", complaint.reference, draft.version, author,
                  extra=logs.fields(reference=complaint.reference))
         return draft
@@ -194,9 +188,9 @@ class Approvals:
         lowest = min(m.level for m in self.config.managers)
         return [Address(m.email, m.name) for m in self.config.managers if m.level == lowest]
 
-    def _move(self, conn: Connection, complaint: ComplaintFacts, target: ComplaintState,
-              actor: str, message_row_id: int | None, now: datetime) -> list[dict[str, Any]]:
-        """Walk the complaint to `target` along the allowed state changes; the events."""
+    def _move(self, journal: Journal, complaint: ComplaintFacts, target: ComplaintState,
+              actor: str, message_row_id: int | None, now: datetime) -> None:
+        """Walk the complaint to `target` along the allowed state changes."""
         path = {
             ComplaintState.AWAITING_APPROVAL: {
                 ComplaintState.RECEIVED: [ComplaintState.IN_PROGRESS],
@@ -206,20 +200,19 @@ class Approvals:
             },
         }.get(target, {}).get(complaint.state, [])
         if path is None:
-            return []
-        events: list[dict[str, Any]] = []
+            return
         state = complaint.state
         for step in [*path, target]:
-            moved = rows.change_state(conn, complaint.id, state, step, now=now, actor=actor,
-                                      message_row_id=message_row_id)
+            moved = rows.change_state(journal.conn, complaint.id, state, step, now=now,
+                                      actor=actor, message_row_id=message_row_id)
             if moved is None:
                 raise Refused(f"complaint {complaint.reference} changed meanwhile; try again")
-            events.append(moved)
+            journal.record(moved)
             state = step
-        return events
 
-    def _request(self, conn: Connection, complaint: ComplaintFacts, draft: DraftRow,
-                 now: datetime) -> list[dict[str, Any]]:
+    def _request(self, journal: Journal, complaint: ComplaintFacts, draft: DraftRow,
+                 now: datetime) -> None:
+        conn = journal.conn
         final = self.final_letter(conn, complaint, draft.text)
         expires = self.mailer.token_expiry(now)
         context = {
@@ -233,23 +226,18 @@ class Approvals:
                                            complaint.reference),
             "expires": self._when(expires),
         }
-        events: list[dict[str, Any]] = []
         managers = self._approvers()
         for manager in managers:
             letter = self.mailer.internal_letter(LetterKind.APPROVAL_REQUEST, manager,
                                                  {**context, "manager_name": manager.name})
             token = self.mailer.make_token(APPROVE, complaint.id, draft.version, manager.email,
                                            now)
-            queued = self.mailer.queue_with_token(conn, letter, token, complaint_id=complaint.id,
-                                                  mailbox=complaint.mailbox, now=now)
-            if queued is not None:
-                events.append(queued)
-        events.append(rows.event(complaint.id, EventKind.APPROVAL_REQUESTED, now=now,
-                                 actor="system",
-                                 detail={"version": draft.version,
-                                         "managers": [m.email for m in managers],
-                                         "expires_at": expires}))
-        return events
+            self.mailer.queue_with_token(journal, letter, token, complaint_id=complaint.id,
+                                         mailbox=complaint.mailbox, now=now)
+        journal.record(Event(complaint.id, EventKind.APPROVAL_REQUESTED, now, "system",
+                             detail={"version": draft.version,
+                                     "managers": [m.email for m in managers],
+                                     "expires_at": expires}))
 
     # -- decisions ---------------------------------------------------------------
 
@@ -265,36 +253,40 @@ class Approvals:
         message_row_id: int | None, now: datetime, edited: str = "",
     ) -> dict[str, Any]:
         """Send the current version (or `edited`, as a new version) and resolve the complaint."""
+        with Journal(conn) as journal:
+            detail = self._approve(journal, complaint, by=by, via=via,
+                                   message_row_id=message_row_id, now=now, edited=edited)
+        log.info("%s: version %d approved by %s (%s)", complaint.reference, detail["version"],
+                 by, via, extra=logs.fields(reference=complaint.reference))
+        return detail
+
+    def _approve(
+        self, journal: Journal, complaint: ComplaintFacts, *, by: str, via: str,
+        message_row_id: int | None, now: datetime, edited: str,
+    ) -> dict[str, Any]:
+        conn = journal.conn
         draft = self._awaiting(conn, complaint)
-        events: list[dict[str, Any]] = []
         if edited:
             draft = approval_rows.add_draft(conn, complaint_id=complaint.id, text=edited,
                                             author=by, source="edit",
                                             message_row_id=message_row_id, now=now)
-            events.append(rows.event(complaint.id, EventKind.DRAFTED, now=now, actor=by,
-                                     message_row_id=message_row_id,
-                                     detail={"version": draft.version, "source": "edit"}))
+            journal.record(Event(complaint.id, EventKind.DRAFTED, now, by, message_row_id,
+                                 {"version": draft.version, "source": "edit"}))
         letter = self.final_letter(conn, complaint, draft.text)
-        queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
-                                   mailbox=complaint.mailbox, now=now)
-        events += [e for e in (queued,) if e is not None]
-        moved = self._decided(conn, complaint, ComplaintState.RESOLVED, by=by,
-                              message_row_id=message_row_id, now=now,
-                              detail={"approved_version": draft.version})
+        self.mailer.queue(journal, letter, complaint_id=complaint.id,
+                          mailbox=complaint.mailbox, now=now)
+        journal.record(self._decided(conn, complaint, ComplaintState.RESOLVED, by=by,
+                                     message_row_id=message_row_id, now=now,
+                                     detail={"approved_version": draft.version}))
         detail = {"version": draft.version, "by": by, "via": via, "edited": bool(edited),
                   "language": letter.language}
-        events += [moved, rows.event(complaint.id, EventKind.APPROVED, now=now, actor=by,
-                                     message_row_id=message_row_id, detail=detail)]
+        journal.record(Event(complaint.id, EventKind.APPROVED, now, by, message_row_id, detail))
         if via == "email":
             context = {**self._base_context(complaint), "version": draft.version,
                        "edited": bool(edited)}
             confirmation = self.mailer.internal_letter(LetterKind.APPROVED, Address(by), context)
-            queued = self.mailer.queue(conn, confirmation, complaint_id=complaint.id,
-                                       mailbox=complaint.mailbox, now=now)
-            events += [e for e in (queued,) if e is not None]
-        rows.insert_events(conn, events)
-        log.info("%s: version %d approved by %s (%s)", complaint.reference, draft.version, by,
-                 via, extra=logs.fields(reference=complaint.reference))
+            self.mailer.queue(journal, confirmation, complaint_id=complaint.id,
+                              mailbox=complaint.mailbox, now=now)
         return detail
 
     def reject(
@@ -309,12 +301,12 @@ class Approvals:
                               message_row_id=message_row_id, now=now,
                               detail={"rejected_version": draft.version})
         detail = {"version": draft.version, "by": by, "via": via, "reason": reason.strip()}
-        events = [moved, rows.event(complaint.id, EventKind.REJECTED, now=now, actor=by,
-                                    message_row_id=message_row_id, detail=detail)]
         context = {**self._base_context(complaint), "reopened": False, "decided_by": by,
                    "version": draft.version, "reason": reason.strip()}
-        events += self._staff_letter(conn, complaint, LetterKind.REJECTED, context, now)
-        rows.insert_events(conn, events)
+        with Journal(conn) as journal:
+            journal.record(moved, Event(complaint.id, EventKind.REJECTED, now, by,
+                                        message_row_id, detail))
+            self._staff_letter(journal, complaint, LetterKind.REJECTED, context, now)
         log.info("%s: version %d rejected by %s (%s)", complaint.reference, draft.version, by,
                  via, extra=logs.fields(reference=complaint.reference))
         return detail
@@ -323,7 +315,7 @@ class Approvals:
     def _decided(
         conn: Connection, complaint: ComplaintFacts, to: ComplaintState, *, by: str,
         message_row_id: int | None, now: datetime, detail: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> Event:
         """Move the complaint out of `awaiting_approval`; its `state_changed` event.
 
         Refused when another decision moved it first (the two raced).

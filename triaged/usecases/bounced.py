@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
 from triaged.config.records import Config
 from triaged.core.parse.bounces import Bounce, FailedRecipient
 from triaged.core.return_path import cited_letters, return_key
+from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key, same_mailbox
 from triaged.domain.records import Address, EventKind, LetterKind, LetterState, ParsedMail
 from triaged.store import outbox_rows, rows, suppression
+from triaged.store.journal import Journal
 from triaged.store.outbox_rows import LetterRef
 from triaged.usecases.mailer import Mailer
 from triaged.usecases.notices import staff_notice
@@ -88,7 +89,7 @@ def _recipient(bounce: Bounce, letter: LetterRef) -> FailedRecipient:
 
 
 def record(
-    conn: Connection,
+    journal: Journal,
     mailer: Mailer,
     bounce: Bounce,
     letters: list[LetterRef],
@@ -96,18 +97,18 @@ def record(
     message_row_id: int,
     mailbox: str,
     now: datetime,
-) -> list[dict[str, Any]]:
-    """Apply the bounce to each letter; return the events to log."""
+) -> None:
+    """Apply the bounce to each letter, recording what it did on `journal`."""
+    conn = journal.conn
     own = {mailbox_key(address) for address in mailer.config.own_addresses()}
-    events: list[dict[str, Any]] = []
     for letter in letters:
         failed = _recipient(bounce, letter)
         kind = "delayed" if failed.delayed else ("hard" if failed.hard else "soft")
         detail = {"letter_id": letter.id, "kind": letter.kind, "to": letter.to_email,
                   "message_id": letter.message_id, "status": failed.status,
                   "diagnostic": failed.diagnostic, "bounce": kind, "form": bounce.form}
-        events.append(rows.event(letter.complaint_id, EventKind.LETTER_BOUNCED, now=now,
-                                 actor="system", message_row_id=message_row_id, detail=detail))
+        journal.record(Event(letter.complaint_id, EventKind.LETTER_BOUNCED, now, "system",
+                             message_row_id, detail))
         if failed.delayed:
             # Still being tried by the remote server: nothing has failed yet.
             continue
@@ -116,44 +117,42 @@ def record(
         error = f"bounced ({kind}): {failed.status} {failed.diagnostic}".strip()
         outbox_rows.fail_letter(conn, letter.id, error=error, now=now)
         if mailbox_key(letter.to_email) in own:
-            events.extend(_alert(conn, mailer, letter, failed, error, message_row_id, mailbox,
-                                 now))
+            _alert(journal, mailer, letter, failed, error, message_row_id, mailbox, now)
             continue
         if failed.hard:
-            events.extend(_suppress(conn, letter, error, message_row_id, now))
-        events.extend(_tell_staff(conn, mailer, letter, failed, kind, mailbox, now))
-    return events
+            _suppress(journal, letter, error, message_row_id, now)
+        _tell_staff(journal, mailer, letter, failed, kind, mailbox, now)
 
 
 def _suppress(
-    conn: Connection, letter: LetterRef, error: str, message_row_id: int, now: datetime
-) -> list[dict[str, Any]]:
+    journal: Journal, letter: LetterRef, error: str, message_row_id: int, now: datetime
+) -> None:
+    conn = journal.conn
     if not suppression.suppress(conn, letter.to_email, reason=error,
                                 message_row_id=message_row_id, now=now):
-        return []
+        return
     stopped = outbox_rows.fail_waiting_to(conn, letter.to_email,
                                           error=f"not sent: {error}", now=now)
-    return [rows.event(letter.complaint_id, EventKind.ADDRESS_SUPPRESSED, now=now,
-                       actor="system", message_row_id=message_row_id,
-                       detail={"address": letter.to_email.lower(), "why": error,
-                               "letters_stopped": stopped})]
+    journal.record(Event(letter.complaint_id, EventKind.ADDRESS_SUPPRESSED, now, "system",
+                         message_row_id, {"address": letter.to_email.lower(), "why": error,
+                                          "letters_stopped": stopped}))
 
 
 def _alert(
-    conn: Connection, mailer: Mailer, letter: LetterRef, failed: FailedRecipient, error: str,
+    journal: Journal, mailer: Mailer, letter: LetterRef, failed: FailedRecipient, error: str,
     message_row_id: int, mailbox: str, now: datetime,
-) -> list[dict[str, Any]]:
+) -> None:
     """One of the business's own addresses failed: an alert, and the others told once."""
+    conn = journal.conn
     log.error("mail to %s, an address of the business, is not delivered: %s; it stays "
               "unsuppressed and `triaged health` reports it", letter.to_email, error)
     opened = suppression.raise_alert(conn, letter.to_email, reason=error,
                                      message_row_id=message_row_id, now=now)
-    events = [rows.event(letter.complaint_id, EventKind.ADDRESS_FAILING, now=now, actor="system",
-                         message_row_id=message_row_id,
-                         detail={"address": letter.to_email.lower(), "why": error,
-                                 "new": opened})]
+    journal.record(Event(letter.complaint_id, EventKind.ADDRESS_FAILING, now, "system",
+                         message_row_id,
+                         {"address": letter.to_email.lower(), "why": error, "new": opened}))
     if not opened:
-        return events
+        return
     config = mailer.config
     reference = ""
     if letter.complaint_id is not None:
@@ -174,25 +173,22 @@ def _alert(
         if key in troubled:
             continue
         notice = mailer.internal_letter(LetterKind.STAFF_NOTICE, Address(address), context)
-        queued = mailer.queue(conn, notice, complaint_id=letter.complaint_id, mailbox=mailbox,
-                              now=now)
-        if queued is not None:
-            events.append(queued)
-    return events
+        mailer.queue(journal, notice, complaint_id=letter.complaint_id, mailbox=mailbox,
+                     now=now)
 
 
 def _tell_staff(
-    conn: Connection, mailer: Mailer, letter: LetterRef, failed: FailedRecipient, kind: str,
+    journal: Journal, mailer: Mailer, letter: LetterRef, failed: FailedRecipient, kind: str,
     mailbox: str, now: datetime,
-) -> list[dict[str, Any]]:
+) -> None:
     """Staff hear that a *customer* was never reached."""
     if letter.complaint_id is None:
-        return []
-    complaint = rows.complaint_by_id(conn, letter.complaint_id)
+        return
+    complaint = rows.complaint_by_id(journal.conn, letter.complaint_id)
     if complaint is None or not same_mailbox(complaint.customer_email, letter.to_email):
-        return []
+        return
     detail = " ".join(x for x in (failed.status, failed.diagnostic) if x) or kind
-    return staff_notice(conn, mailer, topic="bounced", complaint_id=complaint.id,
+    staff_notice(journal, mailer, topic="bounced", complaint_id=complaint.id,
                         reference=complaint.reference, mailbox=mailbox, now=now,
                         customer_email=letter.to_email, subject=letter.subject,
                         letter_kind=letter.kind, detail=detail, hard=failed.hard)

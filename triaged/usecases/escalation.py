@@ -28,9 +28,11 @@ from triaged.config.records import ManagerConfig
 from triaged.core.ladder import StepKind, ladder_of
 from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_letter, reminder_letter
 from triaged.domain.clock import Clock
+from triaged.domain.events import Event
 from triaged.domain.records import Address, EventKind, Letter
-from triaged.store import ladder_rows, rows
+from triaged.store import ladder_rows
 from triaged.store.db import transaction
+from triaged.store.journal import Journal
 from triaged.usecases import escalation_replies
 from triaged.usecases.mailer import Mailer
 
@@ -108,12 +110,7 @@ class Escalator:
                                        level=step.level, reminded=True, now=now):
                 continue  # another instance took this step
             if step.kind is StepKind.REMIND:
-                item = self._item(complaint, level=complaint.escalation_level)
-                recipients = list(self.config.staff.notify)
-                for address in recipients:
-                    told.reminders[address].append(item)
-                told.events.append((complaint.id, EventKind.REMINDED,
-                                    {"due_at": complaint.due_at}, recipients))
+                self._remind(told, complaint)
                 report.reminded.append(complaint.reference)
             elif step.kind is StepKind.ESCALATE:
                 escalated.append((complaint, step.level, step.repeat))
@@ -121,6 +118,22 @@ class Escalator:
             else:
                 log.warning("%s is overdue and no manager is configured to hear of it",
                             complaint.reference, extra=logs.fields(reference=complaint.reference))
+        self._escalate(conn, told, escalated, now)
+        return told
+
+    def _remind(self, told: _Told, complaint: ladder_rows.DueComplaint) -> None:
+        """A reminder to every `staff.notify` address: the complaint nears its date."""
+        item = self._item(complaint, level=complaint.escalation_level)
+        recipients = list(self.config.staff.notify)
+        for address in recipients:
+            told.reminders[address].append(item)
+        told.events.append((complaint.id, EventKind.REMINDED, {"due_at": complaint.due_at},
+                            recipients))
+
+    def _escalate(self, conn: Connection, told: _Told,
+                  escalated: list[tuple[ladder_rows.DueComplaint, int, bool]],
+                  now: datetime) -> None:
+        """Overdue complaints to the managers of their level, with what is known so far."""
         known = ladder_rows.known_so_far(conn, (c.id for c, _, _ in escalated))
         for complaint, level, repeat in escalated:
             facts = known.get(complaint.id, ladder_rows.Known())
@@ -132,7 +145,6 @@ class Escalator:
                                 {"level": level, "repeat": repeat, "due_at": complaint.due_at,
                                  "late_seconds": int((now - complaint.due_at).total_seconds())},
                                 recipients))
-        return told
 
     def _item(self, c: ladder_rows.DueComplaint, *, level: int, repeat: bool = False,
               known: ladder_rows.Known | None = None) -> DigestItem:
@@ -150,10 +162,22 @@ class Escalator:
     def _write(self, conn: Connection, told: _Told, now: datetime) -> int:
         message_ids: dict[tuple[str, str], str] = {}
         names = {m.email: m.name for m in self.config.managers}
-        events: list[dict[str, Any]] = []
+        with Journal(conn) as journal:
+            self._write_letters(journal, told, names, message_ids, now)
+            for complaint_id, kind, detail, recipients in told.events:
+                letter_kind = "reminder" if kind is EventKind.REMINDED else "escalation"
+                letters = [{"to": a, "message_id": message_ids[(letter_kind, a)]}
+                           for a in recipients]
+                journal.record(Event(complaint_id, kind, now, "system",
+                                     detail={**detail, "letters": letters}))
+        return len(message_ids)
+
+    def _write_letters(self, journal: Journal, told: _Told, names: dict[str, str],
+                       message_ids: dict[tuple[str, str], str], now: datetime) -> None:
+        """Queue the reminders and escalations, noting each letter's Message-ID."""
         for address, items in told.reminders.items():
             letter = reminder_letter(self._facts(Address(address), items, now), self.renderer)
-            message_ids[("reminder", address)] = self._queue(conn, letter, now, events)
+            message_ids[("reminder", address)] = self._queue(journal, letter, now)
         for address, items in told.escalations.items():
             to = Address(address, names.get(address, ""))
             tokens = self._tokens(address, items, now)
@@ -162,15 +186,8 @@ class Escalator:
             letter = escalation_letter(self._facts(to, items, now), self.renderer)
             single = tokens.get(items[0].complaint_id, "") if len(items) == 1 else ""
             message_ids[("escalation", address)] = self._queue(
-                conn, letter, now, events, token=single,
+                journal, letter, now, token=single,
                 complaint_id=items[0].complaint_id if single else None)
-        for complaint_id, kind, detail, recipients in told.events:
-            letter_kind = "reminder" if kind is EventKind.REMINDED else "escalation"
-            letters = [{"to": a, "message_id": message_ids[(letter_kind, a)]} for a in recipients]
-            events.append(rows.event(complaint_id, kind, now=now, actor="system",
-                                     detail={**detail, "letters": letters}))
-        rows.insert_events(conn, events)
-        return len(message_ids)
 
     def _facts(self, to: Address, items: list[DigestItem], now: datetime) -> DigestFacts:
         business = self.config.business
@@ -188,8 +205,7 @@ class Escalator:
     def _reply_address(self, token: str) -> str:
         return self.mailer.reply_address(token, _MAILBOX) if token else ""
 
-    def _queue(self, conn: Connection, letter: Letter, now: datetime,
-               events: list[dict[str, Any]], *, token: str = "",
+    def _queue(self, journal: Journal, letter: Letter, now: datetime, *, token: str = "",
                complaint_id: int | None = None) -> str:
         """Queue one staff letter; its Message-ID. With a token (a digest of one
         complaint), the token rides in the headers so that a plain Reply counts.
@@ -199,12 +215,10 @@ class Escalator:
         """
         if token and complaint_id is not None:
             message_id = self.mailer.token_message_id(token, _MAILBOX)
-            queued = self.mailer.queue_with_token(conn, letter, token, complaint_id=complaint_id,
-                                                  mailbox=_MAILBOX, now=now)
+            self.mailer.queue_with_token(journal, letter, token, complaint_id=complaint_id,
+                                         mailbox=_MAILBOX, now=now)
         else:
             message_id = self.mailer.message_id_for(_MAILBOX)
-            queued = self.mailer.queue(conn, letter, complaint_id=None, mailbox=_MAILBOX,
-                                       now=now, message_id=message_id)
-        if queued is not None:
-            events.append(queued)
+            self.mailer.queue(journal, letter, complaint_id=None, mailbox=_MAILBOX, now=now,
+                              message_id=message_id)
         return message_id

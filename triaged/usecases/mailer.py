@@ -6,9 +6,8 @@ in which language an internal letter is written (the business's, else
 English), and how a token is put into a letter (Reply-To plus-address,
 Message-ID, subject; see `carriers`). Every use case queues a letter with
 `queue`: it applies the limits on automatic mail (`letter_limits`), composes the
-message and returns the event to log. Use cases call it with their open
-connection, so a letter is queued in the same transaction as the change that
-caused it.
+message and records its event on the use case's `Journal`, so a letter is
+queued in the same transaction as the change that caused it.
 """
 
 from __future__ import annotations
@@ -19,17 +18,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from triaged.config.records import Config
 from triaged.core.calendar import BusinessCalendar
 from triaged.core.letters.compose import compose, new_message_id
 from triaged.core.letters.excerpt import bounded_context
 from triaged.core.letters.render import Renderer
+from triaged.domain.events import Event
 from triaged.domain.records import Address, EventKind, Letter, LetterKind, LetterState
 from triaged.replies import carriers
 from triaged.replies.tokens import make_token
-from triaged.store import outbox_rows, rows
+from triaged.store import outbox_rows
+from triaged.store.journal import Journal
 from triaged.usecases import letter_limits
 
 log = logging.getLogger("triaged.mailer")
@@ -98,7 +97,7 @@ class Mailer:
 
     def queue(
         self,
-        conn: Connection,
+        journal: Journal,
         letter: Letter,
         *,
         complaint_id: int | None,
@@ -107,18 +106,19 @@ class Mailer:
         automatic: bool = False,
         message_id: str = "",
         about: str = "",
-    ) -> dict[str, Any] | None:
-        """Queue `letter`; return the event to log: `letter_queued`, or `letter_suppressed`
-        when an automatic letter would pass a limit (`letter_limits`) or a notice to
-        staff about the sender whose mailbox key is `about` waits for their digest."""
-        limits = self.config.limits
-        if automatic:
-            why = letter_limits.automatic_refused(conn, limits, letter.to.email, now)
-            if why:
-                log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
-                return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
-                                  actor="system", detail={"kind": letter.kind.value,
-                                                          "to": letter.to.email, "why": why})
+    ) -> None:
+        """Queue `letter` on the journal's transaction and record what became of it:
+        `letter_queued`, or `letter_suppressed` when an automatic letter would pass a
+        limit (`letter_limits`) or a notice to staff about the sender whose mailbox key
+        is `about` waits for their digest. `letter_queued` is only for a letter about
+        a complaint."""
+        conn, limits = journal.conn, self.config.limits
+        why = (letter_limits.automatic_refused(conn, limits, letter.to.email, now)
+               if automatic else "")
+        if why:
+            log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
+            journal.record(_suppressed(complaint_id, letter, now, why))
+            return
         held = letter_limits.notice_held(conn, limits, letter.to.email, about, now)
         sender = self.sender(mailbox)
         message_id = message_id or new_message_id(sender)
@@ -129,18 +129,16 @@ class Mailer:
             now=now, to_key=letter_limits.key_of(limits, letter.to.email), about_key=about,
             state=LetterState.HELD if held else LetterState.QUEUED)
         if held:
-            return rows.event(complaint_id, EventKind.LETTER_SUPPRESSED, now=now,
-                              actor="system",
-                              detail={"kind": letter.kind.value, "to": letter.to.email,
-                                      "letter_id": letter_id,
-                                      "why": f"staff notice limit "
-                                             f"{limits.staff_notices_per_hour}/h for {about}: "
-                                             "listed in the next staff digest"})
-        return queued
+            journal.record(_suppressed(
+                complaint_id, letter, now,
+                f"staff notice limit {limits.staff_notices_per_hour}/h for {about}: "
+                "listed in the next staff digest", letter_id=letter_id))
+            return
+        journal.record(queued)
 
     def queue_with_token(
         self,
-        conn: Connection,
+        journal: Journal,
         letter: Letter,
         token: str,
         *,
@@ -148,7 +146,7 @@ class Mailer:
         mailbox: str,
         now: datetime,
         about: str = "",
-    ) -> dict[str, Any] | None:
+    ) -> None:
         """Queue `letter` carrying `token` in its Reply-To, Message-ID and subject."""
         tagged = replace(
             letter,
@@ -156,7 +154,7 @@ class Mailer:
             extra_headers=(*letter.extra_headers,
                            ("Reply-To", self.reply_address(token, mailbox))),
         )
-        return self.queue(conn, tagged, complaint_id=complaint_id, mailbox=mailbox, now=now,
+        self.queue(journal, tagged, complaint_id=complaint_id, mailbox=mailbox, now=now,
                           message_id=self.token_message_id(token, mailbox), about=about)
 
     def reply_address(self, token: str, mailbox: str) -> str:
@@ -166,3 +164,10 @@ class Mailer:
     def token_message_id(self, token: str, mailbox: str) -> str:
         """The Message-ID of the letter from `mailbox` that carries `token`."""
         return carriers.token_message_id(token, self.mailbox_address(mailbox))
+
+
+def _suppressed(complaint_id: int | None, letter: Letter, now: datetime, why: str,
+                **more: object) -> Event:
+    """The `letter_suppressed` event of a letter not sent, and why."""
+    return Event(complaint_id, EventKind.LETTER_SUPPRESSED, now, "system",
+                 detail={"kind": letter.kind.value, "to": letter.to.email, "why": why, **more})

@@ -12,16 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from triaged.domain.records import Address, LetterKind
+from triaged.store.journal import Journal
 from triaged.usecases.mailer import Mailer
 
 TOPICS = ("follow_up", "forward_unattributed", "bounced", "linked", "unreachable")
 
 
 def staff_notice(
-    conn: Connection,
+    journal: Journal,
     mailer: Mailer,
     *,
     topic: str,
@@ -31,8 +30,8 @@ def staff_notice(
     now: datetime,
     about: str = "",
     **facts: Any,
-) -> list[dict[str, Any]]:
-    """Queue one notice per staff address; return their `letter_queued` events.
+) -> None:
+    """Queue one notice per staff address on the journal's transaction.
 
     `about` is the mailbox key of the sender whose mail the notice is about:
     past `[limits] staff_notices_per_hour` such notices the rest wait for one
@@ -46,11 +45,7 @@ def staff_notice(
         "linked_reference": "", "letter_kind": "", "detail": "", "hard": False,
     }
     context.update(facts)
-    events: list[dict[str, Any]] = []
     for address in config.staff.notify:
         letter = mailer.internal_letter(LetterKind.STAFF_NOTICE, Address(address), context)
-        queued = mailer.queue(conn, letter, complaint_id=complaint_id, mailbox=mailbox, now=now,
-                              about=about)
-        if queued is not None:
-            events.append(queued)
-    return events
+        mailer.queue(journal, letter, complaint_id=complaint_id, mailbox=mailbox, now=now,
+                     about=about)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -100,13 +100,7 @@ class MailboxPoller:
         if self.intake.reader is not None:
             self.intake.reader.start()  # warms up while the server answers
         cursor = self._cursor()
-        if not self.reconciled:
-            leftovers = self.source.leftovers(cursor)
-            if leftovers:
-                log.info("%s: marking %d committed message(s) processed after an interruption",
-                         self.mailbox.name, len(leftovers))
-                self.source.mark_keys(leftovers)
-            self.reconciled = True
+        self._reconcile(cursor)
         while True:
             batch = self.source.fetch_new(cursor, BATCH)
             step = cursor
@@ -116,33 +110,10 @@ class MailboxPoller:
                 fresh = batch.cursor
                 step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
                               left_alone_before=cursor.left_alone_before)
-            done: list[RawMail] = []
-            read: list[Reading] = []
-            marks: list[attempts.Attempt] = []
+            done, read, marks = self._read_batch(batch.messages, stop)
             written: Cursor | None = None
-            # Each message is read first, within its budget and outside any
-            # transaction, so a slow one never holds the database's write lock.
-            for raw in batch.messages:
-                mark, reading = self._read(raw, stop)
-                done.append(raw)
-                read.append(reading)
-                if mark is not None:
-                    marks.append(mark)
-                if stop():
-                    break
-            # One transaction per fetched batch, one savepoint per message: the
-            # messages, their marks' removal and the cursor step commit together,
-            # and only then are they moved on the server.
             if done or batch.reset:
-                with write_transaction(self.intake.engine) as conn:
-                    for raw, reading in zip(done, read, strict=True):
-                        step = replace(step, last_uid=max(step.last_uid, raw.uid))
-                        self.intake.process_in(conn, raw, reading,
-                                               answer=self._answer(raw, step), tally=tally)
-                    attempts.finish(conn, marks)
-                    self._write(conn, step)
-                written = step
-                self.source.mark_processed(done)
+                step = written = self._commit(done, read, marks, step, tally)
             if stop():
                 return
             # UIDs expunged between SEARCH and FETCH still move the cursor on.
@@ -154,6 +125,56 @@ class MailboxPoller:
             cursor = step
             if not batch.messages:
                 return
+
+    def _reconcile(self, cursor: Cursor) -> None:
+        """Once per process: move on the server what was committed before a stop."""
+        if self.reconciled:
+            return
+        leftovers = self.source.leftovers(cursor)
+        if leftovers:
+            log.info("%s: marking %d committed message(s) processed after an interruption",
+                     self.mailbox.name, len(leftovers))
+            self.source.mark_keys(leftovers)
+        self.reconciled = True
+
+    def _read_batch(
+        self, messages: Sequence[RawMail], stop: Callable[[], bool],
+    ) -> tuple[list[RawMail], list[Reading], list[attempts.Attempt]]:
+        """Read a fetched batch up to a stop: the messages read, their readings and marks.
+
+        Each message is read first, within its budget and outside any
+        transaction, so a slow one never holds the database's write lock.
+        """
+        done: list[RawMail] = []
+        read: list[Reading] = []
+        marks: list[attempts.Attempt] = []
+        for raw in messages:
+            mark, reading = self._read(raw, stop)
+            done.append(raw)
+            read.append(reading)
+            if mark is not None:
+                marks.append(mark)
+            if stop():
+                break
+        return done, read, marks
+
+    def _commit(self, done: list[RawMail], read: list[Reading], marks: list[attempts.Attempt],
+                step: Cursor, tally: Tally) -> Cursor:
+        """Record the messages read and move the cursor past them; the cursor written.
+
+        One transaction per fetched batch, one savepoint per message: the
+        messages, their marks' removal and the cursor step commit together,
+        and only then are they moved on the server.
+        """
+        with write_transaction(self.intake.engine) as conn:
+            for raw, reading in zip(done, read, strict=True):
+                step = replace(step, last_uid=max(step.last_uid, raw.uid))
+                self.intake.process_in(conn, raw, reading, answer=self._answer(raw, step),
+                                       tally=tally)
+            attempts.finish(conn, marks)
+            self._write(conn, step)
+        self.source.mark_processed(done)
+        return step
 
     def _read(self, raw: RawMail,
               alive: Callable[[], object]) -> tuple[attempts.Attempt | None, Reading]:

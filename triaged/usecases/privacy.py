@@ -26,10 +26,12 @@ from sqlalchemy.engine import Engine
 from triaged.config.records import Config
 from triaged.core.mailbox_syntax import is_one_mailbox
 from triaged.domain.clock import Clock
+from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import EventKind
-from triaged.store import personal, rows
+from triaged.store import personal
 from triaged.store.db import write_transaction
+from triaged.store.journal import Journal
 
 log = logging.getLogger("triaged.privacy")
 
@@ -90,12 +92,12 @@ class Privacy:
         counts = personal.erase(conn, scope, now=now, own=self._own, dotless=self.dotless)
         # One event per complaint, and one for messages of theirs outside any complaint:
         # who asked and why, nothing about the customer.
-        events = [rows.event(cid, EventKind.ERASED, now=now, actor=actor, detail={"by": why})
-                  for cid in scope.complaint_ids]
-        if not scope.complaint_ids:
-            events.append(rows.event(None, EventKind.ERASED, now=now, actor=actor,
+        with Journal(conn) as journal:
+            journal.record(*(Event(cid, EventKind.ERASED, now, actor, detail={"by": why})
+                             for cid in scope.complaint_ids))
+            if not scope.complaint_ids:
+                journal.record(Event(None, EventKind.ERASED, now, actor,
                                      detail={"by": why, "messages": len(scope.message_ids)}))
-        rows.insert_events(conn, events)
         return Erasure(scope.key, counts)
 
     # ---- retention ------------------------------------------------------------

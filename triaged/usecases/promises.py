@@ -24,8 +24,10 @@ from triaged.core.ladder import ladder_of
 from triaged.core.letters.customer import ExtensionFacts, extension_letter
 from triaged.domain.durations import Duration, parse_duration
 from triaged.domain.errors import ApprovalRefused
+from triaged.domain.events import Event
 from triaged.domain.records import Address, EventKind
-from triaged.store import ladder_rows, rows
+from triaged.store import ladder_rows
+from triaged.store.journal import Journal
 from triaged.usecases.mailer import Mailer
 
 log = logging.getLogger("triaged.promises")
@@ -80,9 +82,9 @@ class Promises:
                 f"an acknowledgement of the level-{level} letter cannot hold it")
         until = self.ladder.after_ack(now)
         ladder_rows.set_nudge(conn, complaint_id, max(until, found.nudge_at or until), now)
-        rows.insert_events(conn, [rows.event(
-            complaint_id, EventKind.ESCALATION_ACKNOWLEDGED, now=now, actor=actor,
-            message_row_id=message_row_id, detail={"level": level, "held_until": until})])
+        with Journal(conn) as journal:
+            journal.record(Event(complaint_id, EventKind.ESCALATION_ACKNOWLEDGED, now, actor,
+                                 message_row_id, {"level": level, "held_until": until}))
         log.info("%s: escalation acknowledged by %s, held until %s", found.reference, actor,
                  until.isoformat(), extra=logs.fields(reference=found.reference))
         return until
@@ -113,22 +115,22 @@ class Promises:
         ladder_rows.move_promise(conn, complaint_id, due_at=new,
                                  nudge_at=self.ladder.first_nudge(received_at=now, due_at=new),
                                  now=now)
-        message_id = self._queue_letter(conn, found, old, new, now)
-        rows.insert_events(conn, [rows.event(
-            complaint_id, EventKind.DATE_EXTENDED, now=now, actor=actor,
-            message_row_id=message_row_id,
-            detail={"old_due_at": old, "new_due_at": new, "by": str(duration),
-                    "letter": message_id})])
+        with Journal(conn) as journal:
+            message_id = self._queue_letter(journal, found, old, new, now)
+            journal.record(Event(complaint_id, EventKind.DATE_EXTENDED, now, actor,
+                                 message_row_id,
+                                 {"old_due_at": old, "new_due_at": new, "by": str(duration),
+                                  "letter": message_id}))
         log.info("%s: promised date moved from %s to %s by %s", found.reference,
                  old.isoformat(), new.isoformat(), actor,
                  extra=logs.fields(reference=found.reference))
         return Extended(found.reference, old, new, message_id)
 
-    def _queue_letter(self, conn: Connection, found: ladder_rows.PromiseRow, old: datetime,
+    def _queue_letter(self, journal: Journal, found: ladder_rows.PromiseRow, old: datetime,
                       new: datetime, now: datetime) -> str:
         business = self.config.business
         customer = Address(found.customer_email, found.customer_name)
-        thread = ladder_rows.thread_ids(conn, found.id)
+        thread = ladder_rows.thread_ids(journal.conn, found.id)
         letter = extension_letter(
             ExtensionFacts(
                 business_name=business.name, customer=customer, reference=found.reference,
@@ -139,8 +141,6 @@ class Promises:
             self.mailer.renderer,
         )
         message_id = self.mailer.message_id_for(found.mailbox)
-        queued = self.mailer.queue(conn, letter, complaint_id=found.id, mailbox=found.mailbox,
-                                   now=now, message_id=message_id)
-        if queued is not None:
-            rows.insert_events(conn, [queued])
+        self.mailer.queue(journal, letter, complaint_id=found.id, mailbox=found.mailbox,
+                          now=now, message_id=message_id)
         return message_id

@@ -15,9 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from triaged import logs
@@ -29,6 +27,7 @@ from triaged.domain.records import Address, ComplaintRef, ComplaintState, Parsed
 from triaged.store import approval_rows, ladder_rows, rows
 from triaged.store.approval_rows import Settling
 from triaged.store.db import write_transaction
+from triaged.store.journal import Journal
 from triaged.usecases.approval import Approvals
 from triaged.usecases.mailer import Mailer
 
@@ -58,18 +57,18 @@ class Satisfaction:
             settling = approval_rows.resolved_complaints(conn)
         letters = 0
         for item in settling:
-            with write_transaction(self.engine) as conn:
+            with write_transaction(self.engine) as conn, Journal(conn) as journal:
                 # Read again under a lock: another instance may have asked meanwhile.
                 fresh = approval_rows.settling_of(conn, item.complaint_id)
                 if fresh is not None:
-                    letters += self._one(conn, fresh, now)
+                    letters += self._one(journal, fresh, now)
         return letters
 
-    def _one(self, conn: Connection, item: Settling, now: datetime) -> int:
-        calendar = self.mailer.calendar
+    def _one(self, journal: Journal, item: Settling, now: datetime) -> int:
+        conn, calendar = journal.conn, self.mailer.calendar
         if self.config.check and not item.check_queued:
             if calendar.add(item.final_sent_at, self.config.check_after) <= now:
-                self._ask(conn, item.complaint_id, now)
+                self._ask(journal, item.complaint_id, now)
                 return 1
             return 0
         quiet_since = item.check_sent_at if self.config.check else item.final_sent_at
@@ -78,14 +77,15 @@ class Satisfaction:
                                       ComplaintState.CLOSED, now=now, actor="system",
                                       detail={"why": f"no reply for {self.config.close_after}"})
             if moved is not None:
-                rows.insert_events(conn, [moved])
+                journal.record(moved)
                 found = rows.complaint_by_id(conn, item.complaint_id)
                 reference = found.reference if found is not None else str(item.complaint_id)
                 log.info("complaint %s closed after a quiet %s", reference,
                          self.config.close_after, extra=logs.fields(reference=reference))
         return 0
 
-    def _ask(self, conn: Connection, complaint_id: int, now: datetime) -> None:
+    def _ask(self, journal: Journal, complaint_id: int, now: datetime) -> None:
+        conn = journal.conn
         complaint = approval_rows.complaint_facts(conn, complaint_id)
         if complaint is None or complaint.state is not ComplaintState.RESOLVED:
             return
@@ -97,17 +97,16 @@ class Satisfaction:
             language=complaint.language, in_reply_to=latest,
             references=tuple(i for i in chain if i != latest))
         letter = satisfaction_letter(facts, self.mailer.renderer)
-        queued = self.mailer.queue(conn, letter, complaint_id=complaint.id,
-                                   mailbox=complaint.mailbox, now=now)
-        rows.insert_events(conn, [e for e in (queued,) if e is not None])
+        self.mailer.queue(journal, letter, complaint_id=complaint.id,
+                          mailbox=complaint.mailbox, now=now)
         log.info("%s: satisfaction check queued", complaint.reference,
                  extra=logs.fields(reference=complaint.reference))
 
 
 def on_reply(
-    conn: Connection, approvals: Approvals, complaint: ComplaintRef, mail: ParsedMail,
+    journal: Journal, approvals: Approvals, complaint: ComplaintRef, mail: ParsedMail,
     row_id: int, now: datetime,
-) -> list[dict[str, Any]]:
+) -> None:
     """Someone wrote on a resolved or closed complaint: close it, reopen it, or neither.
 
     Only the complaint's customer (the same mailbox) is answering the check: a
@@ -116,22 +115,22 @@ def on_reply(
     told, with what the customer wrote. Anyone else's mail changes nothing here.
     """
     if not same_mailbox(mail.sender.email, complaint.customer_email):
-        return []
+        return
+    conn = journal.conn
     if complaint.state is ComplaintState.RESOLVED and says_settled(mail.text):
-        closed = rows.set_state(conn, complaint, ComplaintState.CLOSED, now=now,
-                                actor="customer", message_row_id=row_id,
-                                detail={"why": "the customer says it is settled"})
-        return [closed] if closed is not None else []
+        journal.record(rows.set_state(conn, complaint, ComplaintState.CLOSED, now=now,
+                                      actor="customer", message_row_id=row_id,
+                                      detail={"why": "the customer says it is settled"}))
+        return
     reopened = rows.set_state(conn, complaint, ComplaintState.IN_PROGRESS, now=now,
                               actor="customer", message_row_id=row_id,
                               detail={"why": "customer wrote again"})
     if reopened is None:
-        return []
+        return
+    journal.record(reopened)
     # Back on the ladder: the next scan sees whether its date has passed.
     ladder_rows.set_nudge(conn, complaint.id, now, now)
-    events = [reopened]
     facts = approval_rows.complaint_facts(conn, complaint.id)
     if facts is not None and approvals.config.staff.notify:
-        events += approvals.notify_reopened(conn, facts, new_text(mail.text) or mail.text,
-                                            complaint.state, now)
-    return events
+        approvals.notify_reopened(journal, facts, new_text(mail.text) or mail.text,
+                                  complaint.state, now)

@@ -23,6 +23,7 @@ from triaged.domain.clock import Clock
 from triaged.domain.records import Address, LetterKind
 from triaged.store import outbox_rows
 from triaged.store.db import write_transaction
+from triaged.store.journal import Journal
 from triaged.usecases.letter_limits import HOUR_WINDOW
 from triaged.usecases.mailer import Mailer
 
@@ -55,7 +56,7 @@ class StaffDigests:
         """Queue one digest per staff address and sender whose oldest held notice is an
         hour old; return how many were queued."""
         now = self.clock.now()
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine) as conn, Journal(conn) as journal:
             held = outbox_rows.held_notices(conn)
             groups: dict[tuple[str, str], list[outbox_rows.HeldNotice]] = defaultdict(list)
             for notice in held:
@@ -80,7 +81,7 @@ class StaffDigests:
                 }
                 letter = self.mailer.internal_letter(LetterKind.STAFF_DIGEST,
                                                      Address(to_email), context)
-                self.mailer.queue(conn, letter, complaint_id=None, mailbox="", now=now,
+                self.mailer.queue(journal, letter, complaint_id=None, mailbox="", now=now,
                                   message_id=message_id)
                 log.info("staff digest to %s: %d complaints from %s", to_email, len(entries),
                          about)

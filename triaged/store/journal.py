@@ -1,0 +1,61 @@
+"""The one writer of the event log: a use case's events, written with its transaction.
+
+A use case opens a `Journal` on its connection; its steps `record` the
+`Event`s they cause, in the order they happen; the journal writes them all in
+one statement (`flush`, or leaving the `with` block without an error), before
+the commit. Events of a block that failed are never written: the transaction
+they belonged to is rolled back too.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, insert
+
+from triaged.domain.events import Event
+from triaged.store.models import metadata
+from triaged.store.rows import encode_detail
+
+_INSERT_EVENT = insert(metadata.tables["event"])
+
+
+class Journal:
+    """Events recorded on `conn`'s transaction, waiting to be written in one go."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._pending: list[Event] = []
+
+    def record(self, *events: Event | None) -> None:
+        """Add `events` in order; None (a step that changed nothing) is skipped."""
+        self._pending.extend(e for e in events if e is not None)
+
+    def flush(self) -> None:
+        """Write what was recorded (one executemany) and start afresh.
+
+        Called once, before the commit; earlier only when a step reads the log
+        it is writing.
+        """
+        if self._pending:
+            self.conn.execute(_INSERT_EVENT, [_row(e) for e in self._pending])
+            self._pending.clear()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if kind is None:
+            self.flush()
+
+
+def _row(event: Event) -> dict[str, object]:
+    return {
+        "complaint_id": event.complaint_id,
+        "message_row_id": event.message_row_id,
+        "at": event.at,
+        "kind": event.kind.value,
+        "actor": event.actor,
+        "detail": encode_detail(event.detail),
+    }

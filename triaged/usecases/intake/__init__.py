@@ -1,0 +1,5 @@
+"""Intake: one incoming message → one committed outcome (see `entry` and `pipeline`)."""
+
+from triaged.usecases.intake.entry import Intake, Tally
+
+__all__ = ["Intake", "Tally"]

@@ -1,0 +1,82 @@
+"""A new complaint's row and its holding reply: the writes every new complaint makes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from triaged import logs
+from triaged.core import references
+from triaged.core.categories import Sorting
+from triaged.core.letters.customer import HoldingFacts, holding_letter
+from triaged.domain.events import Event
+from triaged.domain.records import Address, EventKind
+from triaged.store import rows, suppression
+from triaged.usecases.intake.arrival import Arrival
+from triaged.usecases.intake.desk import Desk
+
+log = logging.getLogger("triaged.intake")
+
+
+@dataclass(frozen=True)
+class NewComplaint:
+    """A complaint registered in this transaction: what its holding reply needs."""
+
+    id: int
+    reference: str
+    customer: Address
+    language: str
+    received_at: datetime
+    due_at: datetime
+    sorting: Sorting = field(default_factory=Sorting)
+
+
+def register(desk: Desk, msg: Arrival, *, forwarded_by: str,
+             linked_reference: str) -> NewComplaint:
+    """Insert the complaint under a fresh reference, due by its category's promise."""
+    mail, sorting, now = msg.read.view, msg.read.sorting, msg.now
+    # The category's or priority's own promise, else the [sla] default.
+    due = desk.mailer.calendar.add(now, sorting.resolve_within or desk.config.sla.resolve_within)
+    while True:
+        # A clash with a reference in use comes back as None: draw again.
+        reference = references.new_reference()
+        complaint_id = rows.insert_complaint(
+            msg.conn,
+            reference=reference, mailbox=msg.raw.mailbox, customer_email=mail.sender.email,
+            customer_name=mail.sender.name, subject=mail.subject,
+            language=msg.read.language, received_at=now, due_at=due, now=now,
+            category=sorting.category, priority=sorting.priority,
+            nudge_at=desk.ladder.first_nudge(received_at=now, due_at=due),
+            forwarded_by=forwarded_by, linked_reference=linked_reference,
+        )
+        if complaint_id is not None:
+            break
+    logs.tag(reference=reference)
+    log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
+    return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
+                        msg.read.language, now, due, sorting)
+
+
+def queue_holding(desk: Desk, msg: Arrival, complaint: NewComplaint, *, in_reply_to: str,
+                  references: tuple[str, ...]) -> None:
+    """Queue the holding reply, or record why not (the address bounced hard)."""
+    customer, now = complaint.customer, msg.now
+    if suppression.is_suppressed(msg.conn, customer.email):
+        log.warning("no holding reply to %s: the address bounced hard", customer.email)
+        msg.journal.record(Event(complaint.id, EventKind.LETTER_SUPPRESSED, now, "system",
+                                 detail={"kind": "holding", "why": "address bounced hard"}))
+        return
+    business = desk.config.business
+    letter = holding_letter(
+        HoldingFacts(
+            business_name=business.name, customer=customer, reference=complaint.reference,
+            subject=msg.read.view.subject, received_at=complaint.received_at,
+            due_at=complaint.due_at, timezone=business.timezone, language=complaint.language,
+            in_reply_to=in_reply_to, references=references,
+            category=complaint.sorting.category, priority=complaint.sorting.priority,
+        ),
+        desk.mailer.renderer,
+    )
+    desk.mailer.queue(msg.journal, letter, complaint_id=complaint.id, mailbox=msg.raw.mailbox,
+                      now=now, automatic=True)
