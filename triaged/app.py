@@ -37,6 +37,7 @@ from triaged.usecases.mailer import Mailer
 from triaged.usecases.polling import MailboxPoller
 from triaged.usecases.promises import Promises
 from triaged.usecases.reader import Reader
+from triaged.usecases.report import Reports
 from triaged.usecases.satisfaction import Satisfaction
 from triaged.usecases.sender import Sender
 from triaged.usecases.staff_digests import StaffDigests
@@ -121,6 +122,7 @@ class App:
     pollers: list[MailboxPoller] = field(default_factory=list)
     satisfaction: Satisfaction | None = None
     digests: StaffDigests | None = None
+    reports: Reports | None = None
 
     def close(self) -> None:
         for poller in self.pollers:
@@ -171,4 +173,4 @@ def build(
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
     return App(config, engine, clock, mailer, approvals, intake, sender,
                Escalator(engine, clock, mailer), pollers, Satisfaction(engine, mailer, clock),
-               StaffDigests(engine, mailer, clock))
+               StaffDigests(engine, mailer, clock), Reports(engine, mailer, clock))

@@ -11,13 +11,14 @@ from triaged.cli import commands as cli_commands
 from triaged.cli import demo as cli_demo
 from triaged.cli import health as cli_health
 from triaged.cli import ops as cli_ops
+from triaged.cli import report as cli_report
 from triaged.cli import run as cli_run
 from triaged.cli import suppression as cli_suppression
 from triaged.cli.base import app
 
 __all__ = [
-    "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_run",
-    "cli_suppression", "main",
+    "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_report",
+    "cli_run", "cli_suppression", "main",
 ]
 
 

@@ -1,5 +1,5 @@
 """One full cycle (`run --once`): read every mailbox, then escalate, do the
-satisfaction checks and write the staff digests that are due, then send."""
+satisfaction checks, the staff digests and the owner's report that are due, then send."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class CycleReport:
     escalation: EscalationReport = field(default_factory=EscalationReport)
     satisfaction_letters: int = 0
     staff_digests: int = 0
+    reports: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +53,8 @@ def run_cycle(app: App) -> CycleReport:
             report.satisfaction_letters = app.satisfaction.run()
         if app.digests is not None:
             report.staff_digests = app.digests.run()
+        if app.reports is not None:
+            report.reports = app.reports.run_scheduled()
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")

@@ -68,6 +68,9 @@ SEND_EVERY_SECONDS = 5.0
 ESCALATE_EVERY_SECONDS = 2.0
 # Satisfaction checks wait days: looking once a minute is plenty.
 SATISFACTION_EVERY_SECONDS = 60.0
+# The owner's report is due at a minute of the week or month: its clock is
+# looked at twice a minute, and its period claimed once.
+REPORT_EVERY_SECONDS = 30.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
 # Letters due within this many seconds are still sent on SIGTERM.
@@ -268,6 +271,9 @@ class Generation:
                      if self.app.satisfaction is not None else 0)
             # So do the staff digests: one indexed read of the held notices.
             asked += self.app.digests.run() if self.app.digests is not None else 0
+            # And the owner's report: a clock check, then one claim per period.
+            asked += (self.app.reports.run_scheduled(at_most_every=REPORT_EVERY_SECONDS)
+                      if self.app.reports is not None else 0)
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return
