@@ -94,7 +94,7 @@ def test_the_weekly_report_arrives_once_with_inline_charts_and_the_figures_in_te
     assert all(a.startswith("Bar chart") for a in alts)
 
     text = body_text(letter)
-    assert "Complaints received per day (Complaints received: 3.)" in text
+    assert "- Complaints received: 3." in text
     assert "- Nov 23, 2026: 3" in text
     assert "- delivery: 2 (0)" in text
     assert f"- {HOSTILE}: 1 (0)" in text

@@ -30,8 +30,22 @@ FONTS = ["DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK KR", "Loma", "Garuda"
 MAX_CATEGORIES = 8
 
 
+# The scripts whose names need more than DejaVu Sans, and fonts that have them.
+SCRIPT_FONTS = {"Japanese and Korean": ("Noto Sans CJK JP", "Noto Sans CJK KR"),
+                "Thai": ("Loma", "Garuda", "Noto Sans Thai")}
+
+
 def available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def missing_fonts() -> list[str]:
+    """The scripts no installed font draws on the charts (for `triaged check`)."""
+    _pyplot()
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [script for script, fonts in SCRIPT_FONTS.items() if not installed & set(fonts)]
 
 
 @cache
@@ -48,6 +62,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def _ticker() -> Any:
+    _pyplot()
+    from matplotlib import ticker
+
+    return ticker
+
+
 def plain(text: str) -> str:
     """`text` as matplotlib draws it literally (no maths between dollar signs)."""
     return text.replace("\\", "\\\\").replace("$", r"\$")
@@ -61,22 +82,22 @@ def _png(figure: Any) -> bytes:
     return out.getvalue()
 
 
-def per_day(labels: Sequence[str], counts: Sequence[int], title: str) -> bytes:
+def per_day(labels: Sequence[str], counts: Sequence[int]) -> bytes:
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(WIDTH_INCHES, 2.8))
+    figure, axes = plt.subplots(figsize=(WIDTH_INCHES, 2.4))
     positions = range(len(counts))
     bars = axes.bar(positions, counts, color=DARK, width=0.7)
     axes.bar_label(bars, labels=[str(c) if c else "" for c in counts], padding=2, fontsize=9)
     axes.set_xticks(list(positions), [plain(label) for label in labels],
                     fontsize=8 if len(labels) <= 14 else 6,
                     rotation=0 if len(labels) <= 14 else 90)
-    axes.set_title(plain(title), fontsize=11, loc="left")
     _tidy(axes, max(counts, default=0))
+    axes.yaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
     return _png(figure)
 
 
 def by_category(names: Sequence[str], now: Sequence[int], before: Sequence[int],
-                title: str, this_label: str, previous_label: str) -> bytes:
+                this_label: str, previous_label: str) -> bytes:
     plt = _pyplot()
     shown = list(zip(names, now, before, strict=True))[:MAX_CATEGORIES]
     height = 0.9 + 0.45 * len(shown)
@@ -90,7 +111,7 @@ def by_category(names: Sequence[str], now: Sequence[int], before: Sequence[int],
     axes.bar_label(ours, padding=2, fontsize=9)
     axes.bar_label(theirs, padding=2, fontsize=8, color="#555555")
     axes.set_yticks(rows, [plain(_short(s[0])) for s in shown], fontsize=9)
-    axes.set_title(plain(title), fontsize=11, loc="left")
+    axes.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
     axes.legend(fontsize=8, frameon=False, loc="lower right")
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)

@@ -128,10 +128,8 @@ def _per_day(figures: ReportFigures, words: Words, draw: bool) -> Section:
                   else format_date(d, "EEE d", locale=words.locale) for d, _ in figures.per_day]
         values = ", ".join(lines)
         chart = Chart("per-day@report.triaged", words("chart_days", values=values),
-                      charts.per_day(labels, [n for _, n in figures.per_day],
-                                     words("per_day")))
-    return Section(f"{words('per_day')} ({words('received', n=figures.received)})", lines,
-                   chart)
+                      charts.per_day(labels, [n for _, n in figures.per_day]))
+    return Section(words("per_day"), (words("received", n=figures.received), *lines), chart)
 
 
 def _categories(figures: ReportFigures, words: Words, draw: bool) -> Section:
@@ -146,8 +144,7 @@ def _categories(figures: ReportFigures, words: Words, draw: bool) -> Section:
                       words("chart_categories", values="; ".join(lines)),
                       charts.by_category([words.category(c.category) for c in shown],
                                          [c.count for c in shown],
-                                         [c.previous for c in shown],
-                                         words("by_category"), words("this_period"),
+                                         [c.previous for c in shown], words("this_period"),
                                          words("previous_period")))
     return Section(words("by_category"), (*rising, *lines), chart)
 
