@@ -11,7 +11,7 @@ an old one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from triaged.config.report import ReportConfig
@@ -51,7 +51,8 @@ class Period:
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone)
+    """The instant `day` begins in `zone`, in UTC (so differences count real hours)."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 class BadPeriod(ValueError):
