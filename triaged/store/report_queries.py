@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Float, and_, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -92,8 +92,8 @@ def _first_approval() -> ColumnElement[datetime]:
 def promises(conn: Connection, since: datetime, until: datetime) -> tuple[int, int]:
     """(kept, late) of the promises that came due in the period."""
     approved = _first_approval()
-    kept = func.sum(cast(and_(approved.is_not(None), approved <= _complaint.c.due_at),
-                         Float))
+    kept = func.sum(case((and_(approved.is_not(None), approved <= _complaint.c.due_at), 1),
+                         else_=0))
     row = conn.execute(
         select(func.count(), kept)
         .where(_complaint.c.due_at >= since, _complaint.c.due_at < until)
@@ -130,15 +130,15 @@ def resolution_seconds(conn: Connection, since: datetime, until: datetime) -> li
 
 def satisfaction(conn: Connection, since: datetime, until: datetime) -> Answers:
     """Answers to the satisfaction check in the period, from the state changes they made."""
-    to_closed = _event.c.detail.like('%"to": "closed"%')
+    to_closed = case((_event.c.detail.like('%"to": "closed"%'), 1), else_=0)
     from_settling = (_event.c.detail.like('%"from": "resolved"%')
                      | _event.c.detail.like('%"from": "closed"%'))
     rows = conn.execute(
-        select(_event.c.actor, cast(to_closed, Float), func.count())
+        select(_event.c.actor, to_closed, func.count())
         .where(REPORT_EVENT_KINDS, _event.c.kind == EventKind.STATE_CHANGED.value,
                _event.c.at >= since, _event.c.at < until,
                _event.c.actor.in_(("customer", "system")), from_settling)
-        .group_by(_event.c.actor, cast(to_closed, Float))
+        .group_by(_event.c.actor, to_closed)
     ).all()
     counts = {(str(actor), bool(closed)): int(n) for actor, closed, n in rows}
     return Answers(settled=counts.get(("customer", True), 0),
@@ -178,6 +178,9 @@ def claim_period(conn: Connection, period: str, since: datetime, until: datetime
     values = {"period": period, "since": since, "until": until, "created_at": now}
     statement = (sqlite_insert(_run) if conn.dialect.name == "sqlite"
                  else postgresql_insert(_run))
-    result = conn.execute(statement.values(**values)
-                          .on_conflict_do_nothing(index_elements=["period"]))
-    return bool(result.rowcount)
+    # RETURNING rather than rowcount: with a RETURNING clause PostgreSQL's driver
+    # reports no useful row count, and a skipped insert returns no row on both.
+    claimed = conn.execute(statement.values(**values)
+                           .on_conflict_do_nothing(index_elements=["period"])
+                           .returning(_run.c.id)).first()
+    return claimed is not None
