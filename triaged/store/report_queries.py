@@ -9,7 +9,8 @@
   (`ix_event_report_at`, partial on the few event kinds the report reads);
 - satisfaction: customers' answers in the period (a "yes" that closed a
   resolved complaint, a reply that reopened one) and checks closed unanswered;
-- overdue and oldest open: the open complaints (`ix_complaint_open`) as of `now`.
+- overdue (`ops_queries.overdue_by_level`, shared with the metrics) and oldest
+  open: the open complaints (`ix_complaint_open`) as of `now`.
 
 Durations are computed by the database (SQLite `julianday`, PostgreSQL
 `extract(epoch …)`) and come back as plain numbers, sorted, so that 100 000
@@ -144,15 +145,6 @@ def satisfaction(conn: Connection, since: datetime, until: datetime) -> Answers:
     return Answers(settled=counts.get(("customer", True), 0),
                    reopened=counts.get(("customer", False), 0),
                    no_answer=counts.get(("system", True), 0))
-
-
-def overdue_by_level(conn: Connection, now: datetime) -> dict[int, int]:
-    rows = conn.execute(
-        select(_complaint.c.escalation_level, func.count())
-        .where(OPEN_COMPLAINT, _complaint.c.due_at < now)
-        .group_by(_complaint.c.escalation_level)
-    ).all()
-    return {int(level): int(n) for level, n in rows}
 
 
 def oldest_open(conn: Connection, limit: int = OLDEST_OPEN) -> list[OpenComplaint]:

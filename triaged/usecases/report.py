@@ -25,7 +25,7 @@ from triaged.core.report.letter import ReportLetter, report_letter
 from triaged.core.report.periods import Period, due_report
 from triaged.domain.clock import Clock
 from triaged.domain.records import Address, Letter, LetterKind
-from triaged.store import report_queries, rows
+from triaged.store import ops_queries, report_queries, rows
 from triaged.store.db import write_transaction, writer
 from triaged.usecases.mailer import Mailer
 
@@ -101,7 +101,7 @@ def read_figures(conn: Connection, period: Period, now: datetime) -> ReportFigur
         late=late,
         first_reply=spread(report_queries.first_reply_seconds(conn, since, until)),
         resolution=spread(report_queries.resolution_seconds(conn, since, until)),
-        overdue_by_level=report_queries.overdue_by_level(conn, now),
+        overdue_by_level=ops_queries.overdue_by_level(conn, now),
         settled=answers.settled,
         reopened=answers.reopened,
         no_answer=answers.no_answer,
