@@ -7,6 +7,8 @@ multipart boundary), which alone would cap holding replies well below the
 `tests/unit/test_compose.py` against the stdlib parser:
 
 - bodies are UTF-8 in quoted-printable (readable raw, 7-bit safe, lines ≤ 76);
+  a letter's pictures (`Letter.images`) are base64 parts of a multipart/related
+  around the HTML, each with the Content-ID its `<img src="cid:…">` names;
 - non-ASCII header text is RFC 2047 base64 encoded words of at most 75
   characters, split only between whole characters, folded with CRLF SP;
 - the multipart boundary starts with "=_", which quoted-printable output can
