@@ -10,13 +10,17 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from tests.mailstack import MailStack
 from tests.support.approval import SECRET, Shop, draft_by_email, people, reply_to
 from tests.support.fixture_types import MakeTriaged, NewAddress
 from tests.support.mail import body_text, parsed
+from triaged.store.db import transaction
+from triaged.store.models import SuppressedAddress
 
 HOSTILE = "<b>{{ 7*7 }}</b> & Co"
+BOUNCES = Path(__file__).resolve().parents[1] / "data" / "bounces"
 
 REPORT = f"""
 [report]
@@ -129,3 +133,30 @@ def test_a_report_that_went_out_late_is_not_sent_a_day_after_its_time(
     shop.t.clock.advance(timedelta(days=8, hours=1))  # Tuesday 1 December, 11:00
     shop.t.cycle()
     assert len(reports(shop, owner)) == 1  # Monday's was due more than a day ago
+
+
+def test_a_bounced_report_alerts_and_the_next_report_still_goes(
+    owned_shop: tuple[Shop, str],
+) -> None:
+    shop, owner = owned_shop
+    [first] = shop.letters_to(owner)
+    assert (first.kind, first.state) == ("report", "sent")
+    bounce = (BOUNCES / "rfc3464-postfix.eml").read_bytes()
+    shop.stack.append(shop.t.support, "INBOX", bounce.replace(b"LETTER-ID", first.message_id
+                                                             .encode())
+                      .replace(b"CUSTOMER", owner.encode()))
+
+    report = shop.t.cycle()
+
+    assert report.tally.counts == {"not_complaint": 1}
+    [failed] = shop.letters_to(owner)
+    assert failed.state == "failed"
+    # The owner is one of the business's own addresses: an alert, never a suppression.
+    with transaction(shop.t.app.engine) as session:
+        [alert] = session.exec(select(SuppressedAddress)).all()
+    assert (alert.email, alert.stops_mail) == (owner, False)
+    shop.t.clock.advance(timedelta(days=7))
+    shop.t.cycle()
+    assert [(letter.kind, letter.state) for letter in shop.letters_to(owner)] == [
+        ("report", "failed"), ("report", "sent")]
+    assert len(shop.stack.wait_for_messages(owner, "INBOX", 2)) == 2
