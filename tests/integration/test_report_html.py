@@ -82,7 +82,6 @@ def test_the_html_report_is_one_file_chromium_draws_with_its_charts(
     dark = sum(histogram[:128])
     assert dark > 0.01 * image.width * image.height, dark
     assert sum(1 for n in histogram if n) > 50
-    shutil.copy(install.dir / "report.png", Path("/tmp/triaged-report-screenshot.png"))
 
 
 def test_bad_dates_exit_2_with_the_reason(install: Install) -> None:
