@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite needs: Dovecot's IMAP and LMTP servers
 # (Debian packages dovecot-imapd, dovecot-lmtpd), which tests/mailstack.py runs as a
-# private instance with its own config, and PostgreSQL's server binaries (Debian package
-# postgresql), which tests/pgserver.py runs as a private cluster in a temporary folder.
+# private instance with its own config, PostgreSQL's server binaries (Debian package
+# postgresql), which tests/pgserver.py runs as a private cluster in a temporary folder,
+# and for the owner's report Chromium and the CJK and Thai fonts its charts use.
 # The system-wide Dovecot and PostgreSQL are never started.
 #
 # Idempotent and silent when everything is present. Needs root, or sudo.
@@ -19,6 +20,17 @@ fi
 # initdb and pg_ctl of any version, where Debian puts them (tests/pgserver.py looks there).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
     packages+=(postgresql)
+fi
+# The owner's report: headless Chromium draws its HTML in a test, and its charts need
+# fonts for Korean and Japanese (Noto CJK) and Thai (TLWG) category names.
+if ! command -v chromium >/dev/null; then
+    packages+=(chromium)
+fi
+if ! compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null; then
+    packages+=(fonts-noto-cjk)
+fi
+if ! compgen -G '/usr/share/fonts/truetype/tlwg/*' >/dev/null; then
+    packages+=(fonts-thai-tlwg)
 fi
 # Debian splits venv/ensurepip off Python; scripts/test.sh creates a virtualenv.
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then

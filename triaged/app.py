@@ -38,6 +38,7 @@ from triaged.usecases.polling import MailboxPoller
 from triaged.usecases.privacy import Privacy
 from triaged.usecases.promises import Promises
 from triaged.usecases.reader import Reader
+from triaged.usecases.report import Reports
 from triaged.usecases.satisfaction import Satisfaction
 from triaged.usecases.sender import Sender
 from triaged.usecases.staff_digests import StaffDigests
@@ -123,6 +124,7 @@ class App:
     satisfaction: Satisfaction | None = None
     digests: StaffDigests | None = None
     privacy: Privacy | None = None
+    reports: Reports | None = None
 
     def close(self) -> None:
         for poller in self.pollers:
@@ -173,4 +175,5 @@ def build(
     pollers = [MailboxPoller(intake, m, make_source(m)) for m in config.mailboxes]
     return App(config, engine, clock, mailer, approvals, intake, sender,
                Escalator(engine, clock, mailer), pollers, Satisfaction(engine, mailer, clock),
-               StaffDigests(engine, mailer, clock), Privacy(engine, clock, config))
+               StaffDigests(engine, mailer, clock), Privacy(engine, clock, config),
+               Reports(engine, mailer, clock))

@@ -12,12 +12,14 @@ from triaged.cli import demo as cli_demo
 from triaged.cli import health as cli_health
 from triaged.cli import ops as cli_ops
 from triaged.cli import privacy as cli_privacy
+from triaged.cli import report as cli_report
 from triaged.cli import run as cli_run
 from triaged.cli import suppression as cli_suppression
 from triaged.cli.base import app
 
 __all__ = [
     "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_privacy",
+    "cli_report",
     "cli_run", "cli_suppression", "main",
 ]
 

@@ -43,6 +43,7 @@ from triaged.config.records import (
     StaffConfig,
     TemplatesConfig,
 )
+from triaged.config.report import read_report
 from triaged.config.secrets import Secret, read_secret_file, run_secret_command
 from triaged.domain.durations import Duration, parse_duration
 from triaged.domain.errors import ConfigError
@@ -113,6 +114,7 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         logging=_logging(root.table("logging")),
         metrics=read_metrics(root.table("metrics")),
         privacy=read_privacy(root.table("privacy")),
+        report=read_report(root.table("report")),
     )
     root.finish()
     if problems:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from triaged.config.metrics import MetricsConfig
 from triaged.config.privacy import PrivacyConfig
+from triaged.config.report import ReportConfig
 from triaged.config.secrets import Secret
 from triaged.config.url_secrets import redact_url, url_password
 from triaged.domain.durations import Duration, Unit
@@ -238,9 +239,9 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
 
     def own_addresses(self) -> tuple[str, ...]:
-        """The business's own addresses (staff, forwarders, managers, mailboxes): a
-        bounce never suppresses them."""
-        return (*self.staff.notify, *self.staff.forwarders,
+        """The business's own addresses (staff, forwarders, managers, mailboxes, the
+        report's readers): a bounce never suppresses them."""
+        return (*self.staff.notify, *self.staff.forwarders, *self.report.to,
                 *(m.email for m in self.managers), *(m.address for m in self.mailboxes))
 
     def secrets(self) -> tuple[str, ...]:
@@ -252,3 +253,4 @@ class Config:
         return tuple(values + ([password] if password else []))
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)

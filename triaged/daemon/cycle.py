@@ -1,6 +1,6 @@
 """One full cycle (`run --once`): read every mailbox, then escalate, do the
-satisfaction checks, write the staff digests that are due and apply the
-retention of personal data, then send."""
+satisfaction checks, the staff digests and the owner's report that are due,
+apply the retention of personal data, then send."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class CycleReport:
     satisfaction_letters: int = 0
     staff_digests: int = 0
     customers_erased: int = 0
+    reports: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -56,6 +57,8 @@ def run_cycle(app: App) -> CycleReport:
             report.staff_digests = app.digests.run()
         if app.privacy is not None:
             report.customers_erased = app.privacy.run_retention()
+        if app.reports is not None:
+            report.reports = app.reports.run_scheduled()
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")

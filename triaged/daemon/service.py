@@ -70,6 +70,9 @@ ESCALATE_EVERY_SECONDS = 2.0
 SATISFACTION_EVERY_SECONDS = 60.0
 # Retention counts in days: an hourly look is plenty (and the first is at start).
 RETENTION_EVERY_SECONDS = 3600.0
+# The owner's report is due at a minute of the week or month: its clock is
+# looked at twice a minute, and its period claimed once.
+REPORT_EVERY_SECONDS = 30.0
 # Pauses after consecutive failures of one mailbox: 5 s doubling to 10 minutes.
 BACKOFF_START, BACKOFF_MAX = 5.0, 600.0
 # Letters due within this many seconds are still sent on SIGTERM.
@@ -272,6 +275,9 @@ class Generation:
             asked += self.app.digests.run() if self.app.digests is not None else 0
             if self.app.privacy is not None:
                 self.app.privacy.run_retention(at_most_every=RETENTION_EVERY_SECONDS)
+            # And the owner's report: a clock check, then one claim per period.
+            asked += (self.app.reports.run_scheduled(at_most_every=REPORT_EVERY_SECONDS)
+                      if self.app.reports is not None else 0)
         except Exception as error:  # noqa: BLE001 - e.g. the database is away
             outage.failed(error, unexpected=not isinstance(error, SQLAlchemyError))
             return

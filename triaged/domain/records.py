@@ -104,6 +104,8 @@ class LetterKind(enum.StrEnum):
     # To staff and managers.
     REMINDER = "reminder"
     ESCALATION = "escalation"
+    # To the owner: the figures of a period.
+    REPORT = "report"
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,15 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """A picture the HTML part shows as `<img src="cid:{cid}">` (multipart/related)."""
+
+    cid: str
+    data: bytes
+    content_type: str = "image/png"
+
+
+@dataclass(frozen=True)
 class Letter:
     """A rendered letter before it becomes MIME."""
 
@@ -214,3 +225,4 @@ class Letter:
     references: tuple[str, ...] = ()
     auto_submitted: str = "auto-replied"
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    images: tuple[InlineImage, ...] = field(default=())

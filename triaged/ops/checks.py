@@ -24,6 +24,7 @@ from triaged.app import make_source, make_transport
 from triaged.config.records import Config, MailboxConfig
 from triaged.config.url_secrets import redact_url
 from triaged.core.letters.render import Renderer
+from triaged.core.report import charts
 from triaged.domain.errors import TriagedError
 from triaged.ops.checks_templates import render_language, unused_override_files
 from triaged.replies.key_strength import weakness
@@ -79,11 +80,28 @@ def run_checks(config: Config) -> list[CheckResult]:
     for language in sorted(renderer.languages):
         results.append(_attempt(f"templates {language}",
                                 partial(render_language, config, renderer, language)))
+    if config.report.to:
+        results.append(_report(config))
     unused = unused_override_files(config.templates.dir)
     if unused:
         results.append(CheckResult("templates dir", Status.WARN,
                                    f"no letter uses {', '.join(unused)} (misspelt?)"))
     return results
+
+
+def _report(config: Config) -> CheckResult:
+    report = config.report
+    when = (f"every {report.every}" if report.every else "only on demand")
+    if not charts.available():
+        return CheckResult("report", Status.WARN,
+                           "the owner's report needs matplotlib for its charts (install "
+                           "triaged[report]); without it the letter goes with text only")
+    missing = charts.missing_fonts()
+    if missing:
+        return CheckResult("report", Status.WARN,
+                           f"{when}; no font for {', '.join(missing)} names on the charts "
+                           "(Debian: fonts-noto-cjk, fonts-thai-tlwg): they would show as boxes")
+    return CheckResult("report", Status.OK, f"{when} to {', '.join(report.to)}")
 
 
 def _database(config: Config) -> str:

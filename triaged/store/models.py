@@ -63,7 +63,8 @@ class Complaint(StoreModel, table=True):
     customer_name: str = ""
     subject: str = ""
     language: str = ""
-    received_at: datetime = Field(sa_type=UTCDateTime)
+    # Indexed for the owner's report, which counts complaints by when they came.
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     due_at: datetime = Field(sa_type=UTCDateTime, index=True)
     escalation_level: int = 0
     category: str = ""
@@ -286,6 +287,23 @@ class Draft(StoreModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class ReportRun(StoreModel, table=True):
+    """A scheduled owner's report that has been queued, one row per period.
+
+    The unique `period` ("week:2026-11-30", "month:2026-11") is the claim:
+    the instance whose insert succeeds queues the letter in the same
+    transaction, so restarts and other instances never send it twice.
+    """
+
+    __tablename__ = "report_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(unique=True)
+    since: datetime = Field(sa_type=UTCDateTime)
+    until: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 # Partial indexes for the operator's figures (`store/ops_queries.py`), scraped
 # every few seconds. Each holds only the few rows it counts, so inserting the
 # many rows it does not match costs next to nothing. The predicates are literal
@@ -303,3 +321,11 @@ Index("ix_event_decisions", metadata.tables["event"].c.kind,
       sqlite_where=DECISION_EVENT_KINDS, postgresql_where=DECISION_EVENT_KINDS)
 Index("ix_message_unanswered", metadata.tables["message"].c.rule,
       sqlite_where=UNANSWERED_MESSAGE, postgresql_where=UNANSWERED_MESSAGE)
+
+# The owner's report reads resolutions and satisfaction answers by when they
+# happened: only these event kinds are indexed by time, so other events cost
+# nothing more to insert.
+REPORT_EVENT_KINDS: TextClause = text("kind IN ('approved', 'state_changed')")
+
+Index("ix_event_report_at", metadata.tables["event"].c.at,
+      sqlite_where=REPORT_EVENT_KINDS, postgresql_where=REPORT_EVENT_KINDS)

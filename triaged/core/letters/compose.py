@@ -7,6 +7,8 @@ multipart boundary), which alone would cap holding replies well below the
 `tests/unit/test_compose.py` against the stdlib parser:
 
 - bodies are UTF-8 in quoted-printable (readable raw, 7-bit safe, lines ≤ 76);
+  a letter's pictures (`Letter.images`) are base64 parts of a multipart/related
+  around the HTML, each with the Content-ID its `<img src="cid:…">` names;
 - non-ASCII header text is RFC 2047 base64 encoded words of at most 75
   characters, split only between whole characters, folded with CRLF SP;
 - the multipart boundary starts with "=_", which quoted-printable output can
@@ -25,7 +27,7 @@ from email.utils import format_datetime, make_msgid
 
 from triaged.core.letters.excerpt import subject_excerpt
 from triaged.core.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
-from triaged.domain.records import Address, Letter
+from triaged.domain.records import Address, InlineImage, Letter
 
 # Long References chains are trimmed to the first and the newest ids, as RFC 5322
 # §3.6.4 allows, so that a long conversation never produces a huge header.
@@ -158,6 +160,31 @@ def _text_part(text: str, subtype: str) -> list[str]:
     ]
 
 
+def _image_part(image: InlineImage) -> list[str]:
+    data = base64.encodebytes(image.data).decode("ascii").rstrip("\n").replace("\n", _CRLF)
+    return [
+        f"Content-Type: {one_line(image.content_type)}",
+        "Content-Transfer-Encoding: base64",
+        f"Content-ID: <{one_line(image.cid)}>",
+        "Content-Disposition: inline",
+        "",
+        data,
+    ]
+
+
+def _html_part(letter: Letter) -> list[str]:
+    """The HTML part; with pictures, a multipart/related of the HTML and its images."""
+    if not letter.images:
+        return _text_part(letter.html, "html")
+    boundary = f"=_triaged_{secrets.token_hex(16)}"
+    lines = [f'Content-Type: multipart/related;{_CRLF} type="text/html";'
+             f'{_CRLF} boundary="{boundary}"', "", f"--{boundary}",
+             *_text_part(letter.html, "html")]
+    for image in letter.images:
+        lines += [f"--{boundary}", *_image_part(image)]
+    return [*lines, f"--{boundary}--", ""]
+
+
 def _body(letter: Letter) -> list[str]:
     if not letter.html:
         return _text_part(letter.text, "plain")
@@ -168,7 +195,7 @@ def _body(letter: Letter) -> list[str]:
         f"--{boundary}",
         *_text_part(letter.text, "plain"),
         f"--{boundary}",
-        *_text_part(letter.html, "html"),
+        *_html_part(letter),
         f"--{boundary}--",
         "",
     ]

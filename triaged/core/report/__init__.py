@@ -1,0 +1,1 @@
+"""The owner's report: its periods, figures, words and charts (pure)."""
