@@ -59,6 +59,7 @@ PERSONAL: dict[str, dict[str, Any]] = {
     "draft": {"text": "", "author": ""},
     "mailbox_cursor": {},
     "reading_attempt": {},
+    "report_run": {},
 }
 
 # Columns that stay: what reports need, and what says nothing about a person.
@@ -81,6 +82,8 @@ KEPT: dict[str, frozenset[str]] = {
                                  "quiet_until", "left_alone_before", "polled_at"}),
     "reading_attempt": frozenset({"id", "mailbox", "folder", "uidvalidity", "uid", "sha256",
                                   "stops", "in_flight", "started_at"}),
+    # Which owner's reports went out: periods, no person.
+    "report_run": frozenset({"id", "period", "since", "until", "created_at"}),
 }
 
 # Tables whose rows are handled one by one in `erase`; any other table with a
