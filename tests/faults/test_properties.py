@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tests.faults.hostile import RULES, examine, fixtures, messages, mutated_fixture
 from triaged.config.loading import from_mapping, load
 from triaged.core.parse.html import html_to_text
+from triaged.core.reading import read
 from triaged.domain.errors import ConfigError
 from triaged.usecases.reader import Reader
 
@@ -138,3 +139,20 @@ def test_a_mangled_config_file_is_read_or_refused_with_its_problems(
     except ConfigError as error:
         problems = error.problems
         assert problems, "a refusal lists its problems"
+
+
+def test_a_forwarded_from_line_with_a_long_run_of_brackets_reads_at_once() -> None:
+    # Found by fuzzing: the display name was trimmed by a pattern anchored at its end,
+    # which tried every bracket of the run (minutes for 100 000 of them).
+    body = ("Please see below.\r\n\r\n---------- Forwarded message ---------\r\n"
+            "From: " + "<" * 100_000 + "x jane@example.org\r\n"
+            "Date: Mon, 23 Nov 2026 10:05:31 +0200\r\nSubject: Cake crushed\r\n"
+            "To: support@acme.example\r\n\r\nMy cake arrived crushed.\r\n")
+    data = ("From: desk@acme.example\r\nTo: support@acme.example\r\n"
+            "Subject: Fwd: Cake crushed\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            + body).encode()
+
+    reading = read(data, RULES)
+
+    assert reading.view.sender.email == "jane@example.org"
+    assert reading.view.sender.name == "x"
