@@ -55,7 +55,7 @@ def test_a_postgresql_restart_loses_and_duplicates_nothing_and_needs_no_restart_
     setup.write_config()
     text = setup.config_path.read_text()
     setup.config_path.write_text(re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{url}"', text))
-    daemon = setup.start(verbose=True)
+    daemon = setup.start()
     wait_first_contact(daemon)
     before = new_address("before-restart")
     setup.send_complaint(before)

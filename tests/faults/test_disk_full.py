@@ -40,7 +40,7 @@ def test_a_full_disk_stops_nothing_for_good_and_loses_no_mail(
     daemon_setup.disk = small_disk
     daemon_setup._started = setup._started  # the fixture kills what is left running
     daemon_setup.write_config()
-    daemon = daemon_setup.start(verbose=True)
+    daemon = daemon_setup.start()
     wait_first_contact(daemon)
     before = new_address("before-full")
     daemon_setup.send_complaint(before)

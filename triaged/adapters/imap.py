@@ -293,6 +293,9 @@ class ImapSource:
     def _mark(self, uids: list[int]) -> None:
         if not uids:
             return
+        # The server may report new mail in its answer to any command, and then never
+        # again at a NOOP: after one, the next fetch must look (SELECT), not trust NOOP.
+        self._caught_up = None
         try:
             client = self._c()
             for part in chunks(uids, FETCH_BATCH):
@@ -318,6 +321,8 @@ class ImapSource:
     def leftovers(self, cursor: Cursor) -> Sequence[str]:
         if cursor.last_uid <= cursor.floor:
             return ()
+        # This SELECT reports the folder's mail once; a NOOP after it would not (see _mark).
+        self._caught_up = None
         try:
             client = self._select_folder()
             if int(self._select[b"UIDVALIDITY"]) != cursor.uidvalidity:
