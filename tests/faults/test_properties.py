@@ -156,3 +156,24 @@ def test_a_forwarded_from_line_with_a_long_run_of_brackets_reads_at_once() -> No
 
     assert reading.view.sender.email == "jane@example.org"
     assert reading.view.sender.name == "x"
+
+
+def test_a_rule_line_padded_with_a_long_run_of_spaces_reads_at_once() -> None:
+    # Found by fuzzing: "--------", 100 000 spaces, "Original Message --------" made the
+    # rule pattern try every split of the spaces (tens of seconds), deciding the language.
+    text = "My cake arrived crushed.\n" + "--------" + " " * 100_000 + \
+        "Original Message --------\nold text"
+    data = ("From: jane@example.org\r\nTo: support@acme.example\r\nSubject: Cake\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text).encode()
+
+    assert examine(data) == "complaint"
+
+
+def test_mail_with_hundreds_of_from_fields_is_quarantined_with_the_reason() -> None:
+    # Found by fuzzing: each From field is parsed, so 40 of 16 KB cost seconds.
+    data = b"".join(b"From: jane@example.org" + b" <" * 8000 + b"\r\n" for _ in range(40))
+    data += b"To: support@acme.example\r\nSubject: Cake\r\n\r\nCrushed.\r\n"
+
+    reading = read(data, RULES)
+
+    assert "From repeated 40 times" in reading.refused
