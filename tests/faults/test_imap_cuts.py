@@ -99,5 +99,6 @@ def test_the_processed_folder_deleted_under_the_daemon_is_made_again(
         assert len(stack.messages(customer)) == 1
     assert stack.folder_uids(setup.support, "INBOX").uids == [], "nothing left unmoved"
     assert len(stack.folder_uids(setup.support, "Triaged").uids) == 3
+    assert "the processed folder 'Triaged' was deleted on the server" in daemon.log
     assert daemon.process.poll() is None
     assert daemon.stop() == 0

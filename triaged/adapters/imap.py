@@ -74,6 +74,9 @@ class ImapSource:
         # nothing new, and when (see _quiet_since_caught_up).
         self._caught_up: tuple[int, int] | None = None
         self._caught_up_since = 0.0
+        # Whether this source has found its processed folder once: missing later, it
+        # was deleted under us, which the operator should hear about.
+        self._had_processed_folder = False
 
     # -- connection -------------------------------------------------------------
 
@@ -87,6 +90,11 @@ class ImapSource:
             self._select = dict(client.select_folder(s.folder))
             if s.processed_folder and not client.folder_exists(s.processed_folder):
                 _create_folder(client, s.processed_folder)
+                if self._had_processed_folder:
+                    log.warning("%s: the processed folder %r was deleted on the server; "
+                                "made it again (mail read meanwhile is moved there now)",
+                                self.name, s.processed_folder)
+            self._had_processed_folder = bool(s.processed_folder)
         except _LOGIN_ERRORS as error:
             raise self._outage(error) from error
 
