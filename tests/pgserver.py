@@ -145,6 +145,16 @@ class PostgresServer:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = Path()
 
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: every session is cut), keeping its data and port."""
+        self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same options."""
+        # pg_ctl restart reads the options of the last start (postmaster.opts).
+        self._run("pg_ctl", "restart", "-w", "-t", str(int(self.start_timeout)),
+                  "-D", str(self.data_dir), "-l", str(self.log_path))
+
     def __enter__(self) -> PostgresServer:
         return self.start()
 

@@ -74,6 +74,9 @@ class ImapSource:
         # nothing new, and when (see _quiet_since_caught_up).
         self._caught_up: tuple[int, int] | None = None
         self._caught_up_since = 0.0
+        # Whether this source has found its processed folder once: missing later, it
+        # was deleted under us, which the operator should hear about.
+        self._had_processed_folder = False
 
     # -- connection -------------------------------------------------------------
 
@@ -87,6 +90,11 @@ class ImapSource:
             self._select = dict(client.select_folder(s.folder))
             if s.processed_folder and not client.folder_exists(s.processed_folder):
                 _create_folder(client, s.processed_folder)
+                if self._had_processed_folder:
+                    log.warning("%s: the processed folder %r was deleted on the server; "
+                                "made it again (mail read meanwhile is moved there now)",
+                                self.name, s.processed_folder)
+            self._had_processed_folder = bool(s.processed_folder)
         except _LOGIN_ERRORS as error:
             raise self._outage(error) from error
 
@@ -293,6 +301,9 @@ class ImapSource:
     def _mark(self, uids: list[int]) -> None:
         if not uids:
             return
+        # The server may report new mail in its answer to any command, and then never
+        # again at a NOOP: after one, the next fetch must look (SELECT), not trust NOOP.
+        self._caught_up = None
         try:
             client = self._c()
             for part in chunks(uids, FETCH_BATCH):
@@ -318,6 +329,8 @@ class ImapSource:
     def leftovers(self, cursor: Cursor) -> Sequence[str]:
         if cursor.last_uid <= cursor.floor:
             return ()
+        # This SELECT reports the folder's mail once; a NOOP after it would not (see _mark).
+        self._caught_up = None
         try:
             client = self._select_folder()
             if int(self._select[b"UIDVALIDITY"]) != cursor.uidvalidity:

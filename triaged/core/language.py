@@ -39,6 +39,9 @@ _WROTE = re.compile(
 _ADDRESS_COLON = re.compile(r"<[^<>\s@]+@[^<>\s]+>\s*[:：]\s*$")
 # "-----Original Message-----" in any language, and Outlook's rule of underscores.
 _ORIGINAL_RULE = re.compile(r"^\s*(-{4,}\s*[^-].{0,40}?\s*-{4,}|_{10,})\s*$")
+# Rules are short lines. On a long one the pattern above tries every split of its
+# whitespace (time quadratic in the line's length), so longer lines are no rule.
+_MAX_RULE = 300
 # Outlook's reply header: "From:" then "Sent:"/"Date:" a line or two below.
 _FROM = re.compile(
     r"^\s*\*?(from|von|de|da|de la|van|från|fra|od|보낸 사람|差出人|发件人|寄件者|จาก|mula kay|"
@@ -116,7 +119,7 @@ _OPENER = re.compile(
 
 def _ends_own_text(lines: list[str], index: int) -> bool:
     line = lines[index]
-    if _SIGNATURE.match(line) or _ORIGINAL_RULE.match(line):
+    if _SIGNATURE.match(line) or (len(line) <= _MAX_RULE and _ORIGINAL_RULE.match(line)):
         return True
     has_colon = ":" in line or "：" in line
     if has_colon and _FROM.match(line) and any(

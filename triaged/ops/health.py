@@ -6,11 +6,14 @@ with several instances: each mailbox must have been read recently, no letter
 may have waited longer than `[metrics] send_stall_after` (all letters are due
 the moment they are queued, so a letter that old means the SMTP server refuses
 or nothing is sending), and no address of the business's own (staff, managers,
-forwarders, mailboxes) may have an open delivery alert or a suppression.
+forwarders, mailboxes) may have an open delivery alert or a suppression. An
+SQLite database also needs room on its disk: with less than `MIN_FREE_BYTES` free
+the next batch cannot commit, and the mail waits in the mailbox until there is.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +26,9 @@ from triaged.config.records import Config
 from triaged.store import ops_queries, suppression
 from triaged.store.db import head_revision, schema_revision
 from triaged.store.ops_queries import OpsFigures
+
+# Room a batch's commit needs at least: its pages, their WAL frames and the indexes.
+MIN_FREE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,28 @@ def check_health(config: Config, engine: Engine, now: datetime) -> Health:
         orig = getattr(error, "orig", None)
         reason = str(orig) if orig is not None else type(error).__name__
         return Health(now, [f"database: cannot read it: {reason}"])
-    return judge(config, figures, now, failing)
+    verdict = judge(config, figures, now, failing)
+    full = _disk_problem(engine)
+    if full:
+        verdict.problems.insert(0, full)
+    return verdict
+
+
+def _disk_problem(engine: Engine) -> str:
+    """Why an SQLite database cannot take the next commit, or "" when it can."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return ""
+    try:
+        disk = os.statvfs(os.path.dirname(os.path.abspath(url.database)))
+    except OSError:
+        return ""
+    free = disk.f_bavail * disk.f_frsize
+    if free >= MIN_FREE_BYTES:
+        return ""
+    return (f"database: the disk holding {url.database} is full ({free} bytes free, "
+            f"{MIN_FREE_BYTES} needed): no mail is recorded until space is freed; it waits "
+            "in the mailbox and is read as soon as there is room")
 
 
 def _address_problem(entry: suppression.Entry) -> str:

@@ -94,7 +94,13 @@ class Reader:
         try:
             conn.send_bytes(data)
             started = time.monotonic()
-            refused = meanwhile()
+            try:
+                refused = meanwhile()
+            except BaseException:
+                # The worker's answer to these bytes is owed; left in the pipe it would
+                # be taken as the answer to the next message read (another sender's).
+                self._stop()
+                raise
             if refused:
                 self._stop()
                 return Reading(refused=refused)

@@ -454,7 +454,9 @@ def _address_in(value: str) -> Address | None:
     if match is None:
         return None
     name = value[: match.start()]
-    name = re.sub(r"(mailto:|[<\[(\"']+)\s*$", "", name.strip()).strip()
+    # Trimmed from the ends, not by a pattern anchored at `$`: that one tried every
+    # position of a long run of brackets or quotes (time quadratic in the name's length).
+    name = name.strip().removesuffix("mailto:").strip()
     name = name.strip("\"' <[(").strip()
     if "@" in name:
         name = ""

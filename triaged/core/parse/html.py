@@ -50,8 +50,10 @@ _CELLS = frozenset({"td", "th"})
 # Beyond this depth nested lists and quotes are not indented further.
 _MAX_PREFIX_DEPTH = 8
 
-# Text up to the next "<", or a whole tag without quotes: one match per token.
-_TOKEN = re.compile(r"([^<]+)|<(/?)([A-Za-z][^\t\n\f\r />]*)([^<>\"']*)>")
+# Text up to the next "<", or a whole tag without quotes: one match per token. The name
+# and the attributes are possessive: both accept letters, and letting a failed match
+# try every split of a long unclosed name between them cost time quadratic in its length.
+_TOKEN = re.compile(r"([^<]+)|<(/?)([A-Za-z][^\t\n\f\r />]*+)([^<>\"']*+)>")
 _NAME = re.compile(r"[A-Za-z][^\t\n\f\r />]*")
 # Inside a tag with quotes: the next quote or its end.
 _TAG_STOP = re.compile(r"[\"'>]")

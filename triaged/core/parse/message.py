@@ -75,7 +75,7 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMail:
     return ParsedMail(
         message_id=message_id,
         sender=sender,
-        to=tuple(_addresses(_all(texts, "To"))),
+        to=tuple(_addresses(_all(texts, "To")[:MAX_ADDRESS_FIELDS])),
         subject=_subject(_first(texts, "Subject") or "", defects),
         date=_date(_first(texts, "Date"), defects),
         text=walked.text,
@@ -129,6 +129,9 @@ class HeaderLinesRepairedDefect(errors.MessageDefect):
 # thread) fold to a few KB. A longer one is hostile or broken, and cutting it
 # keeps its decoding cheap; the raw message is kept whole.
 MAX_HEADER_CHARS = 16_384
+# Address fields of one name (From, To) read at most: one is the rule, a few the
+# exception; parsing each costs up to MAX_HEADER_CHARS.
+MAX_ADDRESS_FIELDS = 10
 # The decoded subject is cut here: staff read it in one line, and every
 # subject rule (references, tokens, forward prefixes) looks at its start.
 MAX_SUBJECT_CHARS = 1_000
@@ -243,7 +246,13 @@ def _sender(texts: list[tuple[str, str]], defects: list[str]) -> Address:
     (`From: MAILER-DAEMON`) still falls back to the other headers, and a From
     header repeated with the same mailbox counts once.
     """
-    found = [a for a in _addresses(_all(texts, "From")) if "@" in a.email]
+    froms = _all(texts, "From")
+    if len(froms) > MAX_ADDRESS_FIELDS:
+        # Each field is parsed, at up to MAX_HEADER_CHARS apiece: hundreds of them
+        # would cost seconds, and no mail program writes more than one.
+        raise QuarantineError(f"From repeated {len(froms)} times: a complaint is answered "
+                              "to exactly one sender")
+    found = [a for a in _addresses(froms) if "@" in a.email]
     # A repeated From header naming the same mailbox again is still one sender.
     claimed = list({mailbox_key(a.email): a for a in reversed(found)}.values())[::-1]
     if len(claimed) > 1:
