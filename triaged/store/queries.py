@@ -30,6 +30,16 @@ def list_complaints(
     return list(session.exec(query))
 
 
+def existing_references(session: Session, candidates: list[str]) -> list[str]:
+    """Those of `candidates` that are references of complaints, in `candidates`' order."""
+    if not candidates:
+        return []
+    found = set(session.exec(
+        select(Complaint.reference).where(col(Complaint.reference).in_(candidates))
+    ).all())
+    return [c for c in candidates if c in found]
+
+
 def complaint_detail(
     session: Session, reference: str
 ) -> tuple[Complaint, list[MessageRow], list[OutboxLetter], list[Event]] | None:
