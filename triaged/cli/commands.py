@@ -138,7 +138,7 @@ def _print_complaint(view: dict[str, Any], zone: str) -> None:
     typer.echo("\nevents:")
     for line in table(("AT", "EVENT", "BY", "WHAT"),
                       [(local_stamp(e["at"], zone), e["kind"], e["actor"] or "-",
-                        event_words(e["detail"])) for e in view["events"]]):
+                        event_words(e["detail"], zone)) for e in view["events"]]):
         typer.echo(f"  {line}")
 
 

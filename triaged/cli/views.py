@@ -8,6 +8,7 @@ letters name), with the zone's abbreviation.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Sequence
 from datetime import datetime
@@ -119,17 +120,24 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def event_words(detail: dict[str, Any]) -> str:
-    """An event's detail as one readable line: `key: value` pairs, lists comma-joined."""
-    if set(detail) == {"from", "to"}:
-        return f"{detail['from']} → {detail['to']}"
+def event_words(detail: dict[str, Any], timezone: str) -> str:
+    """An event's detail as one readable line: a state change as "a → b", then
+    `key: value` pairs, lists comma-joined, instants local like the rest of the screen."""
+    rest = dict(detail)
     parts = []
-    for key, value in detail.items():
+    if "from" in rest and "to" in rest:
+        parts.append(f"{rest.pop('from')} → {rest.pop('to')}")
+    for key, value in rest.items():
         if value is None or value == "" or value == [] or value == {}:
             continue
         if isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, str) and _ISO_INSTANT.match(value):
+            value = local_stamp(value, timezone)
         parts.append(f"{key.replace('_', ' ')}: {value}")
     return "; ".join(parts)
+
+
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
