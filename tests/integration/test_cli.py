@@ -553,7 +553,11 @@ def test_demo_tells_the_whole_story_with_references_and_a_promised_date(
     bracketed = re.findall(r"\[([0-9A-Z]{3}-[0-9A-Z]{4})\]", result.out)
     assert bracketed, result.out
     assert all(is_valid(ref) for ref in bracketed)
-    assert re.search(r"promised by \w{3} \d{2} \w{3} \d{4}", result.out), result.out
+    # The promise as `list` and the letters show it: local, on the hour, with its zone.
+    assert re.search(r"promised by \d{4}-\d{2}-\d{2} \d{2}:00 EES?T \(Europe/Bucharest\)",
+                     result.out), result.out
+    assert re.search(r", \d{1,2} [AP]M \(Romania Time\) at the latest",
+                     " ".join(result.out.split())), "the holding reply: on the hour, zone named"
     # The final letter: drafted by staff, a forgery refused, approved by Dana's reply.
     assert "carries no approval token" in result.out
     assert "This is what we have done to put it right:" in result.out
