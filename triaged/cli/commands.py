@@ -146,8 +146,8 @@ def _bad_reference(text: str, engine: Engine) -> str:
     """Why `text` is no reference: a typo (seven symbols, wrong check) or not one at all;
     for a typo, the existing references one slip away from it."""
     if len(re.sub(r"[^0-9A-Za-z]", "", text)) == REFERENCE_SYMBOLS:
-        with transaction(engine) as session:
-            known = queries.existing_references(session, likely_meant(text))
+        with engine.connect() as conn:
+            known = queries.existing_references(conn, likely_meant(text))
         hint = f"; did you mean {' or '.join(known)}?" if known else " (a mistyped symbol?)"
         return f"{text!r} is not a valid reference: its check character does not match{hint}"
     return f"{text!r} is not a reference: expected seven symbols such as K7M-Q3X9"

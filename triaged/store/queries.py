@@ -6,7 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Connection, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from triaged.domain.records import ComplaintState, LetterKind, LetterState, Outcome
@@ -32,13 +33,14 @@ def list_complaints(
     return list(session.exec(query))
 
 
-def existing_references(session: Session, candidates: list[str]) -> list[str]:
-    """Those of `candidates` that are references of complaints, in `candidates`' order."""
+def existing_references(conn: Connection, candidates: list[str]) -> list[str]:
+    """Those of `candidates` that are references of complaints, in `candidates`' order.
+    One read (a deferred transaction: it never waits for the write lock)."""
     if not candidates:
         return []
-    found = set(session.exec(
-        select(Complaint.reference).where(col(Complaint.reference).in_(candidates))
-    ).all())
+    table = Complaint.__table__  # type: ignore[attr-defined]
+    found = {row[0] for row in conn.execute(
+        sa_select(table.c.reference).where(table.c.reference.in_(candidates)))}
     return [c for c in candidates if c in found]
 
 
