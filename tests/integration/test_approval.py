@@ -172,3 +172,22 @@ def test_the_token_survives_a_reply_that_kept_only_one_of_its_carriers(
 
     assert shop.state(complaint.id) == "resolved"
     assert [letter.kind for letter in shop.letters_to(shop.customer)] == ["holding", "final"]
+
+
+def test_a_staff_members_short_sign_off_stays_out_of_the_customers_final_letter(
+    shop: Shop,
+) -> None:
+    complaint = shop.complain()
+    notice = shop.latest(shop.staff, "New complaint")
+    # Typed from a phone: no "-- " delimiter, just the resolution and a first name.
+    shop.send(shop.staff, reply_to(notice, shop.staff,
+                                   f"{RESOLUTION}\nDanke, Bob\n\n{gmail_quote(notice)}"))
+    [request] = shop.inbox(shop.dana, 1)
+    assert "Danke, Bob" not in body_text(parsed(request))
+
+    shop.send(shop.dana, reply_to(request, shop.dana, "APPROVE\n\nDana"))
+
+    assert shop.state(complaint.id) == "resolved"
+    final_text = body_text(parsed(shop.inbox(shop.customer, 2)[1]))
+    assert RESOLUTION in final_text
+    assert "Bob" not in final_text

@@ -29,7 +29,7 @@ from tests.support.installation import Triaged
 from tests.support.languages import CASES, legacy_complaint
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
 from triaged.core.decision import EDIT_END, EDIT_START
-from triaged.core.letters.customer import local_date_words
+from triaged.core.letters.customer import promised_words
 from triaged.domain.records import ComplaintState
 from triaged.store.db import transaction
 from triaged.store.models import Complaint
@@ -208,9 +208,9 @@ def test_a_korean_customer_of_a_romanian_shop_reads_every_letter_in_korean(
     _, extension = shop.letters(shop.customer)
     assert extension["Content-Language"] == "ko"
     assert extension["In-Reply-To"] == holding["Message-ID"]
-    new_date, new_time = local_date_words(moved.due_at, "Europe/Bucharest", "ko")
+    new_date, new_time = promised_words(moved.due_at, "Europe/Bucharest", "ko")
     assert re.fullmatch(r"2026년 11월 23일 월요일", new_date)
-    assert re.fullmatch(r"오후 12시 11분", new_time)
+    assert re.fullmatch(r"오후 1시 \(루마니아 시간\)", new_time), "12:11 promised as 1 PM"
     extension_text = " ".join(body_text(extension).split())
     assert f"늦어도 {new_date} {new_time}까지 답변을 드리겠습니다" in extension_text
     assert "진심으로 사과드립니다" in extension_text

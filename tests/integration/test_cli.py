@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -318,7 +319,56 @@ def test_show_a_mistyped_reference_says_the_check_character_does_not_match(
     assert result.code == 2, result.describe()
     assert "check character does not match" in result.err
     assert mistyped(office.maria_ref) in result.err
+    assert f"did you mean {office.maria_ref}" in result.err, "the complaint meant is offered"
     assert_no_traceback(result)
+
+
+def test_list_has_a_header_row_and_local_promised_times_with_their_zone(office: Office) -> None:
+    human = office.out["list human"]
+    rows = office.out["list"].json()
+
+    header, *lines = human.out.splitlines()
+    assert header.split()[:3] == ["REFERENCE", "STATE", "PROMISED"]
+    assert len(lines) == len(rows)
+    customer_column = header.index("CUSTOMER")
+    subject_column = header.index("SUBJECT")
+    for line, row in zip(lines, rows, strict=True):
+        assert line[customer_column:].startswith(row["customer"]), "aligned under its header"
+        assert line[subject_column:].startswith(row["subject"][:20])
+        # The instant the letters promise: the business's wall clock, rounded up, zone named.
+        due = datetime.fromisoformat(row["due_at"]).astimezone(ZoneInfo("Europe/Bucharest"))
+        rounded = due if due == due.replace(minute=0, second=0, microsecond=0) \
+            else due.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        assert f"{rounded:%Y-%m-%d %H:00 %Z}" in line, line
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T", human.out), "no ISO machine look"
+
+
+def test_show_prints_local_times_without_microseconds_and_events_as_lines(
+    office: Office,
+) -> None:
+    out = office.out["show human"].out
+
+    assert "promised by " in out
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d+", out), "no microseconds"
+    assert "{'" not in out, "no Python dict reprs"
+    assert "': " not in out
+    assert "received → acknowledged" in out
+    events = out.split("\nevents:\n", 1)[1].splitlines()
+    assert events[0].split() == ["AT", "EVENT", "BY", "WHAT"]
+    assert any(" registered " in line for line in events)
+    assert all(re.match(r"  \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} EE[S]?T ", line)
+               for line in events[1:]), events
+
+
+def test_help_shows_flags_as_flags(install: Install) -> None:
+    top, run = install.many([(None, ["--help"]), (None, ["run", "--help"])])
+
+    for result in (top, run):
+        assert result.code == 0, result.describe()
+        assert "<bool>" not in result.out, result.out
+    assert re.search(r"^\s+--once\s+One full cycle", run.out, re.MULTILINE)
+    assert re.search(r"^\s+--include-existing\s+With --once", run.out, re.MULTILINE)
+    assert re.search(r"-v, --verbose\s+Debug logging", top.out)
 
 
 def test_show_an_unknown_reference_exits_1(office: Office) -> None:
@@ -485,6 +535,8 @@ def test_check_exits_1_and_names_the_check_that_failed(
     assert failed == [failing_row], result.describe()
     [line] = [line for line in result.out.splitlines() if line.startswith("FAIL")]
     assert what_it_says in line
+    assert "b'" not in line, "the server's words, not a byte string"
+    assert 'b"' not in line
     assert {row[1] for row in rows} >= {"config", "database", "mailbox", "smtp", "templates"}
     assert WRONG_SECRET not in result.both
     assert IMAP_SECRET not in result.both
@@ -501,7 +553,11 @@ def test_demo_tells_the_whole_story_with_references_and_a_promised_date(
     bracketed = re.findall(r"\[([0-9A-Z]{3}-[0-9A-Z]{4})\]", result.out)
     assert bracketed, result.out
     assert all(is_valid(ref) for ref in bracketed)
-    assert re.search(r"promised by \w{3} \d{2} \w{3} \d{4}", result.out), result.out
+    # The promise as `list` and the letters show it: local, on the hour, with its zone.
+    assert re.search(r"promised by \d{4}-\d{2}-\d{2} \d{2}:00 EES?T \(Europe/Bucharest\)",
+                     result.out), result.out
+    assert re.search(r", \d{1,2} [AP]M \(Romania Time\) at the latest",
+                     " ".join(result.out.split())), "the holding reply: on the hour, zone named"
     # The final letter: drafted by staff, a forgery refused, approved by Dana's reply.
     assert "carries no approval token" in result.out
     assert "This is what we have done to put it right:" in result.out
@@ -511,3 +567,50 @@ def test_demo_tells_the_whole_story_with_references_and_a_promised_date(
     assert kept
     assert Path(kept.group(1)).is_relative_to(install.dir)
     shutil.rmtree(kept.group(1))
+
+
+# ---- the first hour: mail already waiting when triaged first looks -------------------------
+
+
+def test_the_first_run_says_how_many_messages_it_left_alone_and_how_to_answer_them(
+    install: Install, new_address: NewAddress,
+) -> None:
+    path = install.config()
+    customers = [new_address(f"early{i}") for i in range(3)]
+    for i, customer in enumerate(customers):
+        install.send(customer, f"Test complaint {i}", "Trying triaged out.")
+    install.stack.wait_for_messages(install.support, "INBOX", 3)
+
+    before = install.run(path, "check")
+    first = install.run(path, "run", "--once")
+
+    assert before.code == 0, before.describe()
+    [row] = [line for line in before.out.splitlines() if "mailbox support" in line]
+    assert row.startswith("warn"), row
+    assert "3 messages are already in the folder" in row
+    assert 'start = "all"' in row
+    assert "--include-existing" in row
+    assert first.code == 0, first.describe()
+    assert "cycle done: no new mail" in first.err
+    hint = [line for line in first.err.splitlines() if "left alone" in line]
+    # Once in the log, once after the summary where it cannot be missed.
+    assert len(hint) == 2, first.describe()
+    assert all("3 messages were already in the mailbox when triaged first looked" in line
+               and "triaged run --once --include-existing" in line for line in hint)
+    assert all(install.stack.messages(c) == [] for c in customers)
+
+    after = install.run(path, "check")
+    taken = install.run(path, "run", "--once", "--include-existing")
+    again = install.run(path, "run", "--once")
+
+    [row] = [line for line in after.out.splitlines() if "mailbox support" in line]
+    assert "3 messages were already in the mailbox" in row, after.describe()
+    assert taken.code == 0, taken.describe()
+    assert "3 complaint" in taken.err
+    for customer in customers:
+        reference_in_reply(install.stack, customer)  # each got its holding reply
+    assert "left alone" not in again.both
+    assert "cycle done: no mail" in again.err
+    wrong = install.run(path, "run", "--include-existing")
+    assert wrong.code == 2, wrong.describe()
+    assert "--once" in wrong.err

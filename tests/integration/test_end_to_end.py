@@ -54,6 +54,8 @@ def test_a_complaint_gets_a_threaded_holding_reply_with_reference_and_promised_d
     assert reference in text
     # Monday 10:00 + 5 business days, skipping Romania's 30 Nov and 1 Dec holidays.
     assert "Wednesday, December 2, 2026" in text
+    # The promise names the business's zone: the customer may live in another one.
+    assert "Wednesday, December 2, 2026, 10 AM (Romania Time)" in " ".join(text.split())
     [registered] = complaints_of(triaged)
     assert registered.reference == reference
     assert registered.state == ComplaintState.ACKNOWLEDGED

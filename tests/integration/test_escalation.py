@@ -8,6 +8,9 @@ and nothing outside working hours on an office calendar.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -91,7 +94,8 @@ def test_reminder_then_level_one_then_level_two_each_once(
     assert "Where is my cake" in text
     assert "30 seconds late" in text
     assert "It was for my mother." in text  # what is known so far: the customer's words
-    assert "Monday, November 23, 2026, 10:10" in text  # the promised date, local time
+    # The promise as the customer read it: local, rounded up to the hour, zone named.
+    assert "Monday, November 23, 2026, 11 AM (Romania Time)" in " ".join(text.split())
     assert mailstack.messages(ana) == []
     assert complaint(t, reference).escalation_level == 1
 
@@ -199,3 +203,46 @@ def test_managers_are_not_written_to_outside_working_hours(
     t.cycle()
     assert len(mailstack.messages(dana)) == 1
     assert reference in body_text(parsed(mailstack.messages(dana)[0]))
+
+
+def test_a_promise_closer_than_remind_before_is_never_reminded_with_the_notice(
+    make_triaged: Callable[..., Triaged], new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, dana, ana = new_address("team"), new_address("dana"), new_address("ana")
+    sla = FAST_LADDER.replace('remind_before = "2 minutes"', 'remind_before = "1 hour"')
+    t = make_triaged(week=ROUND_THE_CLOCK, sla=sla, tail=people(team, dana, ana))
+    t.cycle()
+    reference = new_complaint(t, mailstack, new_address("soon"), "Cake due in ten minutes")
+
+    [notice] = [parsed(m) for m in mailstack.wait_for_messages(team, "INBOX", 1)]
+    assert str(notice["Subject"]).startswith("New complaint")
+    assert team_mail(mailstack, team) == [], "no 'Due soon' with the 'New complaint'"
+    t.clock.advance(timedelta(minutes=9))
+    t.cycle()
+    assert team_mail(mailstack, team) == [], "nor later: the promise was closer than 1 hour"
+    t.clock.advance(timedelta(minutes=1, seconds=30))
+    t.cycle()
+    assert len(mailstack.wait_for_messages(dana, "INBOX", 1)) == 1, "the date still escalates"
+    assert events_of(t, reference, "reminded") == []
+    assert team_mail(mailstack, team) == []
+
+
+def test_a_reminder_shows_the_current_state_and_is_among_shows_letters(
+    make_triaged: Callable[..., Triaged], new_address: NewAddress, mailstack: MailStack
+) -> None:
+    team, dana, ana = new_address("team"), new_address("dana"), new_address("ana")
+    t = make_triaged(week=ROUND_THE_CLOCK, sla=FAST_LADDER, tail=people(team, dana, ana))
+    t.cycle()
+    reference = new_complaint(t, mailstack, new_address("due"), "Where is my order")
+    t.clock.advance(timedelta(minutes=8))
+    t.cycle()
+
+    [reminder] = [parsed(m) for m in team_mail(mailstack, team)]
+    assert "Due soon" in str(reminder["Subject"])
+    assert "State:    acknowledged" in body_text(reminder), "the holding reply went out"
+    shown = subprocess.run(
+        [sys.executable, "-m", "triaged", "--config", str(t.config_path), "show", reference,
+         "--json"], capture_output=True, text=True, timeout=60, check=True)
+    letters = json.loads(shown.stdout)["letters"]
+    assert [(x["kind"], x["to"]) for x in letters if x["kind"] == "reminder"] == [("reminder",
+                                                                                   team)]

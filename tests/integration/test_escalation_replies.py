@@ -25,7 +25,7 @@ from tests.support.escalation import FAST_LADDER, ROUND_THE_CLOCK, people
 from tests.support.fixture_types import NewAddress
 from tests.support.installation import Triaged
 from tests.support.mail import body_text, complaint_mail, parsed, smtp_send
-from triaged.core.letters.customer import local_date_words
+from triaged.core.letters.customer import promised_words
 from triaged.store.db import transaction
 from triaged.store.models import Complaint, Event
 
@@ -157,8 +157,9 @@ def test_extend_moves_the_date_and_writes_to_the_customer_in_their_language(
     assert str(holding["In-Reply-To"]) in str(extension["References"])
     assert reference in str(extension["Subject"])
     text = " ".join(body_text(extension).split())
-    new_date, new_time = local_date_words(complaint.due_at, "Europe/Bucharest", "de")
-    assert f"spätestens bis {new_date}, {new_time} Uhr" in text
+    new_date, new_time = promised_words(complaint.due_at, "Europe/Bucharest", "de")
+    assert f"spätestens bis {new_date}, {new_time}" in text
+    assert new_time.endswith("Uhr (Ortszeit Rumänien)"), "rounded to the hour, zone named"
     assert "tut uns aufrichtig leid" in text
     # The ladder starts over from the new date: nobody else is told before it.
     o.t.clock.advance(timedelta(minutes=30))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from triaged.core.letters.customer import ExtensionFacts, extension_letter, local_date_words
+from triaged.core.letters.customer import ExtensionFacts, extension_letter, promised_words
 from triaged.core.letters.render import Renderer
 from triaged.domain.errors import ApprovalRefused
 from triaged.domain.records import Address
@@ -76,7 +76,7 @@ def test_the_extension_letter_apologises_and_gives_both_dates_in_the_customers_l
     assert letter.language == language
     text = " ".join(letter.text.split())
     for at in (OLD, NEW):
-        day, time = local_date_words(at, "Europe/Bucharest", language)
+        day, time = promised_words(at, "Europe/Bucharest", language)
         assert " ".join(day.split()) in text
         assert " ".join(time.split()) in text
     assert APOLOGY[language] in text
@@ -84,5 +84,5 @@ def test_the_extension_letter_apologises_and_gives_both_dates_in_the_customers_l
     assert "Ana" in text
     assert letter.in_reply_to == "<ours@acme.example>"
     assert letter.auto_submitted == "auto-generated"
-    new_day, _ = local_date_words(NEW, "Europe/Bucharest", language)
+    new_day, _ = promised_words(NEW, "Europe/Bucharest", language)
     assert f"<strong>{new_day}" in letter.html

@@ -27,8 +27,12 @@ def test_the_first_nudge_is_the_reminder_time() -> None:
     assert ladder().first_nudge(received_at=T0, due_at=DUE) == DUE - timedelta(minutes=2)
 
 
-def test_a_promise_shorter_than_remind_before_is_reminded_of_at_once() -> None:
-    assert ladder().first_nudge(received_at=T0, due_at=T0 + timedelta(seconds=30)) == T0
+def test_a_promise_closer_than_remind_before_gets_no_reminder_only_its_escalation() -> None:
+    # A reminder now would reach staff with the new-complaint notice, or before it.
+    due = T0 + timedelta(seconds=30)
+    assert ladder().first_nudge(received_at=T0, due_at=due) == due
+    assert ladder().first_nudge(received_at=T0, due_at=T0 + timedelta(minutes=2)) == \
+        T0 + timedelta(minutes=2)
 
 
 def test_the_reminder_is_in_business_time_before_the_date() -> None:

@@ -111,6 +111,21 @@ def test_anything_else_is_no_decision_and_says_why(body: str, why: str) -> None:
          "Subiect: Reclamație nouă\n\nA sosit o reclamație nouă", "Returnăm banii."),
         ("Please write to the courier at <courier@post.example>:\nthey owe us 20 euros.",
          "Please write to the courier at <courier@post.example>:\nthey owe us 20 euros."),
+        # Short sign-offs never reach the customer's final letter.
+        ("We refund 20 euros.\n\nAna", "We refund 20 euros."),
+        ("We refund 20 euros.\nAna\n", "We refund 20 euros."),
+        ("We refund 20 euros.\n\nThanks, Ana", "We refund 20 euros."),
+        ("We refund 20 euros.\nThanks,\nAna", "We refund 20 euros."),
+        ("We refund 20 euros.\nBest regards, Ana Maria Pop", "We refund 20 euros."),
+        ("We refund 20 euros.\n-- Ana", "We refund 20 euros."),
+        ("We refund 20 euros.\n\n— Ana P.", "We refund 20 euros."),
+        ("Wir erstatten den Betrag.\n\nViele Grüße, Jürgen", "Wir erstatten den Betrag."),
+        # What only looks short stays: a sentence, a word in capitals, a lone line.
+        ("We refund 20 euros.\n\nDone.", "We refund 20 euros.\n\nDone."),
+        ("We refund 20 euros.\n\nSee you on Saturday",
+         "We refund 20 euros.\n\nSee you on Saturday"),
+        ("We refund 20 euros.\n\nOK", "We refund 20 euros.\n\nOK"),
+        ("Refunded", "Refunded"),
     ],
 )
 def test_a_staff_resolution_keeps_only_the_new_text(body: str, expected: str) -> None:

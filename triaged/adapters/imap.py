@@ -8,8 +8,10 @@ backs off and retries instead of crashing.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import time
@@ -199,6 +201,19 @@ class ImapSource:
             return uidnext - 1
         uids = self._c().search(["ALL"])
         return max(uids) if uids else 0
+
+    def count_left_alone(self, cursor: Cursor) -> int:
+        if cursor.floor <= 0:
+            return 0
+        try:
+            client = self._select_folder()
+            if int(self._select[b"UIDVALIDITY"]) != cursor.uidvalidity:
+                return 0
+            # "UID 1:n" matches the highest UID even above n: filter it out.
+            return sum(1 for u in client.search(["UID", f"1:{cursor.floor}"])
+                       if u <= cursor.floor)
+        except _NETWORK_ERRORS as error:
+            raise self._outage(error) from error
 
     def fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         try:
@@ -416,13 +431,29 @@ def _create_folder(client: imapclient.IMAPClient, folder: str) -> None:
             raise error from None
 
 
+_BYTES_REPR = re.compile(r"""b(['"])(.*)\1""", re.DOTALL)
+
+
+def _unbytes(text: str) -> str:
+    """The server's words out of "b'[AUTHENTICATIONFAILED] Authentication failed.'",
+    which is how imapclient words a refused login."""
+    found = _BYTES_REPR.fullmatch(text.strip())
+    if found is None:
+        return text
+    try:
+        value = ast.literal_eval(found.group(0))
+    except (ValueError, SyntaxError):
+        return found.group(2)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else found.group(2)
+
+
 def _describe(error: BaseException) -> str:
     # imapclient passes the server's answer as bytes: show its text, not b'...'.
     first = error.args[0] if len(error.args) == 1 else None
     if isinstance(first, bytes):
         text = first.decode("utf-8", "replace")
     else:
-        text = str(error) or type(error).__name__
+        text = _unbytes(str(error)) or type(error).__name__
     if isinstance(error, imapclient.exceptions.LoginError):
         return f"login refused ({text})"
     if isinstance(error, ConnectionRefusedError):

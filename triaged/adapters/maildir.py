@@ -61,6 +61,12 @@ class MaildirSource:
         floor = pending[-1][0] if pending else 0
         return Cursor(0, 0, floor=floor)
 
+    def count_left_alone(self, cursor: Cursor) -> int:
+        if cursor.floor <= 0:
+            return 0
+        self.connect()
+        return sum(1 for mtime_ns, _key, _path in self._pending() if mtime_ns <= cursor.floor)
+
     def fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         self.connect()
         mails: list[RawMail] = []

@@ -76,6 +76,12 @@ class MailSource(Protocol):
         """
         ...
 
+    def count_left_alone(self, cursor: Cursor) -> int:
+        """How many messages at or below `cursor.floor` (in the folder before the first
+        contact with `start = "now"`) are still there; 0 when the folder's identity
+        changed since, as those UIDs then name other messages."""
+        ...
+
     def fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         """Up to `limit` messages after `cursor`, oldest first, without marking them."""
         ...

@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from triaged.app import App
 
 app = typer.Typer(
+    # Plain help: the rich panels print a flag such as --once as taking a <bool>.
+    rich_markup_mode=None,
     add_completion=False,
     no_args_is_help=True,
     help="Complaint triage: every support mail registered, answered and followed up.",
 )
-quarantine_app = typer.Typer(no_args_is_help=True, help="Messages that could not be processed.")
+quarantine_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                             help="Messages that could not be processed.")
 app.add_typer(quarantine_app, name="quarantine")
 
 EXIT_FAILURE = 1

@@ -22,12 +22,16 @@ from triaged.cli.base import (
 from triaged.cli.views import (
     complaint_view,
     event_view,
+    event_words,
     iso,
     letter_view,
+    local_stamp,
     message_view,
+    promise_stamp,
     seconds_summary,
+    table,
 )
-from triaged.core.references import normalize
+from triaged.core.references import likely_meant, normalize
 from triaged.domain.clock import SystemClock
 from triaged.domain.errors import UnknownReference
 from triaged.domain.records import ComplaintState
@@ -58,7 +62,8 @@ def list_complaints(
     if state_filter is not None and state_filter not in {s.value for s in ComplaintState}:
         valid = ", ".join(s.value for s in ComplaintState)
         fail(f"--state: expected one of {valid}", 2)
-    with transaction(open_store()) as session:
+    config = load_config()
+    with transaction(open_database(config)) as session:
         rows = queries.list_complaints(session, state=state_filter, overdue=overdue,
                                        now=SystemClock().now())
         views = [complaint_view(c) for c in rows]
@@ -68,19 +73,31 @@ def list_complaints(
     if not views:
         typer.echo("no complaints")
         return
-    for v in views:
-        level = f"L{v['escalation_level']}" if v["escalation_level"] else "  "
-        typer.echo(f"{v['reference']:<10} {v['state']:<18} due {v['due_at'][:16]} {level:<3} "
-                   f"{v['category'] or '-':<12} {v['customer']:<30} {v['subject'][:40]}")
+    zone = config.business.timezone
+    header = ("REFERENCE", "STATE", "PROMISED BY", "LEVEL", "CATEGORY", "CUSTOMER", "SUBJECT")
+    cells = [(v["reference"], v["state"], promise_stamp(v["due_at"], zone),
+              str(v["escalation_level"] or "-"), v["category"] or "-", v["customer"],
+              _cut(v["subject"], SUBJECT_CHARS)) for v in views]
+    for line in table(header, cells):
+        typer.echo(line)
+
+
+SUBJECT_CHARS = 50
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 @app.command()
 def show(reference: str, as_json: JsonFlag = False) -> None:
     """One complaint with its messages, letters and events."""
+    config = load_config()
+    engine = open_database(config)
     canonical = normalize(reference)
     if canonical is None:
-        fail(_bad_reference(reference), 2)
-    with transaction(open_store()) as session:
+        fail(_bad_reference(reference, engine), 2)
+    with transaction(engine) as session:
         try:
             complaint, incoming, letters, events = lookup.complaint_detail(session, canonical)
         except UnknownReference as unknown:
@@ -94,32 +111,45 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(view)
         return
-    typer.echo(f"{view['reference']}  {view['state']}  due {view['due_at']}")
+    _print_complaint(view, config.business.timezone)
+
+
+def _print_complaint(view: dict[str, Any], zone: str) -> None:
+    typer.echo(f"{view['reference']}  {view['state']}  promised by "
+               f"{promise_stamp(view['due_at'], zone)}")
     typer.echo(f"customer: {view['customer_name']} <{view['customer']}>")
     typer.echo(f"subject:  {view['subject']}")
+    typer.echo(f"received: {local_stamp(view['received_at'], zone)}")
     if view["forwarded_by"]:
         typer.echo(f"forwarded by: {view['forwarded_by']}")
     if view["linked_reference"]:
         typer.echo(f"linked to: {view['linked_reference']}")
     for m in view["messages"]:
-        typer.echo(f"\n-- {m['outcome']} {m['received_at']} from {m['sender']}")
+        typer.echo(f"\n-- {m['outcome']} {local_stamp(m['received_at'], zone)} "
+                   f"from {m['sender']}")
         if raw_was_cut(m["reason"]):
             typer.echo(f"({m['reason']})")
         typer.echo(m["text"][:2000])
     typer.echo("\nletters:")
-    for letter in view["letters"]:
-        typer.echo(f"  {letter['kind']:<10} {letter['state']:<8} to {letter['to']}: "
-                   f"{letter['subject']}")
-    typer.echo("events:")
-    for e in view["events"]:
-        typer.echo(f"  {e['at']}  {e['kind']:<16} {e['actor']:<10} {e['detail']}")
+    for line in table(("KIND", "STATE", "TO", "SUBJECT"),
+                      [(letter["kind"], letter["state"], letter["to"], letter["subject"])
+                       for letter in view["letters"]]):
+        typer.echo(f"  {line}")
+    typer.echo("\nevents:")
+    for line in table(("AT", "EVENT", "BY", "WHAT"),
+                      [(local_stamp(e["at"], zone), e["kind"], e["actor"] or "-",
+                        event_words(e["detail"], zone)) for e in view["events"]]):
+        typer.echo(f"  {line}")
 
 
-def _bad_reference(text: str) -> str:
-    """Why `text` is no reference: a typo (seven symbols, wrong check) or not one at all."""
+def _bad_reference(text: str, engine: Engine) -> str:
+    """Why `text` is no reference: a typo (seven symbols, wrong check) or not one at all;
+    for a typo, the existing references one slip away from it."""
     if len(re.sub(r"[^0-9A-Za-z]", "", text)) == REFERENCE_SYMBOLS:
-        return (f"{text!r} is not a valid reference: its check character does not match "
-                "(a mistyped symbol?)")
+        with engine.connect() as conn:
+            known = queries.existing_references(conn, likely_meant(text))
+        hint = f"; did you mean {' or '.join(known)}?" if known else " (a mistyped symbol?)"
+        return f"{text!r} is not a valid reference: its check character does not match{hint}"
     return f"{text!r} is not a reference: expected seven symbols such as K7M-Q3X9"
 
 

@@ -168,17 +168,18 @@ def run_demo(say: Say, verbose: bool = False) -> int:
 
 
 def _show_complaints(built: App, config: Config, say: Say) -> None:
-    from zoneinfo import ZoneInfo
+    from triaged.cli.views import iso, promise_stamp
 
-    zone = ZoneInfo(config.business.timezone)
+    zone = config.business.timezone
     with transaction(built.engine) as session:
         rows = list(session.exec(select(Complaint).order_by(Complaint.id)))  # type: ignore[arg-type]
         say("")
         say("   registered complaints:")
         for c in rows:
-            due = c.due_at.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+            # As `list` and the letters show it: rounded up to the hour, zone named.
+            due = promise_stamp(iso(c.due_at), zone)
             say(f"   [{c.reference}] {c.customer_email:<24} {c.state:<13} promised by {due}"
-                f" ({config.business.timezone})")
+                f" ({zone})")
         quarantined = queries.outcome_counts(session).get("quarantined", 0)
         say(f"   quarantined: {quarantined} (kept with its reason: `triaged quarantine list`)")
 

@@ -22,13 +22,20 @@ from triaged.domain.errors import SchemaMismatch
 @app.command()
 def run(
     once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
+    include_existing: Annotated[bool, typer.Option(
+        "--include-existing",
+        help='With --once: also read and answer the mail that was already in a mailbox '
+             'when triaged first looked (start = "now" left it alone).')] = False,
 ) -> None:
     """Run the daemon (or one cycle with --once)."""
     # Imported here: the read-only commands (list, show, stats) start faster
     # without the intake, parser and transports they never use.
     from triaged import app as wiring
     from triaged.daemon.cycle import run_cycle
+    from triaged.usecases.polling import left_alone_hint
 
+    if include_existing and not once:
+        fail("--include-existing goes with --once", EXIT_CONFIG)
     config = load_config()
     try:
         built = wiring.build(config)
@@ -40,14 +47,19 @@ def run(
         fail(f"cannot start: {type(error).__name__}: {error}")
     if once:
         try:
-            report = run_cycle(built)
+            report = run_cycle(built, include_existing=include_existing)
         finally:
             built.close()
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(report.tally.counts.items())) or "no mail"
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(report.tally.counts.items()))
+        if not counts:
+            counts = "no new mail" if report.left_alone else "no mail"
         # The failures themselves were logged as they happened, one line each.
         failures = len(report.failures)
         outcome = "cycle done" if report.ok else f"cycle incomplete ({failures} failure(s))"
         typer.echo(f"{outcome}: {counts}; {report.letters_tried} letter(s) tried", err=True)
+        for name, count in report.left_alone.items():
+            # Said again after the summary: the log line above is easy to miss.
+            typer.echo(left_alone_hint(name, count), err=True)
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)
         return

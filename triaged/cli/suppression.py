@@ -26,6 +26,7 @@ from triaged.store.journal import Journal
 log = logging.getLogger("triaged.suppression")
 
 suppression_app = typer.Typer(
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Addresses whose mail bounced: customers' suppressions and alerts on the "
          "business's own addresses.")

@@ -1,12 +1,21 @@
-"""Plain dict views of store rows for `--json` output and the human tables (pure)."""
+"""Plain dict views of store rows for `--json` output, and the human screens (pure).
+
+`--json` keeps exact ISO instants; the screens write times as a person reads them:
+local to the business, to the second (or, for a promise, the rounded hour the
+letters name), with the zone's abbreviation.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from triaged.core.calendar import promised_instant
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
 
 
@@ -83,3 +92,52 @@ def seconds_summary(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
     return {"count": len(ordered), "median": statistics.median(ordered), "p90": p90}
+
+
+def local_stamp(value: str | None, timezone: str) -> str:
+    """An ISO instant from a view as the screens print it: "2026-12-08 13:05:09 EET"."""
+    if not value:
+        return "-"
+    local = datetime.fromisoformat(value).astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M:%S %Z}"
+
+
+def promise_stamp(value: str | None, timezone: str) -> str:
+    """A promised time as the letters name it (rounded up to the hour): "2026-12-08 14:00 EET"."""
+    if not value:
+        return "-"
+    return f"{promised_instant(datetime.fromisoformat(value), timezone):%Y-%m-%d %H:%M %Z}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lines of a table with a header row, each column as wide as its widest cell
+    (the last one is not padded), so a long address shifts the columns, never cuts them."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = []
+    for row in (header, *rows):
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def event_words(detail: dict[str, Any], timezone: str) -> str:
+    """An event's detail as one readable line: a state change as "a → b", then
+    `key: value` pairs, lists comma-joined, instants local like the rest of the screen."""
+    rest = dict(detail)
+    parts = []
+    if "from" in rest and "to" in rest:
+        parts.append(f"{rest.pop('from')} → {rest.pop('to')}")
+    for key, value in rest.items():
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, str) and _ISO_INSTANT.match(value):
+            value = local_stamp(value, timezone)
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)
+
+
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")

@@ -390,3 +390,19 @@ def _check_country(country: str, subdivision: str) -> None:
         holidays.country_holidays(country, subdiv=subdivision or None)
     except NotImplementedError as error:
         raise ValueError(f"no public holidays known for {country!r}: {error}") from error
+
+
+def promised_instant(due: datetime, timezone: str) -> datetime:
+    """The promise as people write it: `due` rounded up to the next whole hour of the
+    business's wall clock (an instant already on the hour stays), in that zone.
+
+    Rounding up never promises earlier than the calendar computed, and every screen
+    and letter shows this one instant.
+    """
+    zone = _load_zone(timezone)
+    local = _require_aware(due).astimezone(zone)
+    hour = local.replace(minute=0, second=0, microsecond=0)
+    if hour == local:
+        return local
+    # Stepped in UTC: a wall-clock hour may repeat or vanish at a DST change.
+    return (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)

@@ -57,11 +57,14 @@ class Ladder:
                    top_level_every)
 
     def first_nudge(self, *, received_at: datetime, due_at: datetime) -> datetime:
-        """When a new complaint is first looked at: its reminder time, never before it came.
+        """When a new complaint is first looked at: its reminder time, after it came.
 
-        A promise shorter than `remind_before` is reminded of at once.
+        A promise closer than `remind_before` gets no reminder: it would reach staff
+        with, or before, the new-complaint notice. Its first look is the promised
+        date itself, the first escalation.
         """
-        return max(received_at, self.calendar.subtract(due_at, self.remind_before))
+        remind_at = self.calendar.subtract(due_at, self.remind_before)
+        return remind_at if remind_at > received_at else due_at
 
     def step(self, *, now: datetime, due_at: datetime, level: int, reminded: bool) -> Step:
         """The step due at `now` for a complaint at `level` of the ladder."""

@@ -63,6 +63,26 @@ def normalize(text: str) -> str | None:
     return _format(symbols) if _verifies(symbols) else None
 
 
+def likely_meant(text: str) -> list[str]:
+    """The valid references one slip away from `text` (seven symbols whose check fails):
+    one symbol changed, or two neighbours swapped. A handful at most; the caller keeps
+    those that exist, which is what a person who mistyped one meant."""
+    symbols = _SEPARATORS.sub("", text.strip().strip("[]")).upper().translate(_LOOKALIKES)
+    if len(symbols) != _RANDOM_LENGTH + 1 or any(s not in _VALUE for s in symbols):
+        return []
+    found: dict[str, None] = {}
+    for i in range(len(symbols)):
+        for s in ALPHABET:
+            candidate = symbols[:i] + s + symbols[i + 1:]
+            if s != symbols[i] and _verifies(candidate):
+                found[_format(candidate)] = None
+        if i + 1 < len(symbols) and symbols[i] != symbols[i + 1]:
+            swapped = symbols[:i] + symbols[i + 1] + symbols[i] + symbols[i + 2:]
+            if _verifies(swapped):
+                found[_format(swapped)] = None
+    return list(found)
+
+
 def find_in_text(text: str) -> list[str]:
     """References in square brackets in `text` (a subject), canonical, first seen first.
 

@@ -12,8 +12,11 @@ text, blockquotes as "> " lines) is cut at the first of:
   (top-posting); quoted lines interleaved with answers are dropped;
 - a signature delimiter ("-- ") or a mobile footer ("Sent from my iPhone").
 
-A short closing ("Thanks,\\nDana") at the very end is dropped as well: the
-letters we build add their own greeting and signature.
+A short sign-off at the very end is dropped as well, since the letters we
+build add their own greeting and signature: a closing paragraph ("Thanks,\\nDana"),
+a closing with the name on its line ("Thanks, Ana"), a closing and a name
+right under the text, a name after a dash ("-- Ana", "— Ana"), or a first
+name alone on the last line ("Ana": one capitalised word, no full stop).
 
 Why our own reader and not mail-parser-reply: on the 23 reply shapes of the
 tests (`bench/reply_parsers.py`) this one keeps the writer's text and drops
@@ -128,9 +131,48 @@ def _cut_history(lines: list[str]) -> list[str]:
     return kept
 
 
+_CLOSING_NAMED = re.compile(
+    _CLOSING.pattern.replace(r")\b[\s,.!]*$", r")\b[\s,.!]+(?P<name>[^,]+)$"), re.IGNORECASE)
+_DASHED = re.compile(r"^\s*(-{1,2}|[–—~])\s*(?P<name>\S.*)$")
+_NAME_MARKS = frozenset("'’-.")
+
+
+def _is_name(text: str, most: int = 3) -> bool:
+    """1 to `most` capitalised words of letters (initials allowed): a name, not a sentence."""
+    words = text.strip().rstrip(",").split()
+    return 0 < len(words) <= most and all(
+        len(w) <= 20 and w[0].isupper() and all(c.isalpha() or c in _NAME_MARKS for c in w)
+        and not (len(w.rstrip(".")) > 1 and w.isupper())  # "OK", "APPROVE": words, not names
+        and not (w.endswith(".") and len(w) > 3)  # a full stop ends a sentence, "B." is fine
+        for w in words)
+
+
+def _sign_off_lines(lines: list[str]) -> int:
+    """How many of the last lines (the text's last is non-blank) are a sign-off."""
+    last = lines[-1]
+    if _CLOSING.match(last):
+        return 1
+    named = _CLOSING_NAMED.match(last) or _DASHED.match(last)
+    if named and _is_name(named.group("name")):
+        return 1
+    if _is_name(last):
+        above = len(lines) - 2
+        if above >= 0 and _CLOSING.match(lines[above]):
+            return 2
+        if _is_name(last, most=1):
+            return 1
+    return 0
+
+
 def _drop_closing(lines: list[str]) -> list[str]:
     while lines and not lines[-1].strip():
         lines.pop()
+    # Right under the text (no blank line): "…today.\nThanks, Ana" or "…today.\nAna".
+    cut = _sign_off_lines(lines) if len(lines) > 1 else 0
+    if cut and any(line.strip() for line in lines[:-cut]):
+        lines = lines[:-cut]
+        while lines and not lines[-1].strip():
+            lines.pop()
     # The last paragraph, if it is a closing such as "Thanks,\nDana".
     start = len(lines)
     while start > 0 and lines[start - 1].strip():

@@ -27,13 +27,15 @@ class CycleReport:
     customers_erased: int = 0
     reports: int = 0
     failures: list[str] = field(default_factory=list)
+    # Mailbox name → messages left alone at this cycle's first contact (start = "now").
+    left_alone: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
 
-def run_cycle(app: App) -> CycleReport:
+def run_cycle(app: App, *, include_existing: bool = False) -> CycleReport:
     """Poll every mailbox until nothing new is left, remind and escalate what is due,
     then send every due letter (the reminders and digests just queued included).
 
@@ -41,14 +43,23 @@ def run_cycle(app: App) -> CycleReport:
     for `run --once`); the other mailboxes and the sender still run. So is an
     SMTP login the server refused (a wrong or expired password or token): an
     unreachable SMTP server is not, as its letters simply wait in the outbox.
+
+    `include_existing` reads, and answers, the mail a `start = "now"` first
+    contact left alone as well.
     """
     report = CycleReport()
     for poller in app.pollers:
+        poller.include_existing = include_existing
         try:
             poller.poll(report.tally)
         except (TransientError, SQLAlchemyError) as error:
             log.error("%s: %s", poller.mailbox.name, error)
             report.failures.append(f"{poller.mailbox.name}: {error}")
+        finally:
+            poller.include_existing = False
+        if poller.left_alone and not include_existing:
+            report.left_alone[poller.mailbox.name] = poller.left_alone
+            poller.left_alone = 0
     try:
         report.escalation = app.escalator.run()
         if app.satisfaction is not None:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from triaged.adapters.imap import ImapSource
+from triaged.adapters.ports import Cursor, MailSource
 from triaged.adapters.smtp import describe_outage
 from triaged.app import make_source, make_transport
 from triaged.config.records import Config, MailboxConfig
@@ -28,7 +29,9 @@ from triaged.core.report import charts
 from triaged.domain.errors import TriagedError
 from triaged.ops.checks_templates import render_language, unused_override_files
 from triaged.replies.key_strength import weakness
+from triaged.store import cursor_rows
 from triaged.store.db import head_revision, make_engine, newer_than_code, schema_status
+from triaged.usecases.polling import left_alone_hint
 
 
 class Status(enum.StrEnum):
@@ -73,7 +76,7 @@ def run_checks(config: Config) -> list[CheckResult]:
     results = [CheckResult("config", Status.OK, config.path)]
     results.append(_attempt("database", partial(_database, config)))
     for mailbox in config.mailboxes:
-        results.append(_attempt(f"mailbox {mailbox.name}", partial(_mailbox, mailbox)))
+        results.append(_attempt(f"mailbox {mailbox.name}", partial(_mailbox, config, mailbox)))
     results.append(_attempt("smtp", partial(_smtp, config)))
     results.append(_attempt("approval key", partial(_approval_key, config)))
     renderer = Renderer(config.templates.dir, config.business.language)
@@ -137,13 +140,49 @@ def _database(config: Config) -> str:
                  "`triaged run` upgrades it")
 
 
-def _mailbox(mailbox: MailboxConfig) -> str:
+def _mailbox(config: Config, mailbox: MailboxConfig) -> str:
     source = make_source(mailbox)
     if isinstance(source, ImapSource):
-        return source.probe()
-    source.connect()
-    source.close()
-    return f"reachable: Maildir {mailbox.maildir}"
+        found = source.probe()
+    else:
+        source.connect()
+        found = f"reachable: Maildir {mailbox.maildir}"
+    try:
+        note = _left_alone(config, mailbox, source)
+    finally:
+        source.close()
+    if note:
+        raise Warned(f"{found}; {note}")
+    return found
+
+
+def _left_alone(config: Config, mailbox: MailboxConfig, source: MailSource) -> str:
+    """What `start = "now"` leaves (or left) alone in the folder, and how to take it."""
+    if mailbox.start != "now":
+        return ""
+    stored = _stored_cursor(config, mailbox)
+    if stored is None:
+        count = source.count_left_alone(source.first_cursor("now"))
+        return left_alone_hint(mailbox.name, count, before_first_run=True) if count else ""
+    count = source.count_left_alone(Cursor(stored.uidvalidity, stored.last_uid, stored.floor))
+    return left_alone_hint(mailbox.name, count) if count else ""
+
+
+def _stored_cursor(config: Config, mailbox: MailboxConfig) -> cursor_rows.StoredCursor | None:
+    """The mailbox's cursor, or None before its first poll (or with no database yet:
+    `check` never creates one)."""
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not Path(url.database).exists():
+        return None
+    engine = make_engine(config.database.url)
+    try:
+        with engine.connect() as conn:
+            return cursor_rows.read_cursor(conn, mailbox.name, mailbox.folder)
+    except SQLAlchemyError:
+        return None  # the database row says why
+    finally:
+        engine.dispose()
 
 
 def _smtp(config: Config) -> str:

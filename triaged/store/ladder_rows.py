@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 
 from triaged.domain.clock import as_utc
-from triaged.domain.records import ComplaintState, LetterState, Outcome
+from triaged.domain.records import ComplaintState, LetterKind, LetterState, Outcome
 from triaged.store.models import metadata
 
 _complaint = metadata.tables["complaint"]
@@ -122,6 +122,23 @@ def set_nudge(conn: Connection, complaint_id: int, next_nudge: datetime | None,
               now: datetime) -> None:
     """Have the ladder look at a complaint at `next_nudge` (None: never, until set again)."""
     conn.execute(_SET_NUDGE, {"cid": complaint_id, "next": next_nudge, "now": now})
+
+
+def notice_not_sent(conn: Connection, ids: Iterable[int]) -> set[int]:
+    """Those of the complaints whose new-complaint notice has not gone out yet
+    (queued, being sent, or held for the staff digest)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    waiting = (LetterState.QUEUED.value, LetterState.SENDING.value, LetterState.HELD.value)
+    return {
+        int(cid) for (cid,) in conn.execute(
+            select(_letter.c.complaint_id).distinct()
+            .where(_letter.c.complaint_id.in_(wanted),
+                   _letter.c.kind == LetterKind.NEW_COMPLAINT.value,
+                   _letter.c.state.in_(waiting))
+        )
+    }
 
 
 def known_so_far(conn: Connection, ids: Iterable[int]) -> dict[int, Known]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Connection, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from triaged.domain.records import ComplaintState, LetterKind, LetterState, Outcome
@@ -30,6 +33,17 @@ def list_complaints(
     return list(session.exec(query))
 
 
+def existing_references(conn: Connection, candidates: list[str]) -> list[str]:
+    """Those of `candidates` that are references of complaints, in `candidates`' order.
+    One read (a deferred transaction: it never waits for the write lock)."""
+    if not candidates:
+        return []
+    table = Complaint.__table__  # type: ignore[attr-defined]
+    found = {row[0] for row in conn.execute(
+        sa_select(table.c.reference).where(table.c.reference.in_(candidates)))}
+    return [c for c in candidates if c in found]
+
+
 def complaint_detail(
     session: Session, reference: str
 ) -> tuple[Complaint, list[MessageRow], list[OutboxLetter], list[Event]] | None:
@@ -52,7 +66,29 @@ def complaint_detail(
         .where(Event.complaint_id == complaint.id)
         .order_by(col(Event.at), col(Event.id))
     ).all()
+    # Reminders and escalations are digests about several complaints: their events
+    # name the letters, which carry no one complaint.
+    digests = sorted({letter["message_id"] for e in events for letter in _event_letters(e)})
+    if digests:
+        shared = session.exec(
+            select(OutboxLetter).where(col(OutboxLetter.message_id).in_(digests),
+                                       col(OutboxLetter.complaint_id).is_(None))
+        ).all()
+        letters = sorted([*letters, *shared], key=lambda x: (x.created_at, x.id or 0))
     return complaint, list(messages), list(letters), list(events)
+
+
+def _event_letters(event: Event) -> list[dict[str, Any]]:
+    """The letters an event's detail names (`{"to", "message_id"}` each), if any."""
+    if not event.detail:
+        return []
+    try:
+        named = json.loads(event.detail).get("letters")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(named, list):
+        return []
+    return [x for x in named if isinstance(x, dict) and isinstance(x.get("message_id"), str)]
 
 
 def _counts(session: Session, column: str, table: str, names: list[str]) -> dict[str, int]:

@@ -33,7 +33,7 @@ from triaged import logs
 from triaged.config.records import Config
 from triaged.core.decision import EDIT_END, EDIT_START, parse_decision
 from triaged.core.history import history_entries
-from triaged.core.letters.customer import language_name, local_date_words
+from triaged.core.letters.customer import language_name, local_date_words, promised_words
 from triaged.core.letters.excerpt import text_excerpt
 from triaged.core.letters.final import ClosingFacts, final_letter
 from triaged.core.reply_text import new_text
@@ -83,6 +83,11 @@ class Approvals:
     def _when(self, at: datetime) -> str:
         day, time = local_date_words(at, self.config.business.timezone,
                                      self.mailer.internal_language(LetterKind.APPROVAL_REQUEST))
+        return f"{day}, {time}"
+
+    def _promise(self, due: datetime) -> str:
+        day, time = promised_words(due, self.config.business.timezone,
+                                   self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
         return f"{day}, {time}"
 
     def final_letter(self, conn: Connection, complaint: ComplaintFacts, text: str) -> Letter:
@@ -138,7 +143,7 @@ class Approvals:
         for the staff digest."""
         context = {**self._base_context(complaint),
                    "received": self._when(complaint.received_at),
-                   "due": self._when(complaint.due_at),
+                   "due": self._promise(complaint.due_at),
                    "complaint_text": text_excerpt(text, complaint.reference)}
         self._staff_letter(journal, complaint, LetterKind.NEW_COMPLAINT, context, now, about)
 

@@ -95,6 +95,8 @@ class Escalator:
     def _steps(self, conn: Connection, now: datetime, report: EscalationReport) -> _Told:
         told = _Told()
         due = ladder_rows.due_complaints(conn, now)
+        # A reminder must follow the new-complaint notice, never come with it.
+        unannounced = ladder_rows.notice_not_sent(conn, (c.id for c in due if not c.reminded))
         escalated: list[tuple[ladder_rows.DueComplaint, int, bool]] = []
         for complaint in due:
             if complaint.state in ladder_rows.DONE_STATES:
@@ -109,7 +111,10 @@ class Escalator:
             if not ladder_rows.advance(conn, complaint, next_nudge=step.next_nudge,
                                        level=step.level, reminded=True, now=now):
                 continue  # another instance took this step
-            if step.kind is StepKind.REMIND:
+            if step.kind is StepKind.REMIND and complaint.id in unannounced:
+                log.info("%s: no reminder, staff have not been sent the new complaint yet",
+                         complaint.reference, extra=logs.fields(reference=complaint.reference))
+            elif step.kind is StepKind.REMIND:
                 self._remind(told, complaint)
                 report.reminded.append(complaint.reference)
             elif step.kind is StepKind.ESCALATE:

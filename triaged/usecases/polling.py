@@ -40,6 +40,24 @@ log = logging.getLogger("triaged.ingest")
 BATCH = 200
 
 
+INCLUDE_EXISTING = "triaged run --once --include-existing"
+
+
+def left_alone_hint(mailbox: str, count: int, *, before_first_run: bool = False) -> str:
+    """What the operator reads about mail `start = "now"` leaves alone, and how to take it."""
+    messages = "1 message was" if count == 1 else f"{count} messages were"
+    if before_first_run:
+        messages = "1 message is" if count == 1 else f"{count} messages are"
+        return (f'{mailbox}: {messages} already in the folder; the first run leaves '
+                f'{"it" if count == 1 else "them"} alone (start = "now"). To register '
+                f'{"it" if count == 1 else "them"} without replies, set start = "all" before '
+                f"the first run; to answer {'it' if count == 1 else 'them'}, run "
+                f"`{INCLUDE_EXISTING}`")
+    return (f"{mailbox}: {messages} already in the mailbox when triaged first looked; "
+            f'{"it was" if count == 1 else "they were"} left alone (start = "now"). To answer '
+            f"{'it' if count == 1 else 'them'} as new mail, run `{INCLUDE_EXISTING}`")
+
+
 def mailbox_identity(mailbox: MailboxConfig) -> str:
     """What makes two configured mailboxes the same one: the Maildir, or the IMAP host,
     user and folder (not the name, nor the port: 993 and 143 reach the same mail)."""
@@ -60,6 +78,10 @@ class MailboxPoller:
     lock: MailboxLock = field(init=False)
     # Whether this process has begun a message of this folder (see `store.attempts`).
     begun: bool = False
+    # Messages this process left alone at first contact (start = "now").
+    left_alone: int = 0
+    # Set for one poll (`run --once --include-existing`): read the mail left alone too.
+    include_existing: bool = False
 
     def __post_init__(self) -> None:
         self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
@@ -100,6 +122,8 @@ class MailboxPoller:
         if self.intake.reader is not None:
             self.intake.reader.start()  # warms up while the server answers
         cursor = self._cursor()
+        if self.include_existing:
+            cursor = self._include_existing(cursor)
         self._reconcile(cursor)
         while True:
             batch = self.source.fetch_new(cursor, BATCH)
@@ -221,11 +245,31 @@ class MailboxPoller:
         first = self.source.first_cursor(self.mailbox.start)
         if self.mailbox.start == "all":
             first = Cursor(first.uidvalidity, 0, 0, self.source.first_cursor("now").last_uid)
-        log.info("%s: first contact, start=%s: %s", self.mailbox.name, self.mailbox.start,
-                 "existing mail left alone" if self.mailbox.start == "now"
-                 else "existing mail registered without replies")
+            log.info("%s: first contact, start=all: existing mail registered without replies",
+                     self.mailbox.name)
+        else:
+            self.left_alone = self.source.count_left_alone(first)
+            if self.left_alone and not self.include_existing:
+                log.warning("%s", left_alone_hint(self.mailbox.name, self.left_alone))
+            else:
+                log.info("%s: first contact, start=now: the folder held no mail yet",
+                         self.mailbox.name)
         self._save(first)
         return first
+
+    def _include_existing(self, cursor: Cursor) -> Cursor:
+        """The cursor rewound below the mail left alone at first contact, saved: that
+        mail is read and answered like new mail; what was read since is recognised
+        as a duplicate."""
+        self.include_existing = False
+        if cursor.floor <= 0:
+            return cursor
+        count = self.source.count_left_alone(cursor)
+        log.info("%s: reading the %d message(s) left alone at first contact",
+                 self.mailbox.name, count)
+        rewound = Cursor(cursor.uidvalidity, 0)
+        self._save(rewound)
+        return rewound
 
     def _save(self, cursor: Cursor) -> None:
         with write_transaction(self.intake.engine) as conn:

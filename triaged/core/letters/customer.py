@@ -9,8 +9,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_timezone_location
 
+from triaged.core.calendar import promised_instant
 from triaged.core.letters.excerpt import subject_excerpt
 from triaged.core.letters.render import Renderer
 from triaged.domain.records import Address, Letter, LetterKind
@@ -64,6 +65,47 @@ def local_date_words(at: datetime, timezone: str, language: str) -> tuple[str, s
     return format_date(local.date(), format="full", locale=locale), format_time(
         local.timetz(), format="short", locale=locale
     )
+
+
+def promised_words(due: datetime, timezone: str, language: str) -> tuple[str, str]:
+    """(date with weekday, time with the zone named) of a promise, as a person writes it.
+
+    The instant is `calendar.promised_instant` (rounded up to the whole hour); the
+    zone is named in `language` ("17:00 (Romania Time)", "17:00（ルーマニア時間）"),
+    since the customer may live in another one. German puts "Uhr" before the zone.
+    """
+    shown = promised_instant(due, timezone)
+    day, time = local_date_words(shown, timezone, language)
+    zone = zone_words(timezone, language)
+    base = language.split("-")[0].lower()
+    if base not in _LOCAL_WORDS and _twelve_hour(language):
+        # On the hour a person writes "5 PM", not CLDR's "5:00 PM".
+        time = format_time(shown.timetz(), "h a", locale=language.replace("-", "_"))
+    if base == "de":
+        return day, f"{time} Uhr ({zone})"
+    if base in ("ja", "zh"):
+        return day, f"{time}（{zone}）"
+    return day, f"{time} ({zone})"
+
+
+def _twelve_hour(language: str) -> bool:
+    try:
+        pattern = Locale.parse(language, sep="-").time_formats["short"].pattern
+    except (ValueError, UnknownLocaleError):
+        return False
+    return "a" in pattern.replace("'", "")
+
+
+def zone_words(timezone: str, language: str) -> str:
+    """The business's time zone named in `language` (Babel's city or country name)."""
+    try:
+        words = str(get_timezone_location(ZoneInfo(timezone), locale=language.replace("-", "_")))
+    except (ValueError, LookupError, UnknownLocaleError):
+        return timezone
+    if language.split("-")[0].lower() == "de" and words.endswith(" (Ortszeit)"):
+        # CLDR's "Rumänien (Ortszeit)" would nest parentheses in a letter.
+        return f"Ortszeit {words.removesuffix(' (Ortszeit)')}"
+    return words
 
 
 def language_name(tag: str, in_language: str) -> str:
@@ -122,8 +164,8 @@ def extension_letter(facts: ExtensionFacts, renderer: Renderer) -> Letter:
     auto-responder must not answer it.
     """
     language = renderer.pick_language(facts.language, LetterKind.EXTENSION)
-    old_date, old_time = local_date_words(facts.old_due_at, facts.timezone, language)
-    new_date, new_time = local_date_words(facts.new_due_at, facts.timezone, language)
+    old_date, old_time = promised_words(facts.old_due_at, facts.timezone, language)
+    new_date, new_time = promised_words(facts.new_due_at, facts.timezone, language)
     dates = {"old_date": old_date, "old_time": old_time,
              "new_date": new_date, "new_time": new_time}
     letter = _to_customer(LetterKind.EXTENSION, facts, language, dates, facts.references,
@@ -134,7 +176,7 @@ def extension_letter(facts: ExtensionFacts, renderer: Renderer) -> Letter:
 def holding_letter(facts: HoldingFacts, renderer: Renderer) -> Letter:
     """The instant acknowledgement: thanks, apology, reference, promised date, next steps."""
     language = renderer.pick_language(facts.language, LetterKind.HOLDING)
-    due_date, due_time = local_date_words(facts.due_at, facts.timezone, language)
+    due_date, due_time = promised_words(facts.due_at, facts.timezone, language)
     promise = {"promised_date": due_date, "promised_time": due_time,
                "category": facts.category, "priority": facts.priority}
     references = tuple(facts.references) + ((facts.in_reply_to,) if facts.in_reply_to else ())

@@ -13,7 +13,7 @@ from typing import Any
 
 from babel.dates import format_timedelta
 
-from triaged.core.letters.customer import bare_subject, local_date_words
+from triaged.core.letters.customer import bare_subject, local_date_words, promised_words
 from triaged.core.letters.excerpt import DIGEST_CHARS, subject_excerpt, text_excerpt
 from triaged.core.letters.render import FALLBACK_LANGUAGE, Renderer
 from triaged.domain.records import Address, Letter, LetterKind
@@ -63,7 +63,7 @@ def _span(delta: timedelta, language: str) -> str:
 
 
 def _item(item: DigestItem, facts: DigestFacts, language: str) -> dict[str, Any]:
-    due_date, due_time = local_date_words(item.due_at, facts.timezone, language)
+    due_date, due_time = promised_words(item.due_at, facts.timezone, language)
     got_date, got_time = local_date_words(item.received_at, facts.timezone, language)
     return {
         "reference": item.reference,
