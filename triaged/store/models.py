@@ -160,6 +160,10 @@ class OutboxLetter(StoreModel, table=True):
     last_error: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The sender holding a `sending` letter (`store.claims`); "" when none does.
+    claimed_by: str = ""
+    # When the last delivery attempt ended, accepted or not.
+    tried_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # The rate limit compares addresses case-insensitively; an expression index keeps

@@ -1,10 +1,12 @@
 """The outbox is the queue: queue, count, claim, and record each delivery's fate.
 
 A letter is rendered and queued in the same transaction as the change that
-caused it. The sender claims due letters as a lease, so no two senders get the
-same letter and a letter whose sender died is claimed again once the lease runs
-out. Temporary failures back off exponentially until `max_attempts`, after
-which the letter stays `failed` for staff to see. The counts behind
+caused it. The sender claims due letters as a lease in its own name
+(`claimed_by`, see `store.claims`), so no two senders get the same letter, and
+a letter whose sender died is claimed again as soon as that sender is known to
+be gone, or once the lease runs out. Temporary failures back off
+exponentially until `max_attempts`, after which the letter stays `failed` for
+staff to see. The counts behind
 `letter_limits` are here too.
 
 Nothing here commits: the sender wraps each `record_sent` and `record_failed`
@@ -14,11 +16,12 @@ acceptance by SMTP was not yet written down.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
@@ -64,8 +67,8 @@ BACKOFF_JITTER = 0.1
 _MARK_SENT = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"))
-    .values(state=LetterState.SENT.value, sent_at=bindparam("now"),
-            attempts=_letter.c.attempts + 1, last_error="")
+    .values(state=LetterState.SENT.value, sent_at=bindparam("now"), tried_at=bindparam("now"),
+            attempts=_letter.c.attempts + 1, last_error="", claimed_by="")
     .returning(_letter.c.attempts)
 )
 
@@ -220,21 +223,27 @@ _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _lette
 
 
 def claim_letters(
-    conn: Connection, *, now: datetime, limit: int, lease: timedelta
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta, holder: str = "",
+    gone: Sequence[str] = (),
 ) -> list[ClaimedLetter]:
-    """Lease up to `limit` due letters, oldest first, in one UPDATE … RETURNING.
+    """Lease up to `limit` due letters to `holder`, oldest first, in one UPDATE … RETURNING.
 
     Due means queued with `next_attempt_at <= now`, or `sending` with an expired
-    lease. The subquery and the update are one statement, so two senders never
-    get the same letter: SQLite runs it under the write lock, PostgreSQL skips
-    rows another sender has locked (`FOR UPDATE SKIP LOCKED`).
+    lease or held by one of `gone` (senders known to have died,
+    `store.claims`). The subquery and the update are one statement, so two
+    senders never get the same letter: SQLite runs it under the write lock,
+    PostgreSQL skips rows another sender has locked (`FOR UPDATE SKIP LOCKED`).
     """
     if limit <= 0:
         return []
+    sending = _letter.c.state == LetterState.SENDING.value
+    free = and_(sending, _letter.c.next_attempt_at <= now)
+    if gone:
+        free = or_(free, and_(sending, _letter.c.claimed_by.in_(list(gone))))
     due = (
         select(_letter.c.id)
-        .where(_letter.c.state.in_((LetterState.QUEUED.value, LetterState.SENDING.value)),
-               _letter.c.next_attempt_at <= now)
+        .where(or_(and_(_letter.c.state == LetterState.QUEUED.value,
+                        _letter.c.next_attempt_at <= now), free))
         .order_by(_letter.c.next_attempt_at, _letter.c.id)
         .limit(limit)
     )
@@ -243,7 +252,8 @@ def claim_letters(
     rows = conn.execute(
         update(_letter)
         .where(_letter.c.id.in_(due.scalar_subquery()))
-        .values(state=LetterState.SENDING.value, next_attempt_at=now + lease)
+        .values(state=LetterState.SENDING.value, next_attempt_at=now + lease,
+                claimed_by=holder)
         .returning(*_CLAIMED_COLUMNS)
     ).all()
     letters = [
@@ -253,6 +263,38 @@ def claim_letters(
     ]
     letters.sort(key=lambda letter: letter.id)
     return letters
+
+
+def claim_holders(conn: Connection, *, besides: str) -> list[str]:
+    """The senders other than `besides` that hold letters in flight."""
+    found = conn.execute(
+        select(_letter.c.claimed_by).distinct()
+        .where(_letter.c.state == LetterState.SENDING.value, _letter.c.claimed_by != besides)
+    ).scalars().all()
+    return [str(name) for name in found]
+
+
+def unclaim(conn: Connection, letter_id: int, *, error: str, now: datetime) -> None:
+    """Give a claimed letter back, due at once and no attempt counted: it never reached
+    the server (no connection could be made)."""
+    conn.execute(update(_letter)
+                 .where(_letter.c.id == letter_id, _letter.c.state == LetterState.SENDING.value)
+                 .values(state=LetterState.QUEUED.value, next_attempt_at=now, claimed_by="",
+                         last_error=error, tried_at=now))
+
+
+def release_backoff(conn: Connection, letter_ids: Sequence[int], *, now: datetime) -> int:
+    """Make the queued letters among `letter_ids` due now (the server is back); return how
+    many."""
+    released, ids = 0, list(letter_ids)
+    for start in range(0, len(ids), 500):
+        result = conn.execute(update(_letter)
+                              .where(_letter.c.id.in_(ids[start:start + 500]),
+                                     _letter.c.state == LetterState.QUEUED.value,
+                                     _letter.c.next_attempt_at > now)
+                              .values(next_attempt_at=now))
+        released += result.rowcount
+    return released
 
 
 def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bool:
@@ -297,7 +339,8 @@ def backoff_delay(attempts: int, letter_id: int) -> timedelta:
 _COUNT_ATTEMPT = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"))
-    .values(attempts=_letter.c.attempts + 1, last_error=bindparam("error"))
+    .values(attempts=_letter.c.attempts + 1, last_error=bindparam("error"),
+            tried_at=bindparam("now"), claimed_by="")
     .returning(_letter.c.attempts, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
                _letter.c.message_id, _letter.c.automatic)
 )
@@ -324,7 +367,8 @@ def record_failed(
     Logs `letter_failed` with the error and whether it will be retried.
     Raises `LookupError` for an unknown letter.
     """
-    found = conn.execute(_COUNT_ATTEMPT, {"letter_id": letter_id, "error": error}).first()
+    found = conn.execute(_COUNT_ATTEMPT, {"letter_id": letter_id, "error": error,
+                                         "now": now}).first()
     if found is None:
         raise LookupError(f"no outbox letter {letter_id}")
     attempts = int(found.attempts)
