@@ -1,0 +1,206 @@
+"""Faults on the sending side, caused for real against a running `triaged run`.
+
+The daemon is killed with SIGKILL while letters are in flight, and the SMTP
+server is stopped, hung, or made to refuse letters for a while: no letter is
+lost, none goes out twice beyond one per SMTP connection per kill, and once
+the fault ends every customer hears from us within seconds, not after a lease
+or a back-off.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.mailstack import MailStack
+from tests.support.daemon import Daemon, Setup, wait_first_contact
+from tests.support.fixture_types import NewAddress
+from tests.support.mail import complaint_mail
+from tests.support.smtp_relay import FaultyRelay
+
+pytestmark = pytest.mark.mailstack
+
+KILLS, PER_WAVE = 5, 30
+# The targets: letters in flight at a kill, and everything waiting when the
+# server comes back, go out within these many seconds.
+AFTER_RESTART, AFTER_RETURN = 10.0, 60.0
+
+
+@pytest.fixture
+def relay() -> Iterator[FaultyRelay]:
+    # A short pause before each acceptance, as a real server has: a kill lands mid-send.
+    with FaultyRelay(data_delay=0.02) as made:
+        yield made
+
+
+def configure(setup: Setup, relay: FaultyRelay, tail: str = "") -> None:
+    setup.write_config(poll="1s", idle=True, smtp_port=relay.port, smtp_timeout="3s")
+    # Many customers within minutes are the load under test, not a flood to refuse.
+    setup.config_path.write_text(setup.config_path.read_text()
+                                 + "\n[limits]\nauto_letters_per_hour = 0\n" + tail)
+
+
+def in_flight(setup: Setup, daemon: Daemon) -> int:
+    """Letters `daemon` has claimed and not yet recorded (its claims carry its pid)."""
+    with sqlite3.connect(setup.db, timeout=5) as db:
+        return int(db.execute("SELECT count(*) FROM outbox_letter WHERE state = 'sending' "
+                              "AND claimed_by LIKE ?", (f"%:{daemon.process.pid}:%",))
+                   .fetchone()[0])
+
+
+def waiting(setup: Setup) -> int:
+    with sqlite3.connect(setup.db, timeout=5) as db:
+        return int(db.execute("SELECT count(*) FROM outbox_letter WHERE state IN "
+                              "('queued', 'sending')").fetchone()[0])
+
+
+def wait_answered(relay: FaultyRelay, customers: list[str], timeout: float) -> float:
+    """Seconds until every customer had a reply; fails after `timeout`."""
+    started = time.monotonic()
+    while True:
+        got = relay.per_recipient()
+        if all(got[c.lower()] for c in customers):
+            return time.monotonic() - started
+        missing = [c for c in customers if not got[c.lower()]]
+        assert time.monotonic() - started < timeout, f"{len(missing)} customers unanswered"
+        time.sleep(0.05)
+
+
+def test_letters_in_flight_at_five_sigkills_go_out_within_seconds_of_each_restart(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack, relay: FaultyRelay
+) -> None:
+    configure(setup, relay)
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customers: list[str] = []
+    caught_sending: list[int] = []
+    for wave in range(KILLS + 1):
+        batch = []
+        for _ in range(PER_WAVE):
+            customers.append(new_address("flight"))
+            batch.append(complaint_mail(customers[-1], setup.support, f"complaint {len(customers)}",
+                                        "it arrived broken"))
+        mailstack.append(setup.support, "INBOX", batch)
+        if wave == KILLS:
+            break
+        # Kill while a letter is in flight: claimed, and on its way to the server.
+        deadline = time.monotonic() + 30
+        while (flying := in_flight(setup, daemon)) == 0:
+            assert time.monotonic() < deadline, "no letter was ever in flight"
+            time.sleep(0.002)
+        daemon.signal(signal.SIGKILL)
+        daemon.process.wait(10)
+        caught_sending.append(flying)
+        daemon = setup.start()
+    restarted = time.monotonic()
+    wait_answered(relay, customers, AFTER_RESTART + 30)
+    answered_after = max(t for _, _, t in relay.received) - restarted
+    assert daemon.stop() == 0
+    letters = setup.letters()
+    assert {letter.state for letter in letters} == {"sent"}
+    per_customer = relay.per_recipient()
+    print(f"\nin-flight crash test: {KILLS} SIGKILLs with {caught_sending} letter(s) in flight; "
+          f"last reply {answered_after:.2f} s after the last restart; "
+          f"{sum(per_customer[c.lower()] for c in customers)} replies for {len(customers)} "
+          f"customers, {relay.duplicates()} duplicate(s)")
+    assert answered_after <= AFTER_RESTART
+    # One connection (the default): at most one letter accepted and not recorded per kill.
+    assert relay.duplicates() <= KILLS
+
+
+def send_complaints(setup: Setup, mailstack: MailStack, new_address: NewAddress,
+                    count: int, prefix: str) -> list[str]:
+    customers = [new_address(prefix) for _ in range(count)]
+    mailstack.append(setup.support, "INBOX", [
+        complaint_mail(c, setup.support, f"{prefix} {n}", "it arrived broken")
+        for n, c in enumerate(customers)])
+    return customers
+
+
+def outage_lines(daemon: Daemon) -> int:
+    return daemon.log.count("letters stay queued and are sent as soon as")
+
+
+def test_smtp_refusing_connections_then_back_loses_nothing_and_sends_all_at_once(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack, relay: FaultyRelay
+) -> None:
+    configure(setup, relay)
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    relay.stop()
+    customers = send_complaints(setup, mailstack, new_address, 40, "refused")
+    deadline = time.monotonic() + 30
+    while waiting(setup) < len(customers):
+        assert time.monotonic() < deadline, "the complaints were never registered"
+        time.sleep(0.1)
+    time.sleep(12)  # several send ticks against a closed port
+    assert relay.received == []
+    relay.start()
+    returned = time.monotonic()
+    wait_answered(relay, customers, AFTER_RETURN)
+    took = time.monotonic() - returned
+    assert daemon.stop() == 0
+    assert relay.duplicates() == 0
+    assert {letter.state for letter in setup.letters()} == {"sent"}
+    assert outage_lines(daemon) == 1, daemon.log
+    print(f"\nSMTP refused ~12 s: every customer answered {took:.2f} s after it came back")
+    assert took <= AFTER_RETURN
+
+
+def test_an_smtp_server_that_never_answers_delays_letters_but_loses_none(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack, relay: FaultyRelay
+) -> None:
+    configure(setup, relay)
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    with relay.hanging():
+        customers = send_complaints(setup, mailstack, new_address, 20, "hung")
+        deadline = time.monotonic() + 30
+        while waiting(setup) < len(customers):
+            assert time.monotonic() < deadline, "the complaints were never registered"
+            time.sleep(0.1)
+        time.sleep(8)  # connections time out (timeout = 3s) and are tried again
+    relay.start()
+    returned = time.monotonic()
+    wait_answered(relay, customers, AFTER_RETURN)
+    took = time.monotonic() - returned
+    assert daemon.stop() == 0
+    assert relay.duplicates() == 0
+    assert {letter.state for letter in setup.letters()} == {"sent"}
+    assert outage_lines(daemon) == 1, daemon.log
+    print(f"\nSMTP hanging ~8 s: every customer answered {took:.2f} s after it answered again")
+
+
+def test_some_letters_refused_for_now_and_others_for_good_then_the_server_recovers(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack, relay: FaultyRelay
+) -> None:
+    configure(setup, relay)
+    daemon = setup.start()
+    wait_first_contact(daemon)
+    customers = [new_address("mixed") for _ in range(20)]
+    later, never = customers[:10], customers[10:14]
+    relay.tempfail.update(c.lower() for c in later)
+    relay.permfail.update(c.lower() for c in never)
+    mailstack.append(setup.support, "INBOX", [
+        complaint_mail(c, setup.support, f"mixed {n}", "it arrived broken")
+        for n, c in enumerate(customers)])
+    served = [c for c in customers if c not in later and c not in never]
+    wait_answered(relay, served, 30)
+    time.sleep(40)  # the deferred ones back off (30 s, then 60 s…) meanwhile
+    relay.tempfail.clear()
+    returned = time.monotonic()
+    wait_answered(relay, later, 2 * AFTER_RETURN)
+    took = time.monotonic() - returned
+    assert daemon.stop() == 0
+    assert relay.duplicates() == 0
+    states = {letter.to_email: letter.state for letter in setup.letters()}
+    assert {states[c] for c in never} == {"failed"}, "refused for good: recorded, not retried"
+    assert {states[c] for c in later + served} == {"sent"}
+    print(f"\n4xx for ~40 s to 10 customers, 5xx to 4: the 10 answered {took:.2f} s after "
+          "the 4xx stopped; the 4 failed for staff to see")
+    # Refused for now by the server itself: each waits out its own back-off (30 s, 60 s).
+    assert took <= 2 * AFTER_RETURN
