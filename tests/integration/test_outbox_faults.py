@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -121,6 +123,13 @@ def send_complaints(setup: Setup, mailstack: MailStack, new_address: NewAddress,
     return customers
 
 
+def health(setup: Setup) -> tuple[int, str]:
+    """`triaged health`: its exit status and what it printed."""
+    done = subprocess.run([sys.executable, "-m", "triaged", "--config", str(setup.config_path),
+                           "health"], capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
 def outage_lines(daemon: Daemon) -> int:
     return daemon.log.count("letters stay queued and are sent as soon as")
 
@@ -139,6 +148,10 @@ def test_smtp_refusing_connections_then_back_loses_nothing_and_sends_all_at_once
         time.sleep(0.1)
     time.sleep(12)  # several send ticks against a closed port
     assert relay.received == []
+    status, said = health(setup)
+    assert status == 1, said
+    assert "sending is failing" in said, said
+    assert "SMTP unreachable" in said, said
     relay.start()
     returned = time.monotonic()
     wait_answered(relay, customers, AFTER_RETURN)
@@ -147,6 +160,7 @@ def test_smtp_refusing_connections_then_back_loses_nothing_and_sends_all_at_once
     assert relay.duplicates() == 0
     assert {letter.state for letter in setup.letters()} == {"sent"}
     assert outage_lines(daemon) == 1, daemon.log
+    assert health(setup)[0] == 0
     print(f"\nSMTP refused ~12 s: every customer answered {took:.2f} s after it came back")
     assert took <= AFTER_RETURN
 
@@ -164,6 +178,9 @@ def test_an_smtp_server_that_never_answers_delays_letters_but_loses_none(
             assert time.monotonic() < deadline, "the complaints were never registered"
             time.sleep(0.1)
         time.sleep(8)  # connections time out (timeout = 3s) and are tried again
+        status, said = health(setup)
+        assert status == 1, said
+        assert "sending is failing" in said, said
     relay.start()
     returned = time.monotonic()
     wait_answered(relay, customers, AFTER_RETURN)

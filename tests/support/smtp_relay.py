@@ -119,7 +119,7 @@ class FaultyRelay:
             return Counter(rcpt for rcpt, _, _ in self.received)
 
     def duplicates(self) -> int:
-        """Letters (by Message-ID and recipient) accepted more than once, counted beyond the first."""
+        """Letters (by Message-ID and recipient) accepted more than once, beyond the first."""
         with self.lock:
             seen = Counter((rcpt, mid) for rcpt, mid, _ in self.received)
         return sum(n - 1 for n in seen.values())

@@ -140,6 +140,8 @@ class OutboxLetter(StoreModel, table=True):
         Index("ix_outbox_letter_to_key_created_at", "to_key", "created_at"),
         Index("ix_outbox_letter_about_key_created_at", "about_key", "created_at"),
         Index("ix_outbox_letter_automatic_created_at", "automatic", "created_at"),
+        # The health check reads the latest delivery attempts.
+        Index("ix_outbox_letter_tried_at", "tried_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -276,11 +276,15 @@ def claim_holders(conn: Connection, *, besides: str) -> list[str]:
 
 def unclaim(conn: Connection, letter_id: int, *, error: str, now: datetime) -> None:
     """Give a claimed letter back, due at once and no attempt counted: it never reached
-    the server (no connection could be made)."""
+    the server. `error`: why no connection could be made ("" when the letter was
+    simply not handed to one, which is no attempt at all)."""
+    values: dict[str, Any] = {"state": LetterState.QUEUED.value, "next_attempt_at": now,
+                              "claimed_by": ""}
+    if error:
+        values |= {"last_error": error, "tried_at": now}
     conn.execute(update(_letter)
                  .where(_letter.c.id == letter_id, _letter.c.state == LetterState.SENDING.value)
-                 .values(state=LetterState.QUEUED.value, next_attempt_at=now, claimed_by="",
-                         last_error=error, tried_at=now))
+                 .values(**values))
 
 
 def release_backoff(conn: Connection, letter_ids: Sequence[int], *, now: datetime) -> int:

@@ -2,7 +2,8 @@
 
 `outbox_letter.claimed_by`: the sender that claimed a `sending` letter (its
 liveness is checked through `store.claims`), "" otherwise. `tried_at`: when
-the last delivery attempt ended (success or failure), for the health check.
+the last delivery attempt ended (success or failure), indexed: the health
+check reads the latest attempts.
 
 Revision ID: 0012_outbox_claims
 Revises: 0008_reading_attempts
@@ -25,9 +26,11 @@ def upgrade() -> None:
                                              server_default=""))
     op.add_column("outbox_letter", sa.Column("tried_at", sa.DateTime(timezone=True),
                                              nullable=True))
+    op.create_index("ix_outbox_letter_tried_at", "outbox_letter", ["tried_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_letter_tried_at", table_name="outbox_letter")
     with op.batch_alter_table("outbox_letter") as batch:
         batch.drop_column("tried_at")
         batch.drop_column("claimed_by")
