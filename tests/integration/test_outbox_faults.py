@@ -9,20 +9,23 @@ or a back-off.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy import text
 
 from tests.mailstack import MailStack
 from tests.support.daemon import Daemon, Setup, wait_first_contact
 from tests.support.fixture_types import NewAddress
 from tests.support.mail import complaint_mail
 from tests.support.smtp_relay import FaultyRelay
+from triaged.store.db import make_engine
 
 pytestmark = pytest.mark.mailstack
 
@@ -35,23 +38,24 @@ AFTER_RESTART, AFTER_RETURN = 10.0, 60.0
 @pytest.fixture
 def relay() -> Iterator[FaultyRelay]:
     # A short pause before each acceptance, as a real server has: a kill lands mid-send.
-    with FaultyRelay(data_delay=0.02) as made:
+    with FaultyRelay(data_delay=0.005) as made:
         yield made
 
 
-def configure(setup: Setup, relay: FaultyRelay, tail: str = "") -> None:
-    setup.write_config(poll="1s", idle=True, smtp_port=relay.port, smtp_timeout="3s")
+def configure(setup: Setup, relay: FaultyRelay, tail: str = "", timeout: str = "3s") -> None:
+    setup.write_config(poll="1s", idle=True, smtp_port=relay.port, smtp_timeout=timeout)
     # Many customers within minutes are the load under test, not a flood to refuse.
     setup.config_path.write_text(setup.config_path.read_text()
                                  + "\n[limits]\nauto_letters_per_hour = 0\n" + tail)
 
 
-def in_flight(setup: Setup, daemon: Daemon) -> int:
-    """Letters `daemon` has claimed and not yet recorded (its claims carry its pid)."""
+def in_flight(setup: Setup, daemon: Daemon) -> list[str]:
+    """Message-IDs of the letters `daemon` has claimed and not yet recorded (its claims
+    carry its pid)."""
     with sqlite3.connect(setup.db, timeout=5) as db:
-        return int(db.execute("SELECT count(*) FROM outbox_letter WHERE state = 'sending' "
-                              "AND claimed_by LIKE ?", (f"%:{daemon.process.pid}:%",))
-                   .fetchone()[0])
+        return [str(row[0]) for row in db.execute(
+            "SELECT message_id FROM outbox_letter WHERE state = 'sending' "
+            "AND claimed_by LIKE ?", (f"%:{daemon.process.pid}:%",))]
 
 
 def waiting(setup: Setup) -> int:
@@ -79,7 +83,8 @@ def test_letters_in_flight_at_five_sigkills_go_out_within_seconds_of_each_restar
     daemon = setup.start()
     wait_first_contact(daemon)
     customers: list[str] = []
-    caught_sending: list[int] = []
+    # Per kill: the letters in flight, and when the next instance was started.
+    caught: list[tuple[list[str], float]] = []
     for wave in range(KILLS + 1):
         batch = []
         for _ in range(PER_WAVE):
@@ -91,24 +96,32 @@ def test_letters_in_flight_at_five_sigkills_go_out_within_seconds_of_each_restar
             break
         # Kill while a letter is in flight: claimed, and on its way to the server.
         deadline = time.monotonic() + 30
-        while (flying := in_flight(setup, daemon)) == 0:
+        while not (flying := in_flight(setup, daemon)):
             assert time.monotonic() < deadline, "no letter was ever in flight"
             time.sleep(0.002)
         daemon.signal(signal.SIGKILL)
         daemon.process.wait(10)
-        caught_sending.append(flying)
+        restarted = time.monotonic()
+        caught.append((flying, restarted))
         daemon = setup.start()
-    restarted = time.monotonic()
     wait_answered(relay, customers, AFTER_RESTART + 30)
     answered_after = max(t for _, _, t in relay.received) - restarted
     assert daemon.stop() == 0
     letters = setup.letters()
     assert {letter.state for letter in letters} == {"sent"}
+    # When each letter in flight at a kill went out, after the restart that followed it.
+    with relay.lock:
+        first_sent: dict[str, float] = {}
+        for _, mid, at in relay.received:
+            first_sent.setdefault(mid, at)
+    delays = [round(max(first_sent[mid] for mid in flying) - at, 2) for flying, at in caught]
     per_customer = relay.per_recipient()
-    print(f"\nin-flight crash test: {KILLS} SIGKILLs with {caught_sending} letter(s) in flight; "
-          f"last reply {answered_after:.2f} s after the last restart; "
+    print(f"\nin-flight crash test: {KILLS} SIGKILLs with {[len(f) for f, _ in caught]} "
+          f"letter(s) in flight, sent {delays} s after each restart; last reply "
+          f"{answered_after:.2f} s after the last restart; "
           f"{sum(per_customer[c.lower()] for c in customers)} replies for {len(customers)} "
           f"customers, {relay.duplicates()} duplicate(s)")
+    assert max(delays) <= AFTER_RESTART
     assert answered_after <= AFTER_RESTART
     # One connection (the default): at most one letter accepted and not recorded per kill.
     assert relay.duplicates() <= KILLS
@@ -221,3 +234,49 @@ def test_some_letters_refused_for_now_and_others_for_good_then_the_server_recove
           "the 4xx stopped; the 4 failed for staff to see")
     # Refused for now by the server itself: each waits out its own back-off (30 s, 60 s).
     assert took <= 2 * AFTER_RETURN
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_letters_a_killed_instance_was_sending_go_out_from_the_other(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack, relay: FaultyRelay,
+    new_pg_database: Callable[[], str]
+) -> None:
+    url = new_pg_database()
+    configure(setup, relay, timeout="120s")  # held at RCPT without timing out
+    setup.config_path.write_text(re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{url}"',
+                                        setup.config_path.read_text()))
+    engine = make_engine(url)
+
+    def letters() -> list[tuple[str, str, int]]:
+        with engine.connect() as conn:
+            return [(r.state, r.claimed_by, r.attempts) for r in conn.execute(text(
+                "SELECT state, claimed_by, attempts FROM outbox_letter ORDER BY id"))]
+
+    try:
+        # The server holds every letter at RCPT: the owner is stuck mid-send.
+        relay.hold.set()
+        owner = setup.start()
+        wait_first_contact(owner)
+        customers = send_complaints(setup, mailstack, new_address, 10, "owned")
+        deadline = time.monotonic() + 30
+        while not any(state == "sending" for state, _, _ in letters()):
+            assert time.monotonic() < deadline, "the owner never started sending"
+            time.sleep(0.05)
+        survivor = setup.start()
+        survivor.wait_for_log("another instance is reading this mailbox")
+        orphans = [claimed for state, claimed, _ in letters() if state == "sending"]
+        owner.signal(signal.SIGKILL)
+        owner.process.wait(10)
+        killed = time.monotonic()
+        relay.hold.clear()
+        wait_answered(relay, customers, AFTER_RESTART + 30)
+        took = max(t for _, _, t in relay.received) - killed
+        assert survivor.stop() == 0
+        final = letters()
+    finally:
+        engine.dispose()
+    assert relay.duplicates() == 0
+    assert {(state, attempts) for state, _, attempts in final} == {("sent", 1)}
+    print(f"\nPostgreSQL: owner killed holding {len(orphans)} letter(s) in flight; every "
+          f"customer answered {took:.2f} s after the kill, by the other instance")
+    assert took <= AFTER_RESTART

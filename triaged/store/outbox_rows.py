@@ -21,7 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
@@ -224,29 +235,53 @@ _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _lette
 
 def claim_letters(
     conn: Connection, *, now: datetime, limit: int, lease: timedelta, holder: str = "",
+    gone: Sequence[str] = (), take_over: bool = True,
+) -> list[ClaimedLetter]:
+    """Lease up to `limit` due letters to `holder`, oldest first.
+
+    Due means queued with `next_attempt_at <= now`, or (with `take_over`)
+    `sending` with an expired lease or held by one of `gone` (senders known to
+    have died, `store.claims`); those come first, as they have waited longest.
+    Each claim is one UPDATE … RETURNING whose subquery reads the (state,
+    next_attempt_at) index, so two senders never get the same letter: SQLite
+    runs it under the write lock, PostgreSQL skips rows another sender has
+    locked (`FOR UPDATE SKIP LOCKED`).
+    """
+    letters: list[ClaimedLetter] = []
+    if take_over:
+        letters = take_over_letters(conn, now=now, limit=limit, lease=lease, holder=holder,
+                                    gone=gone)
+    if len(letters) < limit:
+        letters += _claim(conn, and_(_letter.c.state == LetterState.QUEUED.value,
+                                     _letter.c.next_attempt_at <= now),
+                          now=now, limit=limit - len(letters), lease=lease, holder=holder)
+    letters.sort(key=lambda letter: letter.id)
+    return letters
+
+
+def take_over_letters(
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta, holder: str,
     gone: Sequence[str] = (),
 ) -> list[ClaimedLetter]:
-    """Lease up to `limit` due letters to `holder`, oldest first, in one UPDATE … RETURNING.
-
-    Due means queued with `next_attempt_at <= now`, or `sending` with an expired
-    lease or held by one of `gone` (senders known to have died,
-    `store.claims`). The subquery and the update are one statement, so two
-    senders never get the same letter: SQLite runs it under the write lock,
-    PostgreSQL skips rows another sender has locked (`FOR UPDATE SKIP LOCKED`).
-    """
+    """Lease to `holder` up to `limit` letters in flight whose sender is one of `gone`
+    or whose lease has expired, oldest first."""
     if limit <= 0:
         return []
-    sending = _letter.c.state == LetterState.SENDING.value
-    free = and_(sending, _letter.c.next_attempt_at <= now)
+    stale = _letter.c.next_attempt_at <= now
     if gone:
-        free = or_(free, and_(sending, _letter.c.claimed_by.in_(list(gone))))
-    due = (
-        select(_letter.c.id)
-        .where(or_(and_(_letter.c.state == LetterState.QUEUED.value,
-                        _letter.c.next_attempt_at <= now), free))
-        .order_by(_letter.c.next_attempt_at, _letter.c.id)
-        .limit(limit)
-    )
+        stale = or_(stale, _letter.c.claimed_by.in_(list(gone)))
+    return _claim(conn, and_(_letter.c.state == LetterState.SENDING.value, stale),
+                  now=now, limit=limit, lease=lease, holder=holder)
+
+
+def _claim(
+    conn: Connection, which: ColumnElement[bool], *, now: datetime, limit: int,
+    lease: timedelta, holder: str,
+) -> list[ClaimedLetter]:
+    if limit <= 0:
+        return []
+    due = (select(_letter.c.id).where(which)
+           .order_by(_letter.c.next_attempt_at, _letter.c.id).limit(limit))
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = conn.execute(
@@ -256,13 +291,11 @@ def claim_letters(
                 claimed_by=holder)
         .returning(*_CLAIMED_COLUMNS)
     ).all()
-    letters = [
+    return [
         ClaimedLetter(int(r.id), r.complaint_id, r.kind, r.to_email, r.message_id,
                       bool(r.automatic), int(r.attempts), bytes(r.raw))
         for r in rows
     ]
-    letters.sort(key=lambda letter: letter.id)
-    return letters
 
 
 def claim_holders(conn: Connection, *, besides: str) -> list[str]:

@@ -96,14 +96,21 @@ class Sender:
             by_id: dict[int, ClaimedLetter] = {}
             tried = 0
             self._stopped = False
+            take_over = True  # until no letter of a dead sender (or an old lease) is left
 
             def letters() -> Iterator[Outgoing]:
-                nonlocal tried
+                nonlocal tried, take_over
                 while tried < limit and not self._stopped:
                     with conn.begin():
-                        found = outbox_rows.claim_letters(
-                            conn, now=self.clock.now(), limit=1, lease=LEASE,
-                            holder=self.claims.name, gone=gone)
+                        now, name = self.clock.now(), self.claims.name
+                        found = (outbox_rows.take_over_letters(
+                            conn, now=now, limit=1, lease=LEASE, holder=name, gone=gone)
+                            if take_over else [])
+                        if not found:
+                            take_over = False
+                            found = outbox_rows.claim_letters(
+                                conn, now=now, limit=1, lease=LEASE, holder=name,
+                                take_over=False)
                         if not found:
                             return
                         letter = found[0]
