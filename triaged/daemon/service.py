@@ -301,9 +301,10 @@ class Generation:
                 max_instances=2, coalesce=True, misfire_grace_time=None,
             )
             self._job_ids.append(job_id)
+        # At once, too: letters a killed predecessor had in flight go out now.
         self.scheduler.add_job(self.send, "interval", id="send", name="send",
-                               seconds=SEND_EVERY_SECONDS, max_instances=2, coalesce=True,
-                               misfire_grace_time=None)
+                               seconds=SEND_EVERY_SECONDS, next_run_time=_now(),
+                               max_instances=2, coalesce=True, misfire_grace_time=None)
         self._job_ids.append("send")
         self.scheduler.add_job(self.escalate, "interval", id="escalate", name="escalate",
                                seconds=ESCALATE_EVERY_SECONDS, next_run_time=_now(),
