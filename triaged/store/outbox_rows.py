@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     and_,
     bindparam,
     func,
@@ -252,9 +253,8 @@ def claim_letters(
         letters = take_over_letters(conn, now=now, limit=limit, lease=lease, holder=holder,
                                     gone=gone)
     if len(letters) < limit:
-        letters += _claim(conn, and_(_letter.c.state == LetterState.QUEUED.value,
-                                     _letter.c.next_attempt_at <= now),
-                          now=now, limit=limit - len(letters), lease=lease, holder=holder)
+        letters += _claim(conn, "queued", now=now, limit=limit - len(letters), lease=lease,
+                          holder=holder)
     letters.sort(key=lambda letter: letter.id)
     return letters
 
@@ -265,32 +265,47 @@ def take_over_letters(
 ) -> list[ClaimedLetter]:
     """Lease to `holder` up to `limit` letters in flight whose sender is one of `gone`
     or whose lease has expired, oldest first."""
-    if limit <= 0:
-        return []
-    stale = _letter.c.next_attempt_at <= now
-    if gone:
-        stale = or_(stale, _letter.c.claimed_by.in_(list(gone)))
-    return _claim(conn, and_(_letter.c.state == LetterState.SENDING.value, stale),
-                  now=now, limit=limit, lease=lease, holder=holder)
+    return _claim(conn, "take_over", now=now, limit=limit, lease=lease, holder=holder,
+                  gone=list(gone))
+
+
+def _claim_statement(which: ColumnElement[bool], *, skip_locked: bool) -> Any:
+    # Built once: a sender claims one letter at a time, and building and caching
+    # the statement each time would cost more than running it.
+    due = (select(_letter.c.id).where(which)
+           .order_by(_letter.c.next_attempt_at, _letter.c.id)
+           .limit(bindparam("limit", type_=Integer)))
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (update(_letter)
+            .where(_letter.c.id.in_(due.scalar_subquery()))
+            .values(state=LetterState.SENDING.value, next_attempt_at=bindparam("until"),
+                    claimed_by=bindparam("holder"))
+            .returning(*_CLAIMED_COLUMNS))
+
+
+_QUEUED = and_(_letter.c.state == LetterState.QUEUED.value,
+               _letter.c.next_attempt_at <= bindparam("now"))
+_TAKE_OVER = and_(_letter.c.state == LetterState.SENDING.value,
+                  or_(_letter.c.next_attempt_at <= bindparam("now"),
+                      _letter.c.claimed_by.in_(bindparam("gone", expanding=True))))
+_CLAIMS = {(which, skip): _claim_statement(condition, skip_locked=skip)
+           for which, condition in (("queued", _QUEUED), ("take_over", _TAKE_OVER))
+           for skip in (False, True)}
 
 
 def _claim(
-    conn: Connection, which: ColumnElement[bool], *, now: datetime, limit: int,
-    lease: timedelta, holder: str,
+    conn: Connection, kind: str, *, now: datetime, limit: int, lease: timedelta, holder: str,
+    gone: list[str] | None = None,
 ) -> list[ClaimedLetter]:
     if limit <= 0:
         return []
-    due = (select(_letter.c.id).where(which)
-           .order_by(_letter.c.next_attempt_at, _letter.c.id).limit(limit))
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    rows = conn.execute(
-        update(_letter)
-        .where(_letter.c.id.in_(due.scalar_subquery()))
-        .values(state=LetterState.SENDING.value, next_attempt_at=now + lease,
-                claimed_by=holder)
-        .returning(*_CLAIMED_COLUMNS)
-    ).all()
+    statement = _CLAIMS[(kind, conn.dialect.name == "postgresql")]
+    params: dict[str, Any] = {"limit": limit, "now": now, "until": now + lease,
+                              "holder": holder}
+    if kind == "take_over":
+        params["gone"] = gone or []
+    rows = conn.execute(statement, params).all()
     return [
         ClaimedLetter(int(r.id), r.complaint_id, r.kind, r.to_email, r.message_id,
                       bool(r.automatic), int(r.attempts), bytes(r.raw))
