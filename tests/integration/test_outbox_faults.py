@@ -9,6 +9,7 @@ or a back-off.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
@@ -33,6 +34,8 @@ KILLS, PER_WAVE = 5, 30
 # The targets: letters in flight at a kill, and everything waiting when the
 # server comes back, go out within these many seconds.
 AFTER_RESTART, AFTER_RETURN = 10.0, 60.0
+# How long the SMTP server stays away; TRIAGED_OUTAGE_SECONDS=120 measures the two-minute case.
+OUTAGE = float(os.environ.get("TRIAGED_OUTAGE_SECONDS", "12"))
 
 
 @pytest.fixture
@@ -159,7 +162,7 @@ def test_smtp_refusing_connections_then_back_loses_nothing_and_sends_all_at_once
     while waiting(setup) < len(customers):
         assert time.monotonic() < deadline, "the complaints were never registered"
         time.sleep(0.1)
-    time.sleep(12)  # several send ticks against a closed port
+    time.sleep(OUTAGE)  # several send ticks against a closed port
     assert relay.received == []
     status, said = health(setup)
     assert status == 1, said
@@ -174,7 +177,7 @@ def test_smtp_refusing_connections_then_back_loses_nothing_and_sends_all_at_once
     assert {letter.state for letter in setup.letters()} == {"sent"}
     assert outage_lines(daemon) == 1, daemon.log
     assert health(setup)[0] == 0
-    print(f"\nSMTP refused ~12 s: every customer answered {took:.2f} s after it came back")
+    print(f"\nSMTP refused {OUTAGE:.0f} s: every customer answered {took:.2f} s after it came back")
     assert took <= AFTER_RETURN
 
 

@@ -339,7 +339,8 @@ class Generation:
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
             try:
-                if self.app.sender.send_due() == 0:
+                # An SMTP server that is away stays away for these few seconds.
+                if self.app.sender.send_due() == 0 or self.app.sender.smtp_down:
                     return
             except Exception as error:  # noqa: BLE001 - exit cleanly; the letters stay queued
                 log.error("sending on shutdown failed, letters stay queued: %s", error)
