@@ -29,19 +29,24 @@ def _free_port() -> int:
 
 
 class _Counting:
-    def __init__(self, counter: Synchronized[int]) -> None:
+    def __init__(self, counter: Synchronized[int], delay: float) -> None:
         self.counter = counter
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         with self.counter.get_lock():
             self.counter.value += 1
         return "250 2.0.0 OK"
 
 
-def _serve(port: int, counter: Synchronized[int], ready: Any, stop: Any) -> None:
+def _serve(port: int, counter: Synchronized[int], delay: float, ready: Any, stop: Any) -> None:
     from aiosmtpd.controller import Controller
 
-    controller = Controller(_Counting(counter), hostname=HOST, port=port)
+    controller = Controller(_Counting(counter, delay), hostname=HOST, port=port)
     controller.start()
     ready.set()
     stop.wait()
@@ -49,7 +54,9 @@ def _serve(port: int, counter: Synchronized[int], ready: Any, stop: Any) -> None
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    """`delay`: seconds before each message is accepted (a remote MTA's queue write)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
         # spawn, not fork: the parent may hold threads (the test stack's servers).
         ctx = multiprocessing.get_context("spawn")
         self.host = HOST
@@ -58,7 +65,7 @@ class SmtpSink:
         self._ready = ctx.Event()
         self._stop = ctx.Event()
         self._process = ctx.Process(target=_serve, daemon=True,
-                                    args=(self.port, self._counter, self._ready, self._stop))
+                                    args=(self.port, self._counter, delay, self._ready, self._stop))
 
     @property
     def accepted(self) -> int:

@@ -104,6 +104,7 @@ def make_transport(config: Config) -> Transport:
             password=(lambda: _reveal(smtp.password)) if smtp.password is not None else None,
             oauth2_token=token_fetcher(smtp.oauth2_token_command, smtp.command_dir),
             timeout=smtp.timeout.total_seconds(),
+            connections=smtp.connections,
         )
     )
 
@@ -131,6 +132,7 @@ class App:
             poller.close()
         if self.intake.reader is not None:
             self.intake.reader.close()
+        self.sender.close()
 
 
 def reply_purposes(approvals: Approvals, promises: Promises) -> Registry:

@@ -15,7 +15,7 @@ It never decides what happens next: the sender use case does, from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -145,8 +145,13 @@ OnDelivery = Callable[[Delivery], None]
 
 
 class Transport(Protocol):
-    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
-        """Try every letter once; call `on_delivery` as soon as each one's fate is known."""
+    def deliver(self, letters: Iterable[Outgoing], on_delivery: OnDelivery) -> None:
+        """Try every letter once; call `on_delivery` as soon as each one's fate is known.
+
+        `letters` is read lazily, one letter whenever a connection is free to send
+        it (the sender claims each letter only then), and not read further after
+        an `outage` delivery: the server is away for every letter.
+        """
         ...
 
     def probe(self) -> str:

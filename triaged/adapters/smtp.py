@@ -1,7 +1,8 @@
 """The transports of `triaged.adapters.ports.Transport`: SMTP to a real server, or a Maildir.
 
-`SmtpTransport` sends over a few parallel sessions and turns every refusal or
-broken connection into a `Delivery`; `MaildirTransport` files each letter for
+`SmtpTransport` sends over `[smtp] connections` parallel sessions, each one
+letter at a time from MAIL FROM to the recorded outcome, and turns every
+refusal or broken connection into a `Delivery`; `MaildirTransport` files each letter for
 demos and tests.
 """
 
@@ -13,7 +14,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,21 +42,28 @@ class SmtpSettings:
     # XOAUTH2 instead of a password: called at each login for a fresh access token.
     oauth2_token: Callable[[], str] | None = None
     timeout: float = 30.0
-    connections: int = 4
+    # Sessions sending at once; each may leave one letter sent twice after a crash.
+    connections: int = 1
 
     def __repr__(self) -> str:
         return f"SmtpSettings({self.username or '-'}@{self.host}:{self.port}, {self.security})"
 
 
 class SmtpTransport:
-    """Sends over up to `connections` parallel SMTP sessions, reusing each for many letters."""
+    """Sends over up to `connections` parallel SMTP sessions, reusing each for many letters.
+
+    Each session takes the next letter only when it is free to send it, so no
+    more letters are taken from the sender than are being sent.
+    """
 
     def __init__(self, settings: SmtpSettings) -> None:
         self._s = settings
 
-    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
-        if letters:
-            asyncio.run(self._deliver_all(letters, on_delivery))
+    def deliver(self, letters: Iterable[Outgoing], on_delivery: OnDelivery) -> None:
+        source = iter(letters)
+        first = next(source, None)
+        if first is not None:
+            asyncio.run(self._deliver_all(first, source, on_delivery))
 
     def probe(self) -> str:
         async def go() -> str:
@@ -93,22 +101,17 @@ class SmtpTransport:
             return "password"
         return ""
 
-    async def _deliver_all(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
-        queue: asyncio.Queue[Outgoing] = asyncio.Queue()
-        for letter in letters:
-            queue.put_nowait(letter)
-        workers = max(1, min(self._s.connections, len(letters)))
-        # One gate for all connections: see _send_one.
-        gate = asyncio.Lock()
-        await asyncio.gather(*(self._worker(queue, gate, on_delivery) for _ in range(workers)))
-
-    async def _worker(
-        self, queue: asyncio.Queue[Outgoing], gate: asyncio.Lock, on_delivery: OnDelivery
+    async def _deliver_all(
+        self, first: Outgoing, rest: Iterator[Outgoing], on_delivery: OnDelivery
     ) -> None:
+        feed = _Feed(first, rest)
+        await asyncio.gather(*(self._worker(feed, on_delivery)
+                               for _ in range(max(1, self._s.connections))))
+
+    async def _worker(self, feed: _Feed, on_delivery: OnDelivery) -> None:
         client: aiosmtplib.SMTP | None = None
         try:
-            while not queue.empty():
-                letter = queue.get_nowait()
+            while (letter := feed.take()) is not None:
                 if client is None:
                     try:
                         client = self._client()
@@ -117,9 +120,11 @@ class SmtpTransport:
                     except (aiosmtplib.SMTPException, OSError, ValueError) as error:
                         # ValueError: the token command failed (it names itself).
                         client = None
-                        _fail_rest(letter, queue, error, on_delivery)
+                        feed.stop()
+                        outage, text = describe_outage(error)
+                        on_delivery(Delivery(letter.letter_id, False, False, text, outage))
                         return
-                delivery = await _send_one(client, letter, gate, on_delivery)
+                delivery = await _send_one(client, letter, on_delivery)
                 if not delivery.accepted and not client.is_connected:
                     client = None
         finally:
@@ -130,24 +135,44 @@ class SmtpTransport:
                     client.close()
 
 
-async def _send_one(
-    client: aiosmtplib.SMTP, letter: Outgoing, gate: asyncio.Lock, on_delivery: OnDelivery
-) -> Delivery:
+class _Feed:
+    """The letters still to send, handed to whichever session is free; `stop()` ends it
+    (the server is away: no more letters are taken)."""
+
+    def __init__(self, first: Outgoing, rest: Iterator[Outgoing]) -> None:
+        self._first: Outgoing | None = first
+        self._rest: Iterator[Outgoing] | None = rest
+
+    def take(self) -> Outgoing | None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._rest is None:
+            return None
+        letter = next(self._rest, None)
+        if letter is None:
+            self._rest = None
+        return letter
+
+    def stop(self) -> None:
+        self._first = None
+        self._rest = None
+
+
+async def _send_one(client: aiosmtplib.SMTP, letter: Outgoing, on_delivery: OnDelivery) -> Delivery:
     """One SMTP transaction; its fate is reported through `on_delivery` before returning.
 
-    MAIL and RCPT run in parallel on all connections, but DATA (whose final
-    reply is the server's acceptance) and the report of its outcome hold
-    `gate`: only one letter at a time can be accepted and not yet recorded, so
-    a crash at any moment sends at most one letter twice.
+    A session sends one letter at a time and reports its outcome (the sender
+    commits it) before taking the next, so a crash at any moment leaves at most
+    one letter per session accepted by the server and not yet recorded: at most
+    one duplicate per connection.
     """
     delivery = await _envelope(client, letter)
-    if delivery is not None:
-        on_delivery(delivery)
-        return delivery
-    async with gate:
+    if delivery is None:
         delivery = await _guarded(client, letter, client.data(letter.raw))
-        on_delivery(delivery or Delivery(letter.letter_id, True))
-    return delivery or Delivery(letter.letter_id, True)
+    delivery = delivery or Delivery(letter.letter_id, True)
+    on_delivery(delivery)
+    return delivery
 
 
 async def _envelope(client: aiosmtplib.SMTP, letter: Outgoing) -> Delivery | None:
@@ -192,20 +217,6 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
-def _fail_rest(
-    first: Outgoing,
-    queue: asyncio.Queue[Outgoing],
-    error: BaseException,
-    on_delivery: OnDelivery,
-) -> None:
-    """No connection (unreachable, or the login was refused): every letter this worker
-    would send waits for later."""
-    outage, text = describe_outage(error)
-    on_delivery(Delivery(first.letter_id, False, False, text, outage))
-    while not queue.empty():
-        on_delivery(Delivery(queue.get_nowait().letter_id, False, False, text, outage))
-
-
 def describe_outage(error: BaseException) -> tuple[str, str]:
     """(UNREACHABLE or LOGIN_REFUSED, one line for the operator) for a failed connection.
 
@@ -231,7 +242,7 @@ class MaildirTransport:
     def mailbox_of(self, address: str) -> Path:
         return self.root / _UNSAFE.sub("_", address.lower())
 
-    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+    def deliver(self, letters: Iterable[Outgoing], on_delivery: OnDelivery) -> None:
         for letter in letters:
             box = self.mailbox_of(letter.to)
             for sub in ("tmp", "new", "cur"):

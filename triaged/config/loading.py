@@ -63,6 +63,8 @@ DEFAULT_DATABASE_URL = "sqlite:////var/lib/triaged/triaged.db"
 SECURITIES = ("tls", "starttls", "plain")
 IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
 SMTP_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
+# Parallel SMTP sessions: a mail provider counts them against a per-account limit.
+MAX_SMTP_CONNECTIONS = 16
 
 
 def default_path() -> Path:
@@ -217,6 +219,7 @@ def _smtp(t: Table) -> SmtpConfig:
         timeout=t.interval("timeout", "30s"),
         max_attempts=t.integer("max_attempts", 8, low=1),
         deliver_to_maildir=deliver_to_maildir,
+        connections=t.integer("connections", 1, low=1, high=MAX_SMTP_CONNECTIONS),
     )
     t.finish()
     return smtp

@@ -311,9 +311,10 @@ class Generation:
                 max_instances=2, coalesce=True, misfire_grace_time=None,
             )
             self._job_ids.append(job_id)
+        # At once, too: letters a killed predecessor had in flight go out now.
         self.scheduler.add_job(self.send, "interval", id="send", name="send",
-                               seconds=SEND_EVERY_SECONDS, max_instances=2, coalesce=True,
-                               misfire_grace_time=None)
+                               seconds=SEND_EVERY_SECONDS, next_run_time=_now(),
+                               max_instances=2, coalesce=True, misfire_grace_time=None)
         self._job_ids.append("send")
         self.scheduler.add_job(self.escalate, "interval", id="escalate", name="escalate",
                                seconds=ESCALATE_EVERY_SECONDS, next_run_time=_now(),
@@ -348,7 +349,8 @@ class Generation:
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
             try:
-                if self.app.sender.send_due() == 0:
+                # An SMTP server that is away stays away for these few seconds.
+                if self.app.sender.send_due() == 0 or self.app.sender.smtp_down:
                     return
             except Exception as error:  # noqa: BLE001 - exit cleanly; the letters stay queued
                 log.error("sending on shutdown failed, letters stay queued: %s", error)

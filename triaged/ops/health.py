@@ -5,9 +5,11 @@ systemd timer, the daemon's own listener) and it stays right after restarts and
 with several instances: each mailbox must have been read recently, no letter
 may have waited longer than `[metrics] send_stall_after` (all letters are due
 the moment they are queued, so a letter that old means the SMTP server refuses
-or nothing is sending), and no address of the business's own (staff, managers,
-forwarders, mailboxes) may have an open delivery alert or a suppression. An
-SQLite database also needs room on its disk: with less than `MIN_FREE_BYTES` free
+or nothing is sending), the latest delivery attempts may not all have failed
+while letters wait (the SMTP server is away or refusing: known at once, not
+after a letter has waited that long), and no address of the business's own (staff,
+managers, forwarders, mailboxes) may have an open delivery alert or a suppression.
+An SQLite database also needs room on its disk: with less than `MIN_FREE_BYTES` free
 the next batch cannot commit, and the mail waits in the mailbox until there is.
 """
 
@@ -26,6 +28,7 @@ from triaged.config.records import Config
 from triaged.store import ops_queries, suppression
 from triaged.store.db import head_revision, schema_revision
 from triaged.store.ops_queries import OpsFigures
+from triaged.usecases.sender import FAILING_RUN
 
 # Room a batch's commit needs at least: its pages, their WAL frames and the indexes.
 MIN_FREE_BYTES = 1 << 20
@@ -100,6 +103,11 @@ def judge(
             f"sending has stalled: the oldest of {outbox.waiting} waiting letter(s) was "
             f"queued {_span(now - oldest)} ago (limit {_span(limit)}); is the SMTP server "
             "refusing, or is nothing sending?")
+    if outbox.failing >= FAILING_RUN and outbox.waiting:
+        problems.append(
+            f"sending is failing: the last {outbox.failing} delivery attempt(s) failed, the "
+            f"latest with: {outbox.last_error}; {outbox.waiting} letter(s) wait and go out "
+            "as soon as the SMTP server accepts them")
     problems.extend(_address_problem(entry) for entry in failing)
     return Health(now, problems, mailboxes, outbox, limit)
 

@@ -9,7 +9,7 @@ serves /metrics (these counters plus `scrape.DatabaseCollector`) and /health.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 
@@ -30,7 +30,7 @@ class CountedTransport:
         self.inner = inner
         self._metrics = metrics
 
-    def deliver(self, letters: Sequence[Outgoing], on_delivery: OnDelivery) -> None:
+    def deliver(self, letters: Iterable[Outgoing], on_delivery: OnDelivery) -> None:
         def counted(delivery: Delivery) -> None:
             self._metrics.delivered(accepted=delivery.accepted, permanent=delivery.permanent)
             on_delivery(delivery)

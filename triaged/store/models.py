@@ -141,6 +141,8 @@ class OutboxLetter(StoreModel, table=True):
         Index("ix_outbox_letter_to_key_created_at", "to_key", "created_at"),
         Index("ix_outbox_letter_about_key_created_at", "about_key", "created_at"),
         Index("ix_outbox_letter_automatic_created_at", "automatic", "created_at"),
+        # The health check reads the latest delivery attempts.
+        Index("ix_outbox_letter_tried_at", "tried_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -161,6 +163,10 @@ class OutboxLetter(StoreModel, table=True):
     last_error: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The sender holding a `sending` letter (`store.claims`); "" when none does.
+    claimed_by: str = ""
+    # When the last delivery attempt ended, accepted or not.
+    tried_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # The rate limit compares addresses case-insensitively; an expression index keeps

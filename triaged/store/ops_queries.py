@@ -50,6 +50,14 @@ class Outbox:
     # When the oldest waiting letter was queued (letters are due at once when queued).
     oldest_waiting_since: datetime | None = None
     failed: int = 0
+    # The latest delivery attempts that failed, counted back to the last success
+    # (at most RECENT_ATTEMPTS), and the newest one's error.
+    failing: int = 0
+    last_error: str = ""
+
+
+# How far back `outbox` looks for the latest success.
+RECENT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -100,10 +108,22 @@ def outbox(conn: Connection) -> Outbox:
     oldest = conn.execute(
         select(func.min(_letter.c.created_at)).where(_letter.c.state.in_(WAITING))
     ).scalar()
+    # Newest first through the tried_at index: the run of failures since the last success.
+    latest = conn.execute(
+        select(_letter.c.state, _letter.c.last_error).where(_letter.c.tried_at.is_not(None))
+        .order_by(_letter.c.tried_at.desc()).limit(RECENT_ATTEMPTS)
+    ).all()
+    failing = 0
+    for row in latest:
+        if row.state == LetterState.SENT.value or not row.last_error:
+            break
+        failing += 1
     return Outbox(
         waiting=sum(counts.get(state, 0) for state in WAITING),
         oldest_waiting_since=as_utc(oldest) if oldest is not None else None,
         failed=int(counts.get(LetterState.FAILED.value, 0)),
+        failing=failing,
+        last_error=str(latest[0].last_error) if failing else "",
     )
 
 

@@ -1,10 +1,12 @@
 """The outbox is the queue: queue, count, claim, and record each delivery's fate.
 
 A letter is rendered and queued in the same transaction as the change that
-caused it. The sender claims due letters as a lease, so no two senders get the
-same letter and a letter whose sender died is claimed again once the lease runs
-out. Temporary failures back off exponentially until `max_attempts`, after
-which the letter stays `failed` for staff to see. The counts behind
+caused it. The sender claims due letters as a lease in its own name
+(`claimed_by`, see `store.claims`), so no two senders get the same letter, and
+a letter whose sender died is claimed again as soon as that sender is known to
+be gone, or once the lease runs out. Temporary failures back off
+exponentially until `max_attempts`, after which the letter stays `failed` for
+staff to see. The counts behind
 `letter_limits` are here too.
 
 Nothing here commits: the sender wraps each `record_sent` and `record_failed`
@@ -14,11 +16,24 @@ acceptance by SMTP was not yet written down.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
@@ -66,8 +81,8 @@ BACKOFF_JITTER = 0.1
 _MARK_SENT = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"))
-    .values(state=LetterState.SENT.value, sent_at=bindparam("now"),
-            attempts=_letter.c.attempts + 1, last_error="")
+    .values(state=LetterState.SENT.value, sent_at=bindparam("now"), tried_at=bindparam("now"),
+            attempts=_letter.c.attempts + 1, last_error="", claimed_by="")
     .returning(_letter.c.attempts)
 )
 
@@ -222,39 +237,118 @@ _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _lette
 
 
 def claim_letters(
-    conn: Connection, *, now: datetime, limit: int, lease: timedelta
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta, holder: str = "",
+    gone: Sequence[str] = (), take_over: bool = True,
 ) -> list[ClaimedLetter]:
-    """Lease up to `limit` due letters, oldest first, in one UPDATE … RETURNING.
+    """Lease up to `limit` due letters to `holder`, oldest first.
 
-    Due means queued with `next_attempt_at <= now`, or `sending` with an expired
-    lease. The subquery and the update are one statement, so two senders never
-    get the same letter: SQLite runs it under the write lock, PostgreSQL skips
-    rows another sender has locked (`FOR UPDATE SKIP LOCKED`).
+    Due means queued with `next_attempt_at <= now`, or (with `take_over`)
+    `sending` with an expired lease or held by one of `gone` (senders known to
+    have died, `store.claims`); those come first, as they have waited longest.
+    Each claim is one UPDATE … RETURNING whose subquery reads the (state,
+    next_attempt_at) index, so two senders never get the same letter: SQLite
+    runs it under the write lock, PostgreSQL skips rows another sender has
+    locked (`FOR UPDATE SKIP LOCKED`).
     """
+    letters: list[ClaimedLetter] = []
+    if take_over:
+        letters = take_over_letters(conn, now=now, limit=limit, lease=lease, holder=holder,
+                                    gone=gone)
+    if len(letters) < limit:
+        letters += _claim(conn, "queued", now=now, limit=limit - len(letters), lease=lease,
+                          holder=holder)
+    letters.sort(key=lambda letter: letter.id)
+    return letters
+
+
+def take_over_letters(
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta, holder: str,
+    gone: Sequence[str] = (),
+) -> list[ClaimedLetter]:
+    """Lease to `holder` up to `limit` letters in flight whose sender is one of `gone`
+    or whose lease has expired, oldest first."""
+    return _claim(conn, "take_over", now=now, limit=limit, lease=lease, holder=holder,
+                  gone=list(gone))
+
+
+def _claim_statement(which: ColumnElement[bool], *, skip_locked: bool) -> Any:
+    # Built once: a sender claims one letter at a time, and building and caching
+    # the statement each time would cost more than running it.
+    due = (select(_letter.c.id).where(which)
+           .order_by(_letter.c.next_attempt_at, _letter.c.id)
+           .limit(bindparam("limit", type_=Integer)))
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (update(_letter)
+            .where(_letter.c.id.in_(due.scalar_subquery()))
+            .values(state=LetterState.SENDING.value, next_attempt_at=bindparam("until"),
+                    claimed_by=bindparam("holder"))
+            .returning(*_CLAIMED_COLUMNS))
+
+
+_QUEUED = and_(_letter.c.state == LetterState.QUEUED.value,
+               _letter.c.next_attempt_at <= bindparam("now"))
+_TAKE_OVER = and_(_letter.c.state == LetterState.SENDING.value,
+                  or_(_letter.c.next_attempt_at <= bindparam("now"),
+                      _letter.c.claimed_by.in_(bindparam("gone", expanding=True))))
+_CLAIMS = {(which, skip): _claim_statement(condition, skip_locked=skip)
+           for which, condition in (("queued", _QUEUED), ("take_over", _TAKE_OVER))
+           for skip in (False, True)}
+
+
+def _claim(
+    conn: Connection, kind: str, *, now: datetime, limit: int, lease: timedelta, holder: str,
+    gone: list[str] | None = None,
+) -> list[ClaimedLetter]:
     if limit <= 0:
         return []
-    due = (
-        select(_letter.c.id)
-        .where(_letter.c.state.in_((LetterState.QUEUED.value, LetterState.SENDING.value)),
-               _letter.c.next_attempt_at <= now)
-        .order_by(_letter.c.next_attempt_at, _letter.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    rows = conn.execute(
-        update(_letter)
-        .where(_letter.c.id.in_(due.scalar_subquery()))
-        .values(state=LetterState.SENDING.value, next_attempt_at=now + lease)
-        .returning(*_CLAIMED_COLUMNS)
-    ).all()
-    letters = [
+    statement = _CLAIMS[(kind, conn.dialect.name == "postgresql")]
+    params: dict[str, Any] = {"limit": limit, "now": now, "until": now + lease,
+                              "holder": holder}
+    if kind == "take_over":
+        params["gone"] = gone or []
+    rows = conn.execute(statement, params).all()
+    return [
         ClaimedLetter(int(r.id), r.complaint_id, r.kind, r.to_email, r.message_id,
                       bool(r.automatic), int(r.attempts), bytes(r.raw))
         for r in rows
     ]
-    letters.sort(key=lambda letter: letter.id)
-    return letters
+
+
+def claim_holders(conn: Connection, *, besides: str) -> list[str]:
+    """The senders other than `besides` that hold letters in flight."""
+    found = conn.execute(
+        select(_letter.c.claimed_by).distinct()
+        .where(_letter.c.state == LetterState.SENDING.value, _letter.c.claimed_by != besides)
+    ).scalars().all()
+    return [str(name) for name in found]
+
+
+def unclaim(conn: Connection, letter_id: int, *, error: str, now: datetime) -> None:
+    """Give a claimed letter back, due at once and no attempt counted: it never reached
+    the server. `error`: why no connection could be made ("" when the letter was
+    simply not handed to one, which is no attempt at all)."""
+    values: dict[str, Any] = {"state": LetterState.QUEUED.value, "next_attempt_at": now,
+                              "claimed_by": ""}
+    if error:
+        values |= {"last_error": error, "tried_at": now}
+    conn.execute(update(_letter)
+                 .where(_letter.c.id == letter_id, _letter.c.state == LetterState.SENDING.value)
+                 .values(**values))
+
+
+def release_backoff(conn: Connection, letter_ids: Sequence[int], *, now: datetime) -> int:
+    """Make the queued letters among `letter_ids` due now (the server is back); return how
+    many."""
+    released, ids = 0, list(letter_ids)
+    for start in range(0, len(ids), 500):
+        result = conn.execute(update(_letter)
+                              .where(_letter.c.id.in_(ids[start:start + 500]),
+                                     _letter.c.state == LetterState.QUEUED.value,
+                                     _letter.c.next_attempt_at > now)
+                              .values(next_attempt_at=now))
+        released += result.rowcount
+    return released
 
 
 def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bool:
@@ -296,7 +390,8 @@ def backoff_delay(attempts: int, letter_id: int) -> timedelta:
 _COUNT_ATTEMPT = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"))
-    .values(attempts=_letter.c.attempts + 1, last_error=bindparam("error"))
+    .values(attempts=_letter.c.attempts + 1, last_error=bindparam("error"),
+            tried_at=bindparam("now"), claimed_by="")
     .returning(_letter.c.attempts, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
                _letter.c.message_id, _letter.c.automatic)
 )
@@ -323,7 +418,8 @@ def record_failed(
     Logs `letter_failed` with the error and whether it will be retried.
     Raises `LookupError` for an unknown letter.
     """
-    found = conn.execute(_COUNT_ATTEMPT, {"letter_id": letter_id, "error": error}).first()
+    found = conn.execute(_COUNT_ATTEMPT, {"letter_id": letter_id, "error": error,
+                                         "now": now}).first()
     if found is None:
         raise LookupError(f"no outbox letter {letter_id}")
     attempts = int(found.attempts)

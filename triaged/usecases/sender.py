@@ -1,17 +1,26 @@
-"""The sender job: claim due letters from the outbox, deliver, record each fate.
+"""The sender job: claim due letters from the outbox one by one, deliver, record each fate.
 
-Each letter's outcome is committed the moment the server answers, so a crash
-re-sends at most the letters whose acceptance had not yet been written down
-(a letter is never lost, and sent twice only in that window). Temporary
-refusals go back to the queue with back-off; permanent ones are recorded for
-staff and never retried.
+Letters are claimed in this sender's name (`store.claims`) one at a time, as a
+connection becomes free to send it, so no more letters are in flight than
+there are connections; a letter held by a sender that has died is taken over
+at the next send, not after the lease. Each letter's outcome is committed the
+moment the server answers, before its connection takes the next one, so a
+crash re-sends at most one letter per connection (a letter is never lost).
+
+Temporary refusals go back to the queue with back-off; permanent ones are
+recorded for staff and never retried. When no connection can be made at all
+(an outage) the letter in hand goes back untouched (no attempt counted, no
+back-off) and sending stops until the next try, which is the probe: one log
+line per outage, and the first letter accepted afterwards ends it. Letters
+deferred while every attempt was failing are made due again as soon as one is
+accepted, so they do not sit out their own back-off after the server is back.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -23,14 +32,20 @@ from triaged.core.return_path import return_address
 from triaged.domain.clock import Clock
 from triaged.domain.records import LetterState
 from triaged.store import outbox_rows, rows, suppression
+from triaged.store.claims import ClaimHolder
 from triaged.store.db import writer
 from triaged.store.outbox_rows import ClaimedLetter
 
 log = logging.getLogger("triaged.sender")
 
-# A claimed letter whose sender died is handed out again after this long.
+# A claimed letter whose sender's fate cannot be known is handed out again after this long.
 LEASE = timedelta(minutes=5)
 SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
+# Failed attempts in a row, with no letter accepted between them, that mean the
+# server itself is in trouble rather than one letter or one address.
+FAILING_RUN = 2
+# Letters remembered for release when the server recovers (beyond: their own back-off).
+REMEMBERED = 10_000
 
 
 class Sender:
@@ -45,46 +60,81 @@ class Sender:
         self.clock = clock
         self.transport = transport
         self.max_attempts = max_attempts
+        self.claims = ClaimHolder(engine)
         self._outage_logged = False
+        self._stopped = False
+        # Consecutive failed attempts, and the letters deferred during them.
+        self._failures = 0
+        self._deferred: set[int] = set()
+        self._deferring_logged = False
         # The last drain's refused login, if any: unlike an unreachable server it
         # will not fix itself, so `run --once` reports it (exit status 1).
         self.login_refused = ""
 
     @property
     def smtp_down(self) -> bool:
-        """Whether the SMTP server was unreachable at the last attempt."""
-        return self._outage_logged
+        """Whether the SMTP server was unreachable, or refusing every letter, lately."""
+        return self._outage_logged or self._deferring_logged
+
+    def close(self) -> None:
+        """Let go of the claim: letters still in flight are free for others at once."""
+        self.claims.release()
 
     def send_due(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
         """Deliver up to `limit` due letters; return how many were tried (0 = nothing due).
 
         `progress` is called after each letter's fate is recorded (a watchdog's sign of life).
         """
+        self.claims.hold()
         with writer(self.engine) as conn:
             with conn.begin():
-                letters = outbox_rows.claim_letters(conn, now=self.clock.now(), limit=limit,
-                                                    lease=LEASE)
-            if not letters:
-                return 0
-            by_id = {letter.id: letter for letter in letters}
-            # A letter queued before its address bounced hard is never sent.
-            with conn.begin():
-                stopped = suppression.suppressed_among(conn, (x.to_email for x in letters))
-            for letter in letters:
-                if letter.to_email.lower() in stopped:
-                    self._record(conn, letter, Delivery(letter.id, accepted=False, permanent=True,
-                                                        error=SUPPRESSED))
-            outgoing = [
-                Outgoing(letter.id, self._mail_from(letter), letter.to_email, letter.raw)
-                for letter in letters
-                if letter.to_email.lower() not in stopped
-            ]
+                others = outbox_rows.claim_holders(conn, besides=self.claims.name)
+                gone = self.claims.gone(conn, others) if others else []
+            if gone:
+                log.info("taking over the letters in flight of %d sender(s) no longer "
+                         "running", len(gone))
+            by_id: dict[int, ClaimedLetter] = {}
+            tried = 0
+            self._stopped = False
+            take_over = True  # until no letter of a dead sender (or an old lease) is left
+
+            def letters() -> Iterator[Outgoing]:
+                nonlocal tried, take_over
+                while tried < limit and not self._stopped:
+                    with conn.begin():
+                        now, name = self.clock.now(), self.claims.name
+                        found = (outbox_rows.take_over_letters(
+                            conn, now=now, limit=1, lease=LEASE, holder=name, gone=gone)
+                            if take_over else [])
+                        if not found:
+                            take_over = False
+                            found = outbox_rows.claim_letters(
+                                conn, now=now, limit=1, lease=LEASE, holder=name,
+                                take_over=False)
+                        if not found:
+                            return
+                        letter = found[0]
+                        # A letter queued before its address bounced hard is never sent.
+                        stopped = suppression.suppressed_among(conn, [letter.to_email])
+                    tried += 1
+                    if stopped:
+                        self._record(conn, letter, Delivery(letter.id, accepted=False,
+                                                            permanent=True, error=SUPPRESSED))
+                        continue
+                    by_id[letter.id] = letter
+                    yield Outgoing(letter.id, self._mail_from(letter), letter.to_email,
+                                   letter.raw)
+
             def record(delivery: Delivery) -> None:
-                self._record(conn, by_id[delivery.letter_id], delivery)
+                self._record(conn, by_id.pop(delivery.letter_id), delivery)
                 progress()
 
-            self.transport.deliver(outgoing, record)
-        return len(letters)
+            self.transport.deliver(letters(), record)
+            # Taken from the feed but never handed to a connection: back to the queue.
+            for letter in by_id.values():
+                with conn.begin():
+                    outbox_rows.unclaim(conn, letter.id, error="", now=self.clock.now())
+        return tried
 
     def _mail_from(self, letter: ClaimedLetter) -> str:
         sender = envelope_sender(letter.raw)
@@ -99,38 +149,64 @@ class Sender:
         while (tried := self.send_due(limit, progress)) > 0:
             total += tried
             if self._outage_logged:
-                # The server is away: the rest waits for its back-off, not a busy loop.
+                # The server is away: the next send is the probe, not a busy loop.
                 break
         return total
 
     def _record(self, conn: Connection, letter: ClaimedLetter, delivery: Delivery) -> None:
-        # One short transaction per letter, committed before the next letter can
-        # be accepted: a crash re-sends at most the one letter not yet recorded.
+        # One short transaction per letter, committed before its connection takes
+        # the next letter: a crash re-sends at most one letter per connection.
         now = self.clock.now()
         if delivery.accepted:
             with conn.begin():
                 outbox_rows.record_sent(conn, letter, now=now)
-            if self._outage_logged:
-                log.info("SMTP server reachable again")
-                self._outage_logged = False
+            self._accepted(conn)
+            return
+        if delivery.outage:
+            self._stopped = True
+            with conn.begin():
+                outbox_rows.unclaim(conn, letter.id, error=delivery.error, now=now)
+            self._failures += 1
+            if delivery.outage == LOGIN_REFUSED:
+                self.login_refused = delivery.error
+            if not self._outage_logged:
+                log.error("%s; letters stay queued and are sent as soon as it answers",
+                          delivery.error)
+                self._outage_logged = True
             return
         with conn.begin():
             state = outbox_rows.record_failed(conn, letter.id, now=now, error=delivery.error,
                                               permanent=delivery.permanent,
                                               max_attempts=self.max_attempts)
+        self._failures += 1
+        if state == LetterState.QUEUED and len(self._deferred) < REMEMBERED:
+            self._deferred.add(letter.id)
         if state == LetterState.FAILED:
             log.error("letter %s to %s failed for good: %s", letter.message_id, letter.to_email,
                       delivery.error, extra=self._about(conn, letter))
-        elif delivery.outage:
-            if delivery.outage == LOGIN_REFUSED:
-                self.login_refused = delivery.error
-            if not self._outage_logged:
-                log.error("%s; letters stay queued and are retried with back-off",
-                          delivery.error)
-                self._outage_logged = True
+        elif self._failures >= FAILING_RUN and not self._outage_logged:
+            if not self._deferring_logged:
+                log.error("SMTP server refusing every letter lately (%s); they stay queued "
+                          "and are sent as soon as it accepts one", delivery.error)
+                self._deferring_logged = True
         else:
             log.warning("letter %s to %s deferred: %s", letter.message_id, letter.to_email,
                         delivery.error, extra=self._about(conn, letter))
+
+    def _accepted(self, conn: Connection) -> None:
+        """A letter went out: an outage or a run of refusals is over."""
+        if self._failures >= FAILING_RUN and self._deferred:
+            with conn.begin():
+                released = outbox_rows.release_backoff(conn, sorted(self._deferred),
+                                                       now=self.clock.now())
+            if released:
+                log.info("%d letter(s) deferred while the server was failing are due now",
+                         released)
+        if self._outage_logged or self._deferring_logged:
+            log.info("SMTP server accepting letters again")
+        self._outage_logged = self._deferring_logged = False
+        self._failures = 0
+        self._deferred.clear()
 
     def _about(self, conn: Connection, letter: ClaimedLetter) -> dict[str, str]:
         """The log fields of a line about `letter` (looked up only on these rare lines)."""
