@@ -49,7 +49,7 @@ from triaged.replies.routing import Recognised, ReplyRouter
 from triaged.store import quarantine_rows, rows, suppression
 from triaged.store.approval_rows import ComplaintFacts
 from triaged.store.db import savepoint, transaction
-from triaged.usecases import bounced, letter_limits, satisfaction
+from triaged.usecases import attachments, bounced, letter_limits, satisfaction
 from triaged.usecases.approval import Approvals
 from triaged.usecases.mailer import Mailer
 from triaged.usecases.notices import staff_notice
@@ -260,6 +260,7 @@ class Intake:
             logs.tag(reference=existing.reference)
             row_id = self._store(conn, raw, digest, mail, Outcome.FOLLOW_UP, "thread", now,
                                  complaint_id=existing.id)
+            self._keep_files(conn, existing.id, row_id, raw, read, now)
             events = self._attach(conn, existing, row_id, view, speaker, now)
             if isinstance(forward, Attribution):
                 events.append(self._forwarded_event(existing.id, forward, row_id, now))
@@ -278,6 +279,7 @@ class Intake:
                                    linked_reference=quoted.reference if quoted else "")
         row_id = self._store(conn, raw, digest, mail, Outcome.COMPLAINT, verdict.rule, now,
                              complaint_id=complaint.id)
+        self._keep_files(conn, complaint.id, row_id, raw, read, now)
         events = [
             rows.registered_event(complaint.id, reference=complaint.reference,
                                   due_at=complaint.due_at, customer_email=view.sender.email,
@@ -336,6 +338,15 @@ class Intake:
                                                     message_row_id=row_id,
                                                     mailbox=raw.mailbox, now=now))
         return verdict.outcome, reference
+
+    def _keep_files(self, conn: Connection, complaint_id: int, row_id: int, raw: RawMail,
+                    read: Reading, now: datetime) -> None:
+        """The customer's files (a trusted forward's: the original customer's) are kept
+        with the complaint before any letter about it is written."""
+        if read.mail is not None:
+            attachments.keep(conn, self.config, complaint_id, row_id, read.mail,
+                             forwarded=isinstance(read.forward, Attribution),
+                             raw_size=len(raw.data), now=now)
 
     @staticmethod
     def _facts(raw: RawMail, mail: ParsedMail, complaint: NewComplaint) -> ComplaintFacts:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from datetime import datetime
 from email.utils import format_datetime, make_msgid
+from urllib.parse import quote
 
 from triaged.core.letters.excerpt import subject_excerpt
 from triaged.core.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
-from triaged.domain.records import Address, Letter
+from triaged.domain.records import Address, Letter, LetterFile
 
 # Long References chains are trimmed to the first and the newest ids, as RFC 5322
 # §3.6.4 allows, so that a long conversation never produces a huge header.
@@ -158,20 +160,59 @@ def _text_part(text: str, subtype: str) -> list[str]:
     ]
 
 
-def _body(letter: Letter) -> list[str]:
+def _multipart(subtype: str, parts: list[list[str]]) -> list[str]:
+    # Base64 never holds "=_" either ("=" is only padding at a line's end).
+    boundary = f"=_triaged_{secrets.token_hex(16)}"
+    lines = [f'Content-Type: multipart/{subtype};{_CRLF} boundary="{boundary}"', ""]
+    for part in parts:
+        lines += [f"--{boundary}", *part]
+    return [*lines, f"--{boundary}--", ""]
+
+
+def _text_body(letter: Letter) -> list[str]:
     if not letter.html:
         return _text_part(letter.text, "plain")
-    boundary = f"=_triaged_{secrets.token_hex(16)}"
-    return [
-        f'Content-Type: multipart/alternative;{_CRLF} boundary="{boundary}"',
-        "",
-        f"--{boundary}",
-        *_text_part(letter.text, "plain"),
-        f"--{boundary}",
-        *_text_part(letter.html, "html"),
-        f"--{boundary}--",
-        "",
-    ]
+    return _multipart("alternative", [_text_part(letter.text, "plain"),
+                                      _text_part(letter.html, "html")])
+
+
+def _body(letter: Letter) -> list[str]:
+    """The text (and HTML) alone, or with the files: inline images in a
+    multipart/related beside the HTML, the rest after it in a multipart/mixed."""
+    if not letter.files:
+        return _text_body(letter)
+    inline = [f for f in letter.files if f.inline and f.content_id and letter.html]
+    attached = [f for f in letter.files if f not in inline]
+    body = _text_body(letter)
+    if inline:
+        body = _multipart("related", [body, *(_file_part(f) for f in inline)])
+    if not attached:
+        return body
+    return _multipart("mixed", [body, *(_file_part(f) for f in attached)])
+
+
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def _file_part(file: LetterFile) -> list[str]:
+    """One file as base64, its name both as RFC 2231 (modern clients) and RFC 2047."""
+    ctype = file.content_type.lower()
+    if not _MIME_TYPE.fullmatch(ctype):
+        ctype = "application/octet-stream"
+    name = one_line(file.name).replace("\\", "_").replace('"', "_") or "file"
+    if name.isascii() and name.isprintable():
+        plain, extended = f'"{name}"', f'filename="{name}"'
+    else:
+        plain = '"' + "".join(_encoded_words(name, _WORD)) + '"'
+        extended = "filename*=utf-8''" + quote(name, safe="")
+    disposition = "inline" if file.inline and file.content_id else "attachment"
+    lines = [f"Content-Type: {ctype};{_CRLF} name={plain}",
+             f"Content-Disposition: {disposition};{_CRLF} {extended}",
+             "Content-Transfer-Encoding: base64"]
+    if disposition == "inline":
+        lines.append(f"Content-ID: <{one_line(file.content_id).strip('<>')}>")
+    encoded = base64.encodebytes(file.data).decode("ascii").replace("\n", _CRLF)
+    return [*lines, "", encoded]
 
 
 # -- the letter --------------------------------------------------------------
