@@ -30,6 +30,7 @@ from triaged.core.letters.staff import DigestFacts, DigestItem, escalation_lette
 from triaged.domain.clock import Clock
 from triaged.domain.records import Address, EventKind, Letter
 from triaged.store import ladder_rows, rows
+from triaged.store.attachment_rows import Earlier, earlier_complaints
 from triaged.store.db import transaction
 from triaged.usecases import escalation_replies
 from triaged.usecases.mailer import Mailer
@@ -108,7 +109,8 @@ class Escalator:
                                        level=step.level, reminded=True, now=now):
                 continue  # another instance took this step
             if step.kind is StepKind.REMIND:
-                item = self._item(complaint, level=complaint.escalation_level)
+                item = self._item(complaint, level=complaint.escalation_level,
+                                  earlier=earlier_complaints(conn, complaint.id))
                 recipients = list(self.config.staff.notify)
                 for address in recipients:
                     told.reminders[address].append(item)
@@ -124,7 +126,8 @@ class Escalator:
         known = ladder_rows.known_so_far(conn, (c.id for c, _, _ in escalated))
         for complaint, level, repeat in escalated:
             facts = known.get(complaint.id, ladder_rows.Known())
-            item = self._item(complaint, level=level, repeat=repeat, known=facts)
+            item = self._item(complaint, level=level, repeat=repeat, known=facts,
+                              earlier=earlier_complaints(conn, complaint.id))
             recipients = [m.email for m in self.managers_at(level)]
             for address in recipients:
                 told.escalations[address].append(item)
@@ -135,14 +138,17 @@ class Escalator:
         return told
 
     def _item(self, c: ladder_rows.DueComplaint, *, level: int, repeat: bool = False,
-              known: ladder_rows.Known | None = None) -> DigestItem:
+              known: ladder_rows.Known | None = None,
+              earlier: tuple[int, list[Earlier]] = (0, [])) -> DigestItem:
         known = known or ladder_rows.Known()
+        count, shown = earlier
         return DigestItem(
             reference=c.reference, customer=Address(c.customer_email, c.customer_name),
             subject=c.subject, received_at=c.received_at, due_at=c.due_at, state=c.state,
             category=c.category, priority=c.priority, level=level, repeat=repeat,
             first_text=known.first_text, follow_ups=known.follow_ups,
-            letters_sent=known.letters_sent, complaint_id=c.id,
+            letters_sent=known.letters_sent, complaint_id=c.id, earlier_count=count,
+            earlier=tuple(f"{e.reference} ({e.state.replace('_', ' ')})" for e in shown),
         )
 
     # -- writing ------------------------------------------------------------------

@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from triaged.core.letters.customer import local_date_words
 from triaged.domain.records import Address, LetterKind
+from triaged.usecases import attachments
 from triaged.usecases.mailer import Mailer
 
 TOPICS = ("follow_up", "forward_unattributed", "bounced", "linked", "unreachable")
@@ -46,6 +48,13 @@ def staff_notice(
         "linked_reference": "", "letter_kind": "", "detail": "", "hard": False,
     }
     context.update(facts)
+    if complaint_id is not None:
+        language = mailer.internal_language(LetterKind.STAFF_NOTICE)
+
+        def when(at: datetime) -> str:
+            return ", ".join(local_date_words(at, config.business.timezone, language))
+
+        context.update(attachments.history(conn, complaint_id, when))
     events: list[dict[str, Any]] = []
     for address in config.staff.notify:
         letter = mailer.internal_letter(LetterKind.STAFF_NOTICE, Address(address), context)
