@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from email.policy import SMTP
 from pathlib import Path
 
-from tests.support.approval import MakeShop, Shop, gmail_quote
+from tests.support.approval import MakeShop, Shop, gmail_quote, reply_to
 from tests.support.files import exe, files_of, jpeg, pdf, sha, with_files
 from tests.support.mail import body_text, parsed
+from triaged.core.decision import EDIT_END, EDIT_START
 
 
 def triaged(shop: Shop, *args: str, cwd: Path | None = None
@@ -101,12 +102,15 @@ def test_staff_return_label_goes_to_the_approval_request_and_the_final_letter(
     assert carried["torte.jpg"] == photo
     assert "Sent with it" in body_text(parsed(request))
 
-    shop.send(shop.dana, with_files(shop.dana, str(parsed(request)["Reply-To"]),
-                                    f"Re: {parsed(request)['Subject']}", "APPROVE", []))
+    # Dana edits the letter: the edited version keeps the label.
+    edited = "Wir erstatten Ihnen 50 Euro; das Etikett liegt bei."
+    shop.send(shop.dana, reply_to(request, shop.dana, f"{EDIT_START}\n{edited}\n{EDIT_END}\n"))
     final = shop.inbox(shop.customer, 2)[1]
+    assert edited in body_text(parsed(final))
     assert files_of(final) == {"Ruecksendeetikett.pdf": label}
-    [drafted] = shop.events("drafted")
-    assert drafted["files"] == ["Ruecksendeetikett.pdf"]
+    staff_version, dana_version = shop.events("drafted")
+    assert staff_version["files"] == ["Ruecksendeetikett.pdf"]
+    assert dana_version["source"] == "edit"
 
 
 def test_draft_attach_from_the_console(shop: Shop, tmp_path: Path) -> None:
@@ -123,6 +127,14 @@ def test_draft_attach_from_the_console(shop: Shop, tmp_path: Path) -> None:
     shop.t.cycle()
     request = shop.letter(shop.dana, "Approval needed")
     assert files_of(request) == {"Gutschein 20 €.pdf": voucher.read_bytes()}
+    approved = triaged(shop, "approve", reference)
+    assert approved.returncode == 0, approved.stderr
+    shop.t.clock.set(datetime.now(UTC) + timedelta(minutes=2))
+    shop.t.cycle()
+    final = shop.inbox(shop.customer, 2)[1]
+    assert files_of(final) == {"Gutschein 20 €.pdf": voucher.read_bytes()}
+    shown = json.loads(triaged(shop, "show", reference, "--json").stdout)["attachments"]
+    assert [(f["n"], f["direction"]) for f in shown] == [(1, "out")]
     missing = triaged(shop, "draft", reference, "--file", str(resolution),
                       "--attach", str(tmp_path / "nope.pdf"))
     assert missing.returncode == 2
