@@ -137,3 +137,10 @@ def test_composed_letter_carries_files_byte_identical_with_their_names() -> None
              for p in msg.walk() if p.get_filename()}
     assert found["Kuchen ü.jpg"] == ("image/jpeg", "inline", photo, "<file1.K7M@triaged>")
     assert found["a_ Bcc: x.pdf"] == ("application/octet-stream", "attachment", label, None)
+
+
+def test_a_letter_carries_at_most_fifty_files() -> None:
+    files = [StoredFile(n, f"f{n}.pdf", "application/pdf", 10, b"x" * 10) for n in range(1, 61)]
+    chosen = plan(files, 10 * 1024 * 1024)
+    assert len(chosen.attached) == 50
+    assert {x.why for x in chosen.listed} == {"a letter carries at most 50 files"}

@@ -119,6 +119,10 @@ class Plan:
     listed: tuple[Listed, ...]
 
 
+# A letter carries at most this many files: a mail client shows a few dozen, not hundreds.
+MAX_ATTACHED = 50
+
+
 def plan(files: Sequence[StoredFile], forward_max: int) -> Plan:
     attached: list[StoredFile] = []
     listed: list[Listed] = []
@@ -128,6 +132,8 @@ def plan(files: Sequence[StoredFile], forward_max: int) -> Plan:
                                                            file.data)
         if not why and total + file.size > forward_max:
             why = f"the letter's files would pass {human_size(forward_max)}"
+        if not why and len(attached) >= MAX_ATTACHED:
+            why = f"a letter carries at most {MAX_ATTACHED} files"
         if why:
             listed.append(Listed(file.n, file.name, file.size, why))
             continue

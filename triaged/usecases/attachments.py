@@ -28,6 +28,8 @@ from triaged.store.attachment_rows import IN, OUT, NewFile
 
 # A message with more files than this keeps the first ones; the rest are listed.
 MAX_FILES = 1_000
+# A letter names at most this many files it does not carry; `show` lists them all.
+LISTED_IN_LETTER = 50
 
 
 def fallback_name(n: int, content_type: str) -> str:
@@ -116,7 +118,9 @@ def for_letter(conn: Connection, config: Config, complaint_id: int, reference: s
                    "cid": f.content_id} for f in chosen.attached],
         "withheld": [{"n": f.n, "name": f.name, "size": human_size(f.size), "why": f.why,
                       "command": f"triaged attachment {reference} {f.n}"}
-                     for f in chosen.listed],
+                     for f in chosen.listed[:LISTED_IN_LETTER]],
+        "withheld_more": max(0, len(chosen.listed) - LISTED_IN_LETTER),
+        "show_command": f"triaged show {reference}",
     }
     return Carried(files, context)
 
