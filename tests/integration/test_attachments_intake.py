@@ -144,3 +144,24 @@ def test_a_message_past_max_size_is_registered_with_its_files_listed_not_kept(
     assert files_of(notice.as_bytes()) == {}
     assert "huge.jpg" in body_of(notice, "plain")
     assert "The cake, in full resolution." in body_of(notice, "plain")
+
+
+def test_five_hundred_files_are_all_kept_and_the_notice_carries_fifty(
+        make_triaged: MakeTriaged, new_address: NewAddress, mailstack: MailStack) -> None:
+    team, customer = new_address("team"), new_address("tom")
+    t = make_triaged(tail=staff_tail(team))
+    t.cycle()
+    many = with_files(customer, t.support, "Receipts", "All my receipts.",
+                      [(f"receipt-{i}.pdf", "application/pdf", pdf(f"receipt {i}"))
+                       for i in range(500)])
+    mailstack.append(t.support, "INBOX", many)
+    assert t.cycle().tally.counts == {"complaint": 1}
+    [complaint] = complaints_of(t)
+    files = shown(t, complaint.reference)
+    assert len(files) == 500
+    assert all(f["kept"] for f in files)
+    [notice] = notices(mailstack, team, "New complaint", 1)
+    assert len(files_of(notice.as_bytes())) == 50
+    text = body_of(notice, "plain")
+    assert "a letter carries at most 50 files" in text
+    assert f"… +400: triaged show {complaint.reference}" in text
