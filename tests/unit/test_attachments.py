@@ -27,8 +27,8 @@ def test_every_hostile_or_broken_file_is_kept_or_listed_with_a_reason() -> None:
     got = [(f.name, f.content_type, f.data is not None, f.reason) for f in made]
     assert got == [
         ("attachment-1.bin", "application/octet-stream", True, ""),
-        ("wrongtype.jpg", "text/plain", True, ""),
-        ("notype.dat", "text/plain", True, ""),
+        ("wrongtype.jpg", "image/jpeg", True, ""),  # the type the name suggests
+        ("notype.dat", "text/plain", True, ""),  # none suggested: the MIME default
         ("broken.jpg", "image/jpeg", True,
          "broken base64 (bad length): kept as it arrived, undecoded"),
         ("empty.pdf", "application/pdf", True, "empty file (0 bytes)"),

@@ -9,7 +9,6 @@ staff) commit together; the running daemon sends the letters within seconds
 from __future__ import annotations
 
 import getpass
-import mimetypes
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Annotated
 import typer
 
 from triaged.cli.base import EXIT_CONFIG, app, build_app, fail, load_config
+from triaged.core.attachments import type_of_name
 from triaged.core.references import normalize
 from triaged.domain.errors import ApprovalRefused, UnknownReference
 from triaged.store.attachment_rows import NewFile
@@ -87,7 +87,7 @@ def draft(
         except OSError as error:
             fail(f"cannot read the file to attach {path}: {error.strerror or error}",
                  EXIT_CONFIG)
-        kind = mimetypes.guess_type(path.name, strict=False)[0] or "application/octet-stream"
+        kind = type_of_name(path.name) or "application/octet-stream"
         files.append(new_file(index, path.name, kind, data))
     typer.echo(_run(reference, "draft", text=text, files=files))
 

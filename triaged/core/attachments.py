@@ -11,6 +11,7 @@ listed instead, with why, and fetched with `triaged attachment REF N`.
 from __future__ import annotations
 
 import io
+import mimetypes
 import unicodedata
 import zipfile
 from collections.abc import Sequence
@@ -38,6 +39,18 @@ _ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed"})
 # A ZIP's directory is read only this far: names are enough, nothing is unpacked.
 _MAX_ZIP_NAMES = 1_000
 MAX_NAME_CHARS = 150
+# Python's own table only, not the machine's /etc/mime.types: the same answer everywhere.
+_TYPES = mimetypes.MimeTypes(filenames=())
+
+
+def type_of_name(name: str) -> str:
+    """The MIME type a file name suggests ("" when it suggests none)."""
+    return _TYPES.guess_type(name, strict=False)[0] or ""
+
+
+def extension_of_type(content_type: str) -> str:
+    """".jpg" for "image/jpeg"; ".bin" when the type names no extension."""
+    return _TYPES.guess_extension(content_type.lower(), strict=False) or ".bin"
 
 
 def extension(name: str) -> str:

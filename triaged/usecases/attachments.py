@@ -12,7 +12,6 @@ earlier complaints.
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from triaged.config.records import Config
-from triaged.core.attachments import StoredFile, human_size, plan, safe_name
+from triaged.core.attachments import (
+    StoredFile,
+    extension_of_type,
+    human_size,
+    plan,
+    safe_name,
+)
 from triaged.domain.records import Attachment, LetterFile, ParsedMail
 from triaged.store import attachment_rows
 from triaged.store.attachment_rows import IN, OUT, NewFile
@@ -34,8 +39,7 @@ LISTED_IN_LETTER = 50
 
 def fallback_name(n: int, content_type: str) -> str:
     """A name for a file sent without one: "attachment-3.jpg"."""
-    ext = mimetypes.guess_extension(content_type.lower(), strict=False) or ".bin"
-    return f"attachment-{n}{ext}"
+    return f"attachment-{n}{extension_of_type(content_type)}"
 
 
 def new_file(index: int, name: str, content_type: str, data: bytes | None,

@@ -20,6 +20,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from triaged.core.attachments import type_of_name
 from triaged.core.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
 from triaged.core.parse.charsets import decode_text, decode_words, header_text
 from triaged.core.parse.html import html_to_text
@@ -503,10 +504,15 @@ def _eight_bit_safe(part: Message) -> Message:
 
 def _attachment(part: Message, ctype: str, size: int, filename: str = "", *,
                 data: bytes = b"", inside: bool = False) -> Attachment:
+    filename = filename or _filename(part)
+    declared = str(part.get("Content-Type") or "").split(";")[0].strip()
+    if ctype == "text/plain" and "/" not in declared:
+        # No usable type was declared (the parser then says text/plain): the name's.
+        ctype = type_of_name(filename) or ctype
     content_id = part.get("Content-ID")
     cid = _one_line(str(content_id)).strip("<>")[:200] if content_id else ""
     disposition = part.get_content_disposition()
-    return Attachment(filename=filename or _filename(part), content_type=ctype, size=size,
+    return Attachment(filename=filename, content_type=ctype, size=size,
                       data=data, inline=disposition == "inline" or (not disposition and
                                                                      bool(cid)),
                       content_id=cid, embedded=inside, note=_decoding_note(part, data))
