@@ -562,6 +562,9 @@ def test_demo_tells_the_whole_story_with_references_and_a_promised_date(
     assert "carries no approval token" in result.out
     assert "This is what we have done to put it right:" in result.out
     assert "We will bake a new cake and deliver it free of charge" in result.out
+    # Maria's photo reaches staff with the new-complaint notice, byte for byte.
+    assert "attached: crushed-cake.jpg (1130 bytes)" in result.out
+    assert "Maria's photo reached staff byte for byte" in result.out
     # Everything it made stays inside the temporary folder it names.
     kept = re.search(r"Everything is kept in (\S+)\.", result.out)
     assert kept

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.support.approval import MakeShop, Shop, draft_by_email, outlook_quote, reply_to
-from tests.support.mail import complaint_mail
+from tests.support.files import with_files
+from tests.support.mail import complaint_mail, parsed
 from triaged.domain.records import Outcome
 from triaged.store import rows
 from triaged.store.db import make_engine, write_transaction
@@ -28,6 +29,8 @@ from triaged.store.models import metadata
 
 PHRASE = "zanzibar kumquat torte 7731"
 NAME = "Marisol Quennell"
+# A file of theirs, as text so that a search of every column can see its bytes.
+FILE_BYTES = b"receipt 5518-qx: one torte, paid in full"
 
 
 def triaged(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -73,6 +76,11 @@ def lived_in(make_shop: MakeShop) -> Shop:
                               name=NAME)
     [holding] = shop.inbox(shop.customer, 1)
     shop.send(shop.customer, reply_to(holding, shop.customer, f"Also, {PHRASE} again."))
+    # Their receipt, as a file on the same complaint.
+    receipt = with_files(shop.customer, shop.t.support, "Re: Crushed cake", "Receipt attached.",
+                         [("receipt-5518.txt", "text/plain", FILE_BYTES)], name=NAME)
+    shop.send(shop.customer, f"In-Reply-To: {parsed(holding)['Message-ID']}\r\n".encode()
+              + receipt)
     draft_by_email(shop)
     [request] = shop.inbox(shop.dana, 1)
     shop.send(shop.dana, reply_to(request, shop.dana,
@@ -89,7 +97,7 @@ def lived_in(make_shop: MakeShop) -> Shop:
 
 
 def _theirs(shop: Shop) -> tuple[str, ...]:
-    return (shop.customer, NAME, PHRASE)
+    return (shop.customer, NAME, PHRASE, FILE_BYTES.decode(), "receipt-5518")
 
 
 def _john(engine: Engine) -> list[Any]:
@@ -105,6 +113,7 @@ def test_forget_erases_the_customer_everywhere_and_keeps_the_reports(
     config, engine = lived_in.t.config_path, lived_in.t.app.engine
     db = config.parent / "triaged.db"
     assert traces(engine, *_theirs(lived_in)), "the scene holds nothing of the customer"
+    assert traces(engine, FILE_BYTES.decode()), "their file was not kept"
     before = stats(config)
     john = _john(engine)
     assert john
@@ -188,6 +197,10 @@ def test_export_customer_lists_every_complaint_message_and_letter_of_theirs(
     letters = by_type["outbox_letter"]
     assert any(row["to_email"] == lived_in.customer for row in letters)
     assert all((folder / row["raw_file"]).exists() for row in letters if row.get("raw_file"))
+    # Their file, its bytes beside the rows under the name its row gives.
+    [kept] = [row for row in by_type["attachment"] if row["name"] == "receipt-5518.txt"]
+    [blob] = [row for row in by_type["blob"] if row["sha256"] == kept["sha256"]]
+    assert (folder / blob["data_file"]).read_bytes() == FILE_BYTES
     # Nothing of the other customer.
     assert "Wrong order" not in (folder / "customer.jsonl").read_text()
     refused = triaged(config, "export", "--customer", "nobody@nowhere.example",

@@ -202,7 +202,7 @@ def test_every_shipped_language_has_the_report(language: str) -> None:
 def test_charts_are_pngs_the_html_names_by_cid_and_the_empty_period_has_none() -> None:
     letter = report_letter(figures(), "Acme", "ko")
     assert [i.data[:4] for i in letter.images] == [b"\x89PNG", b"\x89PNG"]
-    assert re.findall(r'src="cid:([^"]+)"', letter.html) == [i.cid for i in letter.images]
+    assert re.findall(r'src="cid:([^"]+)"', letter.html) == [i.content_id for i in letter.images]
     assert letter.standalone_html.count('src="data:image/png;base64,') == 2
     assert report_letter(figures(0), "Acme", "ko").images == ()
 
@@ -211,7 +211,7 @@ def test_a_letter_with_pictures_is_multipart_related_inside_alternative() -> Non
     made = report_letter(figures(), "Acme", "en")
     letter = Letter(kind=LetterKind.REPORT, to=Address("owner@acme.example", ""),
                     subject=made.subject, text=made.text, html=made.html, language="en",
-                    images=made.images)
+                    files=made.images)
     raw = compose(letter, Address("support@acme.example", "Acme"),
                   now=datetime(2026, 11, 30, 6, tzinfo=UTC), message_id="<r@acme.example>")
     message = email.message_from_bytes(raw, policy=default_policy)
@@ -221,5 +221,5 @@ def test_a_letter_with_pictures_is_multipart_related_inside_alternative() -> Non
         "multipart/alternative", "text/plain", "multipart/related", "text/html",
         "image/png", "image/png"]
     assert [p.get_payload(decode=True) for p in parts[4:]] == [i.data for i in made.images]
-    assert {str(p["Content-ID"]) for p in parts[4:]} == {f"<{i.cid}>" for i in made.images}
+    assert {str(p["Content-ID"]) for p in parts[4:]} == {f"<{i.content_id}>" for i in made.images}
     assert all(len(line) <= 78 for line in raw.split(b"\r\n"))

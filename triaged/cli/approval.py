@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from triaged.cli.base import EXIT_CONFIG, app, build_app, fail, load_config
+from triaged.core.attachments import type_of_name
 from triaged.core.references import normalize
 from triaged.domain.errors import ApprovalRefused, UnknownReference
+from triaged.store.attachment_rows import NewFile
+from triaged.usecases.attachments import new_file
 
 
 def _actor() -> str:
@@ -27,7 +31,8 @@ def _actor() -> str:
         return "console"
 
 
-def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> str:
+def _run(reference: str, action: str, *, text: str = "", reason: str = "",
+         files: Sequence[NewFile] = ()) -> str:
     from triaged.store.db import write_transaction
     from triaged.usecases.lookup import complaint_facts
 
@@ -42,7 +47,7 @@ def _run(reference: str, action: str, *, text: str = "", reason: str = "") -> st
             facts = complaint_facts(conn, canonical)
             if action == "draft":
                 draft = approvals.record_draft(conn, facts, text, author=_actor(), source="cli",
-                                               message_row_id=None, now=now)
+                                               message_row_id=None, now=now, files=files)
                 return (f"{canonical}: version {draft.version} recorded; approval requested "
                         "from the managers")
             if action == "approve":
@@ -67,13 +72,24 @@ def draft(
     reference: str,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the resolution from "
                                               "this file (else standard input).")] = None,
+    attach: Annotated[list[Path] | None, typer.Option(
+        "--attach", "-a", help="A file to send with the final letter (repeatable).")] = None,
 ) -> None:
     """Record a resolution draft and send it to the managers for approval."""
     try:
         text = file.read_text(encoding="utf-8") if file is not None else sys.stdin.read()
     except (OSError, UnicodeDecodeError) as error:
         fail(f"cannot read the resolution: {error}", EXIT_CONFIG)
-    typer.echo(_run(reference, "draft", text=text))
+    files = []
+    for index, path in enumerate(attach or [], start=1):
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            fail(f"cannot read the file to attach {path}: {error.strerror or error}",
+                 EXIT_CONFIG)
+        kind = type_of_name(path.name) or "application/octet-stream"
+        files.append(new_file(index, path.name, kind, data))
+    typer.echo(_run(reference, "draft", text=text, files=files))
 
 
 @app.command()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.engine import Engine
 
+from triaged.cli.attachments import attachments_view
 from triaged.cli.base import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -106,6 +107,7 @@ def show(reference: str, as_json: JsonFlag = False) -> None:
         view["messages"] = [message_view(m) for m in incoming]
         view["letters"] = [letter_view(letter) for letter in letters]
         view["events"] = [event_view(e) for e in events]
+        view["attachments"] = attachments_view(session.connection(), complaint.id or 0)
     # What is printed may be pasted anywhere: no reply token in it may still work.
     view = redact_value(view)
     if as_json:
@@ -130,6 +132,11 @@ def _print_complaint(view: dict[str, Any], zone: str) -> None:
         if raw_was_cut(m["reason"]):
             typer.echo(f"({m['reason']})")
         typer.echo(m["text"][:2000])
+    if view["attachments"]:
+        typer.echo("\nfiles (triaged attachment REF N writes one out):")
+    for f in view["attachments"]:
+        typer.echo(f"  {f['n']:>3}. {f['direction']:<3} {f['name']} ({f['content_type']}, "
+                   f"{f['size']} bytes){'' if f['kept'] else ' not kept: ' + f['reason']}")
     typer.echo("\nletters:")
     for line in table(("KIND", "STATE", "TO", "SUBJECT"),
                       [(letter["kind"], letter["state"], letter["to"], letter["subject"])

@@ -25,6 +25,7 @@ from triaged import app as wiring
 from triaged.adapters.smtp import MaildirTransport
 from triaged.app import App
 from triaged.cli.demo_story_approval import MANAGERS, approval_story
+from triaged.cli.demo_story_files import show_photo, with_photo
 from triaged.config.loading import load
 from triaged.config.records import Config
 from triaged.daemon.cycle import run_cycle
@@ -97,11 +98,12 @@ def _deliver(maildir: Path, data: bytes) -> None:
 
 
 def _samples() -> list[tuple[str, bytes]]:
-    cake = _mail("Maria Popescu <maria@customer.example>", "Birthday cake arrived crushed",
-                 "Hello,\n\nthe cake I ordered for my daughter's birthday (order 4471) arrived\n"
-                 "crushed on one side. I would like a replacement or a refund.\n\nMaria\n")
+    cake = with_photo(_mail(
+        "Maria Popescu <maria@customer.example>", "Birthday cake arrived crushed",
+        "Hello,\n\nthe cake I ordered for my daughter's birthday (order 4471) arrived\n"
+        "crushed on one side. I would like a replacement or a refund.\n\nMaria\n"))
     return [
-        ("a customer's complaint", cake),
+        ("a customer's complaint, with a photo of the cake", cake),
         ("a second complaint, in Korean, HTML only, in the legacy EUC-KR charset",
          _html_only()),
         ("the same complaint delivered twice", cake),
@@ -149,6 +151,7 @@ def run_demo(say: Say, verbose: bool = False) -> int:
         say(f"   {count} × {outcome}")
     _show_complaints(built, config, say)
     _show_letter(built, say)
+    show_photo(built, config.staff.notify[0], say)
     say("")
     say("4. Maria replies to the holding reply; her mail joins the same complaint:")
     _customer_replies(built, inbox)

@@ -7,6 +7,7 @@ shared Typer app when imported.
 from __future__ import annotations
 
 from triaged.cli import approval as cli_approval
+from triaged.cli import attachments as cli_attachments
 from triaged.cli import commands as cli_commands
 from triaged.cli import demo as cli_demo
 from triaged.cli import health as cli_health
@@ -18,9 +19,8 @@ from triaged.cli import suppression as cli_suppression
 from triaged.cli.base import app
 
 __all__ = [
-    "app", "cli_approval", "cli_commands", "cli_demo", "cli_health", "cli_ops", "cli_privacy",
-    "cli_report",
-    "cli_run", "cli_suppression", "main",
+    "app", "cli_approval", "cli_attachments", "cli_commands", "cli_demo", "cli_health",
+    "cli_ops", "cli_privacy", "cli_report", "cli_run", "cli_suppression", "main",
 ]
 
 

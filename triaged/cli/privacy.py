@@ -18,7 +18,9 @@ from triaged.usecases.privacy import NotACustomer, Privacy
 
 NO_CUSTOMER = "no customer with that address"
 # Columns written as files beside the JSON lines, by table: (column, folder, suffix).
-FILES = {"message": ("raw", "messages", ".eml"), "outbox_letter": ("raw", "letters", ".eml")}
+# A file's bytes are named by their SHA-256, which the `attachment` rows name.
+FILES = {"message": ("raw", "messages", ".eml"), "outbox_letter": ("raw", "letters", ".eml"),
+         "blob": ("data", "attachments", "")}
 
 
 def _privacy() -> tuple[Privacy, Any]:
@@ -69,7 +71,7 @@ def forget(
 
 def export_customer(address: str, output: Path | None) -> None:
     """`export --customer`: the customer's rows as `customer.jsonl` in a new folder,
-    their messages and letters as .eml files beside it."""
+    their messages and letters as .eml files and their attachments' bytes beside it."""
     privacy, built = _privacy()
     try:
         key = _key(privacy, address)
@@ -110,7 +112,7 @@ def _row(folder: Path, table: str, row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, bytes | memoryview):
             data = bytes(value)
             if name == column and data:
-                path = folder / sub / f"{row['id']}{suffix}"
+                path = folder / sub / f"{row['id'] if 'id' in row else row['sha256']}{suffix}"
                 path.parent.mkdir(exist_ok=True)
                 path.write_bytes(data)
                 values[f"{name}_file"] = str(path.relative_to(folder))

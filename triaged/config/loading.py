@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,9 +26,11 @@ from triaged.config.metrics import read_metrics
 from triaged.config.privacy import read_privacy
 from triaged.config.reader import Table
 from triaged.config.records import (
+    FORWARD_MAX,
     NORMAL_PRIORITY,
     RAW_MAX,
     ApprovalConfig,
+    AttachmentsConfig,
     BusinessConfig,
     CategoryRule,
     Config,
@@ -98,6 +101,8 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
     """Check an already-parsed TOML document; relative paths resolve against `base_dir`."""
     problems: list[str] = []
     root = Table(data, "", problems, Path(base_dir))
+    limits = _limits(root.table("limits"))
+    attachments = _attachments(root.table("attachments"), limits)
     config = Config(
         path=path,
         business=_business(root.table("business")),
@@ -109,7 +114,8 @@ def from_mapping(data: Mapping[str, Any], base_dir: Path, path: str = "<memory>"
         managers=tuple(_manager(table) for table in root.tables("managers")),
         approval=_approval(root.table("approval")),
         templates=_templates(root.table("templates")),
-        limits=_limits(root.table("limits")),
+        limits=replace(limits, raw_max=attachments.max_size),
+        attachments=attachments,
         categories=_named(root.tables("categories"), _category),
         priorities=_named(root.tables("priorities"), _priority),
         satisfaction=_satisfaction(root.table("satisfaction")),
@@ -437,6 +443,21 @@ def _limits(t: Table) -> LimitsConfig:
     )
     t.finish()
     return limits
+
+
+def _attachments(t: Table, limits: LimitsConfig) -> AttachmentsConfig:
+    def size(text: str) -> int:
+        return checks.byte_size(text, low=16 * 1024)
+
+    # One figure: `max_size` here, or `[limits] raw_max` as older configs wrote it.
+    max_size = t.checked("max_size", limits.raw_max, size)
+    if t.has("max_size") and max_size != limits.raw_max and limits.raw_max != RAW_MAX:
+        t.problem("max_size", "differs from [limits] raw_max, which means the same; "
+                  "keep only [attachments] max_size")
+    attachments = AttachmentsConfig(forward_max=t.checked("forward_max", FORWARD_MAX, size),
+                                    max_size=max_size)
+    t.finish()
+    return attachments
 
 
 def _domain(raw: object) -> str:

@@ -206,6 +206,23 @@ class LimitsConfig:
     stops_before_quarantine: int = 3
 
 
+FORWARD_MAX = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AttachmentsConfig:
+    """`[attachments]`: the customer's files in letters to staff and managers.
+
+    A letter carries files up to `forward_max` bytes in all, and lists the rest.
+    `max_size` is the largest message kept whole: a larger one is registered
+    with its text, its files listed as not kept, and its raw copy cut (the same
+    figure as `[limits] raw_max`, which older configs name; one value serves both).
+    """
+
+    forward_max: int = FORWARD_MAX
+    max_size: int = RAW_MAX
+
+
 CHECK_AFTER = Duration(3, Unit.DAYS, business=True)
 CLOSE_AFTER = Duration(7, Unit.DAYS)
 
@@ -240,6 +257,7 @@ class Config:
     priorities: tuple[PriorityRule, ...] = ()
     satisfaction: SatisfactionConfig = SatisfactionConfig()
     logging: LoggingConfig = LoggingConfig()
+    attachments: AttachmentsConfig = AttachmentsConfig()
 
     def own_addresses(self) -> tuple[str, ...]:
         """The business's own addresses (staff, forwarders, managers, mailboxes, the

@@ -157,9 +157,33 @@ class Address:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file found in a message: its name and type as the sender declared them.
+
+    `data` is the decoded content (empty when it could not be read; `note` then
+    says why, as it does when the bytes are doubtful, e.g. broken base64).
+    `inline`: shown in the body (an image of an HTML mail), `content_id` its
+    `cid:`. `embedded`: found inside an attached message (a forward's original).
+    """
+
     filename: str
     content_type: str
     size: int
+    data: bytes = b""
+    inline: bool = False
+    content_id: str = ""
+    embedded: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LetterFile:
+    """A file a letter carries: `inline` ones are shown in the HTML body by `content_id`."""
+
+    name: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+    content_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -203,15 +227,6 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class InlineImage:
-    """A picture the HTML part shows as `<img src="cid:{cid}">` (multipart/related)."""
-
-    cid: str
-    data: bytes
-    content_type: str = "image/png"
-
-
-@dataclass(frozen=True)
 class Letter:
     """A rendered letter before it becomes MIME."""
 
@@ -225,4 +240,4 @@ class Letter:
     references: tuple[str, ...] = ()
     auto_submitted: str = "auto-replied"
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
-    images: tuple[InlineImage, ...] = field(default=())
+    files: tuple[LetterFile, ...] = ()

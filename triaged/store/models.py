@@ -60,6 +60,8 @@ class Complaint(StoreModel, table=True):
     mailbox: str
     state: str = Field(default=ComplaintState.RECEIVED.value)
     customer_email: str = Field(index=True)
+    # `mailbox_key(customer_email)`: finds the same customer's earlier complaints.
+    customer_key: str = Field(default="", index=True)
     customer_name: str = ""
     subject: str = ""
     language: str = ""
@@ -335,3 +337,36 @@ REPORT_EVENT_KINDS: TextClause = text("kind IN ('approved', 'state_changed')")
 
 Index("ix_event_report_at", metadata.tables["event"].c.at,
       sqlite_where=REPORT_EVENT_KINDS, postgresql_where=REPORT_EVENT_KINDS)
+
+class Blob(StoreModel, table=True):
+    """A file's content, stored once however many messages carried it."""
+
+    __tablename__ = "blob"
+
+    sha256: str = Field(primary_key=True)
+    size: int = Field(default=0, sa_type=BigInteger)
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+class AttachmentRow(StoreModel, table=True):
+    """A file of a complaint: from the customer (`in`) or to them with the final letter
+    (`out`, with the draft version it belongs to). `n` numbers a complaint's files
+    1, 2, …; `sha256` is NULL when the content was not kept, and `reason` says why."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (UniqueConstraint("complaint_id", "n"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id")
+    message_row_id: int | None = Field(default=None, foreign_key="message.id")
+    n: int
+    name: str
+    content_type: str = ""
+    size: int = Field(default=0, sa_type=BigInteger)
+    sha256: str | None = Field(default=None, foreign_key="blob.sha256")
+    direction: str = "in"
+    draft_version: int | None = None
+    inline: bool = False
+    content_id: str = ""
+    reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -47,7 +47,8 @@ CANCELLED = "cancelled: the customer's personal data was erased"
 # / `event.actor` are rewritten by `erase` itself and listed with None here.
 PERSONAL: dict[str, dict[str, Any]] = {
     "complaint": {"reference": None, "customer_email": "", "customer_name": "", "subject": "",
-                  "forwarded_by": "", "linked_reference": "", "nudge_at": None},
+                  "customer_key": "", "forwarded_by": "", "linked_reference": "",
+                  "nudge_at": None},
     "message": {"message_id": "", "sha256": "", "raw": None, "sender": "", "subject": "",
                 "text": "", "reason": ""},
     "event": {"detail": None, "actor": None},
@@ -60,6 +61,9 @@ PERSONAL: dict[str, dict[str, Any]] = {
     "mailbox_cursor": {},
     "reading_attempt": {},
     "report_run": {},
+    # A file's name and the link to its bytes go; bytes no other file shares are deleted.
+    "attachment": {"name": "", "sha256": None, "content_id": "", "reason": ""},
+    "blob": {"sha256": None, "size": None, "data": None},  # the row is deleted
 }
 
 # Columns that stay: what reports need, and what says nothing about a person.
@@ -85,6 +89,9 @@ KEPT: dict[str, frozenset[str]] = {
                                   "stops", "in_flight", "started_at"}),
     # Which owner's reports went out: periods, no person.
     "report_run": frozenset({"id", "period", "since", "until", "created_at"}),
+    "attachment": frozenset({"id", "complaint_id", "message_row_id", "n", "content_type",
+                             "size", "direction", "draft_version", "inline", "created_at"}),
+    "blob": frozenset(),
 }
 
 # Tables whose rows are handled one by one in `erase`; any other table with a
@@ -99,6 +106,8 @@ _message = metadata.tables["message"]
 _event = metadata.tables["event"]
 _letter = metadata.tables["outbox_letter"]
 _suppressed = metadata.tables["suppressed_address"]
+_attachment = metadata.tables["attachment"]
+_blob = metadata.tables["blob"]
 
 
 @dataclass
@@ -278,6 +287,7 @@ def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str]
         condition = _linked(table, scope)
         counts[table.name] = (conn.execute(update(table).where(condition).values(**personal))
                               .rowcount if personal and condition is not None else 0)
+    counts["blob"] = _forget_files(conn, scope)
     counts["suppressed_address"] = _forget_suppressions(conn, scope, dotless)
     counts["message"] = 0
     if scope.message_ids:
@@ -294,6 +304,17 @@ def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str]
     if sqlite:
         conn.exec_driver_sql("PRAGMA secure_delete = OFF")
     return counts
+
+
+def _forget_files(conn: Connection, scope: Scope) -> int:
+    """Unlink the scope's files from their bytes; delete the bytes no file links to any
+    more (another customer who sent the same file keeps it)."""
+    condition = _linked(_attachment, scope)
+    if condition is None:
+        return 0
+    conn.execute(update(_attachment).where(condition).values(sha256=None))
+    linked = select(_attachment.c.sha256).where(_attachment.c.sha256.is_not(None))
+    return conn.execute(delete(_blob).where(_blob.c.sha256.not_in(linked))).rowcount
 
 
 def flush_freed(engine: Engine) -> bool:
@@ -349,6 +370,8 @@ def export_scope(conn: Connection, scope: Scope) -> Iterable[tuple[str, dict[str
         "event": _event.c.id.in_(event_ids(conn, scope)),
         "outbox_letter": _letter.c.id.in_(letter_ids(conn, scope)),
         "suppressed_address": None,
+        "blob": _blob.c.sha256.in_(select(_attachment.c.sha256).where(attached))
+        if (attached := _linked(_attachment, scope)) is not None else None,
     }
     for table in metadata.sorted_tables:
         if table.name == "suppressed_address":
@@ -359,5 +382,6 @@ def export_scope(conn: Connection, scope: Scope) -> Iterable[tuple[str, dict[str
         condition = conditions[table.name] if table.name in conditions else _linked(table, scope)
         if condition is None:
             continue
-        for row in conn.execute(select(table).where(condition).order_by(table.c.id)).mappings():
+        order = table.c.id if "id" in table.c else table.c.sha256
+        for row in conn.execute(select(table).where(condition).order_by(order)).mappings():
             yield table.name, dict(row)

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from triaged.domain.clock import as_utc
 from triaged.domain.events import Event
 from triaged.domain.lifecycle import check_move
+from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, KnownId, Outcome
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
@@ -316,6 +317,7 @@ def insert_complaint(
             "category": category, "priority": priority, "nudge_at": nudge_at,
             "reminded": False, "created_at": now, "updated_at": now,
             "forwarded_by": forwarded_by, "linked_reference": linked_reference,
+            "customer_key": mailbox_key(customer_email),
         },
     ).first()
     return int(found[0]) if found is not None else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -38,11 +39,20 @@ from triaged.core.letters.excerpt import text_excerpt
 from triaged.core.letters.final import ClosingFacts, final_letter
 from triaged.core.reply_text import new_text
 from triaged.domain.events import Event
-from triaged.domain.records import Address, ComplaintState, EventKind, Letter, LetterKind
+from triaged.domain.records import (
+    Address,
+    ComplaintState,
+    EventKind,
+    Letter,
+    LetterFile,
+    LetterKind,
+)
 from triaged.replies.purposes import Purpose, Refused, ReplyContext
 from triaged.store import approval_rows, rows
 from triaged.store.approval_rows import ComplaintFacts, DraftRow
+from triaged.store.attachment_rows import OUT, NewFile
 from triaged.store.journal import Journal
+from triaged.usecases import attachments
 from triaged.usecases.mailer import Mailer
 
 log = logging.getLogger("triaged.approval")
@@ -90,8 +100,10 @@ class Approvals:
                                    self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
         return f"{day}, {time}"
 
-    def final_letter(self, conn: Connection, complaint: ComplaintFacts, text: str) -> Letter:
-        """The letter the customer will get for `text`, exactly as it will be sent."""
+    def final_letter(self, conn: Connection, complaint: ComplaintFacts, text: str,
+                     version: int | None = None) -> Letter:
+        """The letter the customer will get for `text`, exactly as it will be sent: with
+        the files staff attached to draft `version`."""
         latest, chain = approval_rows.conversation(conn, complaint)
         facts = ClosingFacts(
             business_name=self.config.business.name,
@@ -99,7 +111,22 @@ class Approvals:
             reference=complaint.reference, subject=complaint.subject,
             language=complaint.language, in_reply_to=latest,
             references=tuple(i for i in chain if i != latest), resolution=text)
-        return final_letter(facts, self.mailer.renderer)
+        letter = final_letter(facts, self.mailer.renderer)
+        if version is None:
+            return letter
+        return replace(letter, files=self._staff_files(conn, complaint, version).files)
+
+    def _staff_files(self, conn: Connection, complaint: ComplaintFacts,
+                     version: int) -> attachments.Carried:
+        return attachments.for_letter(conn, self.config, complaint.id, complaint.reference,
+                                      direction=OUT, draft_version=version)
+
+    def _customer(self, conn: Connection, complaint: ComplaintFacts) -> attachments.Carried:
+        """The customer's files and earlier complaints, as every staff letter shows them."""
+        carried = attachments.for_letter(conn, self.config, complaint.id, complaint.reference)
+        context = {**(carried.context or {}),
+                   **attachments.history(conn, complaint.id, self._when)}
+        return attachments.Carried(carried.files, context)
 
     def _base_context(self, complaint: ComplaintFacts) -> dict[str, Any]:
         return {
@@ -118,7 +145,8 @@ class Approvals:
         return language_name(tag, self.mailer.internal_language(LetterKind.NEW_COMPLAINT))
 
     def _staff_letter(self, journal: Journal, complaint: ComplaintFacts, kind: LetterKind,
-                      context: Mapping[str, Any], now: datetime, about: str = "") -> None:
+                      context: Mapping[str, Any], now: datetime, about: str = "",
+                      files: tuple[LetterFile, ...] = ()) -> None:
         """One letter to each `staff.notify` address, each able to answer with a draft.
 
         `about`: the mailbox key of the sender whose mail this is about, for the
@@ -127,6 +155,7 @@ class Approvals:
         for address in self.config.staff.notify:
             letter = self.mailer.internal_letter(kind, Address(address),
                                                  {**context, "can_reply": can_reply})
+            letter = replace(letter, files=files)
             if can_reply:
                 token = self.mailer.make_token(DRAFT, complaint.id, 0, address, now)
                 self.mailer.queue_with_token(journal, letter, token, complaint_id=complaint.id,
@@ -141,11 +170,14 @@ class Approvals:
 
         Past the per-sender limit for the sender keyed `about`, the notice waits
         for the staff digest."""
+        customer = self._customer(journal.conn, complaint)
         context = {**self._base_context(complaint),
                    "received": self._when(complaint.received_at),
                    "due": self._promise(complaint.due_at),
-                   "complaint_text": text_excerpt(text, complaint.reference)}
-        self._staff_letter(journal, complaint, LetterKind.NEW_COMPLAINT, context, now, about)
+                   "complaint_text": text_excerpt(text, complaint.reference),
+                   **(customer.context or {})}
+        self._staff_letter(journal, complaint, LetterKind.NEW_COMPLAINT, context, now, about,
+                           customer.files)
 
     def notify_reopened(self, journal: Journal, complaint: ComplaintFacts, text: str,
                         old_state: ComplaintState, now: datetime) -> None:
@@ -153,7 +185,8 @@ class Approvals:
         context = {**self._base_context(complaint), "reopened": True,
                    "old_state": old_state.value, "reason": text_excerpt(text, complaint.reference),
                    "version": 0,
-                   "decided_by": ""}
+                   "decided_by": "",
+                   **attachments.history(journal.conn, complaint.id, self._when)}
         self._staff_letter(journal, complaint, LetterKind.REJECTED, context, now)
 
     # -- drafting ----------------------------------------------------------------
@@ -161,8 +194,10 @@ class Approvals:
     def record_draft(
         self, conn: Connection, complaint: ComplaintFacts, text: str, *, author: str,
         source: str, message_row_id: int | None, now: datetime,
+        files: Sequence[NewFile] = (),
     ) -> DraftRow:
-        """Store `text` as the next version and ask the managers to approve it."""
+        """Store `text` as the next version, with the `files` to send with it, and ask
+        the managers to approve it."""
         if complaint.state in CLOSED_STATES:
             raise Refused(f"complaint {complaint.reference} is {complaint.state.value}: a draft "
                           "is refused until the customer reopens it")
@@ -175,9 +210,14 @@ class Approvals:
         draft = approval_rows.add_draft(conn, complaint_id=complaint.id, text=text.strip(),
                                         author=author, source=source,
                                         message_row_id=message_row_id, now=now)
+        attachments.record_out(conn, complaint.id, files, message_row_id=message_row_id,
+                               draft_version=draft.version, now=now)
+        detail: dict[str, Any] = {"version": draft.version, "source": source}
+        if files:
+            detail["files"] = [f.name for f in files]
         with Journal(conn) as journal:
             journal.record(Event(complaint.id, EventKind.DRAFTED, now, author, message_row_id,
-                                 {"version": draft.version, "source": source}))
+                                 detail))
             self._move(journal, complaint, ComplaintState.AWAITING_APPROVAL, author,
                        message_row_id, now)
             # Written before the request is made, so that its short history shows this draft.
@@ -218,7 +258,9 @@ class Approvals:
     def _request(self, journal: Journal, complaint: ComplaintFacts, draft: DraftRow,
                  now: datetime) -> None:
         conn = journal.conn
-        final = self.final_letter(conn, complaint, draft.text)
+        final = self.final_letter(conn, complaint, draft.text, draft.version)
+        customer = self._customer(conn, complaint)
+        sent_with = self._staff_files(conn, complaint, draft.version)
         expires = self.mailer.token_expiry(now)
         context = {
             **self._base_context(complaint),
@@ -230,11 +272,15 @@ class Approvals:
             "complaint_text": text_excerpt(approval_rows.first_text(conn, complaint.id),
                                            complaint.reference),
             "expires": self._when(expires),
+            **(customer.context or {}),
+            "final_files": (sent_with.context or {}).get("files", []),
+            "final_withheld": (sent_with.context or {}).get("withheld", []),
         }
         managers = self._approvers()
         for manager in managers:
             letter = self.mailer.internal_letter(LetterKind.APPROVAL_REQUEST, manager,
                                                  {**context, "manager_name": manager.name})
+            letter = replace(letter, files=(*final.files, *customer.files))
             token = self.mailer.make_token(APPROVE, complaint.id, draft.version, manager.email,
                                            now)
             self.mailer.queue_with_token(journal, letter, token, complaint_id=complaint.id,
@@ -271,13 +317,15 @@ class Approvals:
     ) -> dict[str, Any]:
         conn = journal.conn
         draft = self._awaiting(conn, complaint)
+        # An edited letter keeps the files staff attached to the version it edits.
+        files_version = draft.version
         if edited:
             draft = approval_rows.add_draft(conn, complaint_id=complaint.id, text=edited,
                                             author=by, source="edit",
                                             message_row_id=message_row_id, now=now)
             journal.record(Event(complaint.id, EventKind.DRAFTED, now, by, message_row_id,
                                  {"version": draft.version, "source": "edit"}))
-        letter = self.final_letter(conn, complaint, draft.text)
+        letter = self.final_letter(conn, complaint, draft.text, files_version)
         self.mailer.queue(journal, letter, complaint_id=complaint.id,
                           mailbox=complaint.mailbox, now=now)
         journal.record(self._decided(conn, complaint, ComplaintState.RESOLVED, by=by,
@@ -288,7 +336,8 @@ class Approvals:
         journal.record(Event(complaint.id, EventKind.APPROVED, now, by, message_row_id, detail))
         if via == "email":
             context = {**self._base_context(complaint), "version": draft.version,
-                       "edited": bool(edited)}
+                       "edited": bool(edited),
+                       **attachments.history(conn, complaint.id, self._when)}
             confirmation = self.mailer.internal_letter(LetterKind.APPROVED, Address(by), context)
             self.mailer.queue(journal, confirmation, complaint_id=complaint.id,
                               mailbox=complaint.mailbox, now=now)
@@ -307,7 +356,8 @@ class Approvals:
                               detail={"rejected_version": draft.version})
         detail = {"version": draft.version, "by": by, "via": via, "reason": reason.strip()}
         context = {**self._base_context(complaint), "reopened": False, "decided_by": by,
-                   "version": draft.version, "reason": reason.strip()}
+                   "version": draft.version, "reason": reason.strip(),
+                   **attachments.history(conn, complaint.id, self._when)}
         with Journal(conn) as journal:
             journal.record(moved, Event(complaint.id, EventKind.REJECTED, now, by,
                                         message_row_id, detail))
@@ -338,7 +388,8 @@ class Approvals:
         if not text:
             raise Refused("no resolution text was found above the quoted message")
         draft = self.record_draft(ctx.conn, _facts(ctx), text, author=ctx.sender,
-                                  source="email", message_row_id=ctx.message_row_id, now=ctx.now)
+                                  source="email", message_row_id=ctx.message_row_id, now=ctx.now,
+                                  files=attachments.staff_files(ctx.mail.attachments))
         return {"decision": "draft", "draft_version": draft.version}
 
     def _decision_reply(self, ctx: ReplyContext) -> Mapping[str, Any]:

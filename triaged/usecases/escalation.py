@@ -31,6 +31,7 @@ from triaged.domain.clock import Clock
 from triaged.domain.events import Event
 from triaged.domain.records import Address, EventKind, Letter
 from triaged.store import ladder_rows
+from triaged.store.attachment_rows import Earlier, earlier_complaints
 from triaged.store.db import transaction
 from triaged.store.journal import Journal
 from triaged.usecases import escalation_replies
@@ -115,7 +116,7 @@ class Escalator:
                 log.info("%s: no reminder, staff have not been sent the new complaint yet",
                          complaint.reference, extra=logs.fields(reference=complaint.reference))
             elif step.kind is StepKind.REMIND:
-                self._remind(told, complaint)
+                self._remind(conn, told, complaint)
                 report.reminded.append(complaint.reference)
             elif step.kind is StepKind.ESCALATE:
                 escalated.append((complaint, step.level, step.repeat))
@@ -126,9 +127,11 @@ class Escalator:
         self._escalate(conn, told, escalated, now)
         return told
 
-    def _remind(self, told: _Told, complaint: ladder_rows.DueComplaint) -> None:
+    def _remind(self, conn: Connection, told: _Told,
+                complaint: ladder_rows.DueComplaint) -> None:
         """A reminder to every `staff.notify` address: the complaint nears its date."""
-        item = self._item(complaint, level=complaint.escalation_level)
+        item = self._item(complaint, level=complaint.escalation_level,
+                          earlier=earlier_complaints(conn, complaint.id))
         recipients = list(self.config.staff.notify)
         for address in recipients:
             told.reminders[address].append(item)
@@ -142,7 +145,8 @@ class Escalator:
         known = ladder_rows.known_so_far(conn, (c.id for c, _, _ in escalated))
         for complaint, level, repeat in escalated:
             facts = known.get(complaint.id, ladder_rows.Known())
-            item = self._item(complaint, level=level, repeat=repeat, known=facts)
+            item = self._item(complaint, level=level, repeat=repeat, known=facts,
+                              earlier=earlier_complaints(conn, complaint.id))
             recipients = [m.email for m in self.managers_at(level)]
             for address in recipients:
                 told.escalations[address].append(item)
@@ -152,14 +156,17 @@ class Escalator:
                                 recipients))
 
     def _item(self, c: ladder_rows.DueComplaint, *, level: int, repeat: bool = False,
-              known: ladder_rows.Known | None = None) -> DigestItem:
+              known: ladder_rows.Known | None = None,
+              earlier: tuple[int, list[Earlier]] = (0, [])) -> DigestItem:
         known = known or ladder_rows.Known()
+        count, shown = earlier
         return DigestItem(
             reference=c.reference, customer=Address(c.customer_email, c.customer_name),
             subject=c.subject, received_at=c.received_at, due_at=c.due_at, state=c.state,
             category=c.category, priority=c.priority, level=level, repeat=repeat,
             first_text=known.first_text, follow_ups=known.follow_ups,
-            letters_sent=known.letters_sent, complaint_id=c.id,
+            letters_sent=known.letters_sent, complaint_id=c.id, earlier_count=count,
+            earlier=tuple(f"{e.reference} ({e.state.replace('_', ' ')})" for e in shown),
         )
 
     # -- writing ------------------------------------------------------------------

@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from triaged.core.letters.customer import local_date_words
 from triaged.domain.records import Address, LetterKind
 from triaged.store.journal import Journal
+from triaged.usecases import attachments
 from triaged.usecases.mailer import Mailer
 
 TOPICS = ("follow_up", "forward_unattributed", "bounced", "linked", "unreachable")
@@ -45,6 +47,13 @@ def staff_notice(
         "linked_reference": "", "letter_kind": "", "detail": "", "hard": False,
     }
     context.update(facts)
+    if complaint_id is not None:
+        language = mailer.internal_language(LetterKind.STAFF_NOTICE)
+
+        def when(at: datetime) -> str:
+            return ", ".join(local_date_words(at, config.business.timezone, language))
+
+        context.update(attachments.history(journal.conn, complaint_id, when))
     for address in config.staff.notify:
         letter = mailer.internal_letter(LetterKind.STAFF_NOTICE, Address(address), context)
         mailer.queue(journal, letter, complaint_id=complaint_id, mailbox=mailbox, now=now,

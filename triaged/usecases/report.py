@@ -81,7 +81,7 @@ class Reports:
                 letter = Letter(kind=LetterKind.REPORT, to=Address(to, ""),
                                 subject=made.subject, text=made.text, html=made.html,
                                 language=made.language, auto_submitted="auto-generated",
-                                images=made.images)
+                                files=made.images)
                 self.mailer.queue(journal, letter, complaint_id=None, mailbox="", now=now)
         return len(self.config.report.to)
 

@@ -7,8 +7,9 @@ multipart boundary), which alone would cap holding replies well below the
 `tests/unit/test_compose.py` against the stdlib parser:
 
 - bodies are UTF-8 in quoted-printable (readable raw, 7-bit safe, lines ≤ 76);
-  a letter's pictures (`Letter.images`) are base64 parts of a multipart/related
-  around the HTML, each with the Content-ID its `<img src="cid:…">` names;
+  a letter's files (`Letter.files`) are base64 parts: inline pictures in a
+  multipart/related around the HTML, each with the Content-ID its
+  `<img src="cid:…">` names, the rest after the body in a multipart/mixed;
 - non-ASCII header text is RFC 2047 base64 encoded words of at most 75
   characters, split only between whole characters, folded with CRLF SP;
 - the multipart boundary starts with "=_", which quoted-printable output can
@@ -21,13 +22,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from datetime import datetime
 from email.utils import format_datetime, make_msgid
+from urllib.parse import quote
 
 from triaged.core.letters.excerpt import subject_excerpt
 from triaged.core.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
-from triaged.domain.records import Address, InlineImage, Letter
+from triaged.domain.records import Address, Letter, LetterFile
 
 # Long References chains are trimmed to the first and the newest ids, as RFC 5322
 # §3.6.4 allows, so that a long conversation never produces a huge header.
@@ -160,45 +163,63 @@ def _text_part(text: str, subtype: str) -> list[str]:
     ]
 
 
-def _image_part(image: InlineImage) -> list[str]:
-    data = base64.encodebytes(image.data).decode("ascii").rstrip("\n").replace("\n", _CRLF)
-    return [
-        f"Content-Type: {one_line(image.content_type)}",
-        "Content-Transfer-Encoding: base64",
-        f"Content-ID: <{one_line(image.cid)}>",
-        "Content-Disposition: inline",
-        "",
-        data,
-    ]
-
-
-def _html_part(letter: Letter) -> list[str]:
-    """The HTML part; with pictures, a multipart/related of the HTML and its images."""
-    if not letter.images:
-        return _text_part(letter.html, "html")
+def _multipart(subtype: str, parts: list[list[str]], params: str = "") -> list[str]:
+    # Base64 never holds "=_" either ("=" is only padding at a line's end).
     boundary = f"=_triaged_{secrets.token_hex(16)}"
-    lines = [f'Content-Type: multipart/related;{_CRLF} type="text/html";'
-             f'{_CRLF} boundary="{boundary}"', "", f"--{boundary}",
-             *_text_part(letter.html, "html")]
-    for image in letter.images:
-        lines += [f"--{boundary}", *_image_part(image)]
+    lines = [f'Content-Type: multipart/{subtype};{_CRLF}{params} boundary="{boundary}"', ""]
+    for part in parts:
+        lines += [f"--{boundary}", *part]
     return [*lines, f"--{boundary}--", ""]
 
 
-def _body(letter: Letter) -> list[str]:
+def _shown_inline(letter: Letter, file: LetterFile) -> bool:
+    return bool(file.inline and file.content_id and letter.html)
+
+
+def _text_body(letter: Letter) -> list[str]:
+    """The text alone, or the text and the HTML as alternatives; the HTML's inline
+    pictures beside it in a multipart/related (so a text-only reader sees no image)."""
     if not letter.html:
         return _text_part(letter.text, "plain")
-    boundary = f"=_triaged_{secrets.token_hex(16)}"
-    return [
-        f'Content-Type: multipart/alternative;{_CRLF} boundary="{boundary}"',
-        "",
-        f"--{boundary}",
-        *_text_part(letter.text, "plain"),
-        f"--{boundary}",
-        *_html_part(letter),
-        f"--{boundary}--",
-        "",
-    ]
+    html = _text_part(letter.html, "html")
+    inline = [f for f in letter.files if _shown_inline(letter, f)]
+    if inline:
+        html = _multipart("related", [html, *(_file_part(f) for f in inline)],
+                          f' type="text/html";{_CRLF}')
+    return _multipart("alternative", [_text_part(letter.text, "plain"), html])
+
+
+def _body(letter: Letter) -> list[str]:
+    """The body, then any file not shown inline, in a multipart/mixed."""
+    body = _text_body(letter)
+    attached = [f for f in letter.files if not _shown_inline(letter, f)]
+    if not attached:
+        return body
+    return _multipart("mixed", [body, *(_file_part(f) for f in attached)])
+
+
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def _file_part(file: LetterFile) -> list[str]:
+    """One file as base64, its name both as RFC 2231 (modern clients) and RFC 2047."""
+    ctype = file.content_type.lower()
+    if not _MIME_TYPE.fullmatch(ctype):
+        ctype = "application/octet-stream"
+    name = one_line(file.name).replace("\\", "_").replace('"', "_") or "file"
+    if name.isascii() and name.isprintable():
+        plain, extended = f'"{name}"', f'filename="{name}"'
+    else:
+        plain = '"' + "".join(_encoded_words(name, _WORD)) + '"'
+        extended = "filename*=utf-8''" + quote(name, safe="")
+    disposition = "inline" if file.inline and file.content_id else "attachment"
+    lines = [f"Content-Type: {ctype};{_CRLF} name={plain}",
+             f"Content-Disposition: {disposition};{_CRLF} {extended}",
+             "Content-Transfer-Encoding: base64"]
+    if disposition == "inline":
+        lines.append(f"Content-ID: <{one_line(file.content_id).strip('<>')}>")
+    encoded = base64.encodebytes(file.data).decode("ascii").replace("\n", _CRLF)
+    return [*lines, "", encoded]
 
 
 # -- the letter --------------------------------------------------------------

@@ -45,6 +45,10 @@ class DigestItem:
     # Where the manager writes ACK or EXTEND about this complaint (a tokened
     # plus-address); "" when approvals have no secret and replies cannot count.
     reply_to: str = ""
+    # The customer's complaints of the 12 months before this one: how many, and the
+    # latest as "REFERENCE (state)".
+    earlier_count: int = 0
+    earlier: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ def _item(item: DigestItem, facts: DigestFacts, language: str) -> dict[str, Any]
         "follow_ups": item.follow_ups,
         "letters_sent": item.letters_sent,
         "reply_to": item.reply_to,
+        "earlier_count": item.earlier_count,
+        "earlier": ", ".join(item.earlier),
     }
 
 

@@ -20,6 +20,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from triaged.core.attachments import type_of_name
 from triaged.core.mailbox_syntax import is_one_mailbox, why_not_one_mailbox
 from triaged.core.parse.charsets import decode_text, decode_words, header_text
 from triaged.core.parse.html import html_to_text
@@ -369,8 +370,10 @@ def _collect_body(message: Message, data: bytes, max_chars: int) -> _Walked:
     return _Walked(text, tuple(body.attachments), tuple(body.defects), tuple(body.embedded))
 
 
-def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
-    """Walk `part`; `wanted` is False inside alternatives we did not choose."""
+def _visit(part: Message, body: _Body, *, wanted: bool, depth: int,
+           inside: bool = False) -> None:
+    """Walk `part`; `wanted` is False inside alternatives we did not choose, `inside`
+    True within an attached message (whose files are its writer's, see `Attachment`)."""
     if depth > _MAX_DEPTH:
         body.defects.append(f"MIME parts nested deeper than {_MAX_DEPTH} were skipped")
         return
@@ -381,12 +384,19 @@ def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
             _keep_embedded(part, body)
         attached = ctype.startswith("message/") and disposition == "attachment"
         if ctype in _NOT_DESCENDED or attached:
-            body.attachments.append(_attachment(part, ctype, len(str(part.get_payload()))))
-            return
+            data = _message_bytes(part)
+            body.attachments.append(_attachment(part, ctype, len(data), data=data,
+                                                inside=inside))
+            if ctype in _NOT_DESCENDED:
+                return
+            # An attached message's own files are kept too, marked as its writer's;
+            # its text is not the sender's words and is left out of ours.
+            wanted, inside = False, True
         children = [child for child in part.get_payload() if isinstance(child, Message)]
         chosen = _preferred(children) if ctype == "multipart/alternative" else None
         for child in children:
-            _visit(child, body, wanted=wanted and chosen in (None, child), depth=depth + 1)
+            _visit(child, body, wanted=wanted and chosen in (None, child), depth=depth + 1,
+                   inside=inside)
         return
     if ctype.startswith("multipart/"):
         # No boundary was found, so the "multipart" is one block of text; show it.
@@ -396,11 +406,21 @@ def _visit(part: Message, body: _Body, *, wanted: bool, depth: int) -> None:
     filename = _filename(part)
     is_text = ctype in ("text/plain", "text/html") and disposition != "attachment"
     if not is_text or (filename and disposition != "inline"):
-        body.attachments.append(_attachment(part, ctype, len(content), filename))
+        body.attachments.append(_attachment(part, ctype, len(content), filename, data=content,
+                                            inside=inside))
         if ctype in TNEF_TYPES or filename.lower() == "winmail.dat":
             _add_tnef(content, body)
     elif wanted and body.chars <= body.max_chars:
         _add_text(part, ctype, content, body)
+
+
+def _message_bytes(part: Message) -> bytes:
+    """The bytes of an attached message (or report) part, as an `.eml` would hold them."""
+    children = [child for child in part.get_payload() if isinstance(child, Message)]
+    try:
+        return b"".join(child.as_bytes(policy=policy.compat32) for child in children[:1])
+    except Exception:  # noqa: BLE001 - an unprintable part is listed without its bytes
+        return b""
 
 
 def _add_tnef(content: bytes, body: _Body) -> None:
@@ -491,8 +511,37 @@ def _eight_bit_safe(part: Message) -> Message:
     return copy
 
 
-def _attachment(part: Message, ctype: str, size: int, filename: str = "") -> Attachment:
-    return Attachment(filename=filename or _filename(part), content_type=ctype, size=size)
+def _attachment(part: Message, ctype: str, size: int, filename: str = "", *,
+                data: bytes = b"", inside: bool = False) -> Attachment:
+    filename = filename or _filename(part)
+    declared = str(part.get("Content-Type") or "").split(";")[0].strip()
+    if ctype == "text/plain" and "/" not in declared:
+        # No usable type was declared (the parser then says text/plain): the name's.
+        ctype = type_of_name(filename) or ctype
+    content_id = part.get("Content-ID")
+    cid = _one_line(str(content_id)).strip("<>")[:200] if content_id else ""
+    disposition = part.get_content_disposition()
+    return Attachment(filename=filename, content_type=ctype, size=size,
+                      data=data, inline=disposition == "inline" or (not disposition and
+                                                                     bool(cid)),
+                      content_id=cid, embedded=inside, note=_decoding_note(part, data))
+
+
+# The stdlib's base64 defects, as staff read them; with a bad length it returns the
+# text as it arrived, undecoded.
+_BASE64_NOTES = {
+    "InvalidBase64LengthDefect": "broken base64 (bad length): kept as it arrived, undecoded",
+    "InvalidBase64CharactersDefect": "broken base64: invalid characters were skipped",
+    "InvalidBase64PaddingDefect": "broken base64: padding was repaired",
+}
+
+
+def _decoding_note(part: Message, data: bytes) -> str:
+    notes = [_BASE64_NOTES[type(d).__name__] for d in part.defects
+             if type(d).__name__ in _BASE64_NOTES]
+    if not notes and not data:
+        notes.append("empty file (0 bytes)")
+    return "; ".join(dict.fromkeys(notes))
 
 
 def _parser_defects(message: Message) -> list[str]:

@@ -42,7 +42,7 @@ def unpack(data: bytes) -> Unpacked:
         container = TNEF(data, do_checksum=False)
         attachments = tuple(
             Attachment(filename=_name(item), content_type="application/octet-stream",
-                       size=len(item.data or b""))
+                       size=len(item.data or b""), data=bytes(item.data or b""))
             for item in container.attachments
         )
         text = _text(container).replace("\r\n", "\n").replace("\r", "\n")

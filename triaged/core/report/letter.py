@@ -24,7 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from triaged.core.report import charts
 from triaged.core.report.figures import CategoryCount, ReportFigures, Spread
 from triaged.core.report.phrases import phrases_for
-from triaged.domain.records import InlineImage
+from triaged.domain.records import LetterFile
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _env = ImmutableSandboxedEnvironment(
@@ -58,7 +58,7 @@ class ReportLetter:
     html: str
     # The same with the images inline as data URIs, for `report --html`.
     standalone_html: str
-    images: tuple[InlineImage, ...] = field(default=())
+    images: tuple[LetterFile, ...] = field(default=())
 
 
 class Words:
@@ -92,7 +92,9 @@ def report_letter(figures: ReportFigures, business: str, language: str, *,
     first, last = words.day(period.first), words.day(period.last)
     draw = with_charts and charts.available() and not figures.empty
     sections = _sections(figures, words, draw)
-    images = tuple(InlineImage(s.chart.cid, s.chart.png) for s in sections if s.chart)
+    images = tuple(LetterFile(f"{s.chart.cid.split('@')[0]}.png", "image/png", s.chart.png,
+                              inline=True, content_id=s.chart.cid)
+                   for s in sections if s.chart)
     context = {"title": words("title"), "business": business,
                "period": words("period", first=first, last=last), "sections": sections,
                "language": words.language}
@@ -104,8 +106,8 @@ def report_letter(figures: ReportFigures, business: str, language: str, *,
         language=words.language,
         subject=" ".join(words("subject", business=business, first=first, last=last).split()),
         text=_env.get_template("report.txt.j2").render(context),
-        html=html({i.cid: f"cid:{i.cid}" for i in images}),
-        standalone_html=html({i.cid: "data:image/png;base64,"
+        html=html({i.content_id: f"cid:{i.content_id}" for i in images}),
+        standalone_html=html({i.content_id: "data:image/png;base64,"
                               + base64.b64encode(i.data).decode("ascii") for i in images}),
         images=images,
     )

@@ -17,7 +17,7 @@ from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, Outcome
 from triaged.usecases import satisfaction
-from triaged.usecases.intake import forwards
+from triaged.usecases.intake import files, forwards
 from triaged.usecases.intake.arrival import Arrival
 from triaged.usecases.intake.desk import Desk
 from triaged.usecases.notices import staff_notice
@@ -32,6 +32,7 @@ def attach(desk: Desk, msg: Arrival, complaint: ComplaintRef,
     mail, view = msg.mail, msg.read.view
     logs.tag(reference=complaint.reference)
     row_id = msg.store(Outcome.FOLLOW_UP, "thread", complaint_id=complaint.id)
+    files.keep(desk, msg, complaint.id, row_id)
     customer = mailbox_key(complaint.customer_email) in speaker.mailboxes
     msg.journal.record(Event(complaint.id, EventKind.FOLLOW_UP, msg.now,
                              "customer" if customer else "staff", row_id))

@@ -18,7 +18,7 @@ from triaged.domain.events import Event
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, Outcome
 from triaged.store import rows
 from triaged.store.approval_rows import ComplaintFacts
-from triaged.usecases.intake import forwards, registering
+from triaged.usecases.intake import files, forwards, registering
 from triaged.usecases.intake.arrival import Arrival
 from triaged.usecases.intake.desk import Desk
 from triaged.usecases.intake.registering import NewComplaint
@@ -33,6 +33,7 @@ def open_one(desk: Desk, msg: Arrival, rule: str,
     complaint = registering.register(desk, msg, forwarded_by=forwards.forwarder_of(msg),
                                      linked_reference=quoted.reference if quoted else "")
     row_id = msg.store(Outcome.COMPLAINT, rule, complaint_id=complaint.id)
+    files.keep(desk, msg, complaint.id, row_id)
     msg.journal.record(
         rows.registered_event(complaint.id, reference=complaint.reference,
                               due_at=complaint.due_at, customer_email=view.sender.email,
