@@ -46,7 +46,7 @@ def test_a_business_folder_adds_vietnamese_and_rewords_the_english_holding_reply
     text = " ".join(body_text(vietnamese).split())
     assert text.startswith("Kính gửi quý khách Nguyễn Thị Ánh,")
     # Monday 23 November, 10:00 + 5 business days (30 Nov and 1 Dec are holidays in RO).
-    assert "chậm nhất vào Thứ Tư, 2 tháng 12, 2026, lúc 10:00." in text
+    assert "chậm nhất vào Thứ Tư, 2 tháng 12, 2026, lúc 10:00 (Giờ Romania)." in text
     assert reference in text
 
     [english] = [parsed(m) for m in mailstack.wait_for_messages(mary, "INBOX", 1)]

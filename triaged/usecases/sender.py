@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email.utils import parseaddr
@@ -46,6 +47,14 @@ SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
 FAILING_RUN = 2
 # Letters remembered for release when the server recovers (beyond: their own back-off).
 REMEMBERED = 10_000
+# A server that accepts connections and never answers costs the whole timeout at
+# each try, and the send job is stuck meanwhile (the watchdog stops its pings).
+# After an outage found that slowly, the next probe waits half as long as the
+# failed try took (at most this many seconds) instead of starting again at once
+# for a send asked for meanwhile; a server that refuses at once is tried at every
+# send: it costs nothing.
+PROBE_PAUSE_MAX = 30.0
+SLOW_TRY = 1.0
 
 
 class Sender:
@@ -63,6 +72,7 @@ class Sender:
         self.claims = ClaimHolder(engine)
         self._outage_logged = False
         self._stopped = False
+        self._probe_at = 0.0  # time.monotonic() before which a hanging server is let be
         # Consecutive failed attempts, and the letters deferred during them.
         self._failures = 0
         self._deferred: set[int] = set()
@@ -85,7 +95,10 @@ class Sender:
 
         `progress` is called after each letter's fate is recorded (a watchdog's sign of life).
         """
+        if time.monotonic() < self._probe_at:
+            return 0
         self.claims.hold()
+        began = time.monotonic()
         with writer(self.engine) as conn:
             with conn.begin():
                 others = outbox_rows.claim_holders(conn, besides=self.claims.name)
@@ -134,6 +147,9 @@ class Sender:
             for letter in by_id.values():
                 with conn.begin():
                     outbox_rows.unclaim(conn, letter.id, error="", now=self.clock.now())
+        spent = time.monotonic() - began
+        if self._stopped and self._outage_logged and spent >= SLOW_TRY:
+            self._probe_at = time.monotonic() + min(PROBE_PAUSE_MAX, spent / 2)
         return tried
 
     def _mail_from(self, letter: ClaimedLetter) -> str:
@@ -202,7 +218,9 @@ class Sender:
             if released:
                 log.info("%d letter(s) deferred while the server was failing are due now",
                          released)
-        if self._outage_logged or self._deferring_logged:
+        if self._outage_logged:
+            log.info("SMTP server reachable again")
+        elif self._deferring_logged:
             log.info("SMTP server accepting letters again")
         self._outage_logged = self._deferring_logged = False
         self._failures = 0
