@@ -232,16 +232,17 @@ def triaged_child(stack: MailStack, smtp: Smtp, mails: list[bytes], name: str,
     stack.append(support, "INBOX", mails)
     before = smtp.accepted
     launched = time.time()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
-    first, peak, peak_rss = watch(process, smtp, before)
-    out, _ = process.communicate()
+    log = root / "child.log"
+    with open(log, "w") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        first, peak, peak_rss = watch(process, smtp, before)
+        out, _ = process.communicate()
     if process.returncode != 0:
-        sys.exit(f"{name}: exit {process.returncode}")
+        sys.exit(f"{name}: exit {process.returncode}; see {log}")
     result = json.loads(out.strip().splitlines()[-1])
     accepted = smtp.accepted - before
     if result["counts"].get("complaint") != len(mails) or accepted != len(mails):
-        sys.exit(f"{name}: {result['counts']}, {accepted} replies accepted")
+        sys.exit(f"{name}: {result['counts']}, {accepted} replies accepted; see {log}")
     return ChildRun(len(mails) / result["elapsed"], first - result["began"], first - launched,
                     peak / 1024, peak_rss / 1024)
 
