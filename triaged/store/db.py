@@ -20,6 +20,7 @@ after `busy_timeout`, while a waiter on the lock is let in at the next commit.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import threading
@@ -91,6 +92,39 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+class _TakingTurns:
+    """A lock handed to its waiters in the order they came (a plain lock lets the
+    thread that just released it take it again before a waiter wakes). Not
+    reentrant; released by whichever thread ends the transaction."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over as the wait ended
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # the next one holds it now
+            else:
+                self._held = False
+
+
 class _WriterTurns:
     """The BEGIN hook of one SQLite engine, and its writers' turns within the process."""
 
@@ -100,8 +134,7 @@ class _WriterTurns:
     _HELD = "triaged_writer_turn"
 
     def __init__(self) -> None:
-        # Not reentrant, and released by whichever thread ends the transaction.
-        self._lock = threading.Lock()
+        self._lock = _TakingTurns()
 
     def begin(self, conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
