@@ -49,6 +49,10 @@ class BusinessSettings(Protocol):
     def closed_dates(self) -> tuple[date, ...]: ...
 
 
+# How many local days' opening hours a calendar keeps worked out (a few years' worth).
+_PERIODS_KEPT = 2048
+
+
 @functools.lru_cache(maxsize=512)
 def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[date]:
     """Public holidays of one year; cached because `holidays` rebuilds them per call."""
@@ -81,8 +85,13 @@ class BusinessCalendar:
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _weekdays: frozenset[int] = field(init=False, repr=False, compare=False)
     _closed: frozenset[date] = field(init=False, repr=False, compare=False)
+    # Each local day's opening and closing, worked out once: every complaint's
+    # promise and reminders walk the same few days.
+    _periods: dict[date, tuple[datetime, datetime] | None] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_periods", {})
         object.__setattr__(self, "_zone", _load_zone(self.timezone))
         object.__setattr__(self, "_weekdays", frozenset(self.working_days))
         object.__setattr__(self, "_closed", frozenset(self.closed_dates))
@@ -285,6 +294,16 @@ class BusinessCalendar:
 
     def _open_period(self, day: date) -> tuple[datetime, datetime] | None:
         """Opening and closing instants (UTC) of `day`, or None when it is not open at all."""
+        try:
+            return self._periods[day]
+        except KeyError:
+            pass
+        if len(self._periods) >= _PERIODS_KEPT:
+            self._periods.clear()
+        period = self._periods[day] = self._work_out_period(day)
+        return period
+
+    def _work_out_period(self, day: date) -> tuple[datetime, datetime] | None:
         if not self.is_working_day(day):
             return None
         midnight = datetime.combine(day, time())

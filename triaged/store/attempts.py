@@ -1,8 +1,8 @@
 """Which message is being handled, and how often the process stopped while handling it.
 
-A poller handles one message of a folder at a time. `begin` marks a message
-in flight in a transaction the caller commits before reading it; `finish`
-deletes the marks of messages whose outcomes commit. A process that starts
+A poller marks a message of a folder in flight (`begin`, in a transaction the
+caller commits while the message is read) when its reading takes a while;
+`finish` and `forget` delete the marks of messages whose outcomes commit. A process that starts
 and finds a folder's mark still in flight was stopped while handling that
 message (killed, crashed, out of memory): `begin(first=True)` counts it.
 """
@@ -59,6 +59,18 @@ def finish(conn: Connection, attempts: list[Attempt]) -> None:
     """Forget these marks: the outcomes of their messages commit with this transaction."""
     if attempts:
         conn.execute(delete(_table).where(_table.c.id.in_([a.id for a in attempts])))
+
+
+def forget(conn: Connection, raws: list[RawMail]) -> None:
+    """Forget any mark of these messages (one statement per folder): their outcomes
+    commit with this transaction, whether or not this process marked them."""
+    folders: dict[tuple[str, str, int], list[int]] = {}
+    for raw in raws:
+        folders.setdefault((raw.mailbox, raw.folder, raw.uidvalidity), []).append(raw.uid)
+    for (mailbox, folder, uidvalidity), uids in folders.items():
+        conn.execute(delete(_table).where(
+            _table.c.mailbox == mailbox, _table.c.folder == folder,
+            _table.c.uidvalidity == uidvalidity, _table.c.uid.in_(uids)))
 
 
 def _this(raw: RawMail, sha256: str) -> ColumnElement[bool]:

@@ -10,12 +10,20 @@ one of them failing at once when it upgrades a stale read snapshot, and a read
 followed by a write inside one transaction (deduplication, claiming letters)
 sees no other writer in between. Plain sessions begin with a deferred BEGIN and
 never block a writer.
+
+Writers of one process (the poller's batch, the sender's per-letter records,
+a slow message's mark) also take turns on a lock of the engine's before their
+BEGIN IMMEDIATE: SQLite's busy handler polls with growing sleeps, so a short
+writer could miss every gap between a busy writer's transactions and fail
+after `busy_timeout`, while a waiter on the lock is let in at the next commit.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,8 +72,11 @@ def make_engine(url: str) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
+    turns = _WriterTurns()
     event.listen(engine, "connect", _sqlite_on_connect)
-    event.listen(engine, "begin", _sqlite_on_begin)
+    event.listen(engine, "begin", turns.begin)
+    event.listen(engine, "commit", turns.end)
+    event.listen(engine, "rollback", turns.end)
     return engine
 
 
@@ -81,9 +92,65 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+class _TakingTurns:
+    """A lock handed to its waiters in the order they came (a plain lock lets the
+    thread that just released it take it again before a waiter wakes). Not
+    reentrant; released by whichever thread ends the transaction."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over as the wait ended
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # the next one holds it now
+            else:
+                self._held = False
+
+
+class _WriterTurns:
+    """The BEGIN hook of one SQLite engine, and its writers' turns within the process."""
+
+    # Past this wait the writer goes on to SQLite's own busy handling, as without
+    # the lock: a thread that waits on another while holding a write is never stuck.
+    WAIT_SECONDS = 5.0
+    _HELD = "triaged_writer_turn"
+
+    def __init__(self) -> None:
+        self._lock = _TakingTurns()
+
+    def begin(self, conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+        if mode != "IMMEDIATE":
+            conn.exec_driver_sql(f"BEGIN {mode}")
+            return
+        conn.info[self._HELD] = self._lock.acquire(timeout=self.WAIT_SECONDS)
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            self.end(conn)
+            raise
+
+    def end(self, conn: Connection) -> None:
+        if conn.info.pop(self._HELD, False):
+            self._lock.release()
 
 
 @contextmanager

@@ -5,10 +5,15 @@ fetched batch of messages it covers, so what is committed and where reading
 resumes can never disagree. Marking on the server (move or flag) happens after
 that commit; if it fails, `leftovers()` finds those messages on the next poll.
 
-Each message is read (parsed, its language detected, sorted) in the reading
-worker, within its budget, before the batch's transaction begins; a mark
-committed meanwhile (`store.attempts`) lets a restarted process tell the message
-it was stopped on.
+Each message is read (parsed, its language detected, sorted) by the pool of
+reading workers, within its budget, before the batch's transaction begins; a
+message still being read after a moment is marked meanwhile (`store.attempts`),
+so a restarted process can tell the message it was stopped on.
+
+The first batch is small and the next ones grow, so the first complaints are
+committed (and their holding replies can leave) within moments of the start,
+whatever the backlog; a batch is also bounded in bytes, so memory stays flat
+whatever the messages weigh.
 
 With several instances on one PostgreSQL, a poller reads its mailbox only while it
 holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,9 +41,20 @@ from triaged.usecases.intake import Intake, Tally
 
 log = logging.getLogger("triaged.ingest")
 
-# How many messages one fetch brings; bounded so memory stays flat on a
-# 10 000-message backlog.
+# How many messages one fetch brings: the first few, then twice as many each
+# time up to BATCH; and about as many as BATCH_BYTES of mail, so memory stays flat
+# on a 10 000-message backlog whatever its messages weigh.
+FIRST_BATCH = 8
 BATCH = 200
+BATCH_BYTES = 8 * 1024 * 1024
+
+
+def next_batch(count: int, weight: int) -> int:
+    """How many messages to fetch after a batch of `count` that weighed `weight` bytes."""
+    grown = min(BATCH, count * 2)
+    if weight > 0:
+        grown = min(grown, max(1, count * BATCH_BYTES // weight))
+    return max(1, grown)
 
 
 INCLUDE_EXISTING = "triaged run --once --include-existing"
@@ -82,6 +99,8 @@ class MailboxPoller:
     left_alone: int = 0
     # Set for one poll (`run --once --include-existing`): read the mail left alone too.
     include_existing: bool = False
+    # Marks are written one at a time: `begun` and the stop they count go together.
+    _marking: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.lock = MailboxLock(self.intake.engine, mailbox_identity(self.mailbox),
@@ -100,9 +119,9 @@ class MailboxPoller:
     def poll(self, tally: Tally | None = None, stop: Callable[[], bool] = lambda: False) -> Tally:
         """Read every new message; raise TransientError when the server is away.
 
-        `stop` is asked after each message (and while the reading worker
-        starts): when it says so, the messages done so far are marked processed
-        and the poll returns (SIGTERM drains).
+        `stop` is asked after each batch (and while a reading worker starts):
+        when it says so, the messages read so far are committed and marked
+        processed, and the poll returns (SIGTERM drains).
         """
         tally = tally if tally is not None else Tally()
         try:
@@ -119,14 +138,21 @@ class MailboxPoller:
         return tally
 
     def _poll(self, tally: Tally, stop: Callable[[], bool]) -> None:
+        """Fetch, read and commit batch after batch; the next batch is fetched and
+        handed to the reading workers before this one is written, so parsing
+        and writing overlap."""
         if self.intake.reader is not None:
             self.intake.reader.start()  # warms up while the server answers
         cursor = self._cursor()
         if self.include_existing:
             cursor = self._include_existing(cursor)
         self._reconcile(cursor)
+        size = FIRST_BATCH
+        batch = self.source.fetch_new(cursor, size)
+        reading = self._read_batch(batch.messages, stop)
         while True:
-            batch = self.source.fetch_new(cursor, BATCH)
+            size = next_batch(max(size, len(batch.messages)),
+                              sum(len(raw.data) for raw in batch.messages))
             step = cursor
             if batch.reset:
                 log.warning("%s: UIDVALIDITY changed from %d to %d; reading the folder again",
@@ -134,21 +160,26 @@ class MailboxPoller:
                 fresh = batch.cursor
                 step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
                               left_alone_before=cursor.left_alone_before)
-            done, read, marks = self._read_batch(batch.messages, stop)
+            done, read = list(batch.messages), reading()
+            # UIDs expunged between SEARCH and FETCH still move the cursor on.
+            after = replace(step, last_uid=max([step.last_uid, batch.cursor.last_uid,
+                                                *(raw.uid for raw in done)]))
+            following = None
+            if batch.messages and not stop():
+                following = self.source.fetch_new(after, size)
+                reading = self._read_batch(following.messages, stop)
             written: Cursor | None = None
             if done or batch.reset:
-                step = written = self._commit(done, read, marks, step, tally)
-            if stop():
+                step = written = self._commit(done, read, step, tally)
+            if following is None:
+                if after != written:
+                    # Also the last, empty batch: every poll ends with one small write,
+                    # so `polled_at` says when the mailbox last answered (health).
+                    self._save(after)
                 return
-            # UIDs expunged between SEARCH and FETCH still move the cursor on.
-            step = replace(step, last_uid=max(step.last_uid, batch.cursor.last_uid))
-            if step != written:
-                # Also the last, empty batch: every poll ends with one small write,
-                # so `polled_at` says when the mailbox last answered (health).
-                self._save(step)
-            cursor = step
-            if not batch.messages:
-                return
+            if after != written:
+                self._save(after)
+            cursor, batch = after, following
 
     def _reconcile(self, cursor: Cursor) -> None:
         """Once per process: move on the server what was committed before a stop."""
@@ -161,29 +192,24 @@ class MailboxPoller:
             self.source.mark_keys(leftovers)
         self.reconciled = True
 
-    def _read_batch(
-        self, messages: Sequence[RawMail], stop: Callable[[], bool],
-    ) -> tuple[list[RawMail], list[Reading], list[attempts.Attempt]]:
-        """Read a fetched batch up to a stop: the messages read, their readings and marks.
+    def _read_batch(self, messages: Sequence[RawMail],
+                    stop: Callable[[], bool]) -> Callable[[], list[Reading]]:
+        """Start reading a fetched batch; the returned call waits for its readings.
 
         Each message is read first, within its budget and outside any
-        transaction, so a slow one never holds the database's write lock.
+        transaction, so a slow one never holds the database's write lock. The
+        workers read the batch together, while the batch before it is written.
         """
-        done: list[RawMail] = []
-        read: list[Reading] = []
-        marks: list[attempts.Attempt] = []
-        for raw in messages:
-            mark, reading = self._read(raw, stop)
-            done.append(raw)
-            read.append(reading)
-            if mark is not None:
-                marks.append(mark)
-            if stop():
-                break
-        return done, read, marks
+        def meanwhile(i: int) -> Callable[[], str]:
+            return lambda: self._mark(messages[i])
 
-    def _commit(self, done: list[RawMail], read: list[Reading], marks: list[attempts.Attempt],
-                step: Cursor, tally: Tally) -> Cursor:
+        if self.intake.reader is not None:
+            return self.intake.reader.read_all([raw.data for raw in messages], stop, meanwhile)
+        read = [self.intake.read(raw, stop, meanwhile(i)) for i, raw in enumerate(messages)]
+        return lambda: read
+
+    def _commit(self, done: list[RawMail], read: list[Reading], step: Cursor,
+                tally: Tally) -> Cursor:
         """Record the messages read and move the cursor past them; the cursor written.
 
         One transaction per fetched batch, one savepoint per message: the
@@ -195,40 +221,33 @@ class MailboxPoller:
                 step = replace(step, last_uid=max(step.last_uid, raw.uid))
                 self.intake.process_in(conn, raw, reading, answer=self._answer(raw, step),
                                        tally=tally)
-            attempts.finish(conn, marks)
+            # Also the marks an earlier, stopped process left on messages read quickly now.
+            attempts.forget(conn, done)
             self._write(conn, step)
         self.source.mark_processed(done)
         return step
 
-    def _read(self, raw: RawMail,
-              alive: Callable[[], object]) -> tuple[attempts.Attempt | None, Reading]:
-        """Read `raw`, its mark committed meanwhile; refused unread when the process
-        stopped while handling it too often already.
+    def _mark(self, raw: RawMail) -> str:
+        """Mark `raw` in flight (it is taking a while to read); a reason to refuse it
+        unread when the process stopped while handling it too often already.
 
-        The mark commits while the worker starts reading: this process cannot be
+        The mark commits while the worker reads on: this process cannot be
         stopped by the message in those milliseconds, as the reading is the
         worker's. A stop while the batch is written counts against the message
-        read last.
+        marked last.
         """
         digest = hashlib.sha256(raw.data).hexdigest()
-        marks: list[attempts.Attempt] = []
-
-        def mark() -> str:
+        with self._marking:
             with write_transaction(self.intake.engine) as conn:
-                marks.append(attempts.begin(conn, raw, digest, self.intake.clock.now(),
-                                            first=not self.begun))
+                mark = attempts.begin(conn, raw, digest, self.intake.clock.now(),
+                                      first=not self.begun)
             self.begun = True
-            stops = marks[0].stops
-            if stops < self.intake.config.limits.stops_before_quarantine:
-                return ""
-            log.warning("%s: uid %s stopped the process %d times; quarantined unread",
-                        self.mailbox.name, raw.uid, stops)
-            return (f"the process stopped {stops} times while reading it; "
-                    "quarantined so the mailbox keeps moving")
-
-        read = self.intake.read(raw, alive, mark)
-        # No mark when the worker failed before it had the message (refused all the same).
-        return (marks[0] if marks else None), read
+        if mark.stops < self.intake.config.limits.stops_before_quarantine:
+            return ""
+        log.warning("%s: uid %s stopped the process %d times; quarantined unread",
+                    self.mailbox.name, raw.uid, mark.stops)
+        return (f"the process stopped {mark.stops} times while reading it; "
+                "quarantined so the mailbox keeps moving")
 
     def _answer(self, raw: RawMail, cursor: Cursor) -> bool:
         # start = "all": what was in the folder at first contact is registered

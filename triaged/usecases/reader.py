@@ -1,14 +1,15 @@
-"""The reading worker: messages are read in a separate process within a time budget.
+"""The reading workers: messages are read in separate processes within a time budget.
 
 Reading (`core.reading`) is pure CPU work on bytes a stranger chose. A mail
 crafted to make a parser or a regular expression crawl would otherwise hold
 the poller (and every message behind it) for minutes, starve the watchdog
-thread of the interpreter lock and keep a database transaction open. So one
-persistent worker process reads every message; past the budget it is killed
-and a fresh one started, and the message comes back refused with a reason a
+thread of the interpreter lock and keep a database transaction open. So a
+small pool of persistent worker processes (one per core of the machine kind)
+reads every message, each message in one worker; past the budget that worker
+is killed and a fresh one started, and the message comes back refused with a reason a
 person understands, to be quarantined (`triaged quarantine replay` retries it).
 
-The worker is started with `spawn` (a fresh interpreter: forking a process that
+A worker is started with `spawn` (a fresh interpreter: forking a process that
 runs scheduler and IDLE threads could copy a held lock). It warms up (modules
 and the language model) before the first message, so the budget measures
 reading, not start-up. It dies with its parent.
@@ -20,10 +21,12 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -37,6 +40,12 @@ START_SECONDS = 120.0
 # While a worker starts, the caller is told it is alive this often (the watchdog).
 ALIVE_EVERY_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
+# Reading processes: parsing is most of intake's CPU, and the machine kind has two cores.
+WORKERS = 2
+# A message read within this long is never marked in flight: a process stopped in
+# those milliseconds was not stopped by it, and a mark per message would cost a
+# commit per message. A slower one is marked (`meanwhile`) while it is read on.
+MARK_AFTER = 0.25
 
 
 def overrun_reason(budget: float) -> str:
@@ -50,78 +59,135 @@ def crash_reason(exitcode: int | None) -> str:
 
 
 class Reader:
-    """Reads messages in a worker process, each within `budget` seconds."""
+    """Reads messages in a pool of worker processes, each message within `budget` seconds.
 
-    def __init__(self, rules: ReadingRules, budget: float) -> None:
+    `read` takes the first free worker; `read_all` keeps every worker busy on
+    a batch while the caller goes on (it writes the batch before), and gives
+    the readings in the batch's order. Parsing is the costly step of intake and
+    the workers run it on every core, while the caller's threads only wait on
+    pipes.
+    """
+
+    def __init__(self, rules: ReadingRules, budget: float, workers: int = WORKERS) -> None:
         self.rules = rules
         self.budget = budget
-        self._context = multiprocessing.get_context("spawn")
-        self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
-        self._ready = False
-        # Pollers of several mailboxes share the worker: one message at a time.
-        self._lock = threading.Lock()
+        self._workers = [_Worker(self, n) for n in range(max(1, workers))]
+        self._free: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._free.put(worker)
+        self._threads: ThreadPoolExecutor | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
 
     def start(self) -> None:
-        """Start the worker now (it warms up while the caller connects to its mailboxes)."""
-        if self._process is not None:
-            return
-        ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_work, args=(theirs, self.rules, os.getpid()),
-                                        name="triaged-reader", daemon=True)
-        process.start()
-        theirs.close()
-        self._process, self._conn, self._ready = process, ours, False
+        """Start the workers now (they warm up while the caller connects to its mailboxes)."""
+        for worker in self._workers:
+            with worker.lock:
+                worker.start()
 
     def read(self, data: bytes, alive: Callable[[], object] = lambda: None,
              meanwhile: Callable[[], str] = lambda: "") -> Reading:
         """The reading of `data`, or a refused one when it overran the budget or
-        crashed the worker (which is then replaced at once, to warm up meanwhile).
+        crashed its worker (which is then replaced at once, to warm up meanwhile).
 
         `alive` is called while a worker is starting: waiting for one is not
-        being stuck. `meanwhile` runs once the worker has the bytes, while it
-        reads them (its time counts against the budget); when it returns a
-        reason, the reading is stopped and refused with that reason.
+        being stuck. `meanwhile` runs once the worker has the bytes and has not
+        answered within `MARK_AFTER` seconds, while it reads on (its time counts
+        against the budget); when it returns a reason, the reading is stopped
+        and refused with that reason.
         """
-        with self._lock:
-            reading = self._read(data, alive, meanwhile)
-            self.start()
-            return reading
+        worker = self._free.get()
+        try:
+            with worker.lock:
+                reading = worker.read(data, alive, meanwhile)
+                worker.start()
+                return reading
+        finally:
+            self._free.put(worker)
 
-    def _read(self, data: bytes, alive: Callable[[], object],
-              meanwhile: Callable[[], str]) -> Reading:
-        conn = self._worker(alive)
+    def read_all(self, datas: Sequence[bytes], alive: Callable[[], object],
+                 meanwhile: Callable[[int], Callable[[], str]]) -> Callable[[], list[Reading]]:
+        """Have every worker read `datas` at once, from now on; the returned call
+        waits for the readings, in order. `meanwhile(i)` is the `meanwhile` of
+        `read` for the i-th message."""
+        if self.size == 1 or len(datas) < 2:
+            done = [self.read(data, alive, meanwhile(i)) for i, data in enumerate(datas)]
+            return lambda: done
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="triaged-reading")
+        futures = [self._threads.submit(self.read, data, alive, meanwhile(i))
+                   for i, data in enumerate(datas)]
+        return lambda: [future.result() for future in futures]
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+        for worker in self._workers:
+            with worker.lock:
+                worker.stop()
+
+
+class _Worker:
+    """One reading process, started on first need and replaced after an overrun or crash."""
+
+    def __init__(self, pool: Reader, number: int) -> None:
+        self.pool = pool
+        self.name = f"triaged-reader-{number}"
+        self._context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._ready = False
+        # Held by whichever thread uses the worker: one message at a time.
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_work,
+                                        args=(theirs, self.pool.rules, os.getpid()),
+                                        name=self.name, daemon=True)
+        process.start()
+        theirs.close()
+        self._process, self._conn, self._ready = process, ours, False
+
+    def read(self, data: bytes, alive: Callable[[], object],
+             meanwhile: Callable[[], str]) -> Reading:
+        budget = self.pool.budget
+        conn = self._connection(alive)
         try:
             conn.send_bytes(data)
             started = time.monotonic()
+            if conn.poll(min(MARK_AFTER, budget)):
+                reading: Reading = conn.recv()
+                return reading
             try:
                 refused = meanwhile()
             except BaseException:
                 # The worker's answer to these bytes is owed; left in the pipe it would
                 # be taken as the answer to the next message read (another sender's).
-                self._stop()
+                self.stop()
                 raise
             if refused:
-                self._stop()
+                self.stop()
                 return Reading(refused=refused)
-            if conn.poll(max(0.0, self.budget - (time.monotonic() - started))):
-                reading: Reading = conn.recv()
+            if conn.poll(max(0.0, budget - (time.monotonic() - started))):
+                reading = conn.recv()
                 return reading
         except (EOFError, OSError):
-            exitcode = self._stop()
+            exitcode = self.stop()
             log.error("the reading process stopped while reading a message (%s)",
                       crash_reason(exitcode))
             return Reading(refused=crash_reason(exitcode))
-        self._stop()
+        self.stop()
         log.warning("a message took longer than %g s to read: reading process replaced",
-                    self.budget)
-        return Reading(refused=overrun_reason(self.budget))
+                    budget)
+        return Reading(refused=overrun_reason(budget))
 
-    def close(self) -> None:
-        with self._lock:
-            self._stop()
-
-    def _worker(self, alive: Callable[[], object]) -> Connection:
+    def _connection(self, alive: Callable[[], object]) -> Connection:
         self.start()
         assert self._conn is not None
         if not self._ready:
@@ -131,18 +197,18 @@ class Reader:
                 waited += ALIVE_EVERY_SECONDS
                 if waited < START_SECONDS:
                     continue
-                self._stop()
+                self.stop()
                 raise OSError(f"the reading process did not start within {START_SECONDS:g} s")
             try:
                 self._conn.recv_bytes()
             except (EOFError, OSError) as error:
-                exitcode = self._stop()
+                exitcode = self.stop()
                 raise OSError(f"the reading process failed to start (exit {exitcode})") \
                     from error
             self._ready = True
         return self._conn
 
-    def _stop(self) -> int | None:
+    def stop(self) -> int | None:
         process, conn = self._process, self._conn
         self._process, self._conn, self._ready = None, None, False
         if conn is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -61,10 +62,15 @@ def local_date_words(at: datetime, timezone: str, language: str) -> tuple[str, s
     special = _LOCAL_WORDS.get(language.split("-")[0].lower())
     if special is not None:
         return special(local)
-    locale = language.replace("-", "_")
-    return format_date(local.date(), format="full", locale=locale), format_time(
-        local.timetz(), format="short", locale=locale
-    )
+    return _babel_words(local.date(), local.hour, local.minute, language.replace("-", "_"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _babel_words(day: date, hour: int, minute: int, locale: str) -> tuple[str, str]:
+    # Cached: every holding reply of a day names one of a few promised dates, and
+    # Babel works each wording out afresh. The short time shows no zone.
+    return (format_date(day, format="full", locale=locale),
+            format_time(time(hour, minute), format="short", locale=locale))
 
 
 def promised_words(due: datetime, timezone: str, language: str) -> tuple[str, str]:
