@@ -14,18 +14,11 @@ counts it in shared memory, nothing else.
 from __future__ import annotations
 
 import multiprocessing
-import socket
 from multiprocessing.sharedctypes import Synchronized
 from types import TracebackType
 from typing import Any
 
-HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+from tests.support.ports import HOST, free_port
 
 
 class _Counting:
@@ -60,7 +53,7 @@ class SmtpSink:
         # spawn, not fork: the parent may hold threads (the test stack's servers).
         ctx = multiprocessing.get_context("spawn")
         self.host = HOST
-        self.port = _free_port()
+        self.port = free_port()
         self._counter: Synchronized[int] = ctx.Value("q", 0)
         self._ready = ctx.Event()
         self._stop = ctx.Event()
