@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import multiprocessing
 from multiprocessing.sharedctypes import Synchronized
-from types import TracebackType
 from typing import Any
 
 from tests.support.ports import HOST, free_port
+from tests.support.servers import Running
 
 
 class _Counting:
@@ -46,7 +46,7 @@ def _serve(port: int, counter: Synchronized[int], delay: float, ready: Any, stop
     controller.stop()
 
 
-class SmtpSink:
+class SmtpSink(Running):
     """`delay`: seconds before each message is accepted (a remote MTA's queue write)."""
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -66,17 +66,11 @@ class SmtpSink:
         # the count includes its message.
         return int(self._counter.value)
 
-    def __enter__(self) -> SmtpSink:
+    def start(self) -> None:
         self._process.start()
         if not self._ready.wait(30):
             raise RuntimeError("the SMTP sink did not start")
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._process.join(10)
