@@ -1,8 +1,8 @@
-"""Report: which reader understands a bounce, triaged.parse.bounces or flufl.bounce.
+"""Report: which reader understands a bounce, triaged.core.parse.bounces or flufl.bounce.
 
 Mailman's flufl.bounce runs 17 detectors (RFC 3464, Exim, Postfix, qmail,
 Exchange, Yahoo, ...) and returns the addresses that failed, permanently or
-temporarily. triaged.parse.bounces returns those too, and the Message-ID of the
+temporarily. triaged.core.parse.bounces returns those too, and the Message-ID of the
 letter that bounced, which is what links a bounce to our letter in the outbox.
 This runs both on the bounce fixtures of the tests (tests/data/bounces, the
 DSN among tests/data/mime) and on every delivery report of the shared corpus

@@ -1,6 +1,6 @@
 """Report: which reader finds the new text of a staff reply, ours or mail-parser-reply.
 
-triaged.approval.reply_text.new_text keeps what the writer typed and drops the
+triaged.core.reply_text.new_text keeps what the writer typed and drops the
 quoted letter, signatures and phone footers. This runs it and the PyPI package
 mail-parser-reply (``EmailReplyParser(languages=...)``, the newest reply's body) on the reply
 shapes the tests use (tests/unit/test_reply_text.py and the replies sent in the

@@ -14,18 +14,11 @@ counts it in shared memory, nothing else.
 from __future__ import annotations
 
 import multiprocessing
-import socket
 from multiprocessing.sharedctypes import Synchronized
-from types import TracebackType
 from typing import Any
 
-HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+from tests.support.ports import HOST, free_port
+from tests.support.servers import Running
 
 
 class _Counting:
@@ -53,14 +46,14 @@ def _serve(port: int, counter: Synchronized[int], delay: float, ready: Any, stop
     controller.stop()
 
 
-class SmtpSink:
+class SmtpSink(Running):
     """`delay`: seconds before each message is accepted (a remote MTA's queue write)."""
 
     def __init__(self, delay: float = 0.0) -> None:
         # spawn, not fork: the parent may hold threads (the test stack's servers).
         ctx = multiprocessing.get_context("spawn")
         self.host = HOST
-        self.port = _free_port()
+        self.port = free_port()
         self._counter: Synchronized[int] = ctx.Value("q", 0)
         self._ready = ctx.Event()
         self._stop = ctx.Event()
@@ -73,17 +66,11 @@ class SmtpSink:
         # the count includes its message.
         return int(self._counter.value)
 
-    def __enter__(self) -> SmtpSink:
+    def start(self) -> None:
         self._process.start()
         if not self._ready.wait(30):
             raise RuntimeError("the SMTP sink did not start")
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._process.join(10)

@@ -39,7 +39,6 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from aiosmtpd.controller import Controller
@@ -47,6 +46,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
 
 from tests.oauth2_provider import OAuth2Provider
+from tests.support.ports import free_ports
+from tests.support.servers import Running
 
 DOVECOT = "/usr/sbin/dovecot"
 DEFAULT_PASSWORD = "pw"
@@ -81,7 +82,7 @@ class FolderUids(NamedTuple):
     uids: list[int]
 
 
-class MailStack:
+class MailStack(Running):
     """A private Dovecot + aiosmtpd relay; see the module docstring.
 
     ``fast=True`` sets ``mail_fsync = never`` (benchmarks; a crash may lose mail).
@@ -180,17 +181,6 @@ class MailStack:
         self.oauth2.stop()
         if not self.keep and self.dir != Path():
             self._remove_dir()
-
-    def __enter__(self) -> MailStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of Dovecot's log and of its console output, for error messages."""
@@ -364,7 +354,7 @@ class MailStack:
                     self._dovecot = None
 
     def _start_dovecot(self) -> None:
-        self.imap_port, self.lmtp_port, self.smtp_port = _free_ports(3)
+        self.imap_port, self.lmtp_port, self.smtp_port = free_ports(3)
         config = self.dir / "etc" / "dovecot.conf"
         oauth2 = self.dir / "etc" / "oauth2.conf.ext"
         oauth2.write_text(render_oauth2_config(self.oauth2.url))
@@ -819,20 +809,6 @@ def _greets(host: str, port: int, prefix: bytes) -> bool:
     except OSError:
         return False
     return line.startswith(prefix) and b"Dovecot" in line
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct loopback ports free right now (the OS picks; a race is unlikely)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:

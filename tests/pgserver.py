@@ -23,15 +23,16 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import weakref
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
+
+from tests.support.ports import free_port
+from tests.support.servers import Running
 
 SUPERUSER = "postgres"
 # +05:45 all year: an offset no code could get right by accident.
@@ -58,7 +59,7 @@ def _version(folder: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", folder.parent.name)) or (0,)
 
 
-class PostgresServer:
+class PostgresServer(Running):
     """A private PostgreSQL cluster; see the module docstring."""
 
     host = "127.0.0.1"
@@ -115,7 +116,7 @@ class PostgresServer:
     def _start_on_free_port(self, attempts: int = 3) -> None:
         # A port found free can be taken by another process before the server binds it.
         for attempt in range(1, attempts + 1):
-            self.port = _free_port()
+            self.port = free_port()
             options = " ".join([
                 f"-c port={self.port}",
                 f"-c listen_addresses={self.host}",
@@ -154,17 +155,6 @@ class PostgresServer:
         # pg_ctl restart reads the options of the last start (postmaster.opts).
         self._run("pg_ctl", "restart", "-w", "-t", str(int(self.start_timeout)),
                   "-D", str(self.data_dir), "-l", str(self.log_path))
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -227,12 +217,6 @@ def _server_user() -> pwd.struct_passwd | None:
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
     raise PostgresError("running as root and neither a `postgres` nor a `nobody` user exists")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 _RUNNING: weakref.WeakSet[PostgresServer] = weakref.WeakSet()

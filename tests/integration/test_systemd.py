@@ -10,81 +10,34 @@ connection and never says a word.
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.support.daemon import STOP_TIMEOUT, Setup, wait_first_contact
 from tests.support.fixture_types import NewAddress
+from tests.support.notify import NotifySocket
 from tests.support.ports import dead_port
 
 
-@dataclass
-class Systemd:
-    """The notify socket, read on a thread: (arrival time, datagram) in order."""
-
-    path: str
-    sock: socket.socket
-    received: list[tuple[float, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "NOTIFY_SOCKET": self.path, **extra}
-
-    def _read(self) -> None:
-        self.sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.received.append((time.monotonic(), data.decode()))
-
-    def wait_for(self, prefix: str, timeout: float = 15.0) -> tuple[float, str]:
-        """The first datagram with a line starting with `prefix`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for arrived, text in list(self.received):
-                if any(line.startswith(prefix) for line in text.split("\n")):
-                    return arrived, text
-            time.sleep(0.02)
-        raise AssertionError(f"no {prefix!r} from the daemon in {timeout} s: {self.received}")
-
-    def pings(self, since: float = 0.0) -> list[float]:
-        return [t for t, text in list(self.received) if text == "WATCHDOG=1" and t >= since]
-
-    def statuses(self) -> list[str]:
-        return [line[len("STATUS="):] for _, text in list(self.received)
-                for line in text.split("\n") if line.startswith("STATUS=")]
-
-
 @pytest.fixture
-def systemd() -> Iterator[Systemd]:
+def systemd() -> Iterator[NotifySocket]:
     with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as folder:
-        path = str(Path(folder) / "notify")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.bind(path)
-            made = Systemd(path, sock)
-            reader = threading.Thread(target=made._read, daemon=True)
-            reader.start()
-            yield made
-            made._stop.set()
-            reader.join()
+        made = NotifySocket(Path(folder))
+        yield made
+        made.close()
 
 
 # ---- readiness ---------------------------------------------------------------------------
 
 
 def test_ready_comes_only_after_the_first_poll_answered_with_a_status_line(
-    setup: Setup, systemd: Systemd
+    setup: Setup, systemd: NotifySocket
 ) -> None:
     setup.write_config(idle=False)
     daemon = setup.start(env=systemd.env())
@@ -98,7 +51,7 @@ def test_ready_comes_only_after_the_first_poll_answered_with_a_status_line(
 
 
 def test_a_mailbox_down_at_start_does_not_hold_ready_back_and_status_names_it(
-    setup: Setup, systemd: Systemd, new_address: NewAddress
+    setup: Setup, systemd: NotifySocket, new_address: NewAddress
 ) -> None:
     # The good mailbox is "second"; "support" points at a port nobody listens on.
     setup.write_config(port=dead_port(), idle=False, extra_mailbox=new_address("second"))
@@ -117,7 +70,7 @@ def test_a_mailbox_down_at_start_does_not_hold_ready_back_and_status_names_it(
 
 
 def test_the_watchdog_is_pinged_at_half_its_interval_while_the_jobs_run(
-    setup: Setup, systemd: Systemd
+    setup: Setup, systemd: NotifySocket
 ) -> None:
     setup.write_config()
     daemon = setup.start(env=systemd.env(WATCHDOG_USEC="1000000"))
@@ -134,7 +87,7 @@ def test_the_watchdog_is_pinged_at_half_its_interval_while_the_jobs_run(
 
 
 def test_no_pings_when_the_watchdog_is_meant_for_another_process(
-    setup: Setup, systemd: Systemd
+    setup: Setup, systemd: NotifySocket
 ) -> None:
     setup.write_config()
     daemon = setup.start(env=systemd.env(WATCHDOG_USEC="1000000", WATCHDOG_PID="1"))
@@ -155,7 +108,7 @@ def silent_smtp() -> Iterator[int]:
 
 
 def test_pings_stop_while_a_job_is_stuck_and_resume_when_it_comes_back(
-    setup: Setup, systemd: Systemd, new_address: NewAddress, silent_smtp: int
+    setup: Setup, systemd: NotifySocket, new_address: NewAddress, silent_smtp: int
 ) -> None:
     # The holding reply's SMTP connection hangs for the whole smtp.timeout (6 s),
     # three times the watchdog interval (2 s): the send job is stuck.
@@ -186,7 +139,7 @@ def test_pings_stop_while_a_job_is_stuck_and_resume_when_it_comes_back(
 
 
 def test_the_watchdogs_sigabrt_leaves_every_threads_stack_in_the_log(
-    setup: Setup, systemd: Systemd
+    setup: Setup, systemd: NotifySocket
 ) -> None:
     setup.write_config()
     daemon = setup.start(env=systemd.env(WATCHDOG_USEC="10000000"))

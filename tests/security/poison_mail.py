@@ -4,10 +4,8 @@ SMTP, and `triaged` run as a process of its own (so it can be killed for real)."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from email.utils import make_msgid
 from pathlib import Path
@@ -83,36 +81,6 @@ def run_once(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "triaged", "--config", str(config),
                                  "run", "--once"], stdout=out, stderr=out)
-
-
-class NotifySocket:
-    """Plays systemd's notify socket: every datagram with the time it arrived."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = str(folder / "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.1)
-        self.received: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.received.append((time.monotonic(), data.decode()))
-
-    def pings(self) -> list[float]:
-        return [t for t, text in list(self.received) if text == "WATCHDOG=1"]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 def start_daemon(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

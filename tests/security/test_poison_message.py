@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tests.mailstack import MailStack
 from tests.security.poison_mail import (
-    NotifySocket,
     Store,
     run_once,
     send,
@@ -27,6 +26,7 @@ from tests.security.poison_mail import (
 from tests.support.fixture_types import NewAddress
 from tests.support.installation import config_text
 from tests.support.mail import complaint_mail
+from tests.support.notify import NotifySocket
 
 
 def install(stack: MailStack, support: str, folder: Path, limits: str) -> tuple[Path, Store]:

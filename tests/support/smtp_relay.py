@@ -19,18 +19,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+from tests.support.ports import HOST, free_port
+from tests.support.servers import Running
 
 
 class _Handler:
@@ -64,7 +58,7 @@ class _Handler:
         return "250 2.0.0 OK"
 
 
-class FaultyRelay:
+class FaultyRelay(Running):
     def __init__(self, port: int | None = None, data_delay: float = 0.0) -> None:
         self.port = port or free_port()
         self.data_delay = data_delay
@@ -124,14 +118,3 @@ class FaultyRelay:
             seen = Counter((rcpt, mid) for rcpt, mid, _ in self.received)
         return sum(n - 1 for n in seen.values())
 
-    def __enter__(self) -> FaultyRelay:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from tests.support.ports import free_port
 from triaged.adapters.imap import ImapSettings, ImapSource
 from triaged.config.loading import from_mapping, load
 from triaged.core.decision import parse_decision
@@ -76,14 +77,10 @@ def test_a_config_with_mistakes_is_a_config_error_listing_each(tmp_path: Path) -
     assert any("smtp.hots" in problem for problem in raised.value.problems)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_an_imap_server_that_is_away_is_a_transient_error() -> None:
-    settings = ImapSettings("127.0.0.1", _free_port(), "plain", "support", lambda: "pw",
+    settings = ImapSettings("127.0.0.1", free_port(), "plain", "support", lambda: "pw",
                             timeout=5)
 
     with pytest.raises(TransientError, match="support"):

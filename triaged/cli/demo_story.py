@@ -140,18 +140,7 @@ def run_demo(say: Say, verbose: bool = False) -> int:
     say("1. First contact: triaged notes where the mailbox stands and answers nothing old.")
     run_cycle(built)
     say("")
-    say("2. Mail arrives:")
-    for label, data in _samples():
-        _deliver(inbox, data)
-        say(f"   - {label}")
-    say("")
-    say("3. One cycle of `triaged run --once`:")
-    report = run_cycle(built)
-    for outcome, count in sorted(report.tally.counts.items()):
-        say(f"   {count} × {outcome}")
-    _show_complaints(built, config, say)
-    _show_letter(built, say)
-    show_photo(built, config.staff.notify[0], say)
+    _mail_arrives(built, config, inbox, say)
     say("")
     say("4. Maria replies to the holding reply; her mail joins the same complaint:")
     _customer_replies(built, inbox)
@@ -168,6 +157,22 @@ def run_demo(say: Say, verbose: bool = False) -> int:
     say(f"   triaged --config {root / 'config.toml'} show <REFERENCE>")
     say(f"   triaged --config {root / 'config.toml'} quarantine list")
     return 0
+
+
+def _mail_arrives(built: App, config: Config, inbox: Path, say: Say) -> None:
+    """Deliver the sample mails, run one cycle and show what came of them."""
+    say("2. Mail arrives:")
+    for label, data in _samples():
+        _deliver(inbox, data)
+        say(f"   - {label}")
+    say("")
+    say("3. One cycle of `triaged run --once`:")
+    report = run_cycle(built)
+    for outcome, count in sorted(report.tally.counts.items()):
+        say(f"   {count} × {outcome}")
+    _show_complaints(built, config, say)
+    _show_letter(built, say)
+    show_photo(built, config.staff.notify[0], say)
 
 
 def _show_complaints(built: App, config: Config, say: Say) -> None:

@@ -59,25 +59,51 @@ def _reply(original: EmailMessage, sender: str, body: str) -> bytes:
 
 
 def approval_story(built: App, inbox: Path, deliver: Deliver, say: Say) -> None:
+    request = _staff_answer(built, inbox, deliver, say)
+    if request is None:
+        return
+    _forged_approval(built, inbox, deliver, say, request)
+    say("7. Dana replies APPROVE from her phone; Maria gets the final letter:")
+    deliver(inbox, _reply(request, MANAGER, "APPROVE\n\nSent from my iPhone"))
+    run_cycle(built)
+    finals = _letters(built, "maria@customer.example", "Birthday cake")
+    if len(finals) < 2:
+        say("   (no final letter reached Maria)")
+        return
+    final = finals[-1]
+    for name in ("Subject", "In-Reply-To", "Content-Language"):
+        say(f"   | {name}: {final[name]}")
+    body = str(final.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    for line in body.strip().splitlines():
+        say(f"   | {line}")
+
+
+def _staff_answer(built: App, inbox: Path, deliver: Deliver,
+                  say: Say) -> EmailMessage | None:
+    """Staff reply to the notice; returns the approval request it brings Dana (None: none)."""
     say("5. Staff answer the new-complaint notice with what they will do:")
     notices = _letters(built, STAFF, "Birthday cake")
     if not notices:
         say("   (no notice reached staff)")
-        return
-    notice = notices[0]
-    deliver(inbox, _reply(notice, STAFF, "We will bake a new cake and deliver it free of "
+        return None
+    deliver(inbox, _reply(notices[0], STAFF, "We will bake a new cake and deliver it free of "
                           "charge on Saturday morning, and refund the delivery fee.\n\n-- \nBob"))
     run_cycle(built)
     requests = _letters(built, MANAGER, "Approval needed")
     if not requests:
         say("   (no approval request reached the manager)")
-        return
+        return None
     request = requests[0]
     say(f"   the manager Dana gets: {request['Subject']}")
     say(f"   | Reply-To: {request['Reply-To']}")
     say("   (the token in Reply-To, Message-ID and subject is bound to Dana, this complaint")
     say("    and this version; replies without it, or from anyone else, are refused)")
     say("")
+    return request
+
+
+def _forged_approval(built: App, inbox: Path, deliver: Deliver, say: Say,
+                     request: EmailMessage) -> None:
     say("6. A forged approval (From: Dana, but no token) is refused and Dana is told:")
     forged = EmailMessage()
     forged["From"] = MANAGER
@@ -92,16 +118,3 @@ def approval_story(built: App, inbox: Path, deliver: Deliver, say: Say) -> None:
         reason = [line.strip() for line in text.splitlines() if line.startswith("    ")]
         say(f"   | {reason[0] if reason else refusal['Subject']}")
     say("")
-    say("7. Dana replies APPROVE from her phone; Maria gets the final letter:")
-    deliver(inbox, _reply(request, MANAGER, "APPROVE\n\nSent from my iPhone"))
-    run_cycle(built)
-    finals = _letters(built, "maria@customer.example", "Birthday cake")
-    if len(finals) < 2:
-        say("   (no final letter reached Maria)")
-        return
-    final = finals[-1]
-    for name in ("Subject", "In-Reply-To", "Content-Language"):
-        say(f"   | {name}: {final[name]}")
-    body = str(final.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
-    for line in body.strip().splitlines():
-        say(f"   | {line}")

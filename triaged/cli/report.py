@@ -10,12 +10,16 @@ the text part is printed. Bad dates exit 2 with the reason.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from triaged.cli.base import EXIT_CONFIG, app, build_app, fail, load_config, print_json
 from triaged.core.report.periods import BadPeriod, asked_period
+
+if TYPE_CHECKING:
+    from triaged.core.report.figures import ReportFigures
+    from triaged.usecases.report import Reports
 
 
 @app.command("report")
@@ -49,12 +53,7 @@ def report_command(
         if as_json:
             print_json(figures.as_json())
         if html is not None:
-            letter = reports.letter(figures)
-            try:
-                html.write_text(letter.standalone_html, encoding="utf-8")
-            except OSError as error:
-                fail(f"cannot write {html}: {error.strerror or error}")
-            typer.echo(f"written to {html}", err=as_json)
+            _write_html(reports, figures, html, quiet=as_json)
         if send:
             queued = reports.send(period)
             typer.echo(f"report queued to {queued} address(es): "
@@ -64,3 +63,12 @@ def report_command(
     finally:
         built.close()
         built.engine.dispose()
+
+
+def _write_html(reports: Reports, figures: ReportFigures, path: Path, *, quiet: bool) -> None:
+    """Write the letter as one file; say so on stderr when stdout carries JSON (`quiet`)."""
+    try:
+        path.write_text(reports.letter(figures).standalone_html, encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}")
+    typer.echo(f"written to {path}", err=quiet)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,10 @@ from triaged.cli.base import (
 )
 from triaged.domain.errors import SchemaMismatch
 
+if TYPE_CHECKING:
+    from triaged.app import App
+    from triaged.config.records import Config
+
 
 @app.command()
 def run(
@@ -28,44 +32,54 @@ def run(
              'when triaged first looked (start = "now" left it alone).')] = False,
 ) -> None:
     """Run the daemon (or one cycle with --once)."""
-    # Imported here: the read-only commands (list, show, stats) start faster
-    # without the intake, parser and transports they never use.
-    from triaged import app as wiring
-    from triaged.daemon.cycle import run_cycle
-    from triaged.usecases.polling import left_alone_hint
-
     if include_existing and not once:
         fail("--include-existing goes with --once", EXIT_CONFIG)
     config = load_config()
+    built = _build(config)
+    if once:
+        _run_once(built, include_existing)
+        return
+    from triaged.daemon.service import Daemon
+
+    raise typer.Exit(Daemon(config, built, on_reload=apply_logging).run())
+
+
+def _build(config: Config) -> App:
+    # Imported here: the read-only commands (list, show, stats) start faster
+    # without the intake, parser and transports they never use.
+    from triaged import app as wiring
+
     try:
-        built = wiring.build(config)
+        return wiring.build(config)
     except SchemaMismatch as error:
         # Restarting will not mend it: exit 2, as for a bad config (see systemd's
         # RestartPreventExitStatus), until the operator runs `triaged migrate`.
         fail(str(error), EXIT_CONFIG)
     except Exception as error:  # noqa: BLE001 - any start-up failure is one clear line
         fail(f"cannot start: {type(error).__name__}: {error}")
-    if once:
-        try:
-            report = run_cycle(built, include_existing=include_existing)
-        finally:
-            built.close()
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(report.tally.counts.items()))
-        if not counts:
-            counts = "no new mail" if report.left_alone else "no mail"
-        # The failures themselves were logged as they happened, one line each.
-        failures = len(report.failures)
-        outcome = "cycle done" if report.ok else f"cycle incomplete ({failures} failure(s))"
-        typer.echo(f"{outcome}: {counts}; {report.letters_tried} letter(s) tried", err=True)
-        for name, count in report.left_alone.items():
-            # Said again after the summary: the log line above is easy to miss.
-            typer.echo(left_alone_hint(name, count), err=True)
-        if not report.ok:
-            raise typer.Exit(EXIT_FAILURE)
-        return
-    from triaged.daemon.service import Daemon
 
-    raise typer.Exit(Daemon(config, built, on_reload=apply_logging).run())
+
+def _run_once(built: App, include_existing: bool) -> None:
+    """One cycle, summed up on stderr; exit status 1 when part of it failed."""
+    from triaged.daemon.cycle import run_cycle
+    from triaged.usecases.polling import left_alone_hint
+
+    try:
+        report = run_cycle(built, include_existing=include_existing)
+    finally:
+        built.close()
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.tally.counts.items()))
+    if not counts:
+        counts = "no new mail" if report.left_alone else "no mail"
+    # The failures themselves were logged as they happened, one line each.
+    failures = len(report.failures)
+    outcome = "cycle done" if report.ok else f"cycle incomplete ({failures} failure(s))"
+    typer.echo(f"{outcome}: {counts}; {report.letters_tried} letter(s) tried", err=True)
+    for name, count in report.left_alone.items():
+        # Said again after the summary: the log line above is easy to miss.
+        typer.echo(left_alone_hint(name, count), err=True)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command()

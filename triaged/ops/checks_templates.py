@@ -141,34 +141,16 @@ def _internal_contexts(
             # The customer's language, named in the letter's (staff write in it).
             "language_name": language_name("ko", language)}
     when = "Monday 23 November 2026, 10:00"
-    # One entry of every kind the approval request's short history can show.
-    history = [{"what": what, "when": when, "actor": "team@example.com",
-                "customer": "customer@example.com", "version": 1, "level": 1,
-                "reason": "too little"} for what in WHATS]
-    notice = {"business_name": business, "reference": reference, "customer_email": "",
-              "customer_name": "", "subject": "Test", "forwarder": "", "linked_reference": "",
-              "letter_kind": "", "detail": "", "hard": False}
     return {
         LetterKind.NEW_COMPLAINT: [
             {**base, "received": when, "due": when, "complaint_text": "It broke.",
              "can_reply": can_reply} for can_reply in (True, False)],
-        LetterKind.APPROVAL_REQUEST: [
-            {**base, "version": 1, "drafted_by": "team@example.com",
-             "resolution": "We refund the cake.", "edit_start": EDIT_START,
-             "edit_end": EDIT_END, "final_subject": "Re: Test [K7M-Q3X9]",
-             "final_text": "Dear Customer,\n\nWe refund the cake.\n",
-             "history": history,
-             "complaint_text": "It broke.", "expires": when, "manager_name": "Dana"}],
+        LetterKind.APPROVAL_REQUEST: [_approval_request(base, when)],
         LetterKind.REFUSAL: [
             {"reason": "the token has expired", "sender": "dana@example.com",
              "subject": "Re: Test", "reference": ref, "business_name": business}
             for ref in (reference, "")],
-        LetterKind.STAFF_NOTICE: [
-            {**notice, "topic": topic, "hard": hard, "customer_email": "customer@example.com",
-             "customer_name": "Customer", "forwarder": "owner@example.com",
-             "linked_reference": "H4K-P2W8", "letter_kind": "holding",
-             "detail": "550 5.1.1 no such user", "address": "dana@example.com"}
-            for topic in TOPICS for hard in (False, True)],
+        LetterKind.STAFF_NOTICE: _staff_notices(business, reference),
         LetterKind.STAFF_DIGEST: [
             {"business_name": business, "sender": "customer@example.com", "count": 2,
              "limit": 5, "items": [{"reference": reference, "subject": "Test"},
@@ -181,3 +163,26 @@ def _internal_contexts(
             {**base, "reopened": True, "old_state": "resolved", "reason": "Still broken.",
              "version": 0, "decided_by": "", "can_reply": False}],
     }
+
+
+def _approval_request(base: Mapping[str, Any], when: str) -> Mapping[str, Any]:
+    # One entry of every kind the approval request's short history can show.
+    history = [{"what": what, "when": when, "actor": "team@example.com",
+                "customer": "customer@example.com", "version": 1, "level": 1,
+                "reason": "too little"} for what in WHATS]
+    return {**base, "version": 1, "drafted_by": "team@example.com",
+            "resolution": "We refund the cake.", "edit_start": EDIT_START,
+            "edit_end": EDIT_END, "final_subject": "Re: Test [K7M-Q3X9]",
+            "final_text": "Dear Customer,\n\nWe refund the cake.\n",
+            "history": history,
+            "complaint_text": "It broke.", "expires": when, "manager_name": "Dana"}
+
+
+def _staff_notices(business: str, reference: str) -> list[Mapping[str, Any]]:
+    """A notice of every topic, soft and hard, its optional fields filled."""
+    notice = {"business_name": business, "reference": reference, "subject": "Test"}
+    return [{**notice, "topic": topic, "hard": hard, "customer_email": "customer@example.com",
+             "customer_name": "Customer", "forwarder": "owner@example.com",
+             "linked_reference": "H4K-P2W8", "letter_kind": "holding",
+             "detail": "550 5.1.1 no such user", "address": "dana@example.com"}
+            for topic in TOPICS for hard in (False, True)]

@@ -24,16 +24,12 @@ import socket
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine, text
 
-from triaged.store.ownership import advisory_key
+from triaged.store.ownership import LockSession, advisory_key
 
 log = logging.getLogger("triaged.sender")
 
-_LOCK = text("SELECT pg_advisory_lock(:key)")
-_STILL_THERE = text("SELECT 1")
 _HELD = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND objsubid = 1 AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"
@@ -54,9 +50,7 @@ class ClaimHolder:
 
     def __init__(self, engine: Engine) -> None:
         self._pg = engine.dialect.name == "postgresql"
-        self._url = engine.url
-        self._engine: Engine | None = None
-        self._conn: Connection | None = None
+        self._session = LockSession(engine, "closing the claim connection", log)
         if self._pg:
             self.name = f"{_PG_PREFIX}{uuid.uuid4().hex}"
         else:
@@ -72,38 +66,17 @@ class ClaimHolder:
         """
         if not self._pg:
             return
-        if self._conn is not None:
-            try:
-                self._conn.execute(_STILL_THERE)
+        if self._session.is_open:
+            if self._session.alive():
                 return
-            except SQLAlchemyError:
-                log.warning("the database session holding this sender's letters was lost; "
-                            "taking it again")
-                self._drop()
-        if self._engine is None:
-            self._engine = create_engine(self._url, poolclass=NullPool)
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            conn.execute(_LOCK, {"key": _pg_key(self.name)})
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+            log.warning("the database session holding this sender's letters was lost; "
+                        "taking it again")
+            self._session.drop()
+        self._session.take(_pg_key(self.name), wait=True)
 
     def release(self) -> None:
         """Let go (safe to call twice): the letters still claimed are free at once."""
-        self._drop()
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except SQLAlchemyError as error:
-                log.debug("closing the claim connection: %s", error)
+        self._session.release()
 
     def gone(self, conn: Connection, holders: Iterable[str]) -> list[str]:
         """Those of `holders` (other senders' names) known to be gone."""

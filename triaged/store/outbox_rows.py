@@ -137,17 +137,13 @@ def queue_letter(
     same `message_id` fails on the unique constraint.
     """
     kind = str(kind)
-    letter_id = int(
-        conn.execute(
-            _INSERT_LETTER,
-            {"complaint_id": complaint_id, "kind": kind, "to_email": to_email,
-             "to_key": mailbox_key(to_email) if to_key is None else to_key,
-             "about_key": about_key,
-             "message_id": message_id, "subject": subject, "raw": raw, "automatic": automatic,
-             "state": state.value, "attempts": 0, "next_attempt_at": now,
-             "last_error": "", "created_at": now, "sent_at": None},
-        ).scalar_one()
-    )
+    row = {"complaint_id": complaint_id, "kind": kind, "to_email": to_email,
+           "to_key": mailbox_key(to_email) if to_key is None else to_key,
+           "about_key": about_key,
+           "message_id": message_id, "subject": subject, "raw": raw, "automatic": automatic,
+           "state": state.value, "attempts": 0, "next_attempt_at": now,
+           "last_error": "", "created_at": now, "sent_at": None}
+    letter_id = int(conn.execute(_INSERT_LETTER, row).scalar_one())
     if complaint_id is None or state is not LetterState.QUEUED:
         return letter_id, None
     queued = Event(complaint_id, EventKind.LETTER_QUEUED, now, "system",

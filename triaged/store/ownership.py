@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 log = logging.getLogger("triaged.ownership")
 
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_LOCK = text("SELECT pg_advisory_lock(:key)")
 _STILL_THERE = text("SELECT 1")
 
 
@@ -35,6 +36,74 @@ def advisory_key(name: str) -> int:
     """A stable 64-bit advisory lock key for `name` (PostgreSQL takes a signed bigint)."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class LockSession:
+    """A PostgreSQL session of its own, outside the pool, holding a session-level advisory
+    lock: the lock ends with the session, so it goes when the process dies or `release`s.
+
+    `what` names the connection in debug lines, on `logger`. Not thread-safe.
+    """
+
+    def __init__(self, engine: Engine, what: str, logger: logging.Logger) -> None:
+        self._url = engine.url
+        self._what = what
+        self._log = logger
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def alive(self) -> bool:
+        """Whether the session is open and still answers (so it still holds its lock)."""
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(_STILL_THERE)
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def take(self, key: int, *, wait: bool) -> bool:
+        """Open a session and lock `key` on it (`wait`: until it is free; else only if it
+        is free now). A session that did not get the lock is closed at once."""
+        if self._engine is None:
+            # A pooled connection could be handed back and reused with the lock still on
+            # it; NullPool makes closing the connection end the session, lock included.
+            self._engine = create_engine(self._url, poolclass=NullPool)
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            if wait:
+                conn.execute(_LOCK, {"key": key})
+                got = True
+            else:
+                got = bool(conn.execute(_TRY_LOCK, {"key": key}).scalar_one())
+        except BaseException:
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+        else:
+            conn.close()
+        return got
+
+    def drop(self) -> None:
+        """Close the session (and so let the lock go); safe to call twice."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except SQLAlchemyError as error:
+                self._log.debug("%s: %s", self._what, error)
+
+    def release(self) -> None:
+        """`drop`, and close the session's engine too."""
+        self.drop()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
 
 class MailboxLock:
@@ -48,16 +117,13 @@ class MailboxLock:
         self.label = label
         self.key = advisory_key(f"triaged:mailbox:{identity}")
         self._shared = engine.dialect.name != "postgresql"
-        # A pooled connection could be handed back and reused with the lock still on
-        # it; NullPool makes closing the connection end the session, lock included.
-        self._engine = None if self._shared else create_engine(engine.url, poolclass=NullPool)
-        self._conn: Connection | None = None
+        self._session = LockSession(engine, f"{label}: closing the lock connection", log)
         self._skipping = False
 
     @property
     def is_held(self) -> bool:
         """Whether the last `held()` found the mailbox ours (no database round trip)."""
-        return self._shared or self._conn is not None
+        return self._shared or self._session.is_open
 
     def held(self) -> bool:
         """Whether this process may poll the mailbox now; takes the lock when it is free.
@@ -65,29 +131,23 @@ class MailboxLock:
         Raises SQLAlchemyError when the database cannot be reached (the poll would
         fail too). Another owner is logged once, and once more when it lets go.
         """
-        if self._engine is None:
+        if self._shared:
             return True
-        if self._conn is not None:
-            if self._alive(self._conn):
+        if self._session.is_open:
+            # Session-level advisory locks end only with the session, so a live
+            # session still holds the lock.
+            if self._session.alive():
                 return True
             log.warning("%s: the database connection holding this mailbox was lost; "
                         "taking it again", self.label)
-            self._drop()
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = bool(conn.execute(_TRY_LOCK, {"key": self.key}).scalar_one())
-        except BaseException:
-            conn.close()
-            raise
-        if not got:
-            # Idle connections are not kept: a standby asks again at its next poll.
-            conn.close()
+            self._session.drop()
+        # Idle connections are not kept: a standby asks again at its next poll.
+        if not self._session.take(self.key, wait=False):
             if not self._skipping:
                 log.info("%s: another instance is reading this mailbox; "
                          "skipping it while that lasts", self.label)
                 self._skipping = True
             return False
-        self._conn = conn
         if self._skipping:
             log.info("%s: the other instance let go; reading this mailbox now", self.label)
             self._skipping = False
@@ -95,24 +155,4 @@ class MailboxLock:
 
     def release(self) -> None:
         """Let the mailbox go (closing the session drops the lock); safe to call twice."""
-        self._drop()
-        if self._engine is not None:
-            self._engine.dispose()
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except SQLAlchemyError as error:
-                log.debug("%s: closing the lock connection: %s", self.label, error)
-
-    @staticmethod
-    def _alive(conn: Connection) -> bool:
-        # Session-level advisory locks end only with the session, so a live
-        # session still holds the lock.
-        try:
-            conn.execute(_STILL_THERE)
-        except SQLAlchemyError:
-            return False
-        return True
+        self._session.release()

@@ -265,22 +265,12 @@ def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str]
     `own` are the business's own mailbox keys: staff and managers named as an
     event's actor stay, anyone else becomes "erased".
     """
-    counts: dict[str, int] = {}
     sqlite = conn.dialect.name == "sqlite"
     if sqlite:
         # What the updates below free is overwritten with zeros, not left readable in
         # free space (the cost is paid by this connection only, while it erases).
         conn.exec_driver_sql("PRAGMA secure_delete = ON")
-    letters = _letter.c.id.in_(letter_ids(conn, scope))
-    counts["cancelled"] = conn.execute(
-        update(_letter).where(letters, _letter.c.state.in_(_WAITING))
-        .values(state=LetterState.FAILED.value, last_error=CANCELLED, next_attempt_at=now)
-    ).rowcount
-    blank = {k: v for k, v in PERSONAL["outbox_letter"].items() if v is not None}
-    counts["outbox_letter"] = conn.execute(
-        update(_letter).where(letters).values(
-            message_id=literal(ERASED_PREFIX, Text) + cast(_letter.c.id, Text), **blank)
-    ).rowcount
+    counts = _erase_letters(conn, scope, now)
     counts["event"] = _erase_events(conn, _event.c.id.in_(event_ids(conn, scope)), own, dotless)
     for table in linked_tables():
         personal = {k: v for k, v in PERSONAL[table.name].items() if v is not None}
@@ -289,20 +279,40 @@ def erase(conn: Connection, scope: Scope, *, now: datetime, own: Collection[str]
                               .rowcount if personal and condition is not None else 0)
     counts["blob"] = _forget_files(conn, scope)
     counts["suppressed_address"] = _forget_suppressions(conn, scope, dotless)
-    counts["message"] = 0
+    counts.update(_erase_complaints(conn, scope))
+    if sqlite:
+        conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+    return counts
+
+
+def _erase_letters(conn: Connection, scope: Scope, now: datetime) -> dict[str, int]:
+    """Cancel the scope's letters still waiting to be sent, then blank them all."""
+    letters = _letter.c.id.in_(letter_ids(conn, scope))
+    cancelled = conn.execute(
+        update(_letter).where(letters, _letter.c.state.in_(_WAITING))
+        .values(state=LetterState.FAILED.value, last_error=CANCELLED, next_attempt_at=now)
+    ).rowcount
+    blank = {k: v for k, v in PERSONAL["outbox_letter"].items() if v is not None}
+    blanked = conn.execute(
+        update(_letter).where(letters).values(
+            message_id=literal(ERASED_PREFIX, Text) + cast(_letter.c.id, Text), **blank)
+    ).rowcount
+    return {"cancelled": cancelled, "outbox_letter": blanked}
+
+
+def _erase_complaints(conn: Connection, scope: Scope) -> dict[str, int]:
+    """Blank the scope's messages and complaints (a complaint keeps an erased reference)."""
+    counts = {"message": 0, "complaint": 0}
     if scope.message_ids:
         counts["message"] = conn.execute(
             update(_message).where(_message.c.id.in_(scope.message_ids))
             .values(**PERSONAL["message"])).rowcount
-    counts["complaint"] = 0
     if scope.complaint_ids:
         blank = {k: v for k, v in PERSONAL["complaint"].items() if k != "reference"}
         counts["complaint"] = conn.execute(
             update(_complaint).where(_complaint.c.id.in_(scope.complaint_ids)).values(
                 reference=literal(ERASED_PREFIX, Text) + cast(_complaint.c.id, Text), **blank)
         ).rowcount
-    if sqlite:
-        conn.exec_driver_sql("PRAGMA secure_delete = OFF")
     return counts
 
 

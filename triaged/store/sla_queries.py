@@ -10,6 +10,7 @@ either way yet.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,50 +41,65 @@ def resolution_times(session: Session) -> dict[int, datetime]:
     return {int(cid): as_utc(at) for cid, at in found if cid is not None and at is not None}
 
 
+@dataclass
+class _Tally:
+    """The figures, counted one complaint at a time."""
+
+    now: datetime
+    resolved: dict[int, datetime]
+    on_time: int = 0
+    late: int = 0
+    levels: Counter[int] = field(default_factory=Counter)  # overdue now, by level
+    categories: Counter[str] = field(default_factory=Counter)
+    resolution_seconds: list[float] = field(default_factory=list)
+
+    def count(self, cid: int | None, received: datetime, due: datetime, state: str,
+              category: str | None, level: int) -> None:
+        done_at = self.resolved.get(int(cid)) if cid is not None else None
+        still_open_late = state not in _DONE and due < self.now
+        if done_at is not None:
+            self.resolution_seconds.append((done_at - received).total_seconds())
+            if done_at <= due:
+                self.on_time += 1
+            else:
+                self.late += 1
+        elif still_open_late:
+            self.late += 1
+        if still_open_late:
+            self.levels[int(level)] += 1
+        if category and received >= self.now - WEEK:
+            self.categories[category] += 1
+
+    def figures(self) -> dict[str, Any]:
+        judged = self.on_time + self.late
+        return {
+            "answered_on_time": {
+                "on_time": self.on_time, "late": self.late,
+                "share": round(self.on_time / judged, 4) if judged else None,
+            },
+            "overdue_now": {"count": sum(self.levels.values()),
+                            "by_escalation_level": {str(k): v
+                                                    for k, v in sorted(self.levels.items())}},
+            "resolution_seconds": self.resolution_seconds,
+            "top_categories_this_week": [
+                {"category": name, "count": count}
+                for name, count in self.categories.most_common(TOP_CATEGORIES)
+            ],
+        }
+
+
 def sla_figures(session: Session, now: datetime) -> dict[str, Any]:
     """Promises kept, resolution times, what is overdue now and this week's top categories.
 
     `resolution_seconds` is a list for `views.seconds_summary`; the rest is
     ready for `stats --json`.
     """
-    resolved = resolution_times(session)
-    on_time = late = overdue = 0
-    levels: Counter[int] = Counter()
-    categories: Counter[str] = Counter()
-    resolution_seconds: list[float] = []
-    week_start = now - WEEK
+    tally = _Tally(now, resolution_times(session))
     table = Complaint.metadata.tables["complaint"]
     rows = session.execute(
         core_select(table.c.id, table.c.received_at, table.c.due_at, table.c.state,
                     table.c.category, table.c.escalation_level)
     ).all()
     for cid, received_at, due_at, state, category, level in rows:
-        received, due = as_utc(received_at), as_utc(due_at)
-        done_at = resolved.get(int(cid)) if cid is not None else None
-        if done_at is not None:
-            resolution_seconds.append((done_at - received).total_seconds())
-            if done_at <= due:
-                on_time += 1
-            else:
-                late += 1
-        elif state not in _DONE and due < now:
-            late += 1
-        if state not in _DONE and due < now:
-            overdue += 1
-            levels[int(level)] += 1
-        if category and received >= week_start:
-            categories[category] += 1
-    judged = on_time + late
-    return {
-        "answered_on_time": {
-            "on_time": on_time, "late": late,
-            "share": round(on_time / judged, 4) if judged else None,
-        },
-        "overdue_now": {"count": overdue,
-                        "by_escalation_level": {str(k): v for k, v in sorted(levels.items())}},
-        "resolution_seconds": resolution_seconds,
-        "top_categories_this_week": [
-            {"category": name, "count": count}
-            for name, count in categories.most_common(TOP_CATEGORIES)
-        ],
-    }
+        tally.count(cid, as_utc(received_at), as_utc(due_at), state, category, level)
+    return tally.figures()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -100,12 +100,7 @@ class Sender:
         self.claims.hold()
         began = time.monotonic()
         with writer(self.engine) as conn:
-            with conn.begin():
-                others = outbox_rows.claim_holders(conn, besides=self.claims.name)
-                gone = self.claims.gone(conn, others) if others else []
-            if gone:
-                log.info("taking over the letters in flight of %d sender(s) no longer "
-                         "running", len(gone))
+            gone = self._senders_gone(conn)
             by_id: dict[int, ClaimedLetter] = {}
             tried = 0
             self._stopped = False
@@ -115,18 +110,9 @@ class Sender:
                 nonlocal tried, take_over
                 while tried < limit and not self._stopped:
                     with conn.begin():
-                        now, name = self.clock.now(), self.claims.name
-                        found = (outbox_rows.take_over_letters(
-                            conn, now=now, limit=1, lease=LEASE, holder=name, gone=gone)
-                            if take_over else [])
-                        if not found:
-                            take_over = False
-                            found = outbox_rows.claim_letters(
-                                conn, now=now, limit=1, lease=LEASE, holder=name,
-                                take_over=False)
-                        if not found:
+                        letter, take_over = self._claim_next(conn, gone, take_over)
+                        if letter is None:
                             return
-                        letter = found[0]
                         # A letter queued before its address bounced hard is never sent.
                         stopped = suppression.suppressed_among(conn, [letter.to_email])
                     tried += 1
@@ -143,14 +129,41 @@ class Sender:
                 progress()
 
             self.transport.deliver(letters(), record)
-            # Taken from the feed but never handed to a connection: back to the queue.
-            for letter in by_id.values():
-                with conn.begin():
-                    outbox_rows.unclaim(conn, letter.id, error="", now=self.clock.now())
+            self._give_back(conn, by_id.values())
         spent = time.monotonic() - began
         if self._stopped and self._outage_logged and spent >= SLOW_TRY:
             self._probe_at = time.monotonic() + min(PROBE_PAUSE_MAX, spent / 2)
         return tried
+
+    def _give_back(self, conn: Connection, letters: Iterable[ClaimedLetter]) -> None:
+        """Letters taken from the feed but never handed to a connection: back to the queue."""
+        for letter in letters:
+            with conn.begin():
+                outbox_rows.unclaim(conn, letter.id, error="", now=self.clock.now())
+
+    def _senders_gone(self, conn: Connection) -> list[str]:
+        """The other senders holding letters that are known to have died."""
+        with conn.begin():
+            others = outbox_rows.claim_holders(conn, besides=self.claims.name)
+            gone = self.claims.gone(conn, others) if others else []
+        if gone:
+            log.info("taking over the letters in flight of %d sender(s) no longer "
+                     "running", len(gone))
+        return gone
+
+    def _claim_next(self, conn: Connection, gone: list[str],
+                    take_over: bool) -> tuple[ClaimedLetter | None, bool]:
+        """Claim one due letter, a dead sender's (or an old lease's) first while
+        `take_over`; return it (None: nothing due) and whether to keep taking over."""
+        now, name = self.clock.now(), self.claims.name
+        if take_over:
+            found = outbox_rows.take_over_letters(
+                conn, now=now, limit=1, lease=LEASE, holder=name, gone=gone)
+            if found:
+                return found[0], True
+        found = outbox_rows.claim_letters(conn, now=now, limit=1, lease=LEASE, holder=name,
+                                          take_over=False)
+        return (found[0] if found else None), False
 
     def _mail_from(self, letter: ClaimedLetter) -> str:
         sender = envelope_sender(letter.raw)

@@ -377,27 +377,38 @@ def _visit(part: Message, body: _Body, *, wanted: bool, depth: int,
     if depth > _MAX_DEPTH:
         body.defects.append(f"MIME parts nested deeper than {_MAX_DEPTH} were skipped")
         return
+    if part.is_multipart():
+        _visit_container(part, body, wanted=wanted, depth=depth, inside=inside)
+    else:
+        _visit_leaf(part, body, wanted=wanted, inside=inside)
+
+
+def _visit_container(part: Message, body: _Body, *, wanted: bool, depth: int,
+                     inside: bool) -> None:
+    """A part with parts: a multipart, or a message (attached, or a report) to keep."""
+    ctype = part.get_content_type()
+    if ctype == "message/rfc822":
+        _keep_embedded(part, body)
+    attached = ctype.startswith("message/") and part.get_content_disposition() == "attachment"
+    if ctype in _NOT_DESCENDED or attached:
+        data = _message_bytes(part)
+        body.attachments.append(_attachment(part, ctype, len(data), data=data, inside=inside))
+        if ctype in _NOT_DESCENDED:
+            return
+        # An attached message's own files are kept too, marked as its writer's;
+        # its text is not the sender's words and is left out of ours.
+        wanted, inside = False, True
+    children = [child for child in part.get_payload() if isinstance(child, Message)]
+    chosen = _preferred(children) if ctype == "multipart/alternative" else None
+    for child in children:
+        _visit(child, body, wanted=wanted and chosen in (None, child), depth=depth + 1,
+               inside=inside)
+
+
+def _visit_leaf(part: Message, body: _Body, *, wanted: bool, inside: bool) -> None:
+    """A part without parts: text of the body (when `wanted`), or a file."""
     ctype = part.get_content_type()
     disposition = part.get_content_disposition()
-    if part.is_multipart():
-        if ctype == "message/rfc822":
-            _keep_embedded(part, body)
-        attached = ctype.startswith("message/") and disposition == "attachment"
-        if ctype in _NOT_DESCENDED or attached:
-            data = _message_bytes(part)
-            body.attachments.append(_attachment(part, ctype, len(data), data=data,
-                                                inside=inside))
-            if ctype in _NOT_DESCENDED:
-                return
-            # An attached message's own files are kept too, marked as its writer's;
-            # its text is not the sender's words and is left out of ours.
-            wanted, inside = False, True
-        children = [child for child in part.get_payload() if isinstance(child, Message)]
-        chosen = _preferred(children) if ctype == "multipart/alternative" else None
-        for child in children:
-            _visit(child, body, wanted=wanted and chosen in (None, child), depth=depth + 1,
-                   inside=inside)
-        return
     if ctype.startswith("multipart/"):
         # No boundary was found, so the "multipart" is one block of text; show it.
         ctype = "text/plain"
