@@ -69,15 +69,7 @@ def run_cycle(app: App, *, include_existing: bool = False) -> CycleReport:
         log.error("database: %s", sending.error)
         report.failures.append(f"database: {sending.error}")
     try:
-        report.escalation = app.escalator.run()
-        if app.satisfaction is not None:
-            report.satisfaction_letters = app.satisfaction.run()
-        if app.digests is not None:
-            report.staff_digests = app.digests.run()
-        if app.privacy is not None:
-            report.customers_erased = app.privacy.run_retention()
-        if app.reports is not None:
-            report.reports = app.reports.run_scheduled()
+        _chores(app, report)
     except SQLAlchemyError as error:
         log.error("database: %s", error)
         report.failures.append(f"database: {error}")
@@ -141,3 +133,17 @@ def _poll(poller: MailboxPoller, report: CycleReport, include_existing: bool) ->
     if poller.left_alone and not include_existing:
         report.left_alone[poller.mailbox.name] = poller.left_alone
         poller.left_alone = 0
+
+
+def _chores(app: App, report: CycleReport) -> None:
+    """What is due besides the mail: escalation, satisfaction checks, staff digests,
+    retention and the owner's report (their letters go with the final drain)."""
+    report.escalation = app.escalator.run()
+    if app.satisfaction is not None:
+        report.satisfaction_letters = app.satisfaction.run()
+    if app.digests is not None:
+        report.staff_digests = app.digests.run()
+    if app.privacy is not None:
+        report.customers_erased = app.privacy.run_retention()
+    if app.reports is not None:
+        report.reports = app.reports.run_scheduled()

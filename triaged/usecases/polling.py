@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from triaged.adapters.ports import Cursor, MailSource
+from triaged.adapters.ports import Batch, Cursor, MailSource
 from triaged.config.records import MailboxConfig
 from triaged.core.reading import Reading
 from triaged.domain.records import RawMail
@@ -153,13 +153,7 @@ class MailboxPoller:
         while True:
             size = next_batch(max(size, len(batch.messages)),
                               sum(len(raw.data) for raw in batch.messages))
-            step = cursor
-            if batch.reset:
-                log.warning("%s: UIDVALIDITY changed from %d to %d; reading the folder again",
-                            self.mailbox.name, cursor.uidvalidity, batch.cursor.uidvalidity)
-                fresh = batch.cursor
-                step = Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
-                              left_alone_before=cursor.left_alone_before)
+            step = self._restart_on_reset(cursor, batch) if batch.reset else cursor
             done, read = list(batch.messages), reading()
             # UIDs expunged between SEARCH and FETCH still move the cursor on.
             after = replace(step, last_uid=max([step.last_uid, batch.cursor.last_uid,
@@ -180,6 +174,14 @@ class MailboxPoller:
             if after != written:
                 self._save(after)
             cursor, batch = after, following
+
+    def _restart_on_reset(self, cursor: Cursor, batch: Batch) -> Cursor:
+        """The cursor to write after a UIDVALIDITY change: the folder is read again."""
+        log.warning("%s: UIDVALIDITY changed from %d to %d; reading the folder again",
+                    self.mailbox.name, cursor.uidvalidity, batch.cursor.uidvalidity)
+        fresh = batch.cursor
+        return Cursor(fresh.uidvalidity, fresh.floor, fresh.floor,
+                      left_alone_before=cursor.left_alone_before)
 
     def _reconcile(self, cursor: Cursor) -> None:
         """Once per process: move on the server what was committed before a stop."""

@@ -130,10 +130,13 @@ class Sender:
 
             self.transport.deliver(letters(), record)
             self._give_back(conn, by_id.values())
-        spent = time.monotonic() - began
+        self._pace(time.monotonic() - began)
+        return tried
+
+    def _pace(self, spent: float) -> None:
+        """After an outage that took `spent` seconds to find, when to probe again."""
         if self._stopped and self._outage_logged and spent >= SLOW_TRY:
             self._probe_at = time.monotonic() + min(PROBE_PAUSE_MAX, spent / 2)
-        return tried
 
     def _give_back(self, conn: Connection, letters: Iterable[ClaimedLetter]) -> None:
         """Letters taken from the feed but never handed to a connection: back to the queue."""
