@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import tnefparse.tnef
 from striprtf import striprtf
 from tnefparse import TNEF
 
@@ -25,6 +26,26 @@ from triaged.domain.records import Attachment
 _rtf_to_text: Callable[..., str] = striprtf.rtf_to_text
 
 TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+
+_decode_mapi = tnefparse.tnef.decode_mapi
+
+
+def _bounded_decode_mapi(data: bytes, codepage: str = "cp1252",
+                         starting_offset: int | None = None) -> object:
+    """tnefparse's MAPI reader, with the property count it trusts cut to what the bytes
+    can hold (at least 4 bytes a property). tnefparse loops over the declared count,
+    logging each property it cannot find: a 20-byte attribute declaring 4 294 967 295
+    properties kept one reading busy for hours."""
+    offset = starting_offset or 0
+    if len(data) - offset >= 4:
+        declared = int.from_bytes(data[offset:offset + 4], "little")
+        most = (len(data) - offset - 4) // 4
+        if declared > most:
+            data = data[:offset] + most.to_bytes(4, "little") + data[offset + 4:]
+    return _decode_mapi(data, codepage, starting_offset)
+
+
+tnefparse.tnef.decode_mapi = _bounded_decode_mapi
 
 
 @dataclass(frozen=True)
