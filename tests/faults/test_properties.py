@@ -177,3 +177,18 @@ def test_mail_with_hundreds_of_from_fields_is_quarantined_with_the_reason() -> N
     reading = read(data, RULES)
 
     assert "From repeated 40 times" in reading.refused
+
+
+def test_a_reading_worker_may_not_take_the_machines_memory(reader: Reader) -> None:
+    # Found by fuzzing: one mutated message made reading allocate 24 GB and the kernel's
+    # OOM killer chose the process. A worker's address space is capped, so such a
+    # reading fails (MemoryError) and its message is quarantined.
+    reader.read(b"From: a@example.test\r\nSubject: hi\r\n\r\nMy cake was late.\r\n")
+    pids = [w._process.pid for w in reader._workers if w._process is not None]
+    assert pids
+    for pid in pids:
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        [line] = [x for x in limits.splitlines() if x.startswith("Max address space")]
+        soft = line.split()[3]
+        assert soft != "unlimited"
+        assert int(soft) < 8 << 30

@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import resource
 import signal
 import threading
 import time
@@ -227,6 +228,7 @@ def _work(conn: Connection, rules: ReadingRules, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
     # Warm up: the first message should not pay for imports and the model.
     read(b"From: a@example.test\r\nSubject: hello\r\n\r\nHello, my order was late.\r\n", rules)
+    _cap_memory()
     try:
         conn.send_bytes(b"ready")
         while True:
@@ -238,6 +240,22 @@ def _work(conn: Connection, rules: ReadingRules, parent: int) -> None:
             conn.send(reading)
     except (EOFError, OSError):
         return  # the parent closed its end: stopped, replaced or gone
+
+
+# Memory one message may take on top of the warmed-up worker. The time budget alone
+# does not bound it: a mutated message was seen to make reading allocate 24 GB
+# within seconds, and the kernel then kills whichever process it picks. Past the
+# cap the reading fails with MemoryError and the message is quarantined.
+READING_MEMORY = 1536 << 20
+
+
+def _cap_memory() -> None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + READING_MEMORY, size + READING_MEMORY))
+    except (OSError, ValueError):
+        return  # not Linux, or not allowed: the time budget still bounds the reading
 
 
 def _die_with(parent: int) -> None:
