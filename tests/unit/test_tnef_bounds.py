@@ -14,19 +14,29 @@ def _attribute(level: int, name: int, data: bytes) -> bytes:
     return struct.pack("<BII", level, name, len(data)) + data + checksum
 
 
-def _declaring(count: int) -> bytes:
-    """A TNEF stream whose message MAPI properties attribute holds only a count."""
+def _declaring(count: int, values: bytes = b"") -> bytes:
+    """A TNEF stream whose message MAPI properties attribute holds a count (and values)."""
     return (struct.pack("<IH", 0x223E9F78, 1)
-            + _attribute(1, 0x00069003, struct.pack("<I", count)))
+            + _attribute(1, 0x00069003, struct.pack("<I", count) + values))
+
+
+def _read_soon(data: bytes) -> Unpacked:
+    found: list[Unpacked] = []
+    reading = threading.Thread(target=lambda: found.append(unpack(data)), daemon=True)
+    reading.start()
+    # Unbounded, such a reading goes on for hours (or takes all memory); bounded, it
+    # is over in a millisecond.
+    reading.join(timeout=20)
+    assert not reading.is_alive(), "the reading is still looping over a declared count"
+    [unpacked] = found
+    return unpacked
 
 
 def test_a_huge_declared_property_count_is_read_at_once() -> None:
-    found: list[Unpacked] = []
-    reading = threading.Thread(target=lambda: found.append(unpack(_declaring(0xFFFFFFFF))),
-                               daemon=True)
-    reading.start()
-    # Unbounded, this reading goes on for hours; bounded, it is over in a millisecond.
-    reading.join(timeout=20)
-    assert not reading.is_alive(), "the reading is still looping over the declared count"
-    [unpacked] = found
-    assert unpacked.attachments == ()
+    assert _read_soon(_declaring(0xFFFFFFFF)).attachments == ()
+
+
+def test_a_huge_declared_count_of_values_is_read_at_once() -> None:
+    # One multi-valued short property (type 0x1002) declaring 4 294 967 295 values.
+    values = struct.pack("<HHI", 0x1002, 0x0001, 0xFFFFFFFF)
+    assert _read_soon(_declaring(1, values)).attachments == ()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import tnefparse.mapi
 import tnefparse.tnef
 from striprtf import striprtf
 from tnefparse import TNEF
@@ -45,7 +46,21 @@ def _bounded_decode_mapi(data: bytes, codepage: str = "cp1252",
     return _decode_mapi(data, codepage, starting_offset)
 
 
+_parse_property = tnefparse.mapi.parse_property
+
+
+def _bounded_parse_property(data: bytes, offset: int, *rest: object) -> object:
+    """tnefparse's reader of one MAPI value, refusing to read past the attribute's end.
+    A multi-valued property declares its own count, and tnefparse reads that many
+    values even when no bytes are left (an empty value each): 4 294 967 295 of them
+    took 24 GB. Past the end, the attribute's remaining values are dropped."""
+    if offset >= len(data):
+        raise ValueError("MAPI value past the end of its attribute")
+    return _parse_property(data, offset, *rest)
+
+
 tnefparse.tnef.decode_mapi = _bounded_decode_mapi
+tnefparse.mapi.parse_property = _bounded_parse_property
 
 
 @dataclass(frozen=True)
