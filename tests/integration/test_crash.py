@@ -12,21 +12,16 @@ import random
 import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
 from tests.mailstack import MailStack
 from tests.support.daemon import Setup, wait_first_contact
 from tests.support.fixture_types import NewAddress
+from tests.support.leases import cycle_past_the_lease
 from tests.support.mail import complaint_mail
-from triaged import app as wiring
-from triaged.config.loading import load
-from triaged.daemon.cycle import run_cycle
-from triaged.domain.clock import FixedClock
 from triaged.store.db import make_engine, transaction
 from triaged.store.models import MessageRow
-from triaged.usecases.sender import LEASE
 
 # Two complaints per customer: within the daily limit, so every one is answered.
 WAVES, PER_WAVE, CUSTOMERS = 6, 60, 180
@@ -89,15 +84,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_no_complaint(
             break
         time.sleep(0.2)
     assert daemon.stop() == 0
-    # A letter a killed daemon had claimed stays leased for sender.LEASE, then
-    # goes out again: one more cycle, the clock moved past the lease.
-    later = FixedClock(datetime.now(UTC) + LEASE + timedelta(minutes=1))
-    app = wiring.build(load(setup.config_path), clock=later)
-    try:
-        assert run_cycle(app).ok
-    finally:
-        app.close()
-        app.engine.dispose()
+    cycle_past_the_lease(setup.config_path)
 
     complaints = setup.complaints()
     subjects = Counter(c.subject for c in complaints)

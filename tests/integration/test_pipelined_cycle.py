@@ -13,17 +13,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 from tests.mailstack import MailStack
 from tests.support.daemon import Setup
 from tests.support.fixture_types import NewAddress
+from tests.support.leases import cycle_past_the_lease
 from tests.support.mail import complaint_mail
-from triaged import app as wiring
-from triaged.config.loading import load
-from triaged.daemon.cycle import run_cycle
-from triaged.domain.clock import FixedClock
-from triaged.usecases.sender import LEASE
 
 BACKLOG = 240
 
@@ -93,15 +88,7 @@ def test_run_once_killed_while_it_reads_and_sends_loses_nothing_and_resends_at_m
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         kills.append(round(pause, 3))
-    # A letter a killed run had claimed stays leased for sender.LEASE, then goes
-    # out again: one more cycle, the clock moved past the lease.
-    later = FixedClock(datetime.now(UTC) + LEASE + timedelta(minutes=1))
-    app = wiring.build(load(setup.config_path), clock=later)
-    try:
-        assert run_cycle(app).ok
-    finally:
-        app.close()
-        app.engine.dispose()
+    cycle_past_the_lease(setup.config_path)
 
     complaints = setup.complaints()
     assert len(complaints) == BACKLOG, f"kills at {kills}"
