@@ -42,6 +42,7 @@ from triaged.store.journal import Journal
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
 from triaged.store.rows import change_state
+from triaged.store.suppression import STOPS_MAIL
 
 _letter = metadata.tables["outbox_letter"]
 _complaint = metadata.tables["complaint"]
@@ -76,6 +77,9 @@ _COUNT_NOTICES = (
     )
 )
 _LOCK_ADDRESS = text("SELECT pg_advisory_xact_lock(:key)")
+# Both questions asked of every automatic letter, in one statement: is its address
+# suppressed, and how many automatic letters has its mailbox had lately.
+_GATE = select(STOPS_MAIL.label("suppressed"), _COUNT_AUTOMATIC_TO.scalar_subquery())
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 # Letters that failed together (an SMTP outage) should not all retry in the
@@ -159,12 +163,25 @@ def automatic_letters_since(conn: Connection, key: str, since: datetime) -> int:
     on PostgreSQL a concurrent transaction counting for the same mailbox waits
     until this one ends.
     """
+    _serialise_mailbox(conn, key)
+    return int(conn.execute(_COUNT_AUTOMATIC_TO, {"key": key, "since": since}).scalar_one())
+
+
+def automatic_gate(conn: Connection, key: str, email: str, since: datetime) -> tuple[bool, int]:
+    """Whether `email` is suppressed, and `automatic_letters_since(key, since)`, in one
+    statement (the count serialised per mailbox the same way)."""
+    _serialise_mailbox(conn, key)
+    suppressed, recent = conn.execute(
+        _GATE, {"email": email.lower(), "key": key, "since": since}).one()
+    return bool(suppressed), int(recent)
+
+
+def _serialise_mailbox(conn: Connection, key: str) -> None:
     if conn.dialect.name == "postgresql":
         # As SQLite's write lock does: two transactions writing to one mailbox take
         # turns, so the second counts the first's letter (the limit holds across
         # mailboxes read at the same time). Released when the caller's transaction ends.
         conn.execute(_LOCK_ADDRESS, {"key": advisory_key(f"triaged:to:{key}")})
-    return int(conn.execute(_COUNT_AUTOMATIC_TO, {"key": key, "since": since}).scalar_one())
 
 
 def automatic_letters_overall(conn: Connection, since: datetime, at_most: int) -> int:

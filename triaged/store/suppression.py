@@ -29,6 +29,9 @@ _letter = metadata.tables["outbox_letter"]
 _IS_SUPPRESSED = select(_suppressed.c.email).where(
     _suppressed.c.email.in_(bindparam("emails", expanding=True)), _suppressed.c.stops_mail
 )
+# Whether the address bound as "email" (lower-cased) must receive nothing more: one
+# clause, for the checks that ask it together with something else in one statement.
+STOPS_MAIL = exists().where(_suppressed.c.email == bindparam("email"), _suppressed.c.stops_mail)
 _INSERT = {
     name: dialect.insert(_suppressed).on_conflict_do_nothing(index_elements=[_suppressed.c.email])
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
@@ -61,10 +64,6 @@ def suppressed_among(conn: Connection, emails: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     return {row[0] for row in conn.execute(_IS_SUPPRESSED, {"emails": wanted})}
-
-
-def is_suppressed(conn: Connection, email: str) -> bool:
-    return bool(suppressed_among(conn, [email]))
 
 
 def suppress(

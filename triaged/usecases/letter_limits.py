@@ -9,6 +9,9 @@ is bounded whoever asks (and two robots answering each other cannot loop):
 - per staff address, at most `staff_notices_per_hour` notices about one
   sender's mail in an hour; the rest are held for one digest (`staff_digests`).
 
+Nothing automatic is written to an address that bounced hard (`suppression`),
+whatever the counts.
+
 Each check is one indexed count in the caller's transaction, so letters queued
 earlier in it count too. The per-mailbox count is serialised per mailbox on
 PostgreSQL (`outbox_rows.automatic_letters_since`); the overall and per-sender
@@ -26,6 +29,9 @@ from triaged.config.records import LimitsConfig
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.store import outbox_rows
 
+# Why nothing automatic goes to an address that bounced hard (until the operator
+# lifts its suppression).
+BOUNCED = "address bounced hard"
 # The window of `auto_letters_per_day`.
 DAY_WINDOW = timedelta(hours=24)
 # The window of `auto_letters_per_hour` and `staff_notices_per_hour`; a held
@@ -46,8 +52,11 @@ def automatic_refused(
     The reason is what the complaint's `letter_suppressed` event says.
     """
     per_day = limits.auto_letters_per_day
-    if outbox_rows.automatic_letters_since(conn, key_of(limits, to_email),
-                                           now - DAY_WINDOW) >= per_day:
+    suppressed, recent = outbox_rows.automatic_gate(conn, key_of(limits, to_email), to_email,
+                                                    now - DAY_WINDOW)
+    if suppressed:
+        return BOUNCED
+    if recent >= per_day:
         return f"rate limit {per_day}/24h"
     per_hour = limits.auto_letters_per_hour
     if per_hour and outbox_rows.automatic_letters_overall(conn, now - HOUR_WINDOW,

@@ -86,7 +86,7 @@ def promised_words(due: datetime, timezone: str, language: str) -> tuple[str, st
     base = language.split("-")[0].lower()
     if base not in _LOCAL_WORDS and _twelve_hour(language):
         # On the hour a person writes "5 PM", not CLDR's "5:00 PM".
-        time = format_time(shown.timetz(), "h a", locale=language.replace("-", "_"))
+        time = _hour_words(shown.hour, language)
     if base == "de":
         return day, f"{time} Uhr ({zone})"
     if base in ("ja", "zh"):
@@ -94,6 +94,12 @@ def promised_words(due: datetime, timezone: str, language: str) -> tuple[str, st
     return day, f"{time} ({zone})"
 
 
+@functools.lru_cache(maxsize=1024)
+def _hour_words(hour: int, language: str) -> str:
+    return format_time(time(hour), "h a", locale=language.replace("-", "_"))
+
+
+@functools.lru_cache(maxsize=256)
 def _twelve_hour(language: str) -> bool:
     try:
         pattern = Locale.parse(language, sep="-").time_formats["short"].pattern
@@ -102,8 +108,12 @@ def _twelve_hour(language: str) -> bool:
     return "a" in pattern.replace("'", "")
 
 
+@functools.lru_cache(maxsize=256)
 def zone_words(timezone: str, language: str) -> str:
-    """The business's time zone named in `language` (Babel's city or country name)."""
+    """The business's time zone named in `language` (Babel's city or country name).
+
+    Cached: every letter of a business names the same zone in one of a few languages.
+    """
     try:
         words = str(get_timezone_location(ZoneInfo(timezone), locale=language.replace("-", "_")))
     except (ValueError, LookupError, UnknownLocaleError):

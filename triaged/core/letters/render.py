@@ -51,7 +51,11 @@ class Renderer:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            # Templates are read once, when triaged starts or reloads (SIGHUP builds a
+            # new renderer): not a stat of each file for every letter written.
+            auto_reload=False,
         )
+        self._has: dict[tuple[str, str], bool] = {}
 
     @cached_property
     def languages(self) -> frozenset[str]:
@@ -63,7 +67,11 @@ class Renderer:
         return frozenset(found)
 
     def has(self, language: str, kind: str) -> bool:
-        return any((d / language / f"{kind}.txt.j2").is_file() for d in self._dirs)
+        known = self._has.get((language, kind))
+        if known is None:
+            known = any((d / language / f"{kind}.txt.j2").is_file() for d in self._dirs)
+            self._has[(language, kind)] = known
+        return known
 
     def pick_language(self, wanted: str, kind: str) -> str:
         """`wanted` when a template exists for it (or its base language), else the default.

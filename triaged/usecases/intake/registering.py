@@ -10,9 +10,8 @@ from triaged import logs
 from triaged.core import references
 from triaged.core.categories import Sorting
 from triaged.core.letters.customer import HoldingFacts, holding_letter
-from triaged.domain.events import Event
-from triaged.domain.records import Address, EventKind
-from triaged.store import rows, suppression
+from triaged.domain.records import Address
+from triaged.store import rows
 from triaged.usecases.intake.arrival import Arrival
 from triaged.usecases.intake.desk import Desk
 
@@ -60,13 +59,9 @@ def register(desk: Desk, msg: Arrival, *, forwarded_by: str,
 
 def queue_holding(desk: Desk, msg: Arrival, complaint: NewComplaint, *, in_reply_to: str,
                   references: tuple[str, ...]) -> None:
-    """Queue the holding reply, or record why not (the address bounced hard)."""
+    """Queue the holding reply; `Mailer.queue` records why not when the address bounced
+    hard or a limit on automatic letters holds it back."""
     customer, now = complaint.customer, msg.now
-    if suppression.is_suppressed(msg.conn, customer.email):
-        log.warning("no holding reply to %s: the address bounced hard", customer.email)
-        msg.journal.record(Event(complaint.id, EventKind.LETTER_SUPPRESSED, now, "system",
-                                 detail={"kind": "holding", "why": "address bounced hard"}))
-        return
     business = desk.config.business
     letter = holding_letter(
         HoldingFacts(
