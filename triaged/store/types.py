@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import DateTime
@@ -35,6 +36,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return utc.replace(tzinfo=None)
         return utc
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one step from an aware datetime to the stored text, the very text
+        SQLAlchemy's DATETIME writes ("2026-12-07 18:33:42.000000"): every insert binds
+        several timestamps, and the stock path formats each through a dict."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        check = self.process_bind_param
+
+        def process(value: Any) -> str | None:
+            utc = check(value, dialect)
+            return None if utc is None else utc.isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
