@@ -24,7 +24,8 @@ def test_sqlite_text_is_sqlalchemys_datetime_text(instant: datetime) -> None:
     dialect = sqlite.dialect()
     ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     stock = DateTime().dialect_impl(dialect).bind_processor(dialect)
-    assert ours is not None and stock is not None
+    assert ours is not None
+    assert stock is not None
     assert ours(instant) == stock(instant.astimezone(UTC).replace(tzinfo=None))
 
 

@@ -37,7 +37,7 @@ from triaged.domain.records import RawMail
 from triaged.store import attempts, cursor_rows
 from triaged.store.db import transaction, write_transaction
 from triaged.store.ownership import MailboxLock
-from triaged.usecases.intake import Intake, Tally
+from triaged.usecases.intake import Intake, Redo, Tally
 
 log = logging.getLogger("triaged.ingest")
 
@@ -216,17 +216,33 @@ class MailboxPoller:
 
         One transaction per fetched batch, one savepoint per message: the
         messages, their marks' removal and the cursor step commit together,
-        and only then are they moved on the server.
+        and only then are they moved on the server. The batch is first written
+        without the savepoints; only when a message fails is it all rolled back
+        and written again with them, so that the failing one alone is undone
+        (and quarantined).
         """
+        try:
+            written = self._write_batch(done, read, step, tally, guarded=False)
+        except Redo as redo:
+            log.warning("%s: a message failed while its batch was written (%s); the batch "
+                        "was rolled back and is written again message by message (what was "
+                        "logged for its messages before was not kept)", self.mailbox.name, redo)
+            written = self._write_batch(done, read, step, tally, guarded=True)
+        self.source.mark_processed(done)
+        return written
+
+    def _write_batch(self, done: list[RawMail], read: list[Reading], step: Cursor,
+                     tally: Tally, *, guarded: bool) -> Cursor:
+        counted = Tally()
         with write_transaction(self.intake.engine) as conn:
             for raw, reading in zip(done, read, strict=True):
                 step = replace(step, last_uid=max(step.last_uid, raw.uid))
                 self.intake.process_in(conn, raw, reading, answer=self._answer(raw, step),
-                                       tally=tally)
+                                       tally=counted, guarded=guarded)
             # Also the marks an earlier, stopped process left on messages read quickly now.
             attempts.forget(conn, done)
             self._write(conn, step)
-        self.source.mark_processed(done)
+        tally.merge(counted)
         return step
 
     def _mark(self, raw: RawMail) -> str:
