@@ -22,7 +22,7 @@ from tests.support.approval import (
     outlook_quote,
     reply_to,
 )
-from tests.support.mail import body_text, parsed
+from tests.support.mail import body_text, parsed, smtp_send
 from triaged.core.decision import EDIT_END, EDIT_START
 
 
@@ -191,3 +191,25 @@ def test_a_staff_members_short_sign_off_stays_out_of_the_customers_final_letter(
     final_text = body_text(parsed(shop.inbox(shop.customer, 2)[1]))
     assert RESOLUTION in final_text
     assert "Bob" not in final_text
+
+
+def test_the_customers_words_read_just_before_a_draft_are_in_the_requests_history(
+    shop: Shop,
+) -> None:
+    # The customer writes again and staff draft the answer before the next poll: both
+    # are read in one batch, and the request's history must show the customer's words.
+    complaint = shop.complain()
+    [holding] = shop.inbox(shop.customer, 1)
+    notice = shop.latest(shop.staff, "New complaint")
+    smtp_send(shop.stack, shop.customer, shop.t.support,
+              reply_to(holding, shop.customer, "Und die Kerzen fehlten auch."))
+    body = f"{RESOLUTION}\n\n-- \nBob, Acme Bakery\n\n{gmail_quote(notice)}"
+    smtp_send(shop.stack, shop.staff, shop.t.support, reply_to(notice, shop.staff, body))
+    shop.t.cycle()
+
+    assert shop.outcomes() == ["complaint", "follow_up", "approval_reply"]
+    assert shop.state(complaint.id) == "awaiting_approval"
+    request_text = body_text(parsed(shop.letter(shop.dana, complaint.reference)))
+    history = request_text[request_text.index("received from"):]
+    assert "the customer wrote again" in history
+    assert history.index("the customer wrote again") < history.index("version 1 drafted by")

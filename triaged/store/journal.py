@@ -5,6 +5,10 @@ A use case opens a `Journal` on its connection; its steps `record` the
 one statement (`flush`, or leaving the `with` block without an error), before
 the commit. Events of a block that failed are never written: the transaction
 they belonged to is rolled back too.
+
+A batch written in one transaction without savepoints (intake) hands its
+messages' journals one `Later`: their events wait there and go in one
+statement for the whole batch, and earlier when a step is about to read the log.
 """
 
 from __future__ import annotations
@@ -20,12 +24,33 @@ from triaged.store.rows import encode_detail
 _INSERT_EVENT = insert(metadata.tables["event"])
 
 
-class Journal:
-    """Events recorded on `conn`'s transaction, waiting to be written in one go."""
+class Later:
+    """Events of journals that ended without error, written together by `write`.
 
-    def __init__(self, conn: Connection) -> None:
+    Only for a transaction with no savepoint under these journals: a rolled-back
+    savepoint would undo rows while their events still waited here.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def write(self, conn: Connection) -> None:
+        if self.events:
+            conn.execute(_INSERT_EVENT, [_row(e) for e in self.events])
+            self.events.clear()
+
+
+class Journal:
+    """Events recorded on `conn`'s transaction, waiting to be written in one go.
+
+    With `later`, what the block recorded is handed to it when the block ends,
+    to be written with the batch's other events.
+    """
+
+    def __init__(self, conn: Connection, later: Later | None = None) -> None:
         self.conn = conn
         self._pending: list[Event] = []
+        self._later = later
 
     def record(self, *events: Event | None) -> None:
         """Add `events` in order; None (a step that changed nothing) is skipped."""
@@ -37,17 +62,28 @@ class Journal:
         Called once, before the commit; earlier only when a step reads the log
         it is writing.
         """
+        self.write_earlier()
         if self._pending:
             self.conn.execute(_INSERT_EVENT, [_row(e) for e in self._pending])
             self._pending.clear()
+
+    def write_earlier(self) -> None:
+        """Write the events still waiting in `later` (a step is about to read the log)."""
+        if self._later is not None:
+            self._later.write(self.conn)
 
     def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        if kind is None:
+        if kind is not None:
+            return
+        if self._later is None:
             self.flush()
+        else:
+            self._later.events.extend(self._pending)
+            self._pending.clear()
 
 
 def _row(event: Event) -> dict[str, object]:

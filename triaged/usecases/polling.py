@@ -36,6 +36,7 @@ from triaged.core.reading import Reading
 from triaged.domain.records import RawMail
 from triaged.store import attempts, cursor_rows
 from triaged.store.db import transaction, write_transaction
+from triaged.store.journal import Later
 from triaged.store.ownership import MailboxLock
 from triaged.usecases.intake import Intake, Redo, Tally
 
@@ -233,12 +234,14 @@ class MailboxPoller:
 
     def _write_batch(self, done: list[RawMail], read: list[Reading], step: Cursor,
                      tally: Tally, *, guarded: bool) -> Cursor:
-        counted = Tally()
+        counted, later = Tally(), Later()
         with write_transaction(self.intake.engine) as conn:
             for raw, reading in zip(done, read, strict=True):
                 step = replace(step, last_uid=max(step.last_uid, raw.uid))
                 self.intake.process_in(conn, raw, reading, answer=self._answer(raw, step),
-                                       tally=counted, guarded=guarded)
+                                       tally=counted, guarded=guarded, later=later)
+            # The batch's events in one statement (unguarded, they waited for it).
+            later.write(conn)
             # Also the marks an earlier, stopped process left on messages read quickly now.
             attempts.forget(conn, done)
             self._write(conn, step)

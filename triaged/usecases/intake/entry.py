@@ -33,7 +33,7 @@ from triaged.domain.clock import Clock
 from triaged.domain.records import Outcome, RawMail
 from triaged.replies.routing import ReplyRouter
 from triaged.store.db import savepoint, transaction
-from triaged.store.journal import Journal
+from triaged.store.journal import Journal, Later
 from triaged.usecases.approval import Approvals
 from triaged.usecases.intake import pipeline, quarantine
 from triaged.usecases.intake.arrival import Arrival
@@ -148,6 +148,7 @@ class Intake:
         answer: bool = True,
         tally: Tally | None = None,
         guarded: bool = True,
+        later: Later | None = None,
     ) -> Outcome:
         """Record `raw`, as `read` beforehand (`read()`), inside the caller's transaction,
         in a savepoint of its own.
@@ -162,13 +163,16 @@ class Intake:
         `guarded=False` writes without the savepoint (two statements fewer per
         message, a batch's worth of them saved) and raises `Redo` on a bug: the
         caller then rolls the whole transaction back and writes it again guarded.
+        Unguarded, the message's events may wait in the batch's `later`, written
+        by the caller before its commit.
         """
         conn = target.connection() if isinstance(target, Session) else target
         # Every line logged while this message is handled, here or in the modules
         # it calls (bounces, approvals), names its Message-ID and complaint.
         with logs.about():
             try:
-                with savepoint(conn) if guarded else nullcontext(), Journal(conn) as journal:
+                with (savepoint(conn) if guarded else nullcontext(),
+                      Journal(conn, None if guarded else later) as journal):
                     outcome, reference = pipeline.run(self.desk,
                                                       self._arrival(journal, raw, read, answer))
             except SQLAlchemyError:

@@ -45,16 +45,21 @@ def run(desk: Desk, msg: Arrival) -> tuple[Outcome, str]:
     # stays theirs (`PassedOn`): a forward names whoever its sender chooses.
     view = msg.read.view
     verdict = classify(view, desk.classify_context(conn))
+    # Every step below but a new complaint's may read an earlier complaint's log (an
+    # approval request shows its history): the batch's waiting events go in first.
     if verdict.rule != "own-mail":
         # Our own letter coming back carries its own token: it is not a reply.
         routed = desk.replies.recognise(conn, mail)
         if routed is not None:
+            msg.journal.write_earlier()
             return signed_reply.handle(desk, msg, verdict, routed)
     if verdict.outcome is not Outcome.COMPLAINT:
+        msg.journal.write_earlier()
         return not_complaint.record(desk, msg, verdict)
     speaker = Speaker.of((mail.sender.email, view.sender.email),
                          staff=mailbox_key(mail.sender.email) in desk.staff_mailboxes)
     thread = threads.find(conn, view, speaker)
     if thread.own is not None:
+        msg.journal.write_earlier()
         return follow_up.attach(desk, msg, thread.own, speaker)
     return new_complaint.open_one(desk, msg, verdict.rule, thread.other)
