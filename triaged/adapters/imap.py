@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,9 @@ FETCH_BATCH = 200
 _CHANGES = (b"EXISTS", b"RECENT", b"EXPUNGE", b"VANISHED")
 # A caught-up poll still SELECTs at least this often, in case a server stays quiet.
 RESELECT_SECONDS = 300.0
+# How long the UIDs one SEARCH found serve the batches after it. A backlog's
+# batches follow each other within seconds; past this, the folder is looked at anew.
+AHEAD_SECONDS = 60.0
 
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
 # A password or token command that fails is an outage too: retried, never a crash.
@@ -76,6 +79,10 @@ class ImapSource:
         # nothing new, and when (see _quiet_since_caught_up).
         self._caught_up: tuple[int, int] | None = None
         self._caught_up_since = 0.0
+        # UIDs the last SEARCH found beyond the batch it served (UIDVALIDITY, UIDs, when):
+        # a backlog's next batches are fetched from this list, with no SELECT and SEARCH
+        # of the whole backlog again for each; once it runs out, the folder is looked at.
+        self._ahead: tuple[int, list[int], float] | None = None
         # Whether this source has found its processed folder once: missing later, it
         # was deleted under us, which the operator should hear about.
         self._had_processed_folder = False
@@ -160,7 +167,7 @@ class ImapSource:
 
     def close(self) -> None:
         client, self._client = self._client, None
-        self._caught_up = None
+        self._caught_up = self._ahead = None
         if client is None:
             return
         # A connection that is already gone has nothing left to release.
@@ -217,9 +224,24 @@ class ImapSource:
 
     def fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         try:
-            return self._fetch_new(cursor, limit)
+            ahead = self._from_ahead(cursor, limit)
+            return ahead if ahead is not None else self._fetch_new(cursor, limit)
         except _NETWORK_ERRORS as error:
+            self._ahead = None
             raise self._outage(error) from error
+
+    def _from_ahead(self, cursor: Cursor, limit: int) -> Batch | None:
+        """The next batch from the UIDs the last SEARCH found, when they continue
+        `cursor` and are recent; None: look at the folder."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        uidvalidity, uids, since = ahead
+        if (uidvalidity != cursor.uidvalidity or not uids or uids[0] <= cursor.last_uid
+                or time.monotonic() - since > AHEAD_SECONDS):
+            return None
+        self._ahead = (uidvalidity, uids[limit:], since)
+        return self._fetch_uids(self._c(), uids[:limit], cursor.last_uid, cursor)
 
     def _fetch_new(self, cursor: Cursor, limit: int) -> Batch:
         client = self._c()
@@ -242,7 +264,18 @@ class ImapSource:
             return Batch(Cursor(uidvalidity, last, floor, cursor.quiet_until,
                                 cursor.left_alone_before), ())
         # "UID n:*" always matches the highest UID, even below n: filter it out.
-        uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:limit]
+        found = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        if len(found) > limit:
+            self._ahead = (uidvalidity, found[limit:], time.monotonic())
+        batch = self._fetch_uids(client, found[:limit], last,
+                                 Cursor(uidvalidity, last, floor,
+                                        cursor.quiet_until if not reset else 0,
+                                        cursor.left_alone_before))
+        return replace(batch, reset=reset)
+
+    def _fetch_uids(self, client: imapclient.IMAPClient, uids: list[int], last: int,
+                    cursor: Cursor) -> Batch:
+        """The messages at `uids` (found above `last`), and `cursor` moved past them."""
         mails: list[RawMail] = []
         for part in chunks(uids, FETCH_BATCH):
             response = client.fetch(list(part), ["BODY.PEEK[]"])
@@ -251,12 +284,9 @@ class ImapSource:
                 if data is None:
                     # Expunged between SEARCH and FETCH by another client: skip it.
                     continue
-                mails.append(
-                    RawMail(self.name, self._s.folder, uidvalidity, uid, str(uid), bytes(data))
-                )
-        high = uids[-1] if uids else last
-        return Batch(Cursor(uidvalidity, high, floor, cursor.quiet_until if not reset else 0,
-                            cursor.left_alone_before), mails, reset=reset)
+                mails.append(RawMail(self.name, self._s.folder, cursor.uidvalidity, uid,
+                                     str(uid), bytes(data)))
+        return Batch(replace(cursor, last_uid=uids[-1] if uids else last), mails)
 
     def _select_folder(self) -> imapclient.IMAPClient:
         client = self._c()
