@@ -155,7 +155,7 @@ def test_a_database_behind_the_schema_is_unhealthy_and_says_what_to_do(tmp_path:
     finally:
         engine.dispose()
     assert verdict.problems == ["database: schema is at nothing, this triaged needs "
-                                "0013_attachments (starting the daemon migrates it)"]
+                                "0014_claim_order (starting the daemon migrates it)"]
 
 
 def test_a_suppressed_or_failing_address_of_the_business_is_unhealthy_a_customer_is_not(

@@ -41,7 +41,7 @@ def test_a_fresh_database_is_migrated_to_head_and_migrating_again_changes_nothin
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert schema_revision(engine) is None
     migrate(engine)
-    assert schema_revision(engine) == head_revision() == "0013_attachments"
+    assert schema_revision(engine) == head_revision() == "0014_claim_order"
     tables = set(inspect(engine).get_table_names())
     migrate(engine)
     assert schema_revision(engine) == head_revision()

@@ -192,6 +192,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 _savepoints = itertools.count(1)
+# On PostgreSQL, the savepoint whose block ended normally and is not yet released,
+# with the transaction it belongs to (conn.info outlives the transaction).
+_UNRELEASED = "triaged_unreleased_savepoint"
 
 
 @contextmanager
@@ -201,12 +204,19 @@ def savepoint(conn: Connection) -> Iterator[None]:
     What the block wrote is kept when it ends normally and undone when it
     raises (the exception propagates). The same as `conn.begin_nested()` at
     a third of the cost, which intake pays once per message.
+
+    On PostgreSQL each statement is a round trip to the server, so a savepoint
+    that ended normally is released together with the next one's start (one
+    round trip for both), or by the transaction's end.
     """
     name = f"triaged_{next(_savepoints)}"
-    conn.exec_driver_sql(f"SAVEPOINT {name}")
+    deferred = conn.dialect.name == "postgresql"
+    conn.exec_driver_sql(f"{_release_pending(conn)}SAVEPOINT {name}")
     try:
         yield
     except BaseException:
+        # Undoing this savepoint undoes any left unreleased inside it.
+        conn.info.pop(_UNRELEASED, None)
         try:
             conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
             conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
@@ -216,7 +226,19 @@ def savepoint(conn: Connection) -> Iterator[None]:
             # caller's rollback of the whole transaction follows.
             pass
         raise
-    conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+    if deferred:
+        # Releasing this one releases any left unreleased inside it too.
+        conn.info[_UNRELEASED] = (conn.get_transaction(), name)
+    else:
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+
+
+def _release_pending(conn: Connection) -> str:
+    """The statement releasing the savepoint left unreleased in this transaction, or ""."""
+    transaction, name = conn.info.pop(_UNRELEASED, (None, ""))
+    if transaction is None or transaction is not conn.get_transaction():
+        return ""
+    return f"RELEASE SAVEPOINT {name}; "
 
 
 def _alembic_config() -> Config:

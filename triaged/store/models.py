@@ -137,7 +137,9 @@ class OutboxLetter(StoreModel, table=True):
 
     __tablename__ = "outbox_letter"
     __table_args__ = (
-        Index("ix_outbox_letter_state_next_attempt_at", "state", "next_attempt_at"),
+        # The sender's claim: the due letter first by (next_attempt_at, id), read
+        # in index order, so a claim stops at the first letter it can take.
+        Index("ix_outbox_letter_due", "state", "next_attempt_at", "id"),
         # The limits on automatic mail (`letter_limits`) are each one indexed count:
         # per real mailbox, per sender a staff notice is about, and overall.
         Index("ix_outbox_letter_to_key_created_at", "to_key", "created_at"),

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, select, union_all, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -95,9 +95,14 @@ _DUPLICATE_CANDIDATES = (
     .order_by(_message.c.id)
 )
 _SAME_HASH = _DUPLICATE_CANDIDATES.where(_message.c.sha256 == bindparam("sha256"))
-_SAME_HASH_OR_ID = _DUPLICATE_CANDIDATES.where(
-    or_(_message.c.sha256 == bindparam("sha256"), _message.c.message_id == bindparam("mid"))
-)
+# Each half reads one index. As `sha256 = … OR message_id = …`, PostgreSQL keeps
+# the plan it made for the table's first rows (a scan of the whole table) once the
+# statement is prepared, and every message then read all stored ones. A row found
+# by both halves comes twice, which changes no answer (the first match wins).
+_SAME_HASH_OR_ID = union_all(
+    _SAME_HASH.order_by(None),
+    _DUPLICATE_CANDIDATES.order_by(None).where(_message.c.message_id == bindparam("mid")),
+).order_by("id")
 _LOCK_MAIL = sql_text("SELECT pg_advisory_xact_lock(:key)")
 _OUR_LETTER = (
     select(_letter.c.id).where(_letter.c.message_id.in_(bindparam("forms", expanding=True)))
