@@ -19,6 +19,7 @@ accepted, so they do not sit out their own back-off after the server is back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -289,5 +290,12 @@ def envelope_sender(raw: bytes) -> str:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"from":
             unfolded = re.sub(rb"\r?\n[ \t]", b" ", value).decode("utf-8", "replace")
-            return parseaddr(unfolded)[1]
+            return _address_in(unfolded)
     return ""
+
+
+@functools.lru_cache(maxsize=64)
+def _address_in(value: str) -> str:
+    """The address of a From value: our letters carry a handful of them, and parsing
+    the same one again for each letter took about 4 % of the sender's time."""
+    return parseaddr(value)[1]
