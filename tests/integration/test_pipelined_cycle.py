@@ -1,8 +1,9 @@
-"""`run --once` over a backlog: letters leave while the backlog is still being read.
+"""`run --once` and the daemon over a backlog: letters leave while the backlog is
+still being read.
 
-A few hundred complaints wait in the mailbox; `triaged run --once` runs as a
-process of its own (so it can be killed for real) against the session's
-Dovecot and SMTP relay.
+A few hundred complaints wait in the mailbox; `triaged run --once` (or `run`)
+runs as a process of its own (so it can be killed for real) against the
+session's Dovecot and SMTP relay.
 """
 
 from __future__ import annotations
@@ -65,6 +66,28 @@ def test_the_first_holding_replies_leave_before_the_last_complaint_of_a_backlog_
 
 def sent(setup: Setup) -> int:
     return sum(1 for letter in setup.letters() if letter.state == "sent")
+
+
+def test_the_daemon_sends_the_first_replies_before_the_last_complaint_of_a_backlog_is_registered(
+    setup: Setup, new_address: NewAddress, mailstack: MailStack
+) -> None:
+    customers = backlog(setup, new_address, mailstack)
+
+    daemon = setup.start()
+    started = time.monotonic()
+    while sent(setup) < BACKLOG:
+        assert time.monotonic() - started < 120, f"{sent(setup)} of {BACKLOG} sent"
+        time.sleep(0.2)
+    assert daemon.stop() == 0
+
+    complaints, letters = setup.complaints(), setup.letters()
+    assert len(complaints) == BACKLOG
+    assert Counter(letter.to_email for letter in letters) == Counter(customers)
+    first_sent = min(letter.sent_at for letter in letters if letter.sent_at is not None)
+    last_registered = max(complaint.received_at for complaint in complaints)
+    assert first_sent < last_registered, "the first reply waited for the whole backlog"
+    for customer in customers[:3] + customers[-3:]:
+        assert len(mailstack.wait_for_messages(customer, count=1)) == 1
 
 
 def test_run_once_killed_while_it_reads_and_sends_loses_nothing_and_resends_at_most_one_letter(

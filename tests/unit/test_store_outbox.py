@@ -5,19 +5,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine
 from sqlmodel import col, select
 
 from tests import stored
+from triaged.adapters.smtp import MaildirTransport
+from triaged.domain.clock import FixedClock
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import LetterState
-from triaged.store import outbox_rows
+from triaged.store import outbox_rows, suppression
 from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.journal import Journal
 from triaged.store.models import Event, OutboxLetter
 from triaged.store.outbox_rows import ClaimedLetter
+from triaged.usecases.sender import SUPPRESSED, Sender
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -161,6 +165,24 @@ def test_a_sent_letter_is_never_claimed_again(engine: Engine) -> None:
     assert letter.attempts == 1
 
 
+def test_a_claim_tells_which_letters_go_to_an_address_that_bounced_hard(engine: Engine) -> None:
+    # Any case, and beyond ASCII (where the database's lower() does not fold).
+    stopped = ["Ana@Example.com", "Ünal@Exämple.com"]
+    going = ["bob@example.com", "Ömer@exämple.com"]
+    with write_transaction(engine) as conn:
+        for n, to in enumerate(stopped + going):
+            _enqueue(conn, n, to=to)
+        for to in stopped:
+            suppression.suppress(conn, to, reason="550 no such user", message_row_id=None,
+                                 now=NOW)
+        # An alert on one of the business's own addresses never stops its mail.
+        suppression.raise_alert(conn, "bob@example.com", reason="550 full",
+                                message_row_id=None, now=NOW)
+    claimed = _claim(engine, now=NOW, limit=10)
+    assert {c.to_email: c.suppressed for c in claimed} == (
+        dict.fromkeys(stopped, True) | dict.fromkeys(going, False))
+
+
 @pytest.mark.parametrize(
     ("attempts", "base_seconds"),
     [(1, 30), (2, 60), (3, 120), (4, 240), (7, 1920), (8, 3600), (30, 3600)],
@@ -234,3 +256,27 @@ def test_rate_limit_counts_recent_automatic_letters_to_the_mailbox_whatever_beca
                                                     day_ago)
     # The failed letter was written all the same: it counts.
     assert count == 3
+
+
+def test_the_sender_records_a_letter_to_an_address_that_bounced_hard_and_sends_the_rest(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with write_transaction(engine) as conn:
+        for n, to in enumerate(["ana@example.com", "Ünal@Exämple.com", "bob@example.com"]):
+            _enqueue(conn, n, to=to)
+        for to in ["ANA@example.com", "ünal@exämple.com"]:
+            suppression.suppress(conn, to, reason="550 no such user", message_row_id=None,
+                                 now=NOW)
+    transport = MaildirTransport(tmp_path)
+    sender = Sender(engine, FixedClock(NOW), transport, max_attempts=3)
+    try:
+        assert sender.drain() == 3
+    finally:
+        sender.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["bob@example.com"]
+    with transaction(engine) as session:
+        letters = {x.to_email: x for x in session.exec(select(OutboxLetter))}
+    assert letters["bob@example.com"].state == "sent"
+    for to in ["ana@example.com", "Ünal@Exämple.com"]:
+        assert letters[to].state == "failed"
+        assert letters[to].last_error == SUPPRESSED

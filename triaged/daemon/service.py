@@ -5,8 +5,10 @@ on a second connection that asks for a poll whenever it is (again) listening,
 which covers both new mail and whatever arrived while it was not listening.
 One escalation job reminds staff and escalates overdue complaints (a cheap
 indexed scan, so it runs often: second-scale ladders work in real time), and
-one send job delivers the outbox. Each job drains a use case that does one
-unit of work per call and says whether there was any; jobs run through
+one send job delivers the outbox, woken by every batch a poll commits (on a
+backlog the first holding replies leave while later batches are read). Each
+job drains a use case that does one unit of work per call and says whether
+there was any; jobs run through
 `Serial`: one thread at a time per job, and a wake-up that comes while the
 job runs makes it run once more instead of being lost.
 
@@ -232,21 +234,33 @@ class Generation:
             self.kick_send()
 
     def _poll_reconnecting(self, poller: MailboxPoller) -> Tally:
-        pulse = self.polls[poller.mailbox.name].pulse
-
-        def stop() -> bool:
-            pulse.progressed()  # asked after each message: a long backlog is progress
-            return self.retired.is_set()
-
         try:
-            return poller.poll(stop=stop)
+            return self._poll_sending(poller)
         except TransientError as error:
             if self.retired.is_set():
                 raise
             # A connection left idle between polls may have been dropped by the
             # server or a NAT box; one fresh attempt tells that from an outage.
             log.debug("%s: %s; reconnecting once", poller.mailbox.name, error)
-            return poller.poll(stop=stop)
+            return self._poll_sending(poller)
+
+    def _poll_sending(self, poller: MailboxPoller) -> Tally:
+        """One poll whose committed batches wake the send job as they go, so on a
+        backlog the first holding replies leave while later batches are read."""
+        pulse = self.polls[poller.mailbox.name].pulse
+        tally, polling, answered = Tally(), threading.get_ident(), 0
+
+        def stop() -> bool:
+            nonlocal answered
+            pulse.progressed()  # asked after each batch: a long backlog is progress
+            # The polling thread asks between batches, when what the tally counts is
+            # committed (reading threads ask mid-batch: not them).
+            if threading.get_ident() == polling and tally.total > answered:
+                answered = tally.total
+                self.kick_send()
+            return self.retired.is_set()
+
+        return poller.poll(tally, stop=stop)
 
     def _send_once(self) -> None:
         outage = self._outage("sending")

@@ -10,8 +10,9 @@ staff to see. The counts behind
 `letter_limits` are here too.
 
 Nothing here commits: the sender wraps each `record_sent` and `record_failed`
-in a transaction of its own, so a crash re-sends at most the one letter whose
-acceptance by SMTP was not yet written down.
+in a transaction of its own (with the claim of that connection's next letter),
+committed before the next letter's delivery starts, so a crash re-sends at most
+the one letter whose acceptance by SMTP was not yet written down.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     or_,
@@ -38,6 +40,7 @@ from sqlalchemy import (
 from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
+from triaged.store import suppression
 from triaged.store.journal import Journal
 from triaged.store.models import metadata
 from triaged.store.ownership import advisory_key
@@ -46,6 +49,7 @@ from triaged.store.suppression import STOPS_MAIL
 
 _letter = metadata.tables["outbox_letter"]
 _complaint = metadata.tables["complaint"]
+_suppressed = metadata.tables["suppressed_address"]
 
 # Every automatic letter counts against the limits, whatever became of it: a
 # letter that failed or bounced was still written (a forged bounce must not
@@ -106,6 +110,8 @@ class ClaimedLetter:
     automatic: bool
     attempts: int
     raw: bytes
+    # Its address bounced hard (`store.suppression`): it must not be sent.
+    suppressed: bool = False
 
 
 def letter_detail(
@@ -248,8 +254,14 @@ def digest_held(conn: Connection, letter_ids: list[int], *, digest: str) -> list
     return [(str(row.reference), str(row.subject)) for row in found]
 
 
+# Whether the letter's address is suppressed, read by the claim itself (one
+# statement fewer per letter). SQL's lower() folds ASCII only: a claim of a
+# non-ASCII address asks `suppression` as well.
+_SUPPRESSED = exists().where(_suppressed.c.email == func.lower(_letter.c.to_email),
+                             _suppressed.c.stops_mail).label("suppressed")
 _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
-                    _letter.c.message_id, _letter.c.automatic, _letter.c.attempts, _letter.c.raw)
+                    _letter.c.message_id, _letter.c.automatic, _letter.c.attempts, _letter.c.raw,
+                    _SUPPRESSED)
 
 
 def claim_letters(
@@ -324,9 +336,12 @@ def _claim(
     if kind == "take_over":
         params["gone"] = gone or []
     rows = conn.execute(statement, params).all()
+    stopped = suppression.suppressed_among(
+        conn, [r.to_email for r in rows if not r.to_email.isascii()])
     return [
         ClaimedLetter(int(r.id), r.complaint_id, r.kind, r.to_email, r.message_id,
-                      bool(r.automatic), int(r.attempts), bytes(r.raw))
+                      bool(r.automatic), int(r.attempts), bytes(r.raw),
+                      bool(r.suppressed) or r.to_email.lower() in stopped)
         for r in rows
     ]
 
