@@ -59,8 +59,8 @@ MARK_AFTER = 0.25
 # worker (the pipe holds them), and waiting for its answer is never delayed.
 QUEUED = 3
 QUEUED_BYTES = 64 * 1024
-# What the fork server imports before it forks the first worker.
-PRELOAD = ["triaged.usecases.reading_process", "triaged.core.langid_model", "py3langid.langid"]
+# What the fork server imports before it forks the first worker: reading, warmed up.
+PRELOAD = ["triaged.usecases.reading_preload"]
 
 
 def overrun_reason(budget: float) -> str:

@@ -25,7 +25,7 @@ _PR_SET_PDEATHSIG = 1
 # within seconds, and the kernel then kills whichever process it picks. Past the
 # cap the reading fails with MemoryError and the message is quarantined.
 READING_MEMORY = 1536 << 20
-_WARM_UP = b"From: a@example.test\r\nSubject: hello\r\n\r\nHello, my order was late.\r\n"
+WARM_UP = b"From: a@example.test\r\nSubject: hello\r\n\r\nHello, my order was late.\r\n"
 
 
 def work(conn: Connection, rules: ReadingRules, parent: int) -> None:
@@ -35,8 +35,9 @@ def work(conn: Connection, rules: ReadingRules, parent: int) -> None:
     gc.freeze()
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    # Warm up: the first message should not pay for the model and first-use caches.
-    read(_WARM_UP, rules)
+    # Warm up: the first message should not pay for the model and first-use caches
+    # (already paid by the fork server, unless the worker was spawned).
+    read(WARM_UP, rules)
     _cap_memory()
     try:
         conn.send_bytes(b"ready")
