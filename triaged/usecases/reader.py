@@ -9,17 +9,18 @@ reads every message, each message in one worker; past the budget that worker
 is killed and a fresh one started, and the message comes back refused with a reason a
 person understands, to be quarantined (`triaged quarantine replay` retries it).
 
-A worker is forked by a fork server: a fresh interpreter (forking this process,
-which runs scheduler and IDLE threads, could copy a held lock) that has imported
-what reading needs, started once, so the workers share those pages instead of
-each loading its own. A worker warms up (the language model) before the first
-message, so the budget measures reading, not start-up. It dies with its parent
+A worker is forked by a fork server: a fresh interpreter started once (forking
+this process, which runs scheduler and IDLE threads, could copy a held lock) that
+has imported what reading needs and warmed it up (`usecases.reading_preload`), so
+the workers share those pages instead of each loading its own, and the budget
+measures reading, not start-up. A worker dies with its parent
 (`usecases.reading_process`).
 
 A batch is handed to the workers at once: each worker's thread keeps a few small
 messages queued in its worker's pipe, so the worker goes from one message to the
-next without waiting for this process, and each message still has its own budget,
-counted from when its worker finished the one before.
+next without waiting for this process. Each message still has its own budget,
+counted from when its worker begins it: when the one before it was answered, or
+when it was sent to an idle worker.
 """
 
 from __future__ import annotations
