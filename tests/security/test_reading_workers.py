@@ -4,7 +4,11 @@ worker are read by the fresh one, and the readings come back in the batch's orde
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +95,48 @@ def test_a_message_read_alone_is_timed_and_refused_as_in_a_batch(reader: Reader)
     reading = reader.read(small(7))
     assert reading.mail is not None
     assert reading.mail.subject == "Order 7"
+
+
+# Reads a small message (the worker is then warm), says its reading process's pid, and
+# reads a message of many parts that takes many seconds, until killed.
+PARENT = """
+import sys
+from tests.faults.hostile import RULES
+from tests.security.poison_mail import slow_mail
+from triaged.usecases.reader import Reader
+reader = Reader(RULES, budget=300.0, workers=1)
+reader.read(b"From: a@example.test\\r\\nSubject: hi\\r\\n\\r\\nMy cake was late.\\r\\n")
+print(reader._workers[0]._process.pid, flush=True)
+reader.read(slow_mail("slow@example.test", "support@acme.example", notes=600_000))
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_reading_worker_dies_with_its_parent_even_in_the_middle_of_a_message() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).parents[2])
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        server = parent_of(worker)
+        assert parent_of(server) == parent.pid  # forked by the fork server of the parent
+        time.sleep(0.5)  # the worker is reading the slow message now
+    finally:
+        parent.kill()
+        parent.wait()
+    # Reading that message takes about 9 s on an idle machine: the worker must not.
+    deadline = time.monotonic() + 3
+    while alive(worker) or alive(server):
+        assert time.monotonic() < deadline, "the reading process outlived its parent"
+        time.sleep(0.05)
