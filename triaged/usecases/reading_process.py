@@ -67,26 +67,28 @@ def _die_with(parent: int) -> None:
     # client closes the server's pipe. The workers inherit that pipe; closed here,
     # the parent is its last client, so the server, then the worker, end with it.
     # (Elsewhere a worker ends at its next message, on the closed pipe.)
-    server = getattr(forkserver, "_forkserver", None)
-    inherited = getattr(server, "_forkserver_alive_fd", None)
+    client = getattr(forkserver, "_forkserver", None)
+    inherited = getattr(client, "_forkserver_alive_fd", None)
     if isinstance(inherited, int):
         with contextlib.suppress(OSError):
             os.close(inherited)
-        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+        client._forkserver_alive_fd = None  # type: ignore[union-attr]
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return
-    # Checked after the signal is set, so a parent gone in between is seen here.
-    if parent not in (os.getppid(), _parent_of(os.getppid())):
+    # Checked after the signal is set, so a parent gone in between is seen here
+    # (unless /proc cannot tell: then the worker ends at its next message).
+    server = os.getppid()
+    if server != parent and _parent_of(server) not in (parent, None):
         os._exit(0)
 
 
-def _parent_of(pid: int) -> int:
+def _parent_of(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             # "pid (name) state ppid ...": the name may hold spaces and parentheses.
             return int(stat.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
-        return -1
+        return None
