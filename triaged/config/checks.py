@@ -13,8 +13,6 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_NAMES = {name: number for names in (WEEKDAYS, _FULL_DAYS)
@@ -42,6 +40,10 @@ def time_zone(name: str) -> str:
 
 @cache
 def _countries() -> dict[str, list[str]]:
+    # Imported here: the reading processes load the config's records (for the
+    # reading rules) and would otherwise carry `holidays` (about 10 MB) unused.
+    import holidays
+
     return holidays.list_supported_countries()
 
 

@@ -9,44 +9,59 @@ reads every message, each message in one worker; past the budget that worker
 is killed and a fresh one started, and the message comes back refused with a reason a
 person understands, to be quarantined (`triaged quarantine replay` retries it).
 
-A worker is started with `spawn` (a fresh interpreter: forking a process that
-runs scheduler and IDLE threads could copy a held lock). It warms up (modules
-and the language model) before the first message, so the budget measures
-reading, not start-up. It dies with its parent.
+A worker is forked by a fork server: a fresh interpreter started once (forking
+this process, which runs scheduler and IDLE threads, could copy a held lock) that
+has imported what reading needs and warmed it up (`usecases.reading_preload`), so
+the workers share those pages instead of each loading its own, and the budget
+measures reading, not start-up. A worker dies with its parent
+(`usecases.reading_process`).
+
+A batch is handed to the workers at once: each worker's thread keeps a few small
+messages queued in its worker's pipe, so the worker goes from one message to the
+next without waiting for this process. Each message still has its own budget,
+counted from when its worker begins it: when the one before it was answered, or
+when it was sent to an idle worker.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
 import queue
-import resource
-import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
-from triaged.core.reading import Reading, ReadingRules, read
+from triaged.core.reading import Reading, ReadingRules
+from triaged.usecases.reading_process import work
 
 log = logging.getLogger("triaged.reader")
 
-# A fresh worker imports triaged and maps the language model; on a loaded
-# machine that can take several seconds, which is not the message's fault.
+# A fresh worker maps the language model (and, for the first, the fork server
+# imports triaged); on a loaded machine that can take several seconds, which is
+# not the message's fault.
 START_SECONDS = 120.0
 # While a worker starts, the caller is told it is alive this often (the watchdog).
 ALIVE_EVERY_SECONDS = 0.5
-_PR_SET_PDEATHSIG = 1
 # Reading processes: parsing is most of intake's CPU, and the machine kind has two cores.
 WORKERS = 2
 # A message read within this long is never marked in flight: a process stopped in
 # those milliseconds was not stopped by it, and a mark per message would cost a
 # commit per message. A slower one is marked (`meanwhile`) while it is read on.
 MARK_AFTER = 0.25
+# Messages queued in a worker's pipe behind the one it reads: at most this many, and
+# of at most this many bytes together, so that sending them never waits on the
+# worker (the pipe holds them), and waiting for its answer is never delayed.
+QUEUED = 3
+QUEUED_BYTES = 64 * 1024
+# What the fork server imports before it forks the first worker: reading, warmed up.
+PRELOAD = ["triaged.usecases.reading_preload"]
 
 
 def overrun_reason(budget: float) -> str:
@@ -94,33 +109,47 @@ class Reader:
         crashed its worker (which is then replaced at once, to warm up meanwhile).
 
         `alive` is called while a worker is starting: waiting for one is not
-        being stuck. `meanwhile` runs once the worker has the bytes and has not
-        answered within `MARK_AFTER` seconds, while it reads on (its time counts
-        against the budget); when it returns a reason, the reading is stopped
-        and refused with that reason.
+        being stuck. `meanwhile` runs once the worker has started on the bytes
+        and has not answered within `MARK_AFTER` seconds, while it reads on (its
+        time counts against the budget); when it returns a reason, the reading
+        is stopped and refused with that reason.
         """
-        worker = self._free.get()
-        try:
-            with worker.lock:
-                reading = worker.read(data, alive, meanwhile)
-                worker.start()
-                return reading
-        finally:
-            self._free.put(worker)
+        batch = _Batch([data], alive, lambda _: meanwhile)
+        self._dispatch(batch)
+        return batch.readings()[0]
 
     def read_all(self, datas: Sequence[bytes], alive: Callable[[], object],
                  meanwhile: Callable[[int], Callable[[], str]]) -> Callable[[], list[Reading]]:
         """Have every worker read `datas` at once, from now on; the returned call
         waits for the readings, in order. `meanwhile(i)` is the `meanwhile` of
         `read` for the i-th message."""
+        batch = _Batch(datas, alive, meanwhile)
         if self.size == 1 or len(datas) < 2:
-            done = [self.read(data, alive, meanwhile(i)) for i, data in enumerate(datas)]
-            return lambda: done
+            self._dispatch(batch)
+            return batch.readings
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="triaged-reading")
-        futures = [self._threads.submit(self.read, data, alive, meanwhile(i))
-                   for i, data in enumerate(datas)]
-        return lambda: [future.result() for future in futures]
+        futures = [self._threads.submit(self._dispatch, batch) for _ in range(self.size)]
+
+        def readings() -> list[Reading]:
+            for future in futures:
+                future.result()
+            return batch.readings()
+
+        return readings
+
+    def _dispatch(self, batch: _Batch) -> None:
+        """Have the first free worker read what is left of `batch`."""
+        worker = self._free.get()
+        try:
+            with worker.lock:
+                worker.read_batch(batch)
+                worker.start()
+        except BaseException:
+            batch.abandon()  # the other workers take no more of it: it has failed
+            raise
+        finally:
+            self._free.put(worker)
 
     def close(self) -> None:
         if self._threads is not None:
@@ -131,58 +160,156 @@ class Reader:
                 worker.stop()
 
 
+class _Batch:
+    """Messages shared out among the workers' threads, and their readings as they come."""
+
+    def __init__(self, datas: Sequence[bytes], alive: Callable[[], object],
+                 meanwhile: Callable[[int], Callable[[], str]]) -> None:
+        self.datas = datas
+        self.alive = alive
+        self.meanwhile = meanwhile
+        self._read: list[Reading | None] = [None] * len(datas)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        """The next message nobody has taken, or None."""
+        with self._lock:
+            if self._next >= len(self.datas):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._next = len(self.datas)
+
+    def put(self, i: int, reading: Reading) -> None:
+        self._read[i] = reading
+
+    def readings(self) -> list[Reading]:
+        done = [reading for reading in self._read if reading is not None]
+        assert len(done) == len(self._read), "a message of the batch was not read"
+        return done
+
+
+def _context() -> ForkServerContext | SpawnContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Only heeded before the server starts: it is started once per process.
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
 class _Worker:
     """One reading process, started on first need and replaced after an overrun or crash."""
 
     def __init__(self, pool: Reader, number: int) -> None:
         self.pool = pool
         self.name = f"triaged-reader-{number}"
-        self._context = multiprocessing.get_context("spawn")
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._ready = False
-        # Held by whichever thread uses the worker: one message at a time.
+        # Held by whichever thread uses the worker.
         self.lock = threading.Lock()
 
     def start(self) -> None:
         if self._process is not None:
             return
-        ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_work,
-                                        args=(theirs, self.pool.rules, os.getpid()),
-                                        name=self.name, daemon=True)
+        context = _context()
+        ours, theirs = context.Pipe()
+        process = context.Process(target=work, args=(theirs, self.pool.rules, os.getpid()),
+                                  name=self.name, daemon=True)
         process.start()
         theirs.close()
         self._process, self._conn, self._ready = process, ours, False
 
-    def read(self, data: bytes, alive: Callable[[], object],
-             meanwhile: Callable[[], str]) -> Reading:
-        budget = self.pool.budget
-        conn = self._connection(alive)
+    def read_batch(self, batch: _Batch) -> None:
+        """Read messages of `batch` until none is left, a few queued ahead in the pipe.
+
+        The first message queued is the one the worker reads; its time runs from
+        when it was sent to an idle worker, or when the one before it was answered.
+        """
+        taken: deque[int] = deque()  # not yet sent, or sent to a worker since replaced
+        sent: deque[int] = deque()  # in the worker's pipe, in order
+        began = 0.0
         try:
-            conn.send_bytes(data)
-            started = time.monotonic()
-            if conn.poll(min(MARK_AFTER, budget)):
+            while True:
+                if not taken and (i := batch.take()) is not None:
+                    taken.append(i)
+                if taken and self._room(batch, sent, taken[0]):
+                    if not sent:
+                        self._connection(batch.alive)
+                    if self._send(batch.datas[taken[0]]):
+                        sent.append(taken.popleft())
+                        began = began if len(sent) > 1 else time.monotonic()
+                        continue
+                if not sent:
+                    if taken:  # the idle worker was found dead: that message is refused
+                        batch.put(taken.popleft(), self._crashed())
+                        continue
+                    return
+                batch.put(sent[0], self._answer(began, batch.meanwhile(sent[0])))
+                sent.popleft()
+                began = time.monotonic()
+                if self._conn is None:  # replaced: the next one reads what it had queued
+                    taken.extendleft(reversed(sent))
+                    sent.clear()
+        except BaseException:
+            if sent:
+                # Answers are owed for those bytes; left in the pipe they would be
+                # taken as the answers to the next messages sent.
+                self.stop()
+            raise
+
+    def _room(self, batch: _Batch, sent: deque[int], i: int) -> bool:
+        """Whether message `i` can be sent now without waiting on the worker."""
+        if not sent:
+            return True
+        if len(sent) > QUEUED:
+            return False
+        queued = sum(len(batch.datas[j]) for j in list(sent)[1:])
+        return queued + len(batch.datas[i]) <= QUEUED_BYTES
+
+    def _send(self, data: bytes) -> bool:
+        """Send `data`; False when the worker is gone (the message it reads, if any,
+        gets the reason)."""
+        assert self._conn is not None
+        try:
+            self._conn.send_bytes(data)
+        except OSError:
+            return False
+        return True
+
+    def _crashed(self) -> Reading:
+        exitcode = self.stop()
+        log.error("the reading process stopped while reading a message (%s)",
+                  crash_reason(exitcode))
+        return Reading(refused=crash_reason(exitcode))
+
+    def _answer(self, began: float, meanwhile: Callable[[], str]) -> Reading:
+        """The answer to the message the worker began at `began`; on an overrun or a
+        crash the worker is stopped and the message refused."""
+        budget, conn = self.pool.budget, self._conn
+        assert conn is not None
+        try:
+            if conn.poll(max(0.0, min(MARK_AFTER, budget) - (time.monotonic() - began))):
                 reading: Reading = conn.recv()
                 return reading
             try:
                 refused = meanwhile()
             except BaseException:
-                # The worker's answer to these bytes is owed; left in the pipe it would
-                # be taken as the answer to the next message read (another sender's).
                 self.stop()
                 raise
             if refused:
                 self.stop()
                 return Reading(refused=refused)
-            if conn.poll(max(0.0, budget - (time.monotonic() - started))):
+            if conn.poll(max(0.0, budget - (time.monotonic() - began))):
                 reading = conn.recv()
                 return reading
         except (EOFError, OSError):
-            exitcode = self.stop()
-            log.error("the reading process stopped while reading a message (%s)",
-                      crash_reason(exitcode))
-            return Reading(refused=crash_reason(exitcode))
+            return self._crashed()
         self.stop()
         log.warning("a message took longer than %g s to read: reading process replaced",
                     budget)
@@ -220,51 +347,3 @@ class _Worker:
             process.kill()
         process.join(5.0)
         return process.exitcode
-
-
-def _work(conn: Connection, rules: ReadingRules, parent: int) -> None:
-    """The worker's loop: bytes in, `Reading` out, until the parent goes away."""
-    _die_with(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    # Warm up: the first message should not pay for imports and the model.
-    read(b"From: a@example.test\r\nSubject: hello\r\n\r\nHello, my order was late.\r\n", rules)
-    _cap_memory()
-    try:
-        conn.send_bytes(b"ready")
-        while True:
-            data = conn.recv_bytes()
-            try:
-                reading = read(data, rules)
-            except Exception as error:  # noqa: BLE001 - a bug on one message: it is quarantined
-                reading = Reading(refused=f"internal error: {type(error).__name__}: {error}")
-            conn.send(reading)
-    except (EOFError, OSError):
-        return  # the parent closed its end: stopped, replaced or gone
-
-
-# Memory one message may take on top of the warmed-up worker. The time budget alone
-# does not bound it: a mutated message was seen to make reading allocate 24 GB
-# within seconds, and the kernel then kills whichever process it picks. Past the
-# cap the reading fails with MemoryError and the message is quarantined.
-READING_MEMORY = 1536 << 20
-
-
-def _cap_memory() -> None:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        resource.setrlimit(resource.RLIMIT_AS, (size + READING_MEMORY, size + READING_MEMORY))
-    except (OSError, ValueError):
-        return  # not Linux, or not allowed: the time budget still bounds the reading
-
-
-def _die_with(parent: int) -> None:
-    # A worker left behind by a killed parent would read on, alone; Linux ends it
-    # with its parent. (Elsewhere it ends at its next message, on the closed pipe.)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:
-        os._exit(0)
