@@ -3,7 +3,8 @@
 The same generated mail, the same private Dovecot and SMTP sink, alternating runs;
 reports complaints registered and answered (holding reply accepted by SMTP) per
 second for each database and the ratio of the two, measured in the same run. The
-PostgreSQL is the private one the tests use (tests/pgserver.py: loopback, fsync off).
+PostgreSQL is the private one the tests use (tests/pgserver.py, on loopback), set up as
+an operator's: fsync and full-page writes on, commits not waiting for the disk.
 
     .venv/bin/python -m bench.postgresql_intake --count 1000 --repeat 3
 """
@@ -27,7 +28,7 @@ def main() -> None:
     mails = generate(args.count, "support@example.test")
     sqlite, postgresql = [], []
     with MailStack(fast=True, relay=False) as stack, SmtpSink() as smtp, \
-            PostgresServer() as server:
+            PostgresServer(durable=True) as server:
         for n in range(args.count):
             stack.add_user(f"customer{n}@example.test")
         for run_no in range(args.repeat):

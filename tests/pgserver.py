@@ -64,8 +64,11 @@ class PostgresServer(Running):
 
     host = "127.0.0.1"
 
-    def __init__(self, *, start_timeout: float = 30.0) -> None:
+    def __init__(self, *, start_timeout: float = 30.0, durable: bool = False) -> None:
+        """`durable`: written to disk as an operator's server is (fsync and full-page
+        writes on), for benchmarks; tests leave the shared disk alone."""
         self.start_timeout = start_timeout
+        self.durable = durable
         self.dir = Path()
         self.port = 0
         self._bin: Path | None = None
@@ -124,8 +127,11 @@ class PostgresServer(Running):
                 f"-c timezone={SERVER_TIMEZONE}",
                 # Enough for several triaged processes and their pools.
                 "-c max_connections=200",
+                # A commit does not wait for the disk: the durability of SQLite's WAL
+                # with synchronous=NORMAL, triaged's default (README: PostgreSQL).
+                "-c synchronous_commit=off",
                 # Durability is not under test; the machine's disk is shared.
-                "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
+                *([] if self.durable else ["-c fsync=off", "-c full_page_writes=off"]),
             ])
             try:
                 self._run("pg_ctl", "start", "-w", "-t", str(int(self.start_timeout)),
