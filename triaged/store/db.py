@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from triaged.domain.errors import SchemaMismatch
+from triaged.store.ownership import forget_locks_held
 
 log = logging.getLogger("triaged.store")
 
@@ -215,8 +216,10 @@ def savepoint(conn: Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        # Undoing this savepoint undoes any left unreleased inside it.
+        # Undoing this savepoint undoes any left unreleased inside it, and the
+        # transaction-level locks taken inside it.
         conn.info.pop(_UNRELEASED, None)
+        forget_locks_held(conn)
         try:
             conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
             conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")

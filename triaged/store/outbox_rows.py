@@ -33,7 +33,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 
@@ -43,7 +42,7 @@ from triaged.domain.records import ComplaintState, EventKind, LetterKind, Letter
 from triaged.store import suppression
 from triaged.store.journal import Journal
 from triaged.store.models import metadata
-from triaged.store.ownership import advisory_key
+from triaged.store.ownership import lock_until_commit
 from triaged.store.rows import change_state
 from triaged.store.suppression import STOPS_MAIL
 
@@ -80,7 +79,6 @@ _COUNT_NOTICES = (
         _letter.c.kind.in_(NOTICE_KINDS),
     )
 )
-_LOCK_ADDRESS = text("SELECT pg_advisory_xact_lock(:key)")
 # Both questions asked of every automatic letter, in one statement: is its address
 # suppressed, and how many automatic letters has its mailbox had lately.
 _GATE = select(STOPS_MAIL.label("suppressed"), _COUNT_AUTOMATIC_TO.scalar_subquery())
@@ -182,12 +180,16 @@ def automatic_gate(conn: Connection, key: str, email: str, since: datetime) -> t
     return bool(suppressed), int(recent)
 
 
+def mailbox_lock(key: str) -> str:
+    """The lock the count of automatic letters to the mailbox `key` holds."""
+    return f"triaged:to:{key}"
+
+
 def _serialise_mailbox(conn: Connection, key: str) -> None:
-    if conn.dialect.name == "postgresql":
-        # As SQLite's write lock does: two transactions writing to one mailbox take
-        # turns, so the second counts the first's letter (the limit holds across
-        # mailboxes read at the same time). Released when the caller's transaction ends.
-        conn.execute(_LOCK_ADDRESS, {"key": advisory_key(f"triaged:to:{key}")})
+    # As SQLite's write lock does: two transactions writing to one mailbox take
+    # turns, so the second counts the first's letter (the limit holds across
+    # mailboxes read at the same time). Released when the caller's transaction ends.
+    lock_until_commit(conn, mailbox_lock(key))
 
 
 def automatic_letters_overall(conn: Connection, since: datetime, at_most: int) -> int:

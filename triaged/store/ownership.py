@@ -30,12 +30,46 @@ log = logging.getLogger("triaged.ownership")
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
 _LOCK = text("SELECT pg_advisory_lock(:key)")
 _STILL_THERE = text("SELECT 1")
+_LOCK_IN_TRANSACTION = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK_ALL_IN_TRANSACTION = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k")
+# The transaction-level locks the connection's current transaction holds.
+_HELD = "triaged_xact_locks"
 
 
 def advisory_key(name: str) -> int:
     """A stable 64-bit advisory lock key for `name` (PostgreSQL takes a signed bigint)."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def lock_until_commit(conn: Connection, *names: str) -> None:
+    """Hold the advisory locks named `names` until the caller's transaction ends
+    (PostgreSQL; SQLite's writers take turns anyway).
+
+    Locks this transaction already holds are not asked for again, and the rest
+    are taken in one statement, in key order: a batch takes its messages' locks
+    at its start in one round trip, not two per message.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    transaction = conn.get_transaction()
+    owner, held = conn.info.get(_HELD, (None, set()))
+    if owner is not transaction:  # the locks of an earlier transaction are gone
+        held = set()
+        conn.info[_HELD] = (transaction, held)
+    keys = sorted({advisory_key(name) for name in names} - held)
+    if len(keys) == 1:
+        conn.execute(_LOCK_IN_TRANSACTION, {"key": keys[0]})
+    elif keys:
+        conn.execute(_LOCK_ALL_IN_TRANSACTION, {"keys": keys})
+    held.update(keys)
+
+
+def forget_locks_held(conn: Connection) -> None:
+    """A savepoint was rolled back: the locks taken inside it went with it, and which
+    those were is not kept, so every lock is asked for again (asking is harmless)."""
+    conn.info.pop(_HELD, None)
 
 
 class LockSession:

@@ -17,7 +17,6 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, union_all, update
-from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.domain.clock import as_utc
@@ -26,7 +25,7 @@ from triaged.domain.lifecycle import check_move
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, KnownId, Outcome
 from triaged.store.models import metadata
-from triaged.store.ownership import advisory_key
+from triaged.store.ownership import lock_until_commit
 
 # The decoded body is stored for display and duplicate detection, not as the
 # record of the message (the raw bytes are): cap it so one huge mail cannot
@@ -103,7 +102,6 @@ _SAME_HASH_OR_ID = union_all(
     _SAME_HASH.order_by(None),
     _DUPLICATE_CANDIDATES.order_by(None).where(_message.c.message_id == bindparam("mid")),
 ).order_by("id")
-_LOCK_MAIL = sql_text("SELECT pg_advisory_xact_lock(:key)")
 _OUR_LETTER = (
     select(_letter.c.id).where(_letter.c.message_id.in_(bindparam("forms", expanding=True)))
     .limit(1)
@@ -184,6 +182,11 @@ def insert_message(conn: Connection, row: IncomingRow) -> int:
     return int(result.scalar_one())
 
 
+def mail_lock(message_id: str, sha256: str) -> str:
+    """The lock `duplicate_of` holds on a message's copies until the transaction ends."""
+    return f"triaged:mail:{message_id or sha256}"
+
+
 def duplicate_of(
     conn: Connection,
     *,
@@ -202,12 +205,10 @@ def duplicate_of(
     the same transaction count, so duplicates inside one fetched batch are
     caught too.
     """
-    if conn.dialect.name == "postgresql":
-        # SQLite's writers take turns; PostgreSQL's do not. Two mailboxes reading
-        # copies of one mail at once (a customer wrote to both) would each find no
-        # original: the second waits here until the first's transaction ends.
-        key = advisory_key(f"triaged:mail:{message_id or sha256}")
-        conn.execute(_LOCK_MAIL, {"key": key})
+    # SQLite's writers take turns; PostgreSQL's do not. Two mailboxes reading
+    # copies of one mail at once (a customer wrote to both) would each find no
+    # original: the second waits here until the first's transaction ends.
+    lock_until_commit(conn, mail_lock(message_id, sha256))
     if message_id:
         candidates = conn.execute(_SAME_HASH_OR_ID, {"sha256": sha256, "mid": message_id}).all()
     else:

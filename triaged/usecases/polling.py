@@ -236,6 +236,7 @@ class MailboxPoller:
                      tally: Tally, *, guarded: bool) -> Cursor:
         counted, later = Tally(), Later()
         with write_transaction(self.intake.engine) as conn:
+            self.intake.lock_batch(conn, done, read)
             for raw, reading in zip(done, read, strict=True):
                 step = replace(step, last_uid=max(step.last_uid, raw.uid))
                 self.intake.process_in(conn, raw, reading, answer=self._answer(raw, step),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -32,8 +32,11 @@ from triaged.core.reading import Reading, ReadingRules
 from triaged.domain.clock import Clock
 from triaged.domain.records import Outcome, RawMail
 from triaged.replies.routing import ReplyRouter
+from triaged.store import outbox_rows, rows
 from triaged.store.db import savepoint, transaction
 from triaged.store.journal import Journal, Later
+from triaged.store.ownership import lock_until_commit
+from triaged.usecases import letter_limits
 from triaged.usecases.approval import Approvals
 from triaged.usecases.intake import pipeline, quarantine
 from triaged.usecases.intake.arrival import Arrival
@@ -188,6 +191,21 @@ class Intake:
             if reference:
                 tally.references.append(reference)
         return outcome
+
+    def lock_batch(self, conn: Connection, raws: Sequence[RawMail],
+                   readings: Sequence[Reading]) -> None:
+        """Take the locks a batch's messages will ask for, all in one statement: each
+        message's copies (duplicates) and its sender's mailbox (the limits on
+        automatic letters). PostgreSQL only; they are held until the commit."""
+        names = []
+        for raw, read in zip(raws, readings, strict=True):
+            if read.mail is None:
+                continue
+            names.append(rows.mail_lock(read.mail.message_id,
+                                        hashlib.sha256(raw.data).hexdigest()))
+            names.append(outbox_rows.mailbox_lock(
+                letter_limits.key_of(self.config.limits, read.view.sender.email)))
+        lock_until_commit(conn, *names)
 
     def _after_bug(self, conn: Connection, raw: RawMail, read: Reading,
                    error: Exception) -> tuple[Outcome, str]:
