@@ -43,6 +43,12 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def takes_locks(conn: Connection) -> bool:
+    """Whether `lock_until_commit` takes any on `conn` (PostgreSQL's writers do not
+    take turns, SQLite's do): a caller may then skip naming them."""
+    return conn.dialect.name == "postgresql"
+
+
 def lock_until_commit(conn: Connection, *names: str) -> None:
     """Hold the advisory locks named `names` until the caller's transaction ends
     (PostgreSQL; SQLite's writers take turns anyway).
@@ -51,7 +57,7 @@ def lock_until_commit(conn: Connection, *names: str) -> None:
     are taken in one statement, in key order: a batch takes its messages' locks
     at its start in one round trip, not two per message.
     """
-    if conn.dialect.name != "postgresql":
+    if not takes_locks(conn):
         return
     transaction = conn.get_transaction()
     owner, held = conn.info.get(_HELD, (None, set()))

@@ -35,7 +35,7 @@ from triaged.replies.routing import ReplyRouter
 from triaged.store import outbox_rows, rows
 from triaged.store.db import savepoint, transaction
 from triaged.store.journal import Journal, Later
-from triaged.store.ownership import lock_until_commit
+from triaged.store.ownership import lock_until_commit, takes_locks
 from triaged.usecases import letter_limits
 from triaged.usecases.approval import Approvals
 from triaged.usecases.intake import pipeline, quarantine
@@ -197,6 +197,8 @@ class Intake:
         """Take the locks a batch's messages will ask for, all in one statement: each
         message's copies (duplicates) and its sender's mailbox (the limits on
         automatic letters). PostgreSQL only; they are held until the commit."""
+        if not takes_locks(conn):
+            return  # not a hash and a mailbox key per message for nothing
         names = []
         for raw, read in zip(raws, readings, strict=True):
             if read.mail is None:
