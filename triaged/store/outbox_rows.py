@@ -94,6 +94,15 @@ _MARK_SENT = (
             attempts=_letter.c.attempts + 1, last_error="", claimed_by="")
     .returning(_letter.c.attempts)
 )
+_MARK_SENT_IF_SENDING = (
+    update(_letter)
+    .where(_letter.c.id == bindparam("letter_id"),
+           _letter.c.state == LetterState.SENDING.value)
+    .values(state=LetterState.SENT.value, sent_at=bindparam("now"), tried_at=bindparam("now"),
+            attempts=_letter.c.attempts + 1, last_error="", claimed_by="")
+    .returning(_letter.c.attempts, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
+               _letter.c.message_id, _letter.c.automatic)
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,8 @@ class ClaimedLetter:
     raw: bytes
     # Its address bounced hard (`store.suppression`): it must not be sent.
     suppressed: bool = False
+    # When it was last tried (None: never).
+    tried_at: datetime | None = None
 
 
 def letter_detail(
@@ -263,7 +274,7 @@ _SUPPRESSED = exists().where(_suppressed.c.email == func.lower(_letter.c.to_emai
                              _suppressed.c.stops_mail).label("suppressed")
 _CLAIMED_COLUMNS = (_letter.c.id, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
                     _letter.c.message_id, _letter.c.automatic, _letter.c.attempts, _letter.c.raw,
-                    _SUPPRESSED)
+                    _SUPPRESSED, _letter.c.tried_at)
 
 
 def claim_letters(
@@ -343,7 +354,7 @@ def _claim(
     return [
         ClaimedLetter(int(r.id), r.complaint_id, r.kind, r.to_email, r.message_id,
                       bool(r.automatic), int(r.attempts), bytes(r.raw),
-                      bool(r.suppressed) or r.to_email.lower() in stopped)
+                      bool(r.suppressed) or r.to_email.lower() in stopped, r.tried_at)
         for r in rows
     ]
 
@@ -370,6 +381,19 @@ def unclaim(conn: Connection, letter_id: int, *, error: str, now: datetime) -> N
                  .values(**values))
 
 
+def extend_lease(conn: Connection, letter_ids: Sequence[int], *, holder: str,
+                 until: datetime) -> None:
+    """Keep `holder`'s lease on those of `letter_ids` it still holds until `until` (a
+    sender that claimed several ahead is still working through them)."""
+    ids = list(letter_ids)
+    for start in range(0, len(ids), 500):
+        conn.execute(update(_letter)
+                     .where(_letter.c.id.in_(ids[start:start + 500]),
+                            _letter.c.state == LetterState.SENDING.value,
+                            _letter.c.claimed_by == holder)
+                     .values(next_attempt_at=until))
+
+
 def release_backoff(conn: Connection, letter_ids: Sequence[int], *, now: datetime) -> int:
     """Make the queued letters among `letter_ids` due now (the server is back); return how
     many."""
@@ -392,19 +416,46 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
     commits right after, one letter per transaction.
     """
     attempts = conn.execute(_MARK_SENT, {"letter_id": letter.id, "now": now}).scalar_one()
+    with Journal(conn) as journal:
+        return _sent(conn, journal, letter, int(attempts), now)
+
+
+def record_sent_all(conn: Connection, accepted: Sequence[tuple[int, datetime]]) -> int:
+    """Record letters SMTP accepted, each `(letter id, when)`, as `record_sent` does;
+    return how many changed.
+
+    A letter no longer `sending` is left alone, so the same acceptance written
+    twice (a sent journal read again after a crash, `store.sent_journal`)
+    changes nothing the second time.
+    """
+    changed = 0
+    with Journal(conn) as journal:
+        for letter_id, at in accepted:
+            found = conn.execute(_MARK_SENT_IF_SENDING, {"letter_id": letter_id, "now": at}).first()
+            if found is None:
+                continue
+            changed += 1
+            letter = ClaimedLetter(letter_id, found.complaint_id, found.kind, found.to_email,
+                                   found.message_id, bool(found.automatic), 0, b"")
+            _sent(conn, journal, letter, int(found.attempts), at)
+    return changed
+
+
+def _sent(conn: Connection, journal: Journal, letter: ClaimedLetter, attempts: int,
+          now: datetime) -> bool:
+    """The events of a letter just marked sent; whether its complaint was acknowledged."""
     if letter.complaint_id is None:
         return False
-    acknowledged = None
-    with Journal(conn) as journal:
-        journal.record(Event(letter.complaint_id, EventKind.LETTER_SENT, now, "system",
-                             detail={**letter_detail(letter.id, letter.kind, letter.to_email,
-                                                     letter.message_id, letter.automatic),
-                                     "attempts": int(attempts)}))
-        if letter.kind == LetterKind.HOLDING.value:
-            acknowledged = change_state(conn, letter.complaint_id, ComplaintState.RECEIVED,
-                                        ComplaintState.ACKNOWLEDGED, now=now, actor="system",
-                                        detail={"letter": letter.message_id})
-            journal.record(acknowledged)
+    journal.record(Event(letter.complaint_id, EventKind.LETTER_SENT, now, "system",
+                         detail={**letter_detail(letter.id, letter.kind, letter.to_email,
+                                                 letter.message_id, letter.automatic),
+                                 "attempts": attempts}))
+    if letter.kind != LetterKind.HOLDING.value:
+        return False
+    acknowledged = change_state(conn, letter.complaint_id, ComplaintState.RECEIVED,
+                                ComplaintState.ACKNOWLEDGED, now=now, actor="system",
+                                detail={"letter": letter.message_id})
+    journal.record(acknowledged)
     return acknowledged is not None
 
 

@@ -1,12 +1,18 @@
-"""The sender job: claim due letters from the outbox one by one, deliver, record each fate.
+"""The sender job: claim due letters from the outbox, deliver, record each fate.
 
-Letters are claimed in this sender's name (`store.claims`) one at a time, as a
-connection becomes free to send it, so no more letters are in flight than
-there are connections; a letter held by a sender that has died is taken over
-at the next send, not after the lease. Each letter's outcome is committed the
-moment the server answers, before its connection takes the next one (claimed
-in that same transaction), so a crash re-sends at most one letter per
-connection (a letter is never lost).
+Letters are claimed in this sender's name (`store.claims`); a letter held by a
+sender that has died is taken over at the next send, not after the lease.
+Each letter's acceptance is written down the moment the server answers,
+before its connection takes the next one, so a crash re-sends at most one
+letter per connection (a letter is never lost):
+
+- PostgreSQL: letters are claimed one at a time, as a connection becomes free,
+  and each fate is committed with the claim of that connection's next letter.
+- SQLite (one writer at a time, and intake holds the turn for a whole batch):
+  letters are claimed many at a time, each acceptance goes to this sender's
+  sent journal (`store.sent_journal`, one `write()`), and the fates are
+  committed together whenever the sender next takes its turn: replies keep
+  leaving while a backlog is being read.
 
 Temporary refusals go back to the queue with back-off; permanent ones are
 recorded for staff and never retried. When no connection can be made at all
@@ -23,8 +29,9 @@ import functools
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from sqlalchemy.engine import Connection, Engine
@@ -38,11 +45,15 @@ from triaged.store import outbox_rows, rows
 from triaged.store.claims import ClaimHolder
 from triaged.store.db import writer
 from triaged.store.outbox_rows import ClaimedLetter
+from triaged.store.sent_journal import Accepted, JournalFile, SentJournal, journal_folder
 
 log = logging.getLogger("triaged.sender")
 
 # A claimed letter whose sender's fate cannot be known is handed out again after this long.
 LEASE = timedelta(minutes=5)
+# Letters a SQLite sender claims at once: enough to send through a batch of
+# intake (which holds the database meanwhile) without waiting for a turn.
+CLAIMED_AT_ONCE = 100
 SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
 # Failed attempts in a row, with no letter accepted between them, that mean the
 # server itself is in trouble rather than one letter or one address.
@@ -72,6 +83,8 @@ class Sender:
         self.transport = transport
         self.max_attempts = max_attempts
         self.claims = ClaimHolder(engine)
+        folder = journal_folder(engine)
+        self.journal = None if folder is None else SentJournal(folder, self.claims.name)
         self._outage_logged = False
         self._stopped = False
         self._probe_at = 0.0  # time.monotonic() before which a hanging server is let be
@@ -91,6 +104,8 @@ class Sender:
     def close(self) -> None:
         """Let go of the claim: letters still in flight are free for others at once."""
         self.claims.release()
+        if self.journal is not None:
+            self.journal.close()
 
     def send_due(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
         """Deliver up to `limit` due letters; return how many were tried (0 = nothing due).
@@ -103,9 +118,11 @@ class Sender:
         began = time.monotonic()
         with writer(self.engine) as conn:
             self._stopped = False
-            round_ = _Round(self, conn, self._senders_gone(conn), limit, progress)
+            gone = self._senders_gone(conn)
+            kind = _Round if self.journal is None else _JournaledRound
+            round_ = kind(self, conn, gone, limit, progress)
             self.transport.deliver(round_.letters(), round_.record)
-            self._give_back(conn, round_.in_hand.values())
+            round_.finish()
         self._pace(time.monotonic() - began)
         return round_.tried
 
@@ -114,21 +131,46 @@ class Sender:
         if self._stopped and self._outage_logged and spent >= SLOW_TRY:
             self._probe_at = time.monotonic() + min(PROBE_PAUSE_MAX, spent / 2)
 
-    def _give_back(self, conn: Connection, letters: Iterable[ClaimedLetter]) -> None:
-        """Letters taken from the feed but never handed to a connection: back to the queue."""
+    def _give_back(self, conn: Connection, letters: Iterable[ClaimedLetter],
+                   due: datetime | None = None) -> None:
+        """Letters claimed but never handed to a connection: back to the queue (in the
+        caller's transaction), due at `due` (default now)."""
         for letter in letters:
-            with conn.begin():
-                outbox_rows.unclaim(conn, letter.id, error="", now=self.clock.now())
+            outbox_rows.unclaim(conn, letter.id, error="", now=due or self.clock.now())
 
     def _senders_gone(self, conn: Connection) -> list[str]:
-        """The other senders holding letters that are known to have died."""
+        """The other senders holding letters that are known to have died.
+
+        Every sent journal is written into the database first, in the same
+        transaction: a letter a sender wrote down as accepted is never taken
+        over and sent again.
+        """
         with conn.begin():
+            journals = self._write_journals(conn)
             others = outbox_rows.claim_holders(conn, besides=self.claims.name)
             gone = self.claims.gone(conn, others) if others else []
+            ended = self.claims.gone(conn, {j.holder for j in journals} - {self.claims.name})
+        if self.journal is not None:
+            self.journal.clear()
+        for found in journals:
+            if found.holder in ended:
+                found.path.unlink(missing_ok=True)
         if gone:
             log.info("taking over the letters in flight of %d sender(s) no longer "
                      "running", len(gone))
         return gone
+
+    def _write_journals(self, conn: Connection) -> list[JournalFile]:
+        """Write what every sender's journal holds into the database (this one's too,
+        left by a round that ended early); return the journals read."""
+        if self.journal is None:
+            return []
+        journals = list(self.journal.all())
+        written = outbox_rows.record_sent_all(
+            conn, [(a.letter_id, a.at) for j in journals for a in j.accepted])
+        if written:
+            log.info("recorded %d letter(s) found sent in the sent journal", written)
+        return journals
 
     def _claim_next(self, conn: Connection, gone: list[str],
                     take_over: bool) -> tuple[ClaimedLetter | None, bool]:
@@ -198,9 +240,14 @@ class Sender:
             log.warning("letter %s to %s deferred: %s", letter.message_id, letter.to_email,
                         delivery.error, extra=self._about(conn, letter))
 
+    @property
+    def _releasing(self) -> bool:
+        """Whether the next acceptance makes deferred letters due (a database write)."""
+        return self._failures >= FAILING_RUN and bool(self._deferred)
+
     def _accepted(self, conn: Connection) -> None:
         """A letter went out: an outage or a run of refusals is over."""
-        if self._failures >= FAILING_RUN and self._deferred:
+        if self._releasing:
             released = outbox_rows.release_backoff(conn, sorted(self._deferred),
                                                    now=self.clock.now())
             if released:
@@ -268,6 +315,12 @@ class _Round:
                 self.next = self._claim()
         self.progress()
 
+    def finish(self) -> None:
+        """After delivery: letters claimed and not handed to a connection go back."""
+        if self.in_hand:
+            with self.conn.begin():
+                self.sender._give_back(self.conn, self.in_hand.values())
+
     def _claim(self) -> ClaimedLetter | None:
         """Claim one due letter in the open transaction (None: none due, or the limit)."""
         if self.tried >= self.limit:
@@ -277,6 +330,114 @@ class _Round:
             self.tried += 1
             self.in_hand[letter.id] = letter
         return letter
+
+
+class _JournaledRound(_Round):
+    """One `send_due` on SQLite: letters claimed many at a time, acceptances journaled.
+
+    An accepted letter's line is written to the sent journal before its
+    connection takes the next letter (the bound on duplicates). Whenever the
+    claimed letters run out, one transaction writes the journaled fates into
+    the database and claims the next letters; the journal is then cleared.
+    Refusals and outages are rare and written at once, as on PostgreSQL.
+    """
+
+    def __init__(self, sender: Sender, conn: Connection, gone: list[str], limit: int,
+                 progress: Callable[[], None]) -> None:
+        super().__init__(sender, conn, gone, limit, progress)
+        assert sender.journal is not None
+        self.journal = sender.journal
+        self.queue: deque[ClaimedLetter] = deque()  # claimed, not yet handed out
+        self.accepted: list[Accepted] = []  # journaled, not yet in the database
+        self.claimed_at: datetime | None = None
+
+    def letters(self) -> Iterator[Outgoing]:
+        sender = self.sender
+        while not sender._stopped:
+            if not self.queue:
+                self._turn(claim=True)
+                if not self.queue:
+                    return
+            else:
+                self._keep_lease()
+            letter = self.queue.popleft()
+            if letter.suppressed:
+                with self.conn.begin():
+                    sender._record(self.conn, self.in_hand.pop(letter.id),
+                                   Delivery(letter.id, accepted=False, permanent=True,
+                                            error=SUPPRESSED))
+                continue
+            yield Outgoing(letter.id, sender._mail_from(letter), letter.to_email, letter.raw)
+
+    def record(self, delivery: Delivery) -> None:
+        sender = self.sender
+        letter = self.in_hand.pop(delivery.letter_id)
+        if delivery.accepted:
+            accepted = Accepted(letter.id, sender.clock.now())
+            self.journal.add(accepted)
+            self.accepted.append(accepted)
+            if sender._releasing:
+                with self.conn.begin():
+                    sender._accepted(self.conn)
+            else:
+                sender._accepted(self.conn)  # writes nothing
+        else:
+            with self.conn.begin():
+                sender._record(self.conn, letter, delivery)
+        self.progress()
+
+    def finish(self) -> None:
+        self._turn(claim=False)
+
+    def _turn(self, *, claim: bool) -> None:
+        """One transaction: the journaled fates into the database, letters not handed
+        out back to the queue (`claim` False) or the next letters claimed."""
+        with self.conn.begin():
+            outbox_rows.record_sent_all(self.conn, [(a.letter_id, a.at) for a in self.accepted])
+            if claim:
+                self._claim_many()
+            else:
+                # Due when they were claimed, so that they keep their place before
+                # a letter whose try failed meanwhile (due again at the failure):
+                # the next try is another letter, as when letters were claimed singly.
+                self.sender._give_back(self.conn, self.in_hand.values(), self.claimed_at)
+                self.in_hand.clear()
+        self.accepted.clear()
+        self.journal.clear()
+
+    def _claim_many(self) -> None:
+        room = min(self.limit - self.tried, CLAIMED_AT_ONCE)
+        if room <= 0:
+            return
+        now, name = self.sender.clock.now(), self.sender.claims.name
+        found: list[ClaimedLetter] = []
+        if self.take_over:
+            found = outbox_rows.take_over_letters(self.conn, now=now, limit=room, lease=LEASE,
+                                                  holder=name, gone=self.gone)
+            self.take_over = len(found) == room
+        found += outbox_rows.claim_letters(self.conn, now=now, limit=room - len(found),
+                                           lease=LEASE, holder=name, take_over=False)
+        self.claimed_at = now
+        self.tried += len(found)
+        # Letters never tried first, then the others by when they were last tried:
+        # after a failed try (an outage) the next try is another letter, as when
+        # letters were claimed one by one, oldest due first.
+        found.sort(key=lambda letter: (letter.tried_at is not None,
+                                       letter.tried_at or now, letter.id))
+        for letter in found:
+            self.in_hand[letter.id] = letter
+            self.queue.append(letter)
+
+    def _keep_lease(self) -> None:
+        """Renew the lease on the letters still claimed once half of it has passed (a
+        slow server): no other sender takes them over meanwhile."""
+        now = self.sender.clock.now()
+        if self.claimed_at is None or now - self.claimed_at < LEASE / 2:
+            return
+        with self.conn.begin():
+            outbox_rows.extend_lease(self.conn, list(self.in_hand),
+                                     holder=self.sender.claims.name, until=now + LEASE)
+        self.claimed_at = now
 
 
 def envelope_sender(raw: bytes) -> str:
