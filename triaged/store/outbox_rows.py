@@ -12,7 +12,9 @@ staff to see. The counts behind
 Nothing here commits: the sender wraps each `record_sent` and `record_failed`
 in a transaction of its own (with the claim of that connection's next letter),
 committed before the next letter's delivery starts, so a crash re-sends at most
-the one letter whose acceptance by SMTP was not yet written down.
+the one letter whose acceptance by SMTP was not yet written down. On SQLite the
+acceptance is written down in the sender's sent journal first, and
+`record_sent_all` brings a journal's fates in later (`store.sent_journal`).
 """
 
 from __future__ import annotations
