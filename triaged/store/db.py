@@ -24,6 +24,7 @@ import collections
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,11 +75,35 @@ def make_engine(url: str) -> Engine:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     turns = _WriterTurns()
+    _turns[engine] = turns
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", turns.begin)
     event.listen(engine, "commit", turns.end)
     event.listen(engine, "rollback", turns.end)
     return engine
+
+
+# Each SQLite engine's writer turns (PostgreSQL has none: its writers do not queue).
+_turns: weakref.WeakKeyDictionary[Engine, _WriterTurns] = weakref.WeakKeyDictionary()
+
+
+def ask_turn(conn: Connection) -> None:
+    """Queue `conn` for its next write turn without waiting for it (SQLite; nothing
+    on PostgreSQL): its next `begin()` takes that turn, waiting only if it has not come.
+
+    For a writer with other work in hand, e.g. a sender with letters still claimed:
+    it goes on with them, and takes the turn once `turn_ready` says it has come.
+    """
+    turns = _turns.get(conn.engine)
+    if turns is not None:
+        turns.ask(conn)
+
+
+def turn_ready(conn: Connection) -> bool:
+    """Whether `conn`'s next `begin()` can write without waiting (its turn asked for
+    has come; always on PostgreSQL)."""
+    turns = _turns.get(conn.engine)
+    return turns is None or turns.ready(conn)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -104,12 +129,22 @@ class _TakingTurns:
         self._waiters: collections.deque[threading.Event] = collections.deque()
 
     def acquire(self, timeout: float) -> bool:
+        return self.wait(self.ask(), timeout)
+
+    def ask(self) -> threading.Event:
+        """Queue for a turn without waiting: the event is set once the turn is the
+        caller's, who must then `wait` for it (and later release it)."""
+        turn = threading.Event()
         with self._mutex:
             if not self._held:
                 self._held = True
-                return True
-            turn = threading.Event()
-            self._waiters.append(turn)
+                turn.set()
+            else:
+                self._waiters.append(turn)
+        return turn
+
+    def wait(self, turn: threading.Event, timeout: float) -> bool:
+        """Wait up to `timeout` for the turn asked for; False: not given, and no longer asked."""
         if turn.wait(timeout):
             return True
         with self._mutex:
@@ -117,6 +152,14 @@ class _TakingTurns:
                 return True
             self._waiters.remove(turn)
             return False
+
+    def cancel(self, turn: threading.Event) -> None:
+        """Give up a turn asked for and not taken (passing it on if it had come)."""
+        with self._mutex:
+            if not turn.is_set():
+                self._waiters.remove(turn)
+                return
+        self.release()
 
     def release(self) -> None:
         with self._mutex:
@@ -137,12 +180,31 @@ class _WriterTurns:
     def __init__(self) -> None:
         self._lock = _TakingTurns()
 
+    _ASKED = "triaged_writer_turn_asked"
+
+    def ask(self, conn: Connection) -> None:
+        if self._ASKED not in conn.info:
+            conn.info[self._ASKED] = self._lock.ask()
+
+    def forget(self, conn: Connection) -> None:
+        asked = conn.info.pop(self._ASKED, None)
+        if asked is not None:
+            self._lock.cancel(asked)
+
+    def ready(self, conn: Connection) -> bool:
+        asked: threading.Event | None = conn.info.get(self._ASKED)
+        return asked is not None and asked.is_set()
+
     def begin(self, conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+        asked = conn.info.pop(self._ASKED, None)
         if mode != "IMMEDIATE":
+            if asked is not None:  # not a writer after all: the turn passes on
+                self._lock.cancel(asked)
             conn.exec_driver_sql(f"BEGIN {mode}")
             return
-        conn.info[self._HELD] = self._lock.acquire(timeout=self.WAIT_SECONDS)
+        turn = asked if asked is not None else self._lock.ask()
+        conn.info[self._HELD] = self._lock.wait(turn, self.WAIT_SECONDS)
         try:
             conn.exec_driver_sql(f"BEGIN {mode}")
         except BaseException:
@@ -182,7 +244,13 @@ def writer(engine: Engine) -> Iterator[Connection]:
     starts with `BEGIN IMMEDIATE`, as `transaction()` does.
     """
     with engine.connect() as conn:
-        yield conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+        try:
+            yield conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+        finally:
+            # A turn asked for (`ask_turn`) and never taken would stop every writer.
+            turns = _turns.get(engine)
+            if turns is not None:
+                turns.forget(conn)
 
 
 @contextmanager

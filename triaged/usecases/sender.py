@@ -43,7 +43,7 @@ from triaged.domain.clock import Clock
 from triaged.domain.records import LetterState
 from triaged.store import outbox_rows, rows
 from triaged.store.claims import ClaimHolder
-from triaged.store.db import writer
+from triaged.store.db import ask_turn, turn_ready, writer
 from triaged.store.outbox_rows import ClaimedLetter
 from triaged.store.sent_journal import Accepted, JournalFile, SentJournal, journal_folder
 
@@ -51,9 +51,14 @@ log = logging.getLogger("triaged.sender")
 
 # A claimed letter whose sender's fate cannot be known is handed out again after this long.
 LEASE = timedelta(minutes=5)
-# Letters a SQLite sender claims at once: enough to send through a batch of
-# intake (which holds the database meanwhile) without waiting for a turn.
-CLAIMED_AT_ONCE = 100
+# Letters a SQLite sender holds claimed at most: enough to go on sending through
+# a batch of intake (which holds the database meanwhile). Once no more than
+# REFILL_AT are left, it asks for its next turn and goes on sending; the turn
+# (its fates written, more letters claimed) is taken once it has come.
+CLAIMED_AT_ONCE = 200
+REFILL_AT = 100
+# Letters one `send_due` tries at most: the drain goes on with another round.
+ROUND = 1000
 SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
 # Failed attempts in a row, with no letter accepted between them, that mean the
 # server itself is in trouble rather than one letter or one address.
@@ -107,7 +112,7 @@ class Sender:
         if self.journal is not None:
             self.journal.close()
 
-    def send_due(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
+    def send_due(self, limit: int = ROUND, progress: Callable[[], None] = lambda: None) -> int:
         """Deliver up to `limit` due letters; return how many were tried (0 = nothing due).
 
         `progress` is called after each letter's fate is recorded (a watchdog's sign of life).
@@ -192,7 +197,7 @@ class Sender:
             return sender
         return return_address(sender, letter.id, self.return_key)
 
-    def drain(self, limit: int = 200, progress: Callable[[], None] = lambda: None) -> int:
+    def drain(self, limit: int = ROUND, progress: Callable[[], None] = lambda: None) -> int:
         """Send until nothing is due; return the number of delivery attempts."""
         total = 0
         self.login_refused = ""
@@ -355,10 +360,14 @@ class _JournaledRound(_Round):
         sender = self.sender
         while not sender._stopped:
             if not self.queue:
-                self._turn(claim=True)
+                self._turn(claim=True)  # waits for the turn: nothing else to do
                 if not self.queue:
                     return
-            else:
+            elif len(self.queue) <= REFILL_AT and self.tried < self.limit:
+                ask_turn(self.conn)
+                if turn_ready(self.conn):
+                    self._turn(claim=True)
+            if self.queue:
                 self._keep_lease()
             letter = self.queue.popleft()
             if letter.suppressed:
@@ -406,7 +415,7 @@ class _JournaledRound(_Round):
         self.journal.clear()
 
     def _claim_many(self) -> None:
-        room = min(self.limit - self.tried, CLAIMED_AT_ONCE)
+        room = min(self.limit - self.tried, CLAIMED_AT_ONCE - len(self.queue))
         if room <= 0:
             return
         now, name = self.sender.clock.now(), self.sender.claims.name
@@ -417,7 +426,8 @@ class _JournaledRound(_Round):
             self.take_over = len(found) == room
         found += outbox_rows.claim_letters(self.conn, now=now, limit=room - len(found),
                                            lease=LEASE, holder=name, take_over=False)
-        self.claimed_at = now
+        if not self.queue:
+            self.claimed_at = now  # else the lease of the older ones comes first
         self.tried += len(found)
         # Letters never tried first, then the others by when they were last tried:
         # after a failed try (an outage) the next try is another letter, as when
