@@ -45,7 +45,7 @@ from triaged.store import suppression
 from triaged.store.journal import Journal
 from triaged.store.models import metadata
 from triaged.store.ownership import lock_until_commit
-from triaged.store.rows import change_state
+from triaged.store.rows import change_state, change_states
 from triaged.store.suppression import STOPS_MAIL
 
 _letter = metadata.tables["outbox_letter"]
@@ -96,14 +96,15 @@ _MARK_SENT = (
             attempts=_letter.c.attempts + 1, last_error="", claimed_by="")
     .returning(_letter.c.attempts)
 )
+# The sent journal's letters: read once, then marked sent in one executemany.
+_SENT_COLUMNS = (_letter.c.id, _letter.c.attempts, _letter.c.complaint_id, _letter.c.kind,
+                 _letter.c.to_email, _letter.c.message_id, _letter.c.automatic)
 _MARK_SENT_IF_SENDING = (
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"),
            _letter.c.state == LetterState.SENDING.value)
     .values(state=LetterState.SENT.value, sent_at=bindparam("now"), tried_at=bindparam("now"),
             attempts=_letter.c.attempts + 1, last_error="", claimed_by="")
-    .returning(_letter.c.attempts, _letter.c.complaint_id, _letter.c.kind, _letter.c.to_email,
-               _letter.c.message_id, _letter.c.automatic)
 )
 
 
@@ -423,24 +424,46 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
 
 
 def record_sent_all(conn: Connection, accepted: Sequence[tuple[int, datetime]]) -> int:
-    """Record letters SMTP accepted, each `(letter id, when)`, as `record_sent` does;
-    return how many changed.
+    """Record letters SMTP accepted, each `(letter id, when)`, as `record_sent` does, in a
+    few statements for all of them; return how many changed.
 
     A letter no longer `sending` is left alone, so the same acceptance written
     twice (a sent journal read again after a crash, `store.sent_journal`)
     changes nothing the second time.
     """
-    changed = 0
+    when = dict(accepted)
+    ids = sorted(when)
+    found: list[Any] = []
+    for start in range(0, len(ids), 500):
+        found += conn.execute(select(*_SENT_COLUMNS).where(
+            _letter.c.id.in_(ids[start:start + 500]),
+            _letter.c.state == LetterState.SENDING.value)).all()
+    if not found:
+        return 0
+    found.sort(key=lambda row: (when[row.id], row.id))
+    conn.execute(_MARK_SENT_IF_SENDING,
+                 [{"letter_id": row.id, "now": when[row.id]} for row in found])
+    sent: list[tuple[Event, int | None]] = []  # and the complaint a holding reply moves
+    holding: list[tuple[int, datetime, dict[str, Any]]] = []
+    for row in found:
+        if row.complaint_id is None:
+            continue
+        moves = row.kind == LetterKind.HOLDING.value
+        sent.append((Event(row.complaint_id, EventKind.LETTER_SENT, when[row.id], "system",
+                           detail={**letter_detail(row.id, row.kind, row.to_email,
+                                                   row.message_id, bool(row.automatic)),
+                                   "attempts": int(row.attempts) + 1}),
+                     row.complaint_id if moves else None))
+        if moves:
+            holding.append((row.complaint_id, when[row.id], {"letter": row.message_id}))
+    moved = change_states(conn, holding, ComplaintState.RECEIVED, ComplaintState.ACKNOWLEDGED,
+                          actor="system")
     with Journal(conn) as journal:
-        for letter_id, at in accepted:
-            found = conn.execute(_MARK_SENT_IF_SENDING, {"letter_id": letter_id, "now": at}).first()
-            if found is None:
-                continue
-            changed += 1
-            letter = ClaimedLetter(letter_id, found.complaint_id, found.kind, found.to_email,
-                                   found.message_id, bool(found.automatic), 0, b"")
-            _sent(conn, journal, letter, int(found.attempts), at)
-    return changed
+        for event, acknowledged in sent:
+            journal.record(event)
+            if acknowledged is not None:
+                journal.record(moved.pop(acknowledged, None))
+    return len(found)
 
 
 def _sent(conn: Connection, journal: Journal, letter: ClaimedLetter, attempts: int,
