@@ -179,3 +179,25 @@ def test_letters_claimed_ahead_keep_their_lease_on_a_slow_server(
     # An expired lease would let another sender take the letter and send it again.
     assert server.expired == []
     assert sorted(_delivered(tmp_path / "outbox").values()) == [1] * 6
+
+
+def test_without_a_journal_to_write_to_each_letter_is_recorded_at_once(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _holding_replies(engine, 3)
+    folder = journal_folder(engine)
+    assert folder is not None
+    folder.write_text("not a folder")  # what a full disk or another user's folder does
+    outbox = tmp_path / "outbox"
+    sender = Sender(engine, FixedClock(NOW), MaildirTransport(outbox), max_attempts=3)
+    try:
+        assert sender.drain() == 3
+        assert sender.drain() == 0
+    finally:
+        sender.close()
+    assert sorted(_delivered(outbox).values()) == [1, 1, 1]
+    with transaction(engine) as session:
+        states = [r.state for r in session.exec(select(OutboxLetter))]
+    assert states == ["sent"] * 3
+    said = [r.getMessage() for r in caplog.records if "sent journal" in r.getMessage()]
+    assert len(said) == 1, said

@@ -78,6 +78,7 @@ class SentJournal:
         self.path = folder / f"{name}.{uuid.uuid4().hex[:12]}{_SUFFIX}"
         self._fd: int | None = None
         self.unwritten = 0  # lines added since the database last had them all
+        self.failing = False  # the last line could not be written (said once)
 
     def add(self, accepted: Accepted) -> None:
         """Write one line; when this returns, a crash of the process does not lose it."""
@@ -99,8 +100,12 @@ class SentJournal:
         self.unwritten = 0
         if self._fd is None:
             return
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{self.holder}\n".encode())
+        try:
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"{self.holder}\n".encode())
+        except OSError as error:
+            # Its lines are in the database: written again later, they change nothing.
+            log.warning("cannot clear the sent journal %s: %s", self.path, error)
 
     def close(self) -> None:
         """Let the file go; remove it when the database has everything in it (else
@@ -111,6 +116,13 @@ class SentJournal:
         self._fd = None
         if not self.unwritten:
             self.path.unlink(missing_ok=True)
+
+    def forget(self, found: JournalFile) -> None:
+        """Remove another sender's journal, now in the database (that sender is gone)."""
+        try:
+            found.path.unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("cannot remove the sent journal %s: %s", found.path, error)
 
     def all(self) -> Iterator[JournalFile]:
         """Every sender's journal in the folder, this one's included."""
@@ -125,10 +137,15 @@ class SentJournal:
 
 
 def read(path: Path) -> JournalFile | None:
-    """The journal at `path`; None if it is gone (removed by its sender meanwhile)."""
+    """The journal at `path`; None if it is gone (removed by its sender meanwhile) or
+    cannot be read (said in the log)."""
     try:
         text = path.read_bytes().decode("utf-8", "replace")
     except FileNotFoundError:
+        return None
+    except OSError as error:
+        log.error("cannot read the sent journal %s (%s): its letters may be sent again",
+                  path, error)
         return None
     lines = text.split("\n")
     # The last piece has no newline: empty, or a line its crash cut short.

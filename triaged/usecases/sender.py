@@ -157,9 +157,9 @@ class Sender:
             ended = self.claims.gone(conn, {j.holder for j in journals} - {self.claims.name})
         if self.journal is not None:
             self.journal.clear()
-        for found in journals:
-            if found.holder in ended:
-                found.path.unlink(missing_ok=True)
+            for found in journals:
+                if found.holder in ended:
+                    self.journal.forget(found)
         if gone:
             log.info("taking over the letters in flight of %d sender(s) no longer "
                      "running", len(gone))
@@ -381,19 +381,31 @@ class _JournaledRound(_Round):
     def record(self, delivery: Delivery) -> None:
         sender = self.sender
         letter = self.in_hand.pop(delivery.letter_id)
-        if delivery.accepted:
-            accepted = Accepted(letter.id, sender.clock.now())
-            self.journal.add(accepted)
-            self.accepted.append(accepted)
+        if delivery.accepted and self._journaled(Accepted(letter.id, sender.clock.now())):
             if sender._releasing:
                 with self.conn.begin():
                     sender._accepted(self.conn)
             else:
                 sender._accepted(self.conn)  # writes nothing
         else:
+            # A refusal or an outage (rare), or an acceptance with no journal to
+            # write it to (a full disk, a folder of another user's): committed at once.
             with self.conn.begin():
                 sender._record(self.conn, letter, delivery)
         self.progress()
+
+    def _journaled(self, accepted: Accepted) -> bool:
+        try:
+            self.journal.add(accepted)
+        except OSError as error:
+            if not self.journal.failing:
+                log.error("cannot write the sent journal %s (%s); recording each letter "
+                          "in the database instead", self.journal.path, error)
+                self.journal.failing = True
+            return False
+        self.journal.failing = False
+        self.accepted.append(accepted)
+        return True
 
     def finish(self) -> None:
         self._turn(claim=False)
