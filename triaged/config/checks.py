@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,32 +37,29 @@ def time_zone(name: str) -> str:
     return name
 
 
-@cache
-def _countries() -> dict[str, list[str]]:
-    # Imported here: the reading processes load the config's records (for the
-    # reading rules) and would otherwise carry `holidays` (about 10 MB) unused.
-    import holidays
-
-    return holidays.list_supported_countries()
-
-
 def country(code: str) -> str:
     """A country the `holidays` package knows, upper-cased; "" means no public holidays."""
+    # Imported here: the reading processes load the config's records (for the
+    # reading rules) and would otherwise carry `holidays` (about 10 MB) unused.
+    from triaged.config import countries
+
     if not code:
         return ""
     upper = code.upper()
-    if upper not in _countries():
+    if upper not in countries.codes():
         raise ValueError(f"unknown country {code!r} (expected an ISO code such as 'RO')")
     return upper
 
 
 def subdivision(country_code: str, code: str) -> str:
     """A subdivision (state, county) of `country_code` that `holidays` knows; "" for none."""
+    from triaged.config import countries  # see country()
+
     if not code:
         return ""
     if not country_code:
         raise ValueError("a subdivision needs business.country")
-    known = _countries().get(country_code, [])
+    known = countries.subdivisions(country_code) if country_code in countries.codes() else ()
     if code in known:
         return code
     if not known:

@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
+from triaged.config.countries import country_holidays
 from triaged.domain.durations import Duration, Unit
 
 MINUTES_PER_DAY = 24 * 60
@@ -58,8 +57,7 @@ def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[dat
     """Public holidays of one year; cached because `holidays` rebuilds them per call."""
     if not country:
         return frozenset()
-    found = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
-    return frozenset(found.keys())
+    return frozenset(country_holidays(country, subdivision, year).keys())
 
 
 @dataclass(frozen=True)
@@ -406,7 +404,7 @@ def _check_country(country: str, subdivision: str) -> None:
             raise ValueError(f"subdivision {subdivision!r} given without a country")
         return
     try:
-        holidays.country_holidays(country, subdiv=subdivision or None)
+        country_holidays(country, subdivision)
     except NotImplementedError as error:
         raise ValueError(f"no public holidays known for {country!r}: {error}") from error
 

@@ -21,29 +21,28 @@ after `busy_timeout`, while a waiter on the lock is let in at the next commit.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, column, create_engine, event, inspect, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from triaged.domain.errors import SchemaMismatch
 from triaged.store.ownership import forget_locks_held
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger("triaged.store")
 
@@ -312,7 +311,12 @@ def _release_pending(conn: Connection) -> str:
     return f"RELEASE SAVEPOINT {name}; "
 
 
+# Alembic (with Mako and Pygments, about 10 MB that the daemon would carry for good)
+# is imported only to move the schema or to explain how it differs: a start at the
+# newest schema reads the revision files and one row (`head_revision`, `schema_revision`).
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -344,6 +348,10 @@ class SchemaStatus:
 
 def schema_status(engine: Engine) -> SchemaStatus:
     """Compare the database's revision with this code's newest; changes nothing."""
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
     scripts = ScriptDirectory.from_config(_alembic_config())
     current, head = schema_revision(engine), head_revision()
     try:
@@ -372,6 +380,9 @@ def ensure_schema(engine: Engine, *, migrate_on_start: bool) -> SchemaStatus:
     running old code against a newer schema could corrupt it silently.
     Returns the status from before any upgrade.
     """
+    head = head_revision()
+    if schema_revision(engine) == head:
+        return SchemaStatus(head, head, True, ())
     status = schema_status(engine)
     if status.ahead:
         raise SchemaMismatch(newer_than_code(status), ahead=True)
@@ -446,6 +457,10 @@ def move_schema(conn: Connection, target: str) -> None:
     Downgrading is only used on an empty database (`triaged import` of an
     export made by an older triaged); nothing else ever goes back.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = _alembic_config()
     config.attributes["connection"] = conn
     current = MigrationContext.configure(conn).get_current_revision()
@@ -457,21 +472,47 @@ def move_schema(conn: Connection, target: str) -> None:
     command.upgrade(config, target)
 
 
+# Where Alembic records the revision a database is at (its default name and column).
+_VERSION_TABLE = table("alembic_version", column("version_num"))
+
+
 def schema_revision(engine: Engine) -> str | None:
     """Return the revision the database is at, or None if it was never migrated."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(_VERSION_TABLE.name):
+            return None
+        revisions = conn.execute(select(_VERSION_TABLE.c.version_num)).scalars().all()
+    if len(revisions) > 1:
+        raise RuntimeError(f"the database records several schema revisions: {revisions}")
+    return str(revisions[0]) if revisions else None
 
 
 def known_revisions() -> frozenset[str]:
     """Every revision this version of triaged can migrate from or to."""
+    from alembic.script import ScriptDirectory
+
     scripts = ScriptDirectory.from_config(_alembic_config())
     return frozenset(script.revision for script in scripts.walk_revisions())
 
 
+# A revision file's own name and the one it follows, as Alembic writes them.
+_REVISION_LINE = re.compile(r"""^(revision|down_revision)\b[^=\n]*=\s*(?:None|["']([^"']+)["'])""",
+                            re.MULTILINE)
+
+
+@functools.cache
 def head_revision() -> str:
-    """Return the newest revision this version of triaged knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    if head is None:
+    """Return the newest revision this version of triaged knows: the one no other
+    revision follows."""
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for key, name in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            if name:
+                (revisions if key == "revision" else followed).add(name)
+    heads = sorted(revisions - followed)
+    if not heads:
         raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
-    return head
+    if len(heads) > 1:
+        raise RuntimeError(f"several newest migrations in {MIGRATIONS_DIR}: {heads}")
+    return heads[0]
