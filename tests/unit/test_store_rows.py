@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import col, select
 
 from triaged.domain.errors import ForbiddenMove
@@ -284,6 +284,27 @@ def test_a_recorded_delivery_acknowledges_the_complaint_once(url: str, engine: E
                     "message_id": letter.message_id, "automatic": True, "attempts": 1}
     assert changed == {"letter": letter.message_id, "from": "received", "to": "acknowledged"}
     assert all(e.at.tzinfo is not None for e in events)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_delivery_is_recorded_in_one_statement(new_pg_database: Any) -> None:
+    engine = make_engine(new_pg_database())
+    _fill(engine, 1)
+    sent: list[str] = []
+    try:
+        with writer(engine) as conn:
+            with conn.begin():
+                [letter] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
+            event.listen(engine, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: sent.append(statement))
+            with conn.begin():
+                acknowledged = outbox_rows.record_sent(conn, letter, now=NOW)
+    finally:
+        engine.dispose()
+    # The letter's mark, the complaint's move and both events: each statement is a
+    # round trip to the server, paid once per letter sent.
+    assert acknowledged
+    assert len(sent) == 1, sent
 
 
 def test_quarantined_messages_are_stored_whole_and_parked(engine: Engine) -> None:

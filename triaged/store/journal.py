@@ -9,19 +9,33 @@ they belonged to is rolled back too.
 A batch written in one transaction without savepoints (intake) hands its
 messages' journals one `Later`: their events wait there and go in one
 statement for the whole batch, and earlier when a step is about to read the log.
+
+A hot statement that must write its events with its own change in one round trip
+(the sender's record of each letter, on PostgreSQL) takes them from `events_from`,
+so the event log's INSERT still lives here.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Insert, Selectable, insert
 
 from triaged.domain.events import Event
 from triaged.store.models import metadata
 from triaged.store.rows import encode_detail
 
-_INSERT_EVENT = insert(metadata.tables["event"])
+_EVENT = metadata.tables["event"]
+_INSERT_EVENT = insert(_EVENT)
+# The columns of an event row, in the order `events_from` expects them selected.
+EVENT_COLUMNS = ("complaint_id", "message_row_id", "at", "kind", "actor", "detail")
+
+
+def events_from(rows: Selectable) -> Insert:
+    """The INSERT of the events `rows` selects (`EVENT_COLUMNS`, `detail` as
+    `encode_detail` writes it), for a statement that writes them with its own change
+    in one round trip (PostgreSQL: a data-modifying WITH)."""
+    return insert(_EVENT).from_select(list(EVENT_COLUMNS), rows)
 
 
 class Later:

@@ -23,32 +23,40 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     Integer,
+    Text,
     and_,
     bindparam,
+    cast,
     exists,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
 
 from triaged.domain.events import Event
+from triaged.domain.lifecycle import check_move
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintState, EventKind, LetterKind, LetterState
 from triaged.store import suppression
-from triaged.store.journal import Journal
+from triaged.store.journal import Journal, events_from
 from triaged.store.models import metadata
 from triaged.store.ownership import lock_until_commit
-from triaged.store.rows import change_state
+from triaged.store.rows import change_state, encode_detail
 from triaged.store.suppression import STOPS_MAIL
 
 _letter = metadata.tables["outbox_letter"]
 _complaint = metadata.tables["complaint"]
 _suppressed = metadata.tables["suppressed_address"]
+_event = metadata.tables["event"]
 
 # Every automatic letter counts against the limits, whatever became of it: a
 # letter that failed or bounced was still written (a forged bounce must not
@@ -391,6 +399,8 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
     Returns whether the complaint was acknowledged by this call. The caller
     commits right after, one letter per transaction.
     """
+    if letter.complaint_id is not None and conn.dialect.name == "postgresql":
+        return _record_sent_at_once(conn, letter, now=now)
     attempts = conn.execute(_MARK_SENT, {"letter_id": letter.id, "now": now}).scalar_one()
     if letter.complaint_id is None:
         return False
@@ -406,6 +416,55 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
                                         detail={"letter": letter.message_id})
             journal.record(acknowledged)
     return acknowledged is not None
+
+
+# `record_sent` on PostgreSQL: the letter's mark, the complaint's move and their events
+# in one statement, as each statement is a round trip to the server (three fewer per
+# letter sent). The same rows and events as the statements above, in the same order.
+_SENT = _MARK_SENT.cte("sent")
+_MOVED = (update(_complaint)
+          .where(_complaint.c.id == bindparam("cid"),
+                 _complaint.c.state == ComplaintState.RECEIVED.value,
+                 bindparam("holding", type_=Boolean))
+          .values(state=ComplaintState.ACKNOWLEDGED.value, updated_at=bindparam("now"))
+          .returning(_complaint.c.id)
+          .cte("moved"))
+
+
+def _event_row(kind: EventKind, detail: ColumnElement[str]) -> Any:
+    # Typed: in a UNION ALL an untyped NULL or bind would be read as text.
+    return (bindparam("cid", type_=Integer), cast(null(), Integer),
+            bindparam("now", type_=_event.c.at.type), literal(kind.value), literal("system"),
+            detail)
+
+
+_SENT_EVENTS = events_from(union_all(
+    # encode_detail's keys are sorted, and "attempts" comes first of a letter's.
+    select(*_event_row(EventKind.LETTER_SENT, literal('{"attempts": ')
+                       + cast(_SENT.c.attempts, Text) + ", " + bindparam("sent_rest")))
+    .select_from(_SENT),
+    select(*_event_row(EventKind.STATE_CHANGED, bindparam("moved_detail", type_=Text)))
+    .select_from(_MOVED),
+)).cte("logged")
+_RECORD_SENT = (select(_SENT.c.attempts,
+                       select(func.count()).select_from(_MOVED).scalar_subquery())
+                .add_cte(_SENT_EVENTS))
+
+
+def _record_sent_at_once(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bool:
+    holding = letter.kind == LetterKind.HOLDING.value
+    if holding:
+        check_move(f"#{letter.complaint_id}", ComplaintState.RECEIVED,
+                   ComplaintState.ACKNOWLEDGED)
+    sent = encode_detail(letter_detail(letter.id, letter.kind, letter.to_email,
+                                       letter.message_id, letter.automatic))
+    moved = encode_detail({"letter": letter.message_id,
+                           "from": ComplaintState.RECEIVED.value,
+                           "to": ComplaintState.ACKNOWLEDGED.value})
+    _attempts, acknowledged = conn.execute(_RECORD_SENT, {
+        "letter_id": letter.id, "cid": letter.complaint_id, "now": now, "holding": holding,
+        "sent_rest": sent.removeprefix("{"), "moved_detail": moved}).one()
+    return bool(acknowledged)
 
 
 def backoff_delay(attempts: int, letter_id: int) -> timedelta:
