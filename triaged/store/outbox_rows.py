@@ -419,7 +419,7 @@ def record_sent(conn: Connection, letter: ClaimedLetter, *, now: datetime) -> bo
 
 
 # `record_sent` on PostgreSQL: the letter's mark, the complaint's move and their events
-# in one statement, as each statement is a round trip to the server (three fewer per
+# in one statement, as each statement is a round trip to the server (two fewer per
 # letter sent). The same rows and events as the statements above, in the same order.
 _SENT = _MARK_SENT.cte("sent")
 _MOVED = (update(_complaint)
