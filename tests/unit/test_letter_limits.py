@@ -107,10 +107,10 @@ def test_notices_about_one_sender_are_held_past_the_limit_per_staff_address(
         assert not letter_limits.notice_held(conn, two, "team@acme.example",
                                              "ana@example.com", NOW)
         assert not letter_limits.notice_held(conn, two, "team@acme.example", "", NOW)
-        complaint_id = rows.insert_complaint(
-            conn, reference="K7M-Q3X9", mailbox="support", customer_email="eve@evil.example",
+        complaint_id = rows.insert_complaint(conn, rows.NewComplaintRow(
+            reference="K7M-Q3X9", mailbox="support", customer_email="eve@evil.example",
             customer_name="", subject="cake", language="en", received_at=NOW,
-            due_at=NOW + timedelta(days=2), now=NOW)
+            due_at=NOW + timedelta(days=2), now=NOW))
         held = _write(conn, "team@acme.example", kind="new_complaint",
                       about="eve@evil.example", automatic=False, state=LetterState.HELD,
                       complaint_id=complaint_id)

@@ -58,10 +58,9 @@ def _message(conn: Connection, **overrides: Any) -> int:
 def _complaint(
     conn: Connection, reference: str = "K7M-Q3X9", email: str = "ana@example.com"
 ) -> int:
-    found = rows.insert_complaint(
-        conn, reference=reference, mailbox="support", customer_email=email, customer_name="Ana",
-        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2), now=NOW,
-    )
+    found = rows.insert_complaint(conn, rows.NewComplaintRow(
+        reference=reference, mailbox="support", customer_email=email, customer_name="Ana",
+        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2), now=NOW))
     assert found is not None
     return found
 
@@ -113,15 +112,66 @@ def test_a_duplicate_row_is_never_taken_for_the_original(engine: Engine) -> None
 def test_a_taken_reference_comes_back_as_none_and_changes_nothing(engine: Engine) -> None:
     with write_transaction(engine) as conn:
         first = _complaint(conn)
-        again = rows.insert_complaint(
-            conn, reference="K7M-Q3X9", mailbox="other", customer_email="bob@example.com",
-            customer_name="", subject="", language="en", received_at=NOW, due_at=NOW, now=NOW)
+        again = rows.insert_complaint(conn, rows.NewComplaintRow(
+            reference="K7M-Q3X9", mailbox="other", customer_email="bob@example.com",
+            customer_name="", subject="", language="en", received_at=NOW, due_at=NOW, now=NOW))
     with transaction(engine) as session:
         stored = session.exec(select(Complaint)).all()
     assert again is None
     assert [(c.id, c.customer_email) for c in stored] == [(first, "ana@example.com")]
     assert stored[0].received_at == NOW
     assert stored[0].received_at.tzinfo is not None
+
+
+def _opening(reference: str, email: str, uid: int) -> tuple[rows.NewComplaintRow,
+                                                              rows.IncomingRow]:
+    complaint = rows.NewComplaintRow(
+        reference=reference, mailbox="support", customer_email=email, customer_name="",
+        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2),
+        now=NOW)
+    message = rows.IncomingRow(
+        mailbox="support", folder="INBOX", uidvalidity=7, uid=uid, sha256=f"hash-{uid}",
+        raw=b"raw", size=3, outcome=Outcome.COMPLAINT, rule="complaint", received_at=NOW,
+        sender=email, sent_date=NOW)
+    return complaint, message
+
+
+def test_a_complaint_opens_with_its_message_and_a_taken_reference_writes_neither(
+    engine: Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        opened = rows.insert_complaint_with_message(
+            conn, *_opening("K7M-Q3X9", "ana@example.com", 1))
+        again = rows.insert_complaint_with_message(
+            conn, *_opening("K7M-Q3X9", "bob@example.com", 2))
+    with transaction(engine) as session:
+        complaints = session.exec(select(Complaint)).all()
+        messages = session.exec(select(MessageRow)).all()
+    assert opened is not None
+    assert again is None
+    assert [(c.id, c.customer_email) for c in complaints] == [(opened[0], "ana@example.com")]
+    assert [(m.id, m.complaint_id, m.uid, m.sender) for m in messages] == [
+        (opened[1], opened[0], 1, "ana@example.com")]
+    assert messages[0].sent_date == complaints[0].received_at == NOW
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_complaint_opens_with_its_message_in_one_statement(
+    new_pg_database: Any,
+) -> None:
+    engine = make_engine(new_pg_database())
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: sent.append(statement))
+    try:
+        with write_transaction(engine) as conn:
+            opened = rows.insert_complaint_with_message(
+                conn, *_opening("K7M-Q3X9", "ana@example.com", 1))
+    finally:
+        engine.dispose()
+    # Each statement is a round trip to the server, paid once per new complaint.
+    assert opened is not None
+    assert len(sent) == 1, sent
 
 
 @pytest.mark.parametrize(
