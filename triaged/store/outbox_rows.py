@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -309,16 +310,21 @@ def take_over_letters(
                   gone=list(gone))
 
 
-def _claim_statement(which: ColumnElement[bool], *, skip_locked: bool) -> Any:
+def _claim_statement(which: ColumnElement[bool], *, skip_locked: bool, one: bool) -> Any:
     # Built once: a sender claims one letter at a time, and building and caching
     # the statement each time would cost more than running it.
     due = (select(_letter.c.id).where(which)
            .order_by(_letter.c.next_attempt_at, _letter.c.id)
-           .limit(bindparam("limit", type_=Integer)))
+           # The sender's one letter as a constant: a LIMIT bound at run time is
+           # planned for many rows, so PostgreSQL planned the claim afresh each time
+           # (twice its running time) rather than keep a plan that read the whole outbox.
+           .limit(literal_column("1", Integer) if one else bindparam("limit", type_=Integer)))
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
+    ids = due.scalar_subquery()
     return (update(_letter)
-            .where(_letter.c.id.in_(due.scalar_subquery()))
+            # `=` for one letter: its row is read by its key, whatever was estimated.
+            .where(_letter.c.id == ids if one else _letter.c.id.in_(ids))
             .values(state=LetterState.SENDING.value, next_attempt_at=bindparam("until"),
                     claimed_by=bindparam("holder"))
             .returning(*_CLAIMED_COLUMNS))
@@ -329,9 +335,10 @@ _QUEUED = and_(_letter.c.state == LetterState.QUEUED.value,
 _TAKE_OVER = and_(_letter.c.state == LetterState.SENDING.value,
                   or_(_letter.c.next_attempt_at <= bindparam("now"),
                       _letter.c.claimed_by.in_(bindparam("gone", expanding=True))))
-_CLAIMS = {(which, skip): _claim_statement(condition, skip_locked=skip)
+# By (which letters, PostgreSQL, one letter only).
+_CLAIMS = {(which, skip, one): _claim_statement(condition, skip_locked=skip, one=one)
            for which, condition in (("queued", _QUEUED), ("take_over", _TAKE_OVER))
-           for skip in (False, True)}
+           for skip in (False, True) for one in (False, True)}
 
 
 def _claim(
@@ -340,9 +347,10 @@ def _claim(
 ) -> list[ClaimedLetter]:
     if limit <= 0:
         return []
-    statement = _CLAIMS[(kind, conn.dialect.name == "postgresql")]
-    params: dict[str, Any] = {"limit": limit, "now": now, "until": now + lease,
-                              "holder": holder}
+    statement = _CLAIMS[(kind, conn.dialect.name == "postgresql", limit == 1)]
+    params: dict[str, Any] = {"now": now, "until": now + lease, "holder": holder}
+    if limit != 1:
+        params["limit"] = limit
     if kind == "take_over":
         params["gone"] = gone or []
     rows = conn.execute(statement, params).all()
