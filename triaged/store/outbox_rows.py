@@ -17,8 +17,9 @@ the one letter whose acceptance by SMTP was not yet written down.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    delete,
     exists,
     func,
     insert,
@@ -91,6 +93,33 @@ _COUNT_NOTICES = (
 # Both questions asked of every automatic letter, in one statement: is its address
 # suppressed, and how many automatic letters has its mailbox had lately.
 _GATE = select(STOPS_MAIL.label("suppressed"), _COUNT_AUTOMATIC_TO.scalar_subquery())
+# An automatic letter written on PostgreSQL with its gate read in the same statement:
+# WITH's parts all see the table as it was before the statement, so the counts leave
+# out the letter written.
+_WRITTEN_COLUMNS = ("complaint_id", "kind", "to_email", "to_key", "about_key", "message_id",
+                    "subject", "raw", "automatic", "state", "attempts", "next_attempt_at",
+                    "last_error", "created_at", "sent_at", "claimed_by")
+_WRITTEN = (insert(_letter)
+            .values({name: bindparam(name, type_=_letter.c[name].type)
+                     for name in _WRITTEN_COLUMNS})
+            .returning(_letter.c.id).cte("written"))
+
+
+@functools.lru_cache(maxsize=4)
+def _queue_gated(per_hour: int) -> Any:
+    # Built once per hourly cap (a setting), the cap a constant: a LIMIT bound at run
+    # time would have PostgreSQL plan the statement afresh for every letter.
+    last_hour = (select(_letter.c.id)
+                 .where(_letter.c.automatic.is_(True),
+                        _letter.c.created_at >= bindparam("hour_since"))
+                 .limit(literal_column(str(int(per_hour)), Integer)).subquery())
+    overall = (select(func.count()).select_from(last_hour).scalar_subquery() if per_hour
+               else literal(0))
+    return select(_WRITTEN.c.id, STOPS_MAIL.label("suppressed"),
+                  _COUNT_AUTOMATIC_TO.scalar_subquery().label("recent"),
+                  overall.label("overall"))
+
+
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 # Letters that failed together (an SMTP outage) should not all retry in the
@@ -161,11 +190,83 @@ def queue_letter(
            "state": state.value, "attempts": 0, "next_attempt_at": now,
            "last_error": "", "created_at": now, "sent_at": None}
     letter_id = int(conn.execute(_INSERT_LETTER, row).scalar_one())
-    if complaint_id is None or state is not LetterState.QUEUED:
+    if state is not LetterState.QUEUED:
         return letter_id, None
-    queued = Event(complaint_id, EventKind.LETTER_QUEUED, now, "system",
-                   detail=letter_detail(letter_id, kind, to_email, message_id, automatic))
-    return letter_id, queued
+    return letter_id, _queued_event(letter_id, row)
+
+
+def _queued_event(letter_id: int, row: dict[str, Any]) -> Event | None:
+    if row["complaint_id"] is None:
+        return None
+    return Event(row["complaint_id"], EventKind.LETTER_QUEUED, row["created_at"], "system",
+                 detail=letter_detail(letter_id, row["kind"], row["to_email"],
+                                      row["message_id"], row["automatic"]))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the limits on an automatic letter read (`letter_limits.refusal`): whether
+    its address bounced hard, the automatic letters its mailbox had lately, and those
+    to anyone in the last hour (counted up to the hourly cap; 0 without one)."""
+
+    suppressed: bool
+    recent: int
+    overall: int = 0
+
+
+def queue_automatic_letter(
+    conn: Connection,
+    *,
+    complaint_id: int | None,
+    kind: LetterKind | str,
+    to_email: str,
+    to_key: str,
+    message_id: str,
+    subject: str,
+    raw: Callable[[], bytes],
+    now: datetime,
+    day_since: datetime,
+    hour_since: datetime,
+    per_hour: int,
+    refusal: Callable[[Gate], str],
+) -> tuple[int | None, Event | None, str]:
+    """Queue an automatic letter unless `refusal` finds a reason in its `Gate`: the
+    letter's id and `letter_queued` event, or (None, None, the reason).
+
+    The gate counts as `automatic_gate` does (the mailbox's letters since
+    `day_since`, serialised per mailbox) and, with `per_hour`, as
+    `automatic_letters_overall` since `hour_since`. `raw` composes the letter. On
+    PostgreSQL the gate is read by the statement that writes the letter (a round
+    trip fewer per letter), and a refused letter is taken back at once.
+    """
+    _serialise_mailbox(conn, to_key)
+    gate_values = {"email": to_email.lower(), "key": to_key, "since": day_since,
+                   "hour_since": hour_since}
+    if conn.dialect.name != "postgresql":
+        suppressed, recent = conn.execute(_GATE, gate_values).one()
+        gate = Gate(bool(suppressed), int(recent))
+        why = refusal(gate)
+        if per_hour and not why:  # counted only when it can still matter
+            why = refusal(replace(gate, overall=automatic_letters_overall(conn, hour_since,
+                                                                          per_hour)))
+        if why:
+            return None, None, why
+        letter_id, queued = queue_letter(conn, complaint_id=complaint_id, kind=kind,
+                                         to_email=to_email, message_id=message_id,
+                                         subject=subject, raw=raw(), automatic=True, now=now,
+                                         to_key=to_key)
+        return letter_id, queued, ""
+    row = {"complaint_id": complaint_id, "kind": str(kind), "to_email": to_email,
+           "to_key": to_key, "about_key": "", "message_id": message_id, "subject": subject,
+           "raw": raw(), "automatic": True, "state": LetterState.QUEUED.value, "attempts": 0,
+           "next_attempt_at": now, "last_error": "", "created_at": now, "sent_at": None,
+           "claimed_by": ""}
+    found = conn.execute(_queue_gated(per_hour), row | gate_values).one()
+    why = refusal(Gate(bool(found.suppressed), int(found.recent), int(found.overall)))
+    if why:
+        conn.execute(delete(_letter).where(_letter.c.id == found.id))
+        return None, None, why
+    return int(found.id), _queued_event(int(found.id), row), ""
 
 
 def automatic_letters_since(conn: Connection, key: str, since: datetime) -> int:
