@@ -93,22 +93,15 @@ _COUNT_NOTICES = (
 # Both questions asked of every automatic letter, in one statement: is its address
 # suppressed, and how many automatic letters has its mailbox had lately.
 _GATE = select(STOPS_MAIL.label("suppressed"), _COUNT_AUTOMATIC_TO.scalar_subquery())
-# An automatic letter written on PostgreSQL with its gate read in the same statement:
-# WITH's parts all see the table as it was before the statement, so the counts leave
-# out the letter written.
-_WRITTEN_COLUMNS = ("complaint_id", "kind", "to_email", "to_key", "about_key", "message_id",
-                    "subject", "raw", "automatic", "state", "attempts", "next_attempt_at",
-                    "last_error", "created_at", "sent_at", "claimed_by")
-_WRITTEN = (insert(_letter)
-            .values({name: bindparam(name, type_=_letter.c[name].type)
-                     for name in _WRITTEN_COLUMNS})
-            .returning(_letter.c.id).cte("written"))
 
 
 @functools.lru_cache(maxsize=4)
 def _queue_gated(per_hour: int) -> Any:
-    # Built once per hourly cap (a setting), the cap a constant: a LIMIT bound at run
-    # time would have PostgreSQL plan the statement afresh for every letter.
+    # An automatic letter written on PostgreSQL with its gate read in the same statement:
+    # WITH's parts all see the table as it was before the statement, so the counts
+    # leave out the letter written. Built once per hourly cap (a setting), the cap a
+    # constant: a LIMIT bound at run time would have PostgreSQL plan the statement
+    # afresh for every letter.
     last_hour = (select(_letter.c.id)
                  .where(_letter.c.automatic.is_(True),
                         _letter.c.created_at >= bindparam("hour_since"))
@@ -182,17 +175,32 @@ def queue_letter(
     to record on its journal with the rest of its events. A second letter with the
     same `message_id` fails on the unique constraint.
     """
-    kind = str(kind)
-    row = {"complaint_id": complaint_id, "kind": kind, "to_email": to_email,
-           "to_key": mailbox_key(to_email) if to_key is None else to_key,
-           "about_key": about_key,
-           "message_id": message_id, "subject": subject, "raw": raw, "automatic": automatic,
-           "state": state.value, "attempts": 0, "next_attempt_at": now,
-           "last_error": "", "created_at": now, "sent_at": None}
+    row = _letter_row(complaint_id, kind, to_email,
+                      mailbox_key(to_email) if to_key is None else to_key, message_id,
+                      subject, raw, now, automatic=automatic, about_key=about_key,
+                      state=state)
     letter_id = int(conn.execute(_INSERT_LETTER, row).scalar_one())
     if state is not LetterState.QUEUED:
         return letter_id, None
     return letter_id, _queued_event(letter_id, row)
+
+
+def _letter_row(complaint_id: int | None, kind: LetterKind | str, to_email: str, to_key: str,
+                message_id: str, subject: str, raw: bytes, now: datetime, *,
+                automatic: bool, about_key: str = "",
+                state: LetterState = LetterState.QUEUED) -> dict[str, Any]:
+    return {"complaint_id": complaint_id, "kind": str(kind), "to_email": to_email,
+            "to_key": to_key, "about_key": about_key, "message_id": message_id,
+            "subject": subject, "raw": raw, "automatic": automatic, "state": state.value,
+            "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now,
+            "sent_at": None, "claimed_by": ""}
+
+
+# The letter `_queue_gated` writes: the columns `_letter_row` fills.
+_WRITTEN = (insert(_letter)
+            .values({name: bindparam(name, type_=_letter.c[name].type) for name in
+                     _letter_row(None, "", "", "", "", "", b"", datetime.min, automatic=True)})
+            .returning(_letter.c.id).cte("written"))
 
 
 def _queued_event(letter_id: int, row: dict[str, Any]) -> Event | None:
@@ -256,11 +264,8 @@ def queue_automatic_letter(
                                          subject=subject, raw=raw(), automatic=True, now=now,
                                          to_key=to_key)
         return letter_id, queued, ""
-    row = {"complaint_id": complaint_id, "kind": str(kind), "to_email": to_email,
-           "to_key": to_key, "about_key": "", "message_id": message_id, "subject": subject,
-           "raw": raw(), "automatic": True, "state": LetterState.QUEUED.value, "attempts": 0,
-           "next_attempt_at": now, "last_error": "", "created_at": now, "sent_at": None,
-           "claimed_by": ""}
+    row = _letter_row(complaint_id, kind, to_email, to_key, message_id, subject, raw(), now,
+                      automatic=True)
     found = conn.execute(_queue_gated(per_hour), row | gate_values).one()
     why = refusal(Gate(bool(found.suppressed), int(found.recent), int(found.overall)))
     if why:
