@@ -26,6 +26,7 @@ from triaged.store.db import (
 )
 from triaged.store.journal import Journal
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+from triaged.store.ownership import lock_until_commit
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -99,6 +100,70 @@ def test_duplicates_are_found_inside_one_transaction(
         original = _message(conn)
         found = rows.duplicate_of(conn, **probe)
     assert found == (original if duplicate else None)
+
+
+@pytest.mark.parametrize(("change", "duplicate"), PROBES)
+def test_a_batch_s_originals_read_ahead_are_those_the_database_would_give(
+    engine: Engine, change: dict[str, Any], duplicate: bool
+) -> None:
+    probe: dict[str, Any] = {"sha256": "hash-1", "message_id": "<m1@example.com>",
+                             "sender": "Ana@Example.com", "sent_date": NOW, "text": "crushed"}
+    probe.update(change)
+    with write_transaction(engine) as conn:
+        stored = _message(conn)
+    with write_transaction(engine) as conn:
+        rows.read_originals_ahead(conn, [(probe["sha256"], probe["message_id"]),
+                                         ("hash-3", "<m3@example.com>")])
+        found = rows.duplicate_of(conn, **probe)
+        in_batch = _message(conn, sha256="hash-3", message_id="<m3@example.com>", uid=3)
+        copy = rows.duplicate_of(conn, sha256="other", message_id="<m3@example.com>",
+                                 sender="ana@example.com", sent_date=NOW, text="crushed")
+    assert found == (stored if duplicate else None)
+    assert copy == in_batch
+
+
+def _stored_then_failed(conn: Connection) -> None:
+    with savepoint(conn):
+        _message(conn)
+        raise RuntimeError("a bug in this message's handling")
+
+
+def test_a_row_of_a_rolled_back_savepoint_is_no_original_even_read_ahead(
+    engine: Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        rows.read_originals_ahead(conn, [("hash-1", "<m1@example.com>")])
+        with pytest.raises(RuntimeError, match="bug"):
+            _stored_then_failed(conn)
+        assert rows.duplicate_of(conn, sha256="hash-1", message_id="", sender="",
+                                 sent_date=None, text="") is None
+        original = _message(conn, uid=2)
+        assert rows.duplicate_of(conn, sha256="hash-1", message_id="", sender="",
+                                 sent_date=None, text="") == original
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_batch_reads_its_originals_in_one_statement(
+    new_pg_database: Any,
+) -> None:
+    engine = make_engine(new_pg_database())
+    copies = [(f"hash-{n}", f"<m{n}@example.com>") for n in range(1, 6)]
+    sent: list[str] = []
+    try:
+        with write_transaction(engine) as conn:
+            _message(conn)
+        with write_transaction(engine) as conn:
+            lock_until_commit(conn, *(rows.mail_lock(mid, sha) for sha, mid in copies))
+            event.listen(engine, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: sent.append(statement))
+            rows.read_originals_ahead(conn, copies)
+            found = [rows.duplicate_of(conn, sha256=sha, message_id=mid, sender="",
+                                       sent_date=None, text="") for sha, mid in copies]
+    finally:
+        engine.dispose()
+    # Each statement is a round trip to the server: one for the batch, not one per message.
+    assert found == [1, None, None, None, None]
+    assert len(sent) == 1, sent
 
 
 def test_a_duplicate_row_is_never_taken_for_the_original(engine: Engine) -> None:
