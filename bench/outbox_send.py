@@ -44,10 +44,10 @@ raw = (b"From: Acme Bakery <support@example.test>\\r\\nTo: c@example.test\\r\\n"
 with writer(engine) as conn, conn.begin():
     for n in range(count):
         to = f"customer{n}@example.test"
-        complaint = rows.insert_complaint(
-            conn, reference=f"B{n}", mailbox="support", customer_email=to, customer_name="C",
+        complaint = rows.insert_complaint(conn, rows.NewComplaintRow(
+            reference=f"B{n}", mailbox="support", customer_email=to, customer_name="C",
             subject="cake", language="en", received_at=now, due_at=now + timedelta(days=2),
-            now=now)
+            now=now))
         outbox_rows.queue_letter(conn, complaint_id=complaint, kind="holding", to_email=to,
                                  message_id=f"<b{n}@bench>", subject="Re: cake", raw=raw,
                                  automatic=True, now=now)

@@ -46,10 +46,10 @@ def register(
     """Register a complaint as intake does: its message (unless `with_message` is false),
     the complaint in state `received`, and its `registered` event. Returns its id."""
     due = due_at if due_at is not None else received_at + timedelta(days=5)
-    complaint_id = rows.insert_complaint(
-        conn, reference=reference, mailbox="support", customer_email=customer_email,
+    complaint_id = rows.insert_complaint(conn, rows.NewComplaintRow(
+        reference=reference, mailbox="support", customer_email=customer_email,
         customer_name=customer_name, subject=subject, language=language,
-        received_at=received_at, due_at=due, now=received_at, **columns)
+        received_at=received_at, due_at=due, now=received_at, **columns))
     assert complaint_id is not None, f"reference {reference} is taken"
     row_id = None
     if with_message:

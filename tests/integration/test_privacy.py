@@ -293,10 +293,10 @@ def _many(engine: Engine, customer: str, count: int) -> None:
     raw = f"Subject: bulk\r\n\r\n{PHRASE}\r\n".encode()
     with write_transaction(engine) as conn:
         for n in range(count):
-            cid = rows.insert_complaint(
-                conn, reference=f"BULK-{n:06d}", mailbox="support", customer_email=customer,
+            cid = rows.insert_complaint(conn, rows.NewComplaintRow(
+                reference=f"BULK-{n:06d}", mailbox="support", customer_email=customer,
                 customer_name=NAME, subject=f"bulk {n} {PHRASE}", language="en",
-                received_at=at, due_at=at, now=at)
+                received_at=at, due_at=at, now=at))
             rows.insert_message(conn, rows.IncomingRow(
                 mailbox="support", folder="INBOX", uidvalidity=1, uid=100000 + n,
                 message_id=f"<bulk{n}@example>", sha256=f"{n:064d}", raw=raw, size=len(raw),

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event, select
 
 from triaged.config.records import LimitsConfig
 from triaged.domain.mailbox_key import DOTLESS_DOMAINS
 from triaged.domain.records import LetterState
-from triaged.store import outbox_rows, rows
+from triaged.store import outbox_rows, rows, suppression
 from triaged.store.db import make_engine, write_transaction
+from triaged.store.models import metadata
+from triaged.store.ownership import lock_until_commit
 from triaged.usecases import letter_limits
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -107,10 +110,10 @@ def test_notices_about_one_sender_are_held_past_the_limit_per_staff_address(
         assert not letter_limits.notice_held(conn, two, "team@acme.example",
                                              "ana@example.com", NOW)
         assert not letter_limits.notice_held(conn, two, "team@acme.example", "", NOW)
-        complaint_id = rows.insert_complaint(
-            conn, reference="K7M-Q3X9", mailbox="support", customer_email="eve@evil.example",
+        complaint_id = rows.insert_complaint(conn, rows.NewComplaintRow(
+            reference="K7M-Q3X9", mailbox="support", customer_email="eve@evil.example",
             customer_name="", subject="cake", language="en", received_at=NOW,
-            due_at=NOW + timedelta(days=2), now=NOW)
+            due_at=NOW + timedelta(days=2), now=NOW))
         held = _write(conn, "team@acme.example", kind="new_complaint",
                       about="eve@evil.example", automatic=False, state=LetterState.HELD,
                       complaint_id=complaint_id)
@@ -120,3 +123,54 @@ def test_notices_about_one_sender_are_held_past_the_limit_per_staff_address(
         # A notice listed in one digest is never listed in another.
         assert outbox_rows.held_notices(conn) == []
         assert outbox_rows.digest_held(conn, [held], digest="<d2@acme.example>") == []
+
+
+def _queue(conn: Connection, to: str, limits: LimitsConfig) -> tuple[int | None, str]:
+    n = next(_numbers)
+    letter_id, _event, why = letter_limits.queue_automatic(
+        conn, limits, complaint_id=None, kind="holding", to_email=to,
+        message_id=f"<gated-{n}.triaged@acme.example>", subject="Re: cake",
+        raw=lambda: b"letter", now=NOW)
+    return letter_id, why
+
+
+def _automatic_letters(conn: Connection) -> list[str]:
+    letters = metadata.tables["outbox_letter"]
+    return sorted(conn.execute(select(letters.c.to_email).where(letters.c.automatic)).scalars())
+
+
+def test_a_letter_past_a_limit_is_not_written_and_the_refusal_says_which(
+    engine: Engine,
+) -> None:
+    capped = LimitsConfig(auto_letters_per_day=2, auto_letters_per_hour=3)
+    with write_transaction(engine) as conn:
+        suppression.suppress(conn, "gone@example.com", reason="5.1.1", message_row_id=None,
+                             now=NOW)
+        outcomes = [_queue(conn, to, capped)[1] for to in (
+            "ana@example.com", "Ana+2@example.com", "ana@example.com", "gone@example.com",
+            "bob@example.com", "carol@example.com")]
+        written = _automatic_letters(conn)
+    assert outcomes == ["", "", "rate limit 2/24h", letter_limits.BOUNCED, "",
+                        "hourly cap 3/h on all automatic letters"]
+    assert written == ["Ana+2@example.com", "ana@example.com", "bob@example.com"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_an_automatic_letter_is_written_with_its_limits_read_at_once(
+    new_pg_database: Any,
+) -> None:
+    engine = make_engine(new_pg_database())
+    sent: list[str] = []
+    try:
+        with write_transaction(engine) as conn:
+            lock_until_commit(conn, outbox_rows.mailbox_lock("ana@example.com"))
+            event.listen(engine, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: sent.append(statement))
+            letter_id, why = _queue(conn, "ana@example.com", DEFAULTS)
+    finally:
+        engine.dispose()
+    # Each statement is a round trip to the server, paid once per holding reply (the
+    # batch already holds its mailboxes' locks).
+    assert letter_id is not None
+    assert why == ""
+    assert len(sent) == 1, sent

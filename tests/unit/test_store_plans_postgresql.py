@@ -12,7 +12,8 @@ from psycopg import sql
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
-from triaged.store.db import make_engine, write_transaction
+from triaged.store import outbox_rows
+from triaged.store.db import make_engine, write_transaction, writer
 from triaged.store.outbox_rows import _CLAIMS
 from triaged.store.rows import _SAME_HASH_OR_ID
 
@@ -56,9 +57,40 @@ def test_the_sender_s_claim_reads_due_letters_in_index_order_without_sorting_the
     engine = make_engine(new_pg_database())
     try:
         with write_transaction(engine) as conn:
-            plan = _generic_plan(conn, _CLAIMS[("queued", True)], {
-                "limit": 1, "now": NOW, "until": NOW + timedelta(minutes=5), "holder": "h"})
+            plan = _generic_plan(conn, _CLAIMS[("queued", True, True)], {
+                "now": NOW, "until": NOW + timedelta(minutes=5), "holder": "h"})
     finally:
         engine.dispose()
     assert "ix_outbox_letter_due" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_the_sender_s_claim_is_planned_once_not_for_every_letter(
+    new_pg_database: Callable[[], str],
+) -> None:
+    engine = make_engine(new_pg_database())
+    lease = timedelta(minutes=5)
+    try:
+        with write_transaction(engine) as conn:
+            for n in range(3000):
+                outbox_rows.queue_letter(conn, complaint_id=None, kind="holding",
+                                         to_email=f"c{n}@example.com", message_id=f"<m{n}@x>",
+                                         subject="cake", raw=b"letter", automatic=True, now=NOW)
+        with writer(engine) as conn:
+            with conn.begin():
+                conn.exec_driver_sql("ANALYZE outbox_letter")
+            for _ in range(30):  # as the sender claims: one letter per transaction
+                with conn.begin():
+                    outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=lease, holder="h",
+                                              take_over=False)
+            with conn.begin():
+                plans = conn.exec_driver_sql(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE 'UPDATE outbox_letter%%'").all()
+    finally:
+        engine.dispose()
+    # With a backlog in the outbox, planning the claim cost more than running it.
+    # psycopg prepares a statement after five runs, and PostgreSQL keeps one plan
+    # only when it is as good as a fresh one for each letter.
+    [(generic, custom)] = plans
+    assert generic >= 20, (generic, custom)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import col, select
 
 from triaged.domain.errors import ForbiddenMove
@@ -26,6 +26,7 @@ from triaged.store.db import (
 )
 from triaged.store.journal import Journal
 from triaged.store.models import Complaint, Event, MessageRow, OutboxLetter
+from triaged.store.ownership import lock_until_commit
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -58,10 +59,9 @@ def _message(conn: Connection, **overrides: Any) -> int:
 def _complaint(
     conn: Connection, reference: str = "K7M-Q3X9", email: str = "ana@example.com"
 ) -> int:
-    found = rows.insert_complaint(
-        conn, reference=reference, mailbox="support", customer_email=email, customer_name="Ana",
-        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2), now=NOW,
-    )
+    found = rows.insert_complaint(conn, rows.NewComplaintRow(
+        reference=reference, mailbox="support", customer_email=email, customer_name="Ana",
+        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2), now=NOW))
     assert found is not None
     return found
 
@@ -102,6 +102,70 @@ def test_duplicates_are_found_inside_one_transaction(
     assert found == (original if duplicate else None)
 
 
+@pytest.mark.parametrize(("change", "duplicate"), PROBES)
+def test_a_batch_s_originals_read_ahead_are_those_the_database_would_give(
+    engine: Engine, change: dict[str, Any], duplicate: bool
+) -> None:
+    probe: dict[str, Any] = {"sha256": "hash-1", "message_id": "<m1@example.com>",
+                             "sender": "Ana@Example.com", "sent_date": NOW, "text": "crushed"}
+    probe.update(change)
+    with write_transaction(engine) as conn:
+        stored = _message(conn)
+    with write_transaction(engine) as conn:
+        rows.read_originals_ahead(conn, [(probe["sha256"], probe["message_id"]),
+                                         ("hash-3", "<m3@example.com>")])
+        found = rows.duplicate_of(conn, **probe)
+        in_batch = _message(conn, sha256="hash-3", message_id="<m3@example.com>", uid=3)
+        copy = rows.duplicate_of(conn, sha256="other", message_id="<m3@example.com>",
+                                 sender="ana@example.com", sent_date=NOW, text="crushed")
+    assert found == (stored if duplicate else None)
+    assert copy == in_batch
+
+
+def _stored_then_failed(conn: Connection) -> None:
+    with savepoint(conn):
+        _message(conn)
+        raise RuntimeError("a bug in this message's handling")
+
+
+def test_a_row_of_a_rolled_back_savepoint_is_no_original_even_read_ahead(
+    engine: Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        rows.read_originals_ahead(conn, [("hash-1", "<m1@example.com>")])
+        with pytest.raises(RuntimeError, match="bug"):
+            _stored_then_failed(conn)
+        assert rows.duplicate_of(conn, sha256="hash-1", message_id="", sender="",
+                                 sent_date=None, text="") is None
+        original = _message(conn, uid=2)
+        assert rows.duplicate_of(conn, sha256="hash-1", message_id="", sender="",
+                                 sent_date=None, text="") == original
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_batch_reads_its_originals_in_one_statement(
+    new_pg_database: Any,
+) -> None:
+    engine = make_engine(new_pg_database())
+    copies = [(f"hash-{n}", f"<m{n}@example.com>") for n in range(1, 6)]
+    sent: list[str] = []
+    try:
+        with write_transaction(engine) as conn:
+            _message(conn)
+        with write_transaction(engine) as conn:
+            lock_until_commit(conn, *(rows.mail_lock(mid, sha) for sha, mid in copies))
+            event.listen(engine, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: sent.append(statement))
+            rows.read_originals_ahead(conn, copies)
+            found = [rows.duplicate_of(conn, sha256=sha, message_id=mid, sender="",
+                                       sent_date=None, text="") for sha, mid in copies]
+    finally:
+        engine.dispose()
+    # Each statement is a round trip to the server: one for the batch, not one per message.
+    assert found == [1, None, None, None, None]
+    assert len(sent) == 1, sent
+
+
 def test_a_duplicate_row_is_never_taken_for_the_original(engine: Engine) -> None:
     with write_transaction(engine) as conn:
         original = _message(conn)
@@ -113,15 +177,66 @@ def test_a_duplicate_row_is_never_taken_for_the_original(engine: Engine) -> None
 def test_a_taken_reference_comes_back_as_none_and_changes_nothing(engine: Engine) -> None:
     with write_transaction(engine) as conn:
         first = _complaint(conn)
-        again = rows.insert_complaint(
-            conn, reference="K7M-Q3X9", mailbox="other", customer_email="bob@example.com",
-            customer_name="", subject="", language="en", received_at=NOW, due_at=NOW, now=NOW)
+        again = rows.insert_complaint(conn, rows.NewComplaintRow(
+            reference="K7M-Q3X9", mailbox="other", customer_email="bob@example.com",
+            customer_name="", subject="", language="en", received_at=NOW, due_at=NOW, now=NOW))
     with transaction(engine) as session:
         stored = session.exec(select(Complaint)).all()
     assert again is None
     assert [(c.id, c.customer_email) for c in stored] == [(first, "ana@example.com")]
     assert stored[0].received_at == NOW
     assert stored[0].received_at.tzinfo is not None
+
+
+def _opening(reference: str, email: str, uid: int) -> tuple[rows.NewComplaintRow,
+                                                              rows.IncomingRow]:
+    complaint = rows.NewComplaintRow(
+        reference=reference, mailbox="support", customer_email=email, customer_name="",
+        subject="cake", language="en", received_at=NOW, due_at=NOW + timedelta(days=2),
+        now=NOW)
+    message = rows.IncomingRow(
+        mailbox="support", folder="INBOX", uidvalidity=7, uid=uid, sha256=f"hash-{uid}",
+        raw=b"raw", size=3, outcome=Outcome.COMPLAINT, rule="complaint", received_at=NOW,
+        sender=email, sent_date=NOW)
+    return complaint, message
+
+
+def test_a_complaint_opens_with_its_message_and_a_taken_reference_writes_neither(
+    engine: Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        opened = rows.insert_complaint_with_message(
+            conn, *_opening("K7M-Q3X9", "ana@example.com", 1))
+        again = rows.insert_complaint_with_message(
+            conn, *_opening("K7M-Q3X9", "bob@example.com", 2))
+    with transaction(engine) as session:
+        complaints = session.exec(select(Complaint)).all()
+        messages = session.exec(select(MessageRow)).all()
+    assert opened is not None
+    assert again is None
+    assert [(c.id, c.customer_email) for c in complaints] == [(opened[0], "ana@example.com")]
+    assert [(m.id, m.complaint_id, m.uid, m.sender) for m in messages] == [
+        (opened[1], opened[0], 1, "ana@example.com")]
+    assert messages[0].sent_date == complaints[0].received_at == NOW
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_complaint_opens_with_its_message_in_one_statement(
+    new_pg_database: Any,
+) -> None:
+    engine = make_engine(new_pg_database())
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: sent.append(statement))
+    try:
+        with write_transaction(engine) as conn:
+            opened = rows.insert_complaint_with_message(
+                conn, *_opening("K7M-Q3X9", "ana@example.com", 1))
+    finally:
+        engine.dispose()
+    # Each statement is a round trip to the server, paid once per new complaint.
+    assert opened is not None
+    assert len(sent) == 1, sent
 
 
 @pytest.mark.parametrize(
@@ -284,6 +399,27 @@ def test_a_recorded_delivery_acknowledges_the_complaint_once(url: str, engine: E
                     "message_id": letter.message_id, "automatic": True, "attempts": 1}
     assert changed == {"letter": letter.message_id, "from": "received", "to": "acknowledged"}
     assert all(e.at.tzinfo is not None for e in events)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_delivery_is_recorded_in_one_statement(new_pg_database: Any) -> None:
+    engine = make_engine(new_pg_database())
+    _fill(engine, 1)
+    sent: list[str] = []
+    try:
+        with writer(engine) as conn:
+            with conn.begin():
+                [letter] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
+            event.listen(engine, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: sent.append(statement))
+            with conn.begin():
+                acknowledged = outbox_rows.record_sent(conn, letter, now=NOW)
+    finally:
+        engine.dispose()
+    # The letter's mark, the complaint's move and both events: each statement is a
+    # round trip to the server, paid once per letter sent.
+    assert acknowledged
+    assert len(sent) == 1, sent
 
 
 def test_quarantined_messages_are_stored_whole_and_parked(engine: Engine) -> None:

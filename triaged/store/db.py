@@ -40,6 +40,7 @@ from sqlmodel import Session
 
 from triaged.domain.errors import SchemaMismatch
 from triaged.store.ownership import forget_locks_held
+from triaged.store.rows import forget_read_ahead
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -287,6 +288,7 @@ def savepoint(conn: Connection) -> Iterator[None]:
         # transaction-level locks taken inside it.
         conn.info.pop(_UNRELEASED, None)
         forget_locks_held(conn)
+        forget_read_ahead(conn)
         try:
             conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
             conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")

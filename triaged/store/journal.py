@@ -9,19 +9,36 @@ they belonged to is rolled back too.
 A batch written in one transaction without savepoints (intake) hands its
 messages' journals one `Later`: their events wait there and go in one
 statement for the whole batch, and earlier when a step is about to read the log.
+
+A hot statement that must write its events with its own change in one round trip
+(the sender's record of each letter, on PostgreSQL) takes them from `events_from`,
+so the event log's INSERT still lives here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any, cast
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Insert, Selectable, insert
+from sqlalchemy.exc import DBAPIError
 
 from triaged.domain.events import Event
 from triaged.store.models import metadata
 from triaged.store.rows import encode_detail
 
-_INSERT_EVENT = insert(metadata.tables["event"])
+_EVENT = metadata.tables["event"]
+_INSERT_EVENT = insert(_EVENT)
+# The columns of an event row, in the order `events_from` expects them selected.
+EVENT_COLUMNS = ("complaint_id", "message_row_id", "at", "kind", "actor", "detail")
+
+
+def events_from(rows: Selectable) -> Insert:
+    """The INSERT of the events `rows` selects (`EVENT_COLUMNS`, `detail` as
+    `encode_detail` writes it), for a statement that writes them with its own change
+    in one round trip (PostgreSQL: a data-modifying WITH)."""
+    return insert(_EVENT).from_select(list(EVENT_COLUMNS), rows)
 
 
 class Later:
@@ -36,7 +53,7 @@ class Later:
 
     def write(self, conn: Connection) -> None:
         if self.events:
-            conn.execute(_INSERT_EVENT, [_row(e) for e in self.events])
+            _insert(conn, self.events)
             self.events.clear()
 
 
@@ -64,7 +81,7 @@ class Journal:
         """
         self.write_earlier()
         if self._pending:
-            self.conn.execute(_INSERT_EVENT, [_row(e) for e in self._pending])
+            _insert(self.conn, self._pending)
             self._pending.clear()
 
     def write_earlier(self) -> None:
@@ -84,6 +101,33 @@ class Journal:
         else:
             self._later.events.extend(self._pending)
             self._pending.clear()
+
+
+# From this many events at once, PostgreSQL takes them by COPY: a batch's events (three
+# per new complaint) went in three times faster than as one INSERT each. Fewer go
+# as INSERTs, as a COPY costs two round trips however few its rows.
+COPY_FROM = 20
+_COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+
+
+def _insert(conn: Connection, events: list[Event]) -> None:
+    if len(events) < COPY_FROM or conn.dialect.name != "postgresql":
+        conn.execute(_INSERT_EVENT, [_row(e) for e in events])
+        return
+    import psycopg  # only installed with PostgreSQL
+
+    # The time as an INSERT binds it (aware UTC; a naive one refused).
+    moment: Callable[[Any], Any] = (_EVENT.c.at.type.bind_processor(conn.dialect)
+                                    or (lambda value: value))
+    dbapi = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    try:
+        with dbapi.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
+            for e in events:
+                copy.write_row((e.complaint_id, e.message_row_id, moment(e.at), e.kind.value,
+                                e.actor, encode_detail(e.detail)))
+    except psycopg.Error as error:
+        # As SQLAlchemy would have raised it (an IntegrityError, an OperationalError …).
+        raise DBAPIError.instance(_COPY_EVENTS, None, error, psycopg.Error) from error
 
 
 def _row(event: Event) -> dict[str, object]:

@@ -9,6 +9,7 @@ going through an ORM unit of work) would cost more than the SQL itself.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, union_all, update
+from sqlalchemy import Connection, String, any_, bindparam, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triaged.domain.clock import as_utc
@@ -167,19 +168,21 @@ class IncomingRow:
 
 def insert_message(conn: Connection, row: IncomingRow) -> int:
     """Store one incoming message and return its id."""
-    result = conn.execute(
-        _INSERT_MESSAGE,
-        {
-            "mailbox": row.mailbox, "folder": row.folder, "uidvalidity": row.uidvalidity,
-            "uid": row.uid, "message_id": row.message_id, "sha256": row.sha256,
-            "raw": row.raw, "size": row.size, "sender": row.sender, "subject": row.subject,
-            "sent_date": row.sent_date, "text": cap_text(row.text),
-            "outcome": row.outcome.value, "rule": row.rule, "reason": row.reason,
-            "complaint_id": row.complaint_id, "duplicate_of": row.duplicate_of,
-            "received_at": row.received_at,
-        },
-    )
-    return int(result.scalar_one())
+    row_id = int(conn.execute(_INSERT_MESSAGE, _message_values(row)).scalar_one())
+    _written(conn, row_id, row)
+    return row_id
+
+
+def _message_values(row: IncomingRow) -> dict[str, Any]:
+    return {
+        "mailbox": row.mailbox, "folder": row.folder, "uidvalidity": row.uidvalidity,
+        "uid": row.uid, "message_id": row.message_id, "sha256": row.sha256,
+        "raw": row.raw, "size": row.size, "sender": row.sender, "subject": row.subject,
+        "sent_date": row.sent_date, "text": cap_text(row.text),
+        "outcome": row.outcome.value, "rule": row.rule, "reason": row.reason,
+        "complaint_id": row.complaint_id, "duplicate_of": row.duplicate_of,
+        "received_at": row.received_at,
+    }
 
 
 def mail_lock(message_id: str, sha256: str) -> str:
@@ -209,7 +212,11 @@ def duplicate_of(
     # copies of one mail at once (a customer wrote to both) would each find no
     # original: the second waits here until the first's transaction ends.
     lock_until_commit(conn, mail_lock(message_id, sha256))
-    if message_id:
+    ahead = _read_ahead(conn)
+    candidates: Sequence[Any]
+    if ahead is not None and ahead.covers(sha256, message_id):
+        candidates = ahead.candidates(sha256, message_id)
+    elif message_id:
         candidates = conn.execute(_SAME_HASH_OR_ID, {"sha256": sha256, "mid": message_id}).all()
     else:
         candidates = conn.execute(_SAME_HASH, {"sha256": sha256}).all()
@@ -232,6 +239,89 @@ def _same_mail(candidates: Sequence[Any], sender: str, sent_date: datetime | Non
         if same and c.text == wanted_text:
             return int(c.id)
     return None
+
+
+# On PostgreSQL a batch reads the stored originals of all its messages in one statement
+# (`read_originals_ahead`), under the locks it took for them, and `duplicate_of` looks
+# there and among the rows its transaction wrote since: a round trip fewer per message.
+_READ_AHEAD = "triaged_originals_read_ahead"
+_ORIGINALS = _DUPLICATE_CANDIDATES.order_by(None).add_columns(_message.c.message_id)
+_ORIGINALS_OF_BATCH = union_all(
+    _ORIGINALS.where(_message.c.sha256 == any_(bindparam("hashes",
+                                                         type_=postgresql.ARRAY(String)))),
+    _ORIGINALS.where(_message.c.message_id == any_(bindparam("mids",
+                                                             type_=postgresql.ARRAY(String)))),
+)
+
+
+@dataclass(frozen=True)
+class _Original:
+    """A stored message a later copy may duplicate, as `_DUPLICATE_CANDIDATES` reads it."""
+
+    id: int
+    sha256: str
+    message_id: str
+    sender: str
+    sent_date: datetime | None
+    text: str
+
+
+@dataclass
+class _ReadAhead:
+    transaction: Any
+    hashes: frozenset[str]
+    message_ids: frozenset[str]
+    originals: list[_Original]
+
+    def covers(self, sha256: str, message_id: str) -> bool:
+        return sha256 in self.hashes and (not message_id or message_id in self.message_ids)
+
+    def candidates(self, sha256: str, message_id: str) -> list[_Original]:
+        """What `_SAME_HASH_OR_ID` (or `_SAME_HASH`) would read now, in its order."""
+        return sorted((o for o in self.originals
+                       if o.sha256 == sha256 or (message_id and o.message_id == message_id)),
+                      key=lambda o: o.id)
+
+
+def read_originals_ahead(conn: Connection, copies: Sequence[tuple[str, str]]) -> None:
+    """Read the stored originals of a batch's messages, each given as (sha256,
+    Message-ID), for `duplicate_of` to find there until the transaction ends or a
+    savepoint is rolled back (`forget_read_ahead`). PostgreSQL only; the caller holds
+    each message's `mail_lock` already, so no other writer adds a copy meanwhile."""
+    if conn.dialect.name != "postgresql" or not copies:
+        return
+    hashes = frozenset(sha256 for sha256, _ in copies)
+    message_ids = frozenset(mid for _, mid in copies if mid)
+    found = conn.execute(_ORIGINALS_OF_BATCH, {"hashes": sorted(hashes),
+                                               "mids": sorted(message_ids)}).all()
+    # A row found by both halves comes twice: once is enough.
+    originals = {row.id: _Original(int(row.id), row.sha256, row.message_id, row.sender,
+                                   row.sent_date, row.text) for row in found}
+    conn.info[_READ_AHEAD] = _ReadAhead(conn.get_transaction(), hashes, message_ids,
+                                        list(originals.values()))
+
+
+def forget_read_ahead(conn: Connection) -> None:
+    """A savepoint was rolled back: what it wrote, and the locks the originals were read
+    under, may be gone, so `duplicate_of` asks the database again."""
+    conn.info.pop(_READ_AHEAD, None)
+
+
+def _read_ahead(conn: Connection) -> _ReadAhead | None:
+    ahead: _ReadAhead | None = conn.info.get(_READ_AHEAD)
+    if ahead is None or ahead.transaction is not conn.get_transaction():
+        return None
+    return ahead
+
+
+def _written(conn: Connection, row_id: int, row: IncomingRow) -> None:
+    """A message row this transaction wrote: an original for the read-ahead, unless it is
+    a duplicate or quarantined."""
+    ahead = _read_ahead(conn)
+    if ahead is None or row.duplicate_of is not None or row.outcome is Outcome.QUARANTINED:
+        return
+    ahead.originals.append(_Original(row_id, row.sha256, row.message_id, row.sender,
+                                     row.sent_date, cap_text(row.text)))
 
 
 def is_our_message_id(conn: Connection, message_id: str) -> bool:
@@ -287,25 +377,41 @@ _INSERT_COMPLAINT = {
 }
 
 
-def insert_complaint(
-    conn: Connection,
-    *,
-    reference: str,
-    mailbox: str,
-    customer_email: str,
-    customer_name: str,
-    subject: str,
-    language: str,
-    received_at: datetime,
-    due_at: datetime,
-    now: datetime,
-    category: str = "",
-    priority: str = "normal",
-    nudge_at: datetime | None = None,
-    forwarded_by: str = "",
-    linked_reference: str = "",
-) -> int | None:
-    """Create a complaint in state `received`; None when `reference` is taken.
+@dataclass(frozen=True)
+class NewComplaintRow:
+    """A complaint to create in state `received` (`insert_complaint`)."""
+
+    reference: str
+    mailbox: str
+    customer_email: str
+    customer_name: str
+    subject: str
+    language: str
+    received_at: datetime
+    due_at: datetime
+    now: datetime
+    category: str = ""
+    priority: str = "normal"
+    nudge_at: datetime | None = None
+    forwarded_by: str = ""
+    linked_reference: str = ""
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference, "mailbox": self.mailbox,
+            "state": ComplaintState.RECEIVED.value, "customer_email": self.customer_email,
+            "customer_name": self.customer_name, "subject": self.subject,
+            "language": self.language, "received_at": self.received_at,
+            "due_at": self.due_at, "escalation_level": 0, "category": self.category,
+            "priority": self.priority, "nudge_at": self.nudge_at, "reminded": False,
+            "created_at": self.now, "updated_at": self.now,
+            "forwarded_by": self.forwarded_by, "linked_reference": self.linked_reference,
+            "customer_key": mailbox_key(self.customer_email),
+        }
+
+
+def insert_complaint(conn: Connection, complaint: NewComplaintRow) -> int | None:
+    """Create a complaint in state `received`; None when its reference is taken.
 
     Logs nothing: the caller writes `registered` once the message row that
     opened the complaint has its id (see `registered_event`).
@@ -313,20 +419,49 @@ def insert_complaint(
     statement = _INSERT_COMPLAINT.get(conn.dialect.name)
     if statement is None:
         raise NotImplementedError(f"no complaint insert for {conn.dialect.name}")
-    found = conn.execute(
-        statement,
-        {
-            "reference": reference, "mailbox": mailbox,
-            "state": ComplaintState.RECEIVED.value, "customer_email": customer_email,
-            "customer_name": customer_name, "subject": subject, "language": language,
-            "received_at": received_at, "due_at": due_at, "escalation_level": 0,
-            "category": category, "priority": priority, "nudge_at": nudge_at,
-            "reminded": False, "created_at": now, "updated_at": now,
-            "forwarded_by": forwarded_by, "linked_reference": linked_reference,
-            "customer_key": mailbox_key(customer_email),
-        },
-    ).first()
+    found = conn.execute(statement, complaint.values()).first()
     return int(found[0]) if found is not None else None
+
+
+# PostgreSQL: the complaint and the message row that opened it in one statement (a
+# round trip fewer per new complaint); a reference in use writes neither.
+_OPENED = (postgresql.insert(_complaint)
+           .values({c.name: bindparam(f"complaint_{c.name}", type_=c.type)
+                    for c in _complaint.c if c.name != "id"})
+           .on_conflict_do_nothing(index_elements=[_complaint.c.reference])
+           .returning(_complaint.c.id)
+           .cte("opened"))
+_MESSAGE_COLUMNS = [c for c in _message.c if c.name not in ("id", "complaint_id")]
+_INSERT_OPENED = (
+    insert(_message)
+    .from_select([*(c.name for c in _MESSAGE_COLUMNS), "complaint_id"],
+                 select(*(bindparam(c.name, type_=c.type) for c in _MESSAGE_COLUMNS),
+                        _OPENED.c.id))
+    .returning(_message.c.complaint_id, _message.c.id)
+)
+
+
+def insert_complaint_with_message(
+    conn: Connection, complaint: NewComplaintRow, message: IncomingRow,
+) -> tuple[int, int] | None:
+    """`insert_complaint`, then `message` stored on it (its `complaint_id` is the new
+    complaint's): the complaint's id and the message's, or None when the reference
+    is taken (nothing is written)."""
+    if conn.dialect.name != "postgresql":
+        complaint_id = insert_complaint(conn, complaint)
+        if complaint_id is None:
+            return None
+        message = dataclasses.replace(message, complaint_id=complaint_id)
+        return complaint_id, insert_message(conn, message)
+    values = _message_values(message)
+    del values["complaint_id"]
+    for name, value in complaint.values().items():
+        values[f"complaint_{name}"] = value
+    found = conn.execute(_INSERT_OPENED, values).first()
+    if found is None:
+        return None
+    _written(conn, int(found[1]), message)
+    return int(found[0]), int(found[1])
 
 
 def registered_event(

@@ -21,11 +21,15 @@ by the letters still in flight (one message per mailbox).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
 from triaged.config.records import LimitsConfig
+from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.store import outbox_rows
 
@@ -51,18 +55,41 @@ def automatic_refused(
 
     The reason is what the complaint's `letter_suppressed` event says.
     """
-    per_day = limits.auto_letters_per_day
     suppressed, recent = outbox_rows.automatic_gate(conn, key_of(limits, to_email), to_email,
                                                     now - DAY_WINDOW)
-    if suppressed:
-        return BOUNCED
-    if recent >= per_day:
-        return f"rate limit {per_day}/24h"
+    gate = outbox_rows.Gate(suppressed, recent)
     per_hour = limits.auto_letters_per_hour
-    if per_hour and outbox_rows.automatic_letters_overall(conn, now - HOUR_WINDOW,
-                                                          per_hour) >= per_hour:
+    if per_hour and not refusal(limits, gate):
+        gate = replace(gate, overall=outbox_rows.automatic_letters_overall(
+            conn, now - HOUR_WINDOW, per_hour))
+    return refusal(limits, gate)
+
+
+def refusal(limits: LimitsConfig, gate: outbox_rows.Gate) -> str:
+    """Why an automatic letter whose address and mailbox read as `gate` may not be
+    written; "" when it may."""
+    per_day, per_hour = limits.auto_letters_per_day, limits.auto_letters_per_hour
+    if gate.suppressed:
+        return BOUNCED
+    if gate.recent >= per_day:
+        return f"rate limit {per_day}/24h"
+    if per_hour and gate.overall >= per_hour:
         return f"hourly cap {per_hour}/h on all automatic letters"
     return ""
+
+
+def queue_automatic(
+    conn: Connection, limits: LimitsConfig, *, complaint_id: int | None, kind: str,
+    to_email: str, message_id: str, subject: str, raw: Callable[[], bytes], now: datetime,
+) -> tuple[int | None, Event | None, str]:
+    """Queue an automatic letter within the limits (`outbox_rows.queue_automatic_letter`,
+    `raw` composing it only when needed): its id and `letter_queued` event, or
+    (None, None, why not)."""
+    return outbox_rows.queue_automatic_letter(
+        conn, complaint_id=complaint_id, kind=kind, to_email=to_email,
+        to_key=key_of(limits, to_email), message_id=message_id, subject=subject, raw=raw,
+        now=now, day_since=now - DAY_WINDOW, hour_since=now - HOUR_WINDOW,
+        per_hour=limits.auto_letters_per_hour, refusal=functools.partial(refusal, limits))
 
 
 def notice_held(

@@ -110,18 +110,23 @@ class Mailer:
         """Queue `letter` on the journal's transaction and record what became of it:
         `letter_queued`, or `letter_suppressed` when an automatic letter would pass a
         limit (`letter_limits`) or a notice to staff about the sender whose mailbox key
-        is `about` waits for their digest. `letter_queued` is only for a letter about
-        a complaint."""
+        is `about` waits for their digest (an automatic letter is never such a notice).
+        `letter_queued` is only for a letter about a complaint."""
         conn, limits = journal.conn, self.config.limits
-        why = (letter_limits.automatic_refused(conn, limits, letter.to.email, now)
-               if automatic else "")
-        if why:
-            log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
-            journal.record(_suppressed(complaint_id, letter, now, why))
-            return
-        held = letter_limits.notice_held(conn, limits, letter.to.email, about, now)
         sender = self.sender(mailbox)
         message_id = message_id or new_message_id(sender)
+        if automatic:
+            _, queued, why = letter_limits.queue_automatic(
+                conn, limits, complaint_id=complaint_id, kind=letter.kind.value,
+                to_email=letter.to.email, message_id=message_id, subject=letter.subject,
+                raw=lambda: compose(letter, sender, now=now, message_id=message_id), now=now)
+            if why:
+                log.warning("no %s letter to %s: %s", letter.kind.value, letter.to.email, why)
+                journal.record(_suppressed(complaint_id, letter, now, why))
+                return
+            journal.record(queued)
+            return
+        held = letter_limits.notice_held(conn, limits, letter.to.email, about, now)
         letter_id, queued = outbox_rows.queue_letter(
             conn, complaint_id=complaint_id, kind=letter.kind, to_email=letter.to.email,
             message_id=message_id, subject=letter.subject,

@@ -51,9 +51,17 @@ class Arrival:
         """Store the message's row and return its id; `reason` gains the note of a cut.
 
         `parsed=False` stores the bytes alone, as for a message never read."""
+        return rows.insert_message(self.conn, self.row(
+            outcome, rule, reason=reason, keep_raw=keep_raw, complaint_id=complaint_id,
+            duplicate_of=duplicate_of, parsed=parsed))
+
+    def row(self, outcome: Outcome, rule: str, *, reason: str = "", keep_raw: bool = True,
+            complaint_id: int | None = None, duplicate_of: int | None = None,
+            parsed: bool = True) -> rows.IncomingRow:
+        """The row `store` writes (a new complaint's goes in with the complaint)."""
         raw, mail = self.raw, self.read.mail if parsed else None
         kept, note = self._kept_raw() if keep_raw else (None, "")
-        row = rows.IncomingRow(
+        return rows.IncomingRow(
             mailbox=raw.mailbox, folder=raw.folder, uidvalidity=raw.uidvalidity, uid=raw.uid,
             sha256=self.digest, raw=kept, size=len(raw.data), outcome=outcome, rule=rule,
             received_at=self.now, reason="; ".join(filter(None, (reason, note))),
@@ -64,7 +72,6 @@ class Arrival:
             sent_date=mail.date if mail else None,
             text=mail.text if mail else "",
         )
-        return rows.insert_message(self.conn, row)
 
     def _kept_raw(self) -> tuple[bytes, str]:
         """The raw bytes to store, and a note for the row when they were cut.

@@ -30,9 +30,10 @@ log = logging.getLogger("triaged.intake")
 def open_one(desk: Desk, msg: Arrival, rule: str,
              quoted: ComplaintRef | None) -> tuple[Outcome, str]:
     view, now, forward = msg.read.view, msg.now, msg.read.forward
-    complaint = registering.register(desk, msg, forwarded_by=forwards.forwarder_of(msg),
+    complaint = registering.register(desk, msg, rule=rule,
+                                     forwarded_by=forwards.forwarder_of(msg),
                                      linked_reference=quoted.reference if quoted else "")
-    row_id = msg.store(Outcome.COMPLAINT, rule, complaint_id=complaint.id)
+    row_id = complaint.row_id
     files.keep(desk, msg, complaint.id, row_id)
     msg.journal.record(
         rows.registered_event(complaint.id, reference=complaint.reference,

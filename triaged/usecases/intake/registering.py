@@ -10,7 +10,7 @@ from triaged import logs
 from triaged.core import references
 from triaged.core.categories import Sorting
 from triaged.core.letters.customer import HoldingFacts, holding_letter
-from triaged.domain.records import Address
+from triaged.domain.records import Address, Outcome
 from triaged.store import rows
 from triaged.usecases.intake.arrival import Arrival
 from triaged.usecases.intake.desk import Desk
@@ -20,7 +20,8 @@ log = logging.getLogger("triaged.intake")
 
 @dataclass(frozen=True)
 class NewComplaint:
-    """A complaint registered in this transaction: what its holding reply needs."""
+    """A complaint registered in this transaction: what its holding reply needs, and
+    the message row that opened it."""
 
     id: int
     reference: str
@@ -28,33 +29,36 @@ class NewComplaint:
     language: str
     received_at: datetime
     due_at: datetime
+    row_id: int
     sorting: Sorting = field(default_factory=Sorting)
 
 
-def register(desk: Desk, msg: Arrival, *, forwarded_by: str,
+def register(desk: Desk, msg: Arrival, *, rule: str, forwarded_by: str,
              linked_reference: str) -> NewComplaint:
-    """Insert the complaint under a fresh reference, due by its category's promise."""
+    """Insert the complaint under a fresh reference, due by its category's promise, and
+    the message's row (outcome `complaint`, decided by `rule`) on it."""
     mail, sorting, now = msg.read.view, msg.read.sorting, msg.now
     # The category's or priority's own promise, else the [sla] default.
     due = desk.mailer.calendar.add(now, sorting.resolve_within or desk.config.sla.resolve_within)
+    row = msg.row(Outcome.COMPLAINT, rule)
     while True:
         # A clash with a reference in use comes back as None: draw again.
         reference = references.new_reference()
-        complaint_id = rows.insert_complaint(
-            msg.conn,
+        opened = rows.insert_complaint_with_message(msg.conn, rows.NewComplaintRow(
             reference=reference, mailbox=msg.raw.mailbox, customer_email=mail.sender.email,
             customer_name=mail.sender.name, subject=mail.subject,
             language=msg.read.language, received_at=now, due_at=due, now=now,
             category=sorting.category, priority=sorting.priority,
             nudge_at=desk.ladder.first_nudge(received_at=now, due_at=due),
             forwarded_by=forwarded_by, linked_reference=linked_reference,
-        )
-        if complaint_id is not None:
+        ), row)
+        if opened is not None:
             break
     logs.tag(reference=reference)
     log.info("registered %s from %s, due %s", reference, mail.sender.email, due.isoformat())
+    complaint_id, row_id = opened
     return NewComplaint(complaint_id, reference, Address(mail.sender.email, mail.sender.name),
-                        msg.read.language, now, due, sorting)
+                        msg.read.language, now, due, row_id, sorting)
 
 
 def queue_holding(desk: Desk, msg: Arrival, complaint: NewComplaint, *, in_reply_to: str,
