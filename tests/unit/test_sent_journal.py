@@ -4,7 +4,7 @@ into the database exactly once, and keeps a dead sender's letters from going out
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from triaged.adapters.ports import Delivery, OnDelivery, Outgoing
 from triaged.adapters.smtp import MaildirTransport
 from triaged.domain.clock import FixedClock
 from triaged.store import outbox_rows
-from triaged.store.db import make_engine, migrate, transaction, write_transaction
+from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.journal import Journal
 from triaged.store.models import Complaint, Event, OutboxLetter
 from triaged.store.sent_journal import Accepted, SentJournal, journal_folder, read
@@ -27,14 +27,6 @@ NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 # A sender on this machine whose process no longer exists (no process started one
 # clock tick after boot is still running with Linux's highest pid).
 DEAD_SENDER = f"{socket.gethostname()}:4194303:1"
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'triaged.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def _holding_replies(engine: Engine, count: int) -> list[int]:

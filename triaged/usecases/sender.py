@@ -304,14 +304,20 @@ class _Round:
                     letter = self._claim()
                 if letter is None:
                     return
-            if letter.suppressed:
-                # A letter queued before its address bounced hard is never sent.
-                with self.conn.begin():
-                    sender._record(self.conn, self.in_hand.pop(letter.id),
-                                   Delivery(letter.id, accepted=False, permanent=True,
-                                            error=SUPPRESSED))
-                continue
-            yield Outgoing(letter.id, sender._mail_from(letter), letter.to_email, letter.raw)
+            outgoing = self._outgoing(letter)
+            if outgoing is not None:
+                yield outgoing
+
+    def _outgoing(self, letter: ClaimedLetter) -> Outgoing | None:
+        """What to hand a connection; None for a letter queued before its address
+        bounced hard, which is recorded as failed and never sent."""
+        if letter.suppressed:
+            with self.conn.begin():
+                self.sender._record(self.conn, self.in_hand.pop(letter.id),
+                                    Delivery(letter.id, accepted=False, permanent=True,
+                                             error=SUPPRESSED))
+            return None
+        return Outgoing(letter.id, self.sender._mail_from(letter), letter.to_email, letter.raw)
 
     def record(self, delivery: Delivery) -> None:
         with self.conn.begin():
@@ -369,14 +375,9 @@ class _JournaledRound(_Round):
                     self._turn(claim=True)
             if self.queue:
                 self._keep_lease()
-            letter = self.queue.popleft()
-            if letter.suppressed:
-                with self.conn.begin():
-                    sender._record(self.conn, self.in_hand.pop(letter.id),
-                                   Delivery(letter.id, accepted=False, permanent=True,
-                                            error=SUPPRESSED))
-                continue
-            yield Outgoing(letter.id, sender._mail_from(letter), letter.to_email, letter.raw)
+            outgoing = self._outgoing(self.queue.popleft())
+            if outgoing is not None:
+                yield outgoing
 
     def record(self, delivery: Delivery) -> None:
         sender = self.sender
