@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection, Engine, select
 
+from tests.support.statements import statements_sent
 from triaged.config.records import LimitsConfig
 from triaged.domain.mailbox_key import DOTLESS_DOMAINS
 from triaged.domain.records import LetterState
@@ -160,12 +161,10 @@ def test_on_postgresql_an_automatic_letter_is_written_with_its_limits_read_at_on
     new_pg_database: Any,
 ) -> None:
     engine = make_engine(new_pg_database())
-    sent: list[str] = []
     try:
         with write_transaction(engine) as conn:
             lock_until_commit(conn, outbox_rows.mailbox_lock("ana@example.com"))
-            event.listen(engine, "before_cursor_execute",
-                         lambda _c, _cur, statement, *_: sent.append(statement))
+            sent = statements_sent(engine)
             letter_id, why = _queue(conn, "ana@example.com", DEFAULTS)
     finally:
         engine.dispose()

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 from sqlmodel import col, select
 
+from tests.support.statements import statements_sent
 from triaged.domain.errors import ForbiddenMove
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, LetterState, Outcome
@@ -148,14 +149,12 @@ def test_on_postgresql_a_batch_reads_its_originals_in_one_statement(
 ) -> None:
     engine = make_engine(new_pg_database())
     copies = [(f"hash-{n}", f"<m{n}@example.com>") for n in range(1, 6)]
-    sent: list[str] = []
     try:
         with write_transaction(engine) as conn:
             _message(conn)
         with write_transaction(engine) as conn:
             lock_until_commit(conn, *(rows.mail_lock(mid, sha) for sha, mid in copies))
-            event.listen(engine, "before_cursor_execute",
-                         lambda _c, _cur, statement, *_: sent.append(statement))
+            sent = statements_sent(engine)
             rows.read_originals_ahead(conn, copies)
             found = [rows.duplicate_of(conn, sha256=sha, message_id=mid, sender="",
                                        sent_date=None, text="") for sha, mid in copies]
@@ -225,9 +224,7 @@ def test_on_postgresql_a_complaint_opens_with_its_message_in_one_statement(
     new_pg_database: Any,
 ) -> None:
     engine = make_engine(new_pg_database())
-    sent: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_: sent.append(statement))
+    sent = statements_sent(engine)
     try:
         with write_transaction(engine) as conn:
             opened = rows.insert_complaint_with_message(
@@ -405,13 +402,11 @@ def test_a_recorded_delivery_acknowledges_the_complaint_once(url: str, engine: E
 def test_on_postgresql_a_delivery_is_recorded_in_one_statement(new_pg_database: Any) -> None:
     engine = make_engine(new_pg_database())
     _fill(engine, 1)
-    sent: list[str] = []
     try:
         with writer(engine) as conn:
             with conn.begin():
                 [letter] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
-            event.listen(engine, "before_cursor_execute",
-                         lambda _c, _cur, statement, *_: sent.append(statement))
+            sent = statements_sent(engine)
             with conn.begin():
                 acknowledged = outbox_rows.record_sent(conn, letter, now=NOW)
     finally:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, text
 
+from tests.support.statements import statements_sent
 from triaged.store.db import make_engine, savepoint, write_transaction, writer
 
 
@@ -106,9 +107,7 @@ def test_on_postgresql_a_message_s_savepoint_costs_one_round_trip(
     new_pg_database: Any,
 ) -> None:
     engine = make_engine(new_pg_database())
-    sent: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_: sent.append(statement))
+    sent = statements_sent(engine)
     try:
         with write_transaction(engine) as conn:
             for n in range(3):
