@@ -90,13 +90,17 @@ PROBES = [
 ]
 
 
+def _probe(change: dict[str, Any]) -> dict[str, Any]:
+    """The first stored message's fields, with `change` made."""
+    return {"sha256": "hash-1", "message_id": "<m1@example.com>", "sender": "Ana@Example.com",
+            "sent_date": NOW, "text": "crushed", **change}
+
+
 @pytest.mark.parametrize(("change", "duplicate"), PROBES)
 def test_duplicates_are_found_inside_one_transaction(
     engine: Engine, change: dict[str, Any], duplicate: bool
 ) -> None:
-    probe: dict[str, Any] = {"sha256": "hash-1", "message_id": "<m1@example.com>",
-                             "sender": "Ana@Example.com", "sent_date": NOW, "text": "crushed"}
-    probe.update(change)
+    probe = _probe(change)
     with write_transaction(engine) as conn:
         original = _message(conn)
         found = rows.duplicate_of(conn, **probe)
@@ -107,9 +111,7 @@ def test_duplicates_are_found_inside_one_transaction(
 def test_a_batch_s_originals_read_ahead_are_those_the_database_would_give(
     engine: Engine, change: dict[str, Any], duplicate: bool
 ) -> None:
-    probe: dict[str, Any] = {"sha256": "hash-1", "message_id": "<m1@example.com>",
-                             "sender": "Ana@Example.com", "sent_date": NOW, "text": "crushed"}
-    probe.update(change)
+    probe = _probe(change)
     with write_transaction(engine) as conn:
         stored = _message(conn)
     with write_transaction(engine) as conn:
