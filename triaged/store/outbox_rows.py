@@ -55,6 +55,7 @@ from triaged.store import suppression
 from triaged.store.journal import Journal, events_from
 from triaged.store.models import metadata
 from triaged.store.ownership import lock_until_commit
+from triaged.store.prepared import Prepared
 from triaged.store.rows import change_state, change_states, encode_detail
 from triaged.store.suppression import STOPS_MAIL
 
@@ -67,7 +68,7 @@ _event = metadata.tables["event"]
 # letter that failed or bounced was still written (a forged bounce must not
 # make room for another). None is excluded, not even a letter `fail_waiting_to`
 # stopped before it left: its address bounced hard and gets nothing more anyway.
-_INSERT_LETTER = insert(_letter).returning(_letter.c.id)
+_INSERT_LETTER = Prepared(insert(_letter).returning(_letter.c.id))
 _COUNT_AUTOMATIC_TO = (
     select(func.count())
     .select_from(_letter)
@@ -94,7 +95,7 @@ _COUNT_NOTICES = (
 )
 # Both questions asked of every automatic letter, in one statement: is its address
 # suppressed, and how many automatic letters has its mailbox had lately.
-_GATE = select(STOPS_MAIL.label("suppressed"), _COUNT_AUTOMATIC_TO.scalar_subquery())
+_GATE = Prepared(select(STOPS_MAIL.label("suppressed"), _COUNT_AUTOMATIC_TO.scalar_subquery()))
 
 
 @functools.lru_cache(maxsize=4)
@@ -193,7 +194,7 @@ def queue_letter(
                       mailbox_key(to_email) if to_key is None else to_key, message_id,
                       subject, raw, now, automatic=automatic, about_key=about_key,
                       state=state)
-    letter_id = int(conn.execute(_INSERT_LETTER, row).scalar_one())
+    letter_id = int(_INSERT_LETTER.execute(conn, row).scalar_one())
     if state is not LetterState.QUEUED:
         return letter_id, None
     return letter_id, _queued_event(letter_id, row)
@@ -265,7 +266,7 @@ def queue_automatic_letter(
     gate_values = {"email": to_email.lower(), "key": to_key, "since": day_since,
                    "hour_since": hour_since}
     if conn.dialect.name != "postgresql":
-        suppressed, recent = conn.execute(_GATE, gate_values).one()
+        suppressed, recent = _GATE.execute(conn, gate_values).one()
         gate = Gate(bool(suppressed), int(recent))
         why = refusal(gate)
         if per_hour and not why:  # counted only when it can still matter
@@ -304,8 +305,8 @@ def automatic_gate(conn: Connection, key: str, email: str, since: datetime) -> t
     """Whether `email` is suppressed, and `automatic_letters_since(key, since)`, in one
     statement (the count serialised per mailbox the same way)."""
     _serialise_mailbox(conn, key)
-    suppressed, recent = conn.execute(
-        _GATE, {"email": email.lower(), "key": key, "since": since}).one()
+    suppressed, recent = _GATE.execute(
+        conn, {"email": email.lower(), "key": key, "since": since}).one()
     return bool(suppressed), int(recent)
 
 
