@@ -242,17 +242,24 @@ def _same_mail(candidates: Sequence[Any], sender: str, sent_date: datetime | Non
     return None
 
 
-# On PostgreSQL a batch reads the stored originals of all its messages in one statement
-# (`read_originals_ahead`), under the locks it took for them, and `duplicate_of` looks
-# there and among the rows its transaction wrote since: a round trip fewer per message.
+# A batch reads the stored originals of all its messages in one statement
+# (`read_originals_ahead`), and `duplicate_of` looks there and among the rows its
+# transaction wrote since: a statement (on PostgreSQL a round trip) fewer per message.
 _READ_AHEAD = "triaged_originals_read_ahead"
 _ORIGINALS = _DUPLICATE_CANDIDATES.order_by(None).add_columns(_message.c.message_id)
-_ORIGINALS_OF_BATCH = union_all(
-    _ORIGINALS.where(_message.c.sha256 == any_(bindparam("hashes",
-                                                         type_=postgresql.ARRAY(String)))),
-    _ORIGINALS.where(_message.c.message_id == any_(bindparam("mids",
+_ORIGINALS_OF_BATCH = {
+    # An array each: one statement text, planned once, whatever the batch's size.
+    "postgresql": union_all(
+        _ORIGINALS.where(_message.c.sha256 == any_(bindparam("hashes",
                                                              type_=postgresql.ARRAY(String)))),
-)
+        _ORIGINALS.where(_message.c.message_id == any_(bindparam("mids",
+                                                                 type_=postgresql.ARRAY(String)))),
+    ),
+    "sqlite": union_all(
+        _ORIGINALS.where(_message.c.sha256.in_(bindparam("hashes", expanding=True))),
+        _ORIGINALS.where(_message.c.message_id.in_(bindparam("mids", expanding=True))),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -287,14 +294,16 @@ class _ReadAhead:
 def read_originals_ahead(conn: Connection, copies: Sequence[tuple[str, str]]) -> None:
     """Read the stored originals of a batch's messages, each given as (sha256,
     Message-ID), for `duplicate_of` to find there until the transaction ends or a
-    savepoint is rolled back (`forget_read_ahead`). PostgreSQL only; the caller holds
-    each message's `mail_lock` already, so no other writer adds a copy meanwhile."""
-    if conn.dialect.name != "postgresql" or not copies:
+    savepoint is rolled back (`forget_read_ahead`). No other writer may add a copy
+    meanwhile: on PostgreSQL the caller holds each message's `mail_lock` already, on
+    SQLite its transaction is the only writer."""
+    statement = _ORIGINALS_OF_BATCH.get(conn.dialect.name)
+    if statement is None or not copies:
         return
     hashes = frozenset(sha256 for sha256, _ in copies)
     message_ids = frozenset(mid for _, mid in copies if mid)
-    found = conn.execute(_ORIGINALS_OF_BATCH, {"hashes": sorted(hashes),
-                                               "mids": sorted(message_ids)}).all()
+    found = conn.execute(statement, {"hashes": sorted(hashes),
+                                     "mids": sorted(message_ids)}).all()
     # A row found by both halves comes twice: once is enough.
     originals = {row.id: _Original(int(row.id), row.sha256, row.message_id, row.sender,
                                    row.sent_date, row.text) for row in found}

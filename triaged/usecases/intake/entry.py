@@ -196,19 +196,20 @@ class Intake:
                    readings: Sequence[Reading]) -> None:
         """Take the locks a batch's messages will ask for, all in one statement: each
         message's copies (duplicates) and its sender's mailbox (the limits on
-        automatic letters); then read the originals its messages may repeat, in one
-        statement too. PostgreSQL only; the locks are held until the commit."""
-        if not takes_locks(conn):
-            return  # not a hash and a mailbox key per message for nothing
+        automatic letters; PostgreSQL only, held until the commit); then read the
+        originals its messages may repeat, in one statement too."""
+        locks = takes_locks(conn)
         names, copies = [], []
         for raw, read in zip(raws, readings, strict=True):
             if read.mail is None:
                 continue
             copies.append((hashlib.sha256(raw.data).hexdigest(), read.mail.message_id))
-            names.append(rows.mail_lock(read.mail.message_id, copies[-1][0]))
-            names.append(outbox_rows.mailbox_lock(
-                letter_limits.key_of(self.config.limits, read.view.sender.email)))
-        lock_until_commit(conn, *names)
+            if locks:
+                names.append(rows.mail_lock(read.mail.message_id, copies[-1][0]))
+                names.append(outbox_rows.mailbox_lock(
+                    letter_limits.key_of(self.config.limits, read.view.sender.email)))
+        if locks:
+            lock_until_commit(conn, *names)
         rows.read_originals_ahead(conn, copies)
 
     def _after_bug(self, conn: Connection, raw: RawMail, read: Reading,
