@@ -49,7 +49,8 @@ class Prepared:
         self._statement = statement
         self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
 
-    def execute(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+    def execute(self, conn: Connection,
+                params: Mapping[str, Any]) -> CursorResult[*tuple[Any, ...]]:
         key = (conn.dialect.name, frozenset(params))
         compiled = self._compiled.get(key)
         if compiled is None:
