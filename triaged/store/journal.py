@@ -26,10 +26,11 @@ from sqlalchemy.exc import DBAPIError
 
 from triaged.domain.events import Event
 from triaged.store.models import metadata
+from triaged.store.prepared import Prepared
 from triaged.store.rows import encode_detail
 
 _EVENT = metadata.tables["event"]
-_INSERT_EVENT = insert(_EVENT)
+_INSERT_EVENT = Prepared(insert(_EVENT))
 # The columns of an event row, in the order `events_from` expects them selected.
 EVENT_COLUMNS = ("complaint_id", "message_row_id", "at", "kind", "actor", "detail")
 
@@ -112,7 +113,7 @@ _COPY_EVENTS = f"COPY event ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
 
 def _insert(conn: Connection, events: list[Event]) -> None:
     if len(events) < COPY_FROM or conn.dialect.name != "postgresql":
-        conn.execute(_INSERT_EVENT, [_row(e) for e in events])
+        _INSERT_EVENT.executemany(conn, [_row(e) for e in events])
         return
     import psycopg  # only installed with PostgreSQL
 

@@ -131,7 +131,7 @@ _MARK_SENT = (
 # The sent journal's letters: read once, then marked sent in one executemany.
 _SENT_COLUMNS = (_letter.c.id, _letter.c.attempts, _letter.c.complaint_id, _letter.c.kind,
                  _letter.c.to_email, _letter.c.message_id, _letter.c.automatic)
-_MARK_SENT_IF_SENDING = (
+_MARK_SENT_IF_SENDING = Prepared(
     update(_letter)
     .where(_letter.c.id == bindparam("letter_id"),
            _letter.c.state == LetterState.SENDING.value)
@@ -566,8 +566,8 @@ def record_sent_all(conn: Connection, accepted: Sequence[tuple[int, datetime]]) 
     if not found:
         return 0
     found.sort(key=lambda row: (when[row.id], row.id))
-    conn.execute(_MARK_SENT_IF_SENDING,
-                 [{"letter_id": row.id, "now": when[row.id]} for row in found])
+    _MARK_SENT_IF_SENDING.executemany(
+        conn, [{"letter_id": row.id, "now": when[row.id]} for row in found])
     sent: list[tuple[Event, int | None]] = []  # and the complaint a holding reply moves
     holding: list[tuple[int, datetime, dict[str, Any]]] = []
     for row in found:

@@ -18,7 +18,7 @@ would convert on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,17 +51,32 @@ class Prepared:
 
     def execute(self, conn: Connection,
                 params: Mapping[str, Any]) -> CursorResult[*tuple[Any, ...]]:
+        compiled = self._compiled_for(conn, params)
+        return conn.exec_driver_sql(compiled.sql, _driver_values(compiled, params))
+
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once for each of `rows` (all with the same keys), in one call
+        to the driver."""
+        if not rows:
+            return
+        compiled = self._compiled_for(conn, rows[0])
+        conn.exec_driver_sql(compiled.sql, [_driver_values(compiled, row) for row in rows])
+
+    def _compiled_for(self, conn: Connection, params: Mapping[str, Any]) -> _Compiled:
         key = (conn.dialect.name, frozenset(params))
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = _compile(self._statement, conn.dialect, key[1])
-        values = compiled.constants | dict(params)
-        for name, process in compiled.processors:
-            values[name] = process(values[name])
-        if compiled.positional:
-            return conn.exec_driver_sql(compiled.sql, tuple(values[n] for n in compiled.order))
-        return conn.exec_driver_sql(
-            compiled.sql, {compiled.driver_names[n]: values[n] for n in compiled.order})
+        return compiled
+
+
+def _driver_values(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+    values = compiled.constants | dict(params)
+    for name, process in compiled.processors:
+        values[name] = process(values[name])
+    if compiled.positional:
+        return tuple(values[n] for n in compiled.order)
+    return {compiled.driver_names[n]: values[n] for n in compiled.order}
 
 
 def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _Compiled:
