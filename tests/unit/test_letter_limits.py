@@ -15,7 +15,7 @@ from tests.support.statements import statements_sent
 from triaged.config.records import LimitsConfig
 from triaged.domain.mailbox_key import DOTLESS_DOMAINS
 from triaged.domain.records import LetterState
-from triaged.store import outbox_rows, rows, suppression
+from triaged.store import automatic_letters, outbox_rows, rows, suppression
 from triaged.store.db import make_engine, write_transaction
 from triaged.store.models import metadata
 from triaged.store.ownership import lock_until_commit
@@ -89,7 +89,7 @@ def test_the_hourly_cap_counts_every_address_and_zero_means_none(engine: Engine)
         assert (letter_limits.automatic_refused(conn, capped, "new@example.com", NOW)
                 == "hourly cap 3/h on all automatic letters")
         assert letter_limits.automatic_refused(conn, uncapped, "new@example.com", NOW) == ""
-        assert outbox_rows.automatic_letters_overall(conn, NOW - timedelta(hours=1), 2) == 2
+        assert automatic_letters.automatic_letters_overall(conn, NOW - timedelta(hours=1), 2) == 2
 
 
 def test_notices_about_one_sender_are_held_past_the_limit_per_staff_address(
@@ -163,7 +163,7 @@ def test_on_postgresql_an_automatic_letter_is_written_with_its_limits_read_at_on
     engine = make_engine(new_pg_database())
     try:
         with write_transaction(engine) as conn:
-            lock_until_commit(conn, outbox_rows.mailbox_lock("ana@example.com"))
+            lock_until_commit(conn, automatic_letters.mailbox_lock("ana@example.com"))
             sent = statements_sent(engine)
             letter_id, why = _queue(conn, "ana@example.com", DEFAULTS)
     finally:

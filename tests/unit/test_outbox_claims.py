@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from tests.support.ops_store import config
 from tests.unit.test_store_outbox import _fill
 from triaged.ops.health import judge
-from triaged.store import outbox_rows
+from triaged.store import letter_claims
 from triaged.store.claims import ClaimHolder
 from triaged.store.db import make_engine, write_transaction
 from triaged.store.ops_queries import OpsFigures, Outbox, outbox
@@ -33,9 +33,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 def _claim(engine: Engine, holder: ClaimHolder, *, limit: int = 1) -> list[int]:
     with write_transaction(engine) as conn:
-        gone = holder.gone(conn, outbox_rows.claim_holders(conn, besides=holder.name))
-        return [x.id for x in outbox_rows.claim_letters(conn, now=NOW, limit=limit, lease=LEASE,
-                                                         holder=holder.name, gone=gone)]
+        gone = holder.gone(conn, letter_claims.claim_holders(conn, besides=holder.name))
+        return [x.id for x in letter_claims.claim_letters(conn, now=NOW, limit=limit, lease=LEASE,
+                                                           holder=holder.name, gone=gone)]
 
 
 def _dead_claim(engine: Engine, url: str) -> None:
@@ -43,14 +43,14 @@ def _dead_claim(engine: Engine, url: str) -> None:
     script = (
         "import os, signal, sys\n"
         "from datetime import UTC, datetime, timedelta\n"
-        "from triaged.store import outbox_rows\n"
+        "from triaged.store import letter_claims\n"
         "from triaged.store.claims import ClaimHolder\n"
         "from triaged.store.db import make_engine, write_transaction\n"
         "engine = make_engine(sys.argv[1])\n"
         "holder = ClaimHolder(engine)\n"
         "holder.hold()\n"
         "with write_transaction(engine) as conn:\n"
-        "    outbox_rows.claim_letters(conn, now=datetime(2026, 5, 4, 9, 0, tzinfo=UTC),\n"
+        "    letter_claims.claim_letters(conn, now=datetime(2026, 5, 4, 9, 0, tzinfo=UTC),\n"
         "        limit=1, lease=timedelta(minutes=5), holder=holder.name)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
@@ -98,11 +98,11 @@ def test_the_health_fails_while_the_latest_delivery_attempts_all_failed(
     finally:
         holder.release()
     with write_transaction(engine) as conn:
-        outbox_rows.unclaim(conn, ids[0], error="SMTP unreachable: refused", now=NOW)
-        outbox_rows.unclaim(conn, ids[1], error="SMTP unreachable: refused",
-                            now=NOW + timedelta(seconds=5))
+        letter_claims.unclaim(conn, ids[0], error="SMTP unreachable: refused", now=NOW)
+        letter_claims.unclaim(conn, ids[1], error="SMTP unreachable: refused",
+                              now=NOW + timedelta(seconds=5))
         # Never handed to a connection: no attempt, not a failure.
-        outbox_rows.unclaim(conn, ids[2], error="", now=NOW + timedelta(seconds=6))
+        letter_claims.unclaim(conn, ids[2], error="", now=NOW + timedelta(seconds=6))
         figures = outbox(conn)
     assert (figures.failing, figures.last_error) == (2, "SMTP unreachable: refused")
     polled: dict[str, datetime | None] = {"support": NOW, "sales": NOW}

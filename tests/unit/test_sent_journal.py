@@ -16,7 +16,7 @@ from tests import stored
 from triaged.adapters.ports import Delivery, OnDelivery, Outgoing
 from triaged.adapters.smtp import MaildirTransport
 from triaged.domain.clock import FixedClock
-from triaged.store import outbox_rows
+from triaged.store import letter_claims, letter_fates, outbox_rows
 from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.journal import Journal
 from triaged.store.models import Complaint, Event, OutboxLetter
@@ -81,11 +81,11 @@ def test_a_journal_sits_beside_a_sqlite_database_only(engine: Engine, tmp_path: 
 def test_an_acceptance_written_twice_is_recorded_once(engine: Engine) -> None:
     [letter] = _holding_replies(engine, 1)
     with write_transaction(engine) as conn:
-        outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
+        letter_claims.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
     sent_at = NOW + timedelta(seconds=2)
     for _ in range(2):
         with write_transaction(engine) as conn:
-            outbox_rows.record_sent_all(conn, [(letter, sent_at)])
+            letter_fates.record_sent_all(conn, [(letter, sent_at)])
     with transaction(engine) as session:
         row = session.get(OutboxLetter, letter)
         events = [e.kind for e in session.exec(select(Event).order_by(col(Event.id)))]
@@ -104,7 +104,7 @@ def test_a_dead_senders_journal_is_recorded_before_its_letters_are_taken_over(
     # A sender claimed all four, had the first two accepted, and was killed before
     # its next turn at the database: only its journal knows they went out.
     with write_transaction(engine) as conn:
-        outbox_rows.claim_letters(conn, now=NOW, limit=4, lease=LEASE, holder=DEAD_SENDER)
+        letter_claims.claim_letters(conn, now=NOW, limit=4, lease=LEASE, holder=DEAD_SENDER)
     folder = journal_folder(engine)
     assert folder is not None
     dead = SentJournal(folder, DEAD_SENDER)

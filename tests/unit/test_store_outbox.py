@@ -16,11 +16,11 @@ from triaged.adapters.smtp import MaildirTransport
 from triaged.domain.clock import FixedClock
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import LetterState
-from triaged.store import outbox_rows, suppression
+from triaged.store import automatic_letters, letter_claims, letter_fates, outbox_rows, suppression
 from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.journal import Journal
+from triaged.store.letter_claims import ClaimedLetter
 from triaged.store.models import Event, OutboxLetter
-from triaged.store.outbox_rows import ClaimedLetter
 from triaged.usecases.sender import SUPPRESSED, Sender
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -79,7 +79,7 @@ def _fill_url(url: str, count: int) -> None:
 def _claim(engine: Engine, *, now: datetime, limit: int) -> list[ClaimedLetter]:
     """One sender's claim, committed in its own transaction (as the sender claims)."""
     with write_transaction(engine) as conn:
-        return outbox_rows.claim_letters(conn, now=now, limit=limit, lease=LEASE)
+        return letter_claims.claim_letters(conn, now=now, limit=limit, lease=LEASE)
 
 
 def _stored(engine: Engine, letter_id: int) -> OutboxLetter:
@@ -157,7 +157,7 @@ def test_a_sent_letter_is_never_claimed_again(engine: Engine) -> None:
     _fill(engine, 1)
     [taken] = _claim(engine, now=NOW, limit=1)
     with write_transaction(engine) as conn:
-        outbox_rows.record_sent(conn, taken, now=NOW + timedelta(seconds=2))
+        letter_fates.record_sent(conn, taken, now=NOW + timedelta(seconds=2))
     assert _claim(engine, now=NOW + timedelta(days=1), limit=1) == []
     letter = _stored(engine, taken.id)
     assert letter.state == "sent"
@@ -191,18 +191,18 @@ def test_a_claim_tells_which_letters_go_to_an_address_that_bounced_hard(engine: 
 def test_back_off_doubles_from_30_seconds_up_to_an_hour_with_a_little_jitter(
     attempts: int, base_seconds: int, letter_id: int
 ) -> None:
-    delay = outbox_rows.backoff_delay(attempts, letter_id).total_seconds()
+    delay = letter_fates.backoff_delay(attempts, letter_id).total_seconds()
     assert base_seconds <= delay <= base_seconds * 1.1
 
 
 def test_back_off_spreads_letters_that_failed_together() -> None:
-    delays = {outbox_rows.backoff_delay(3, letter_id) for letter_id in range(1, 51)}
+    delays = {letter_fates.backoff_delay(3, letter_id) for letter_id in range(1, 51)}
     assert len(delays) > 25
 
 
 def _fail(engine: Engine, letter_id: int, at: datetime, *, permanent: bool = False) -> str:
     with write_transaction(engine) as conn:
-        return outbox_rows.record_failed(
+        return letter_fates.record_failed(
             conn, letter_id, now=at, error="451 try later", permanent=permanent, max_attempts=3
         )
 
@@ -249,11 +249,11 @@ def test_rate_limit_counts_recent_automatic_letters_to_the_mailbox_whatever_beca
         _enqueue(conn, 4, to="robot@example.com", at=day_ago - timedelta(seconds=1))
         _enqueue(conn, 5, to="other@example.com")
         failed = _enqueue(conn, 6, to="robot@example.com")
-        outbox_rows.record_failed(conn, failed, now=NOW, error="550", permanent=True,
-                                  max_attempts=5)
+        letter_fates.record_failed(conn, failed, now=NOW, error="550", permanent=True,
+                                   max_attempts=5)
     with write_transaction(engine) as conn:
-        count = outbox_rows.automatic_letters_since(conn, mailbox_key("ROBOT@example.COM"),
-                                                    day_ago)
+        count = automatic_letters.automatic_letters_since(conn, mailbox_key("ROBOT@example.COM"),
+                                                          day_ago)
     # The failed letter was written all the same: it counts.
     assert count == 3
 

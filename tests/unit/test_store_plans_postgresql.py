@@ -12,9 +12,9 @@ from psycopg import sql
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
-from triaged.store import outbox_rows
+from triaged.store import letter_claims, outbox_rows
 from triaged.store.db import make_engine, write_transaction, writer
-from triaged.store.outbox_rows import _CLAIMS
+from triaged.store.letter_claims import _CLAIMS
 from triaged.store.rows import _SAME_HASH_OR_ID
 
 pytestmark = pytest.mark.postgres
@@ -81,8 +81,8 @@ def test_the_sender_s_claim_is_planned_once_not_for_every_letter(
                 conn.exec_driver_sql("ANALYZE outbox_letter")
             for _ in range(30):  # as the sender claims: one letter per transaction
                 with conn.begin():
-                    outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=lease, holder="h",
-                                              take_over=False)
+                    letter_claims.claim_letters(conn, now=NOW, limit=1, lease=lease, holder="h",
+                                                take_over=False)
             with conn.begin():
                 plans = conn.exec_driver_sql(
                     "SELECT generic_plans, custom_plans FROM pg_prepared_statements "

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from tests import stored
 from triaged.domain.records import ComplaintState, LetterState, Outcome
-from triaged.store import outbox_rows, queries, rows
+from triaged.store import letter_claims, letter_fates, outbox_rows, queries, rows
 from triaged.store.db import make_engine, transaction, write_transaction
 from triaged.store.journal import Journal
 
@@ -156,10 +156,10 @@ def test_time_to_holding_reply_uses_the_first_sent_holding_letter(populated: Eng
             )
             if complaint is fresh:
                 # Claimed before LATE-1's letter is queued; SMTP takes it 1.5 s later.
-                [letter] = outbox_rows.claim_letters(conn, now=received[fresh.id], limit=1,
-                                                     lease=timedelta(minutes=5))
-                outbox_rows.record_sent(conn, letter,
-                                        now=received[fresh.id] + timedelta(seconds=1.5))
+                [letter] = letter_claims.claim_letters(conn, now=received[fresh.id], limit=1,
+                                                       lease=timedelta(minutes=5))
+                letter_fates.record_sent(conn, letter,
+                                         now=received[fresh.id] + timedelta(seconds=1.5))
     with transaction(populated) as session:
         delays = queries.holding_reply_delays(session)
         by_letter = queries.letters_by_state(session)

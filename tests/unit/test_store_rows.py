@@ -17,7 +17,14 @@ from tests.support.statements import statements_sent
 from triaged.domain.errors import ForbiddenMove
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, LetterState, Outcome
-from triaged.store import outbox_rows, quarantine_rows, rows
+from triaged.store import (
+    automatic_letters,
+    letter_claims,
+    letter_fates,
+    outbox_rows,
+    quarantine_rows,
+    rows,
+)
 from triaged.store.db import (
     make_engine,
     savepoint,
@@ -298,9 +305,9 @@ def test_rate_limit_count_sees_letters_queued_earlier_in_the_same_transaction(
         _letter(conn, 1, complaint_id, automatic=False)  # written by staff: not counted
         for n, spelling in zip(range(2, 5), ("Ana@Example.com", "ana+1@example.com",
                                              "ANA+shop@example.com"), strict=True):
-            counts.append(outbox_rows.automatic_letters_since(conn, key, since))
+            counts.append(automatic_letters.automatic_letters_since(conn, key, since))
             _letter(conn, n, complaint_id, to=spelling)
-        counts.append(outbox_rows.automatic_letters_since(conn, key, since))
+        counts.append(automatic_letters.automatic_letters_since(conn, key, since))
     assert counts == [0, 1, 2, 3]
 
 
@@ -311,7 +318,8 @@ def test_failed_letters_still_count_against_the_mailbox(engine: Engine) -> None:
         failed = _letter(conn, 1, complaint_id)
         outbox_rows.fail_letter(conn, failed, error="bounce: 5.2.2 mailbox full", now=NOW)
         _letter(conn, 2, complaint_id)
-        count = outbox_rows.automatic_letters_since(conn, mailbox_key("ana@example.com"), since)
+        count = automatic_letters.automatic_letters_since(conn, mailbox_key("ana@example.com"),
+                                                          since)
     assert count == 2
 
 
@@ -342,7 +350,7 @@ def _fill(engine: Engine, count: int) -> int:
 
 def _claim(engine: Engine, *, now: datetime = NOW, limit: int = 10) -> list[int]:
     with write_transaction(engine) as conn:
-        return [c.id for c in outbox_rows.claim_letters(conn, now=now, limit=limit, lease=LEASE)]
+        return [c.id for c in letter_claims.claim_letters(conn, now=now, limit=limit, lease=LEASE)]
 
 
 def test_claims_lease_letters_oldest_first_and_hand_them_out_again_after_the_lease(
@@ -385,11 +393,11 @@ def test_a_recorded_delivery_acknowledges_the_complaint_once(url: str, engine: E
     complaint_id = _fill(engine, 1)
     with writer(engine) as conn:
         with conn.begin():
-            [letter] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
+            [letter] = letter_claims.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
         with conn.begin():
-            acknowledged = outbox_rows.record_sent(conn, letter, now=NOW + timedelta(seconds=2))
+            acknowledged = letter_fates.record_sent(conn, letter, now=NOW + timedelta(seconds=2))
         with conn.begin():
-            again = outbox_rows.record_sent(conn, letter, now=NOW + timedelta(seconds=3))
+            again = letter_fates.record_sent(conn, letter, now=NOW + timedelta(seconds=3))
     with transaction(engine) as session:
         stored = session.get(OutboxLetter, letter.id)
         complaint = session.get(Complaint, complaint_id)
@@ -421,10 +429,10 @@ def test_on_postgresql_a_delivery_is_recorded_in_one_statement(new_pg_database: 
     try:
         with writer(engine) as conn:
             with conn.begin():
-                [letter] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
+                [letter] = letter_claims.claim_letters(conn, now=NOW, limit=1, lease=LEASE)
             sent = statements_sent(engine)
             with conn.begin():
-                acknowledged = outbox_rows.record_sent(conn, letter, now=NOW)
+                acknowledged = letter_fates.record_sent(conn, letter, now=NOW)
     finally:
         engine.dispose()
     # The letter's mark, the complaint's move and both events: each statement is a
@@ -503,10 +511,11 @@ def test_a_letter_queued_by_another_transaction_at_the_same_time_counts_against_
 
     def other_mailbox() -> None:
         with write_transaction(other) as conn:
-            counted.append(outbox_rows.automatic_letters_since(conn, "ana@example.com", since))
+            counted.append(
+                automatic_letters.automatic_letters_since(conn, "ana@example.com", since))
 
     with write_transaction(engine) as conn:
-        assert outbox_rows.automatic_letters_since(conn, "ana@example.com", since) == 0
+        assert automatic_letters.automatic_letters_since(conn, "ana@example.com", since) == 0
         _letter(conn, 1, _complaint(conn))
         reader = threading.Thread(target=other_mailbox)
         reader.start()

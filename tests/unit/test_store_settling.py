@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine
 
 from tests import stored
 from triaged.domain.records import ComplaintState
-from triaged.store import approval_rows, outbox_rows
+from triaged.store import approval_rows, letter_claims, letter_fates, outbox_rows
 from triaged.store.db import make_engine, write_transaction
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -41,8 +41,8 @@ def _resolved_with_final_sent(engine: Engine) -> int:
                                          ComplaintState.AWAITING_APPROVAL,
                                          ComplaintState.RESOLVED], now=NOW)
         _letter(conn, complaint_id, "final", 1)
-        [final] = outbox_rows.claim_letters(conn, now=NOW, limit=1, lease=timedelta(minutes=5))
-        outbox_rows.record_sent(conn, final, now=NOW)
+        [final] = letter_claims.claim_letters(conn, now=NOW, limit=1, lease=timedelta(minutes=5))
+        letter_fates.record_sent(conn, final, now=NOW)
     return complaint_id
 
 

@@ -238,7 +238,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
 def writer(engine: Engine) -> Iterator[Connection]:
     """Yield a Core connection whose every `begin()` is a write transaction.
 
-    For the hot paths that use `rows` / `outbox_rows` (SQLAlchemy Core, no
+    For the hot paths that use `rows` / `letter_fates` (SQLAlchemy Core, no
     Session): the caller opens as many short transactions on it as it needs
     (`with conn.begin(): …`), e.g. one per delivered letter. On SQLite each
     starts with `BEGIN IMMEDIATE`, as `transaction()` does.

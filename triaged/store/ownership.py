@@ -9,7 +9,7 @@ connection of its own, outside the pool, for as long as the instance polls that
 mailbox: when the process dies, PostgreSQL ends the session and drops the lock, and
 another instance takes the mailbox over at its next poll.
 
-Letters need no such lock: every instance sends, and `outbox_rows.claim_letters`
+Letters need no such lock: every instance sends, and `letter_claims.claim_letters`
 hands each letter to one of them (`FOR UPDATE SKIP LOCKED`).
 
 On SQLite there is one instance per database file: the lock is always held and

@@ -7,7 +7,7 @@ read. So on SQLite the sender writes "letter N accepted at T" to a file of its
 own first (one `write()`, which outlives the process the moment it returns,
 as a commit in WAL mode with `synchronous=NORMAL` does), sends the next
 letter, and writes the fates into the database in one transaction whenever
-it takes its turn there (`outbox_rows.record_sent_all`). A crash still sends
+it takes its turn there (`letter_fates.record_sent_all`). A crash still sends
 at most one letter per connection twice: the one whose line was not written.
 
 Each sender has its own file in `<database>-sent/`, whose first line is its

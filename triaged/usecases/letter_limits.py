@@ -14,7 +14,7 @@ whatever the counts.
 
 Each check is one indexed count in the caller's transaction, so letters queued
 earlier in it count too. The per-mailbox count is serialised per mailbox on
-PostgreSQL (`outbox_rows.automatic_letters_since`); the overall and per-sender
+PostgreSQL (`automatic_letters.automatic_letters_since`); the overall and per-sender
 counts are not, so instances writing at the same moment may each pass those
 by the letters still in flight (one message per mailbox).
 """
@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 from triaged.config.records import LimitsConfig
 from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
-from triaged.store import outbox_rows
+from triaged.store import automatic_letters
 
 # Why nothing automatic goes to an address that bounced hard (until the operator
 # lifts its suppression).
@@ -55,17 +55,17 @@ def automatic_refused(
 
     The reason is what the complaint's `letter_suppressed` event says.
     """
-    suppressed, recent = outbox_rows.automatic_gate(conn, key_of(limits, to_email), to_email,
-                                                    now - DAY_WINDOW)
-    gate = outbox_rows.Gate(suppressed, recent)
+    suppressed, recent = automatic_letters.automatic_gate(conn, key_of(limits, to_email), to_email,
+                                                          now - DAY_WINDOW)
+    gate = automatic_letters.Gate(suppressed, recent)
     per_hour = limits.auto_letters_per_hour
     if per_hour and not refusal(limits, gate):
-        gate = replace(gate, overall=outbox_rows.automatic_letters_overall(
+        gate = replace(gate, overall=automatic_letters.automatic_letters_overall(
             conn, now - HOUR_WINDOW, per_hour))
     return refusal(limits, gate)
 
 
-def refusal(limits: LimitsConfig, gate: outbox_rows.Gate) -> str:
+def refusal(limits: LimitsConfig, gate: automatic_letters.Gate) -> str:
     """Why an automatic letter whose address and mailbox read as `gate` may not be
     written; "" when it may."""
     per_day, per_hour = limits.auto_letters_per_day, limits.auto_letters_per_hour
@@ -82,10 +82,10 @@ def queue_automatic(
     conn: Connection, limits: LimitsConfig, *, complaint_id: int | None, kind: str,
     to_email: str, message_id: str, subject: str, raw: Callable[[], bytes], now: datetime,
 ) -> tuple[int | None, Event | None, str]:
-    """Queue an automatic letter within the limits (`outbox_rows.queue_automatic_letter`,
+    """Queue an automatic letter within the limits (`automatic_letters.queue_automatic_letter`,
     `raw` composing it only when needed): its id and `letter_queued` event, or
     (None, None, why not)."""
-    return outbox_rows.queue_automatic_letter(
+    return automatic_letters.queue_automatic_letter(
         conn, complaint_id=complaint_id, kind=kind, to_email=to_email,
         to_key=key_of(limits, to_email), message_id=message_id, subject=subject, raw=raw,
         now=now, day_since=now - DAY_WINDOW, hour_since=now - HOUR_WINDOW,
@@ -98,6 +98,6 @@ def notice_held(
     """Whether a notice to staff `to_email` about `about_key`'s mail waits for the digest."""
     if not about_key:
         return False
-    told = outbox_rows.notices_about_since(conn, key_of(limits, to_email), about_key,
-                                           now - HOUR_WINDOW)
+    told = automatic_letters.notices_about_since(conn, key_of(limits, to_email), about_key,
+                                                 now - HOUR_WINDOW)
     return told >= limits.staff_notices_per_hour

@@ -41,10 +41,10 @@ from triaged.adapters.ports import LOGIN_REFUSED, Delivery, Outgoing, Transport
 from triaged.core.return_path import return_address
 from triaged.domain.clock import Clock
 from triaged.domain.records import LetterState
-from triaged.store import outbox_rows, rows
+from triaged.store import letter_claims, letter_fates, rows
 from triaged.store.claims import ClaimHolder
 from triaged.store.db import ask_turn, turn_ready, writer
-from triaged.store.outbox_rows import ClaimedLetter
+from triaged.store.letter_claims import ClaimedLetter
 from triaged.store.sent_journal import Accepted, JournalFile, SentJournal, journal_folder
 
 log = logging.getLogger("triaged.sender")
@@ -141,7 +141,7 @@ class Sender:
         """Letters claimed but never handed to a connection: back to the queue (in the
         caller's transaction), due at `due` (default now)."""
         for letter in letters:
-            outbox_rows.unclaim(conn, letter.id, error="", now=due or self.clock.now())
+            letter_claims.unclaim(conn, letter.id, error="", now=due or self.clock.now())
 
     def _senders_gone(self, conn: Connection) -> list[str]:
         """The other senders holding letters that are known to have died.
@@ -152,7 +152,7 @@ class Sender:
         """
         with conn.begin():
             journals = self._write_journals(conn)
-            others = outbox_rows.claim_holders(conn, besides=self.claims.name)
+            others = letter_claims.claim_holders(conn, besides=self.claims.name)
             gone = self.claims.gone(conn, others) if others else []
             ended = self.claims.gone(conn, {j.holder for j in journals} - {self.claims.name})
         if self.journal is not None:
@@ -171,7 +171,7 @@ class Sender:
         if self.journal is None:
             return []
         journals = list(self.journal.all())
-        written = outbox_rows.record_sent_all(
+        written = letter_fates.record_sent_all(
             conn, [(a.letter_id, a.at) for j in journals for a in j.accepted])
         if written:
             log.info("recorded %d letter(s) found sent in the sent journal", written)
@@ -183,12 +183,12 @@ class Sender:
         `take_over`; return it (None: nothing due) and whether to keep taking over."""
         now, name = self.clock.now(), self.claims.name
         if take_over:
-            found = outbox_rows.take_over_letters(
+            found = letter_claims.take_over_letters(
                 conn, now=now, limit=1, lease=LEASE, holder=name, gone=gone)
             if found:
                 return found[0], True
-        found = outbox_rows.claim_letters(conn, now=now, limit=1, lease=LEASE, holder=name,
-                                          take_over=False)
+        found = letter_claims.claim_letters(conn, now=now, limit=1, lease=LEASE, holder=name,
+                                            take_over=False)
         return (found[0] if found else None), False
 
     def _mail_from(self, letter: ClaimedLetter) -> str:
@@ -213,12 +213,12 @@ class Sender:
         connection sends the next letter: a crash re-sends at most one per connection)."""
         now = self.clock.now()
         if delivery.accepted:
-            outbox_rows.record_sent(conn, letter, now=now)
+            letter_fates.record_sent(conn, letter, now=now)
             self._accepted(conn)
             return
         if delivery.outage:
             self._stopped = True
-            outbox_rows.unclaim(conn, letter.id, error=delivery.error, now=now)
+            letter_claims.unclaim(conn, letter.id, error=delivery.error, now=now)
             self._failures += 1
             if delivery.outage == LOGIN_REFUSED:
                 self.login_refused = delivery.error
@@ -227,9 +227,9 @@ class Sender:
                           delivery.error)
                 self._outage_logged = True
             return
-        state = outbox_rows.record_failed(conn, letter.id, now=now, error=delivery.error,
-                                          permanent=delivery.permanent,
-                                          max_attempts=self.max_attempts)
+        state = letter_fates.record_failed(conn, letter.id, now=now, error=delivery.error,
+                                           permanent=delivery.permanent,
+                                           max_attempts=self.max_attempts)
         self._failures += 1
         if state == LetterState.QUEUED and len(self._deferred) < REMEMBERED:
             self._deferred.add(letter.id)
@@ -253,8 +253,8 @@ class Sender:
     def _accepted(self, conn: Connection) -> None:
         """A letter went out: an outage or a run of refusals is over."""
         if self._releasing:
-            released = outbox_rows.release_backoff(conn, sorted(self._deferred),
-                                                   now=self.clock.now())
+            released = letter_claims.release_backoff(conn, sorted(self._deferred),
+                                                     now=self.clock.now())
             if released:
                 log.info("%d letter(s) deferred while the server was failing are due now",
                          released)
@@ -415,7 +415,7 @@ class _JournaledRound(_Round):
         """One transaction: the journaled fates into the database, letters not handed
         out back to the queue (`claim` False) or the next letters claimed."""
         with self.conn.begin():
-            outbox_rows.record_sent_all(self.conn, [(a.letter_id, a.at) for a in self.accepted])
+            letter_fates.record_sent_all(self.conn, [(a.letter_id, a.at) for a in self.accepted])
             if claim:
                 self._claim_many()
             else:
@@ -434,11 +434,11 @@ class _JournaledRound(_Round):
         now, name = self.sender.clock.now(), self.sender.claims.name
         found: list[ClaimedLetter] = []
         if self.take_over:
-            found = outbox_rows.take_over_letters(self.conn, now=now, limit=room, lease=LEASE,
-                                                  holder=name, gone=self.gone)
+            found = letter_claims.take_over_letters(self.conn, now=now, limit=room, lease=LEASE,
+                                                    holder=name, gone=self.gone)
             self.take_over = len(found) == room
-        found += outbox_rows.claim_letters(self.conn, now=now, limit=room - len(found),
-                                           lease=LEASE, holder=name, take_over=False)
+        found += letter_claims.claim_letters(self.conn, now=now, limit=room - len(found),
+                                             lease=LEASE, holder=name, take_over=False)
         if not self.queue:
             self.claimed_at = now  # else the lease of the older ones comes first
         self.tried += len(found)
@@ -458,8 +458,8 @@ class _JournaledRound(_Round):
         if self.claimed_at is None or now - self.claimed_at < LEASE / 2:
             return
         with self.conn.begin():
-            outbox_rows.extend_lease(self.conn, list(self.in_hand),
-                                     holder=self.sender.claims.name, until=now + LEASE)
+            letter_claims.extend_lease(self.conn, list(self.in_hand),
+                                       holder=self.sender.claims.name, until=now + LEASE)
         self.claimed_at = now
 
 

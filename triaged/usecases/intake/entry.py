@@ -32,7 +32,7 @@ from triaged.core.reading import Reading, ReadingRules
 from triaged.domain.clock import Clock
 from triaged.domain.records import Outcome, RawMail
 from triaged.replies.routing import ReplyRouter
-from triaged.store import outbox_rows, rows
+from triaged.store import automatic_letters, rows
 from triaged.store.db import savepoint, transaction
 from triaged.store.journal import Journal, Later
 from triaged.store.ownership import lock_until_commit, takes_locks
@@ -206,7 +206,7 @@ class Intake:
             copies.append((hashlib.sha256(raw.data).hexdigest(), read.mail.message_id))
             if locks:
                 names.append(rows.mail_lock(read.mail.message_id, copies[-1][0]))
-                names.append(outbox_rows.mailbox_lock(
+                names.append(automatic_letters.mailbox_lock(
                     letter_limits.key_of(self.config.limits, read.view.sender.email)))
         if locks:
             lock_until_commit(conn, *names)
