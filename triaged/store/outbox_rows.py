@@ -19,12 +19,12 @@ from triaged.domain.events import Event
 from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import EventKind, LetterKind, LetterState
 from triaged.store.models import metadata
-from triaged.store.prepared import Prepared
+from triaged.store.prepared import PreparedInsert
 
 _letter = metadata.tables["outbox_letter"]
 _complaint = metadata.tables["complaint"]
 
-_INSERT_LETTER = Prepared(insert(_letter).returning(_letter.c.id))
+_INSERT_LETTER = PreparedInsert(insert(_letter), _letter.c.id)
 
 
 def letter_detail(
@@ -63,7 +63,8 @@ def queue_letter(
                       mailbox_key(to_email) if to_key is None else to_key, message_id,
                       subject, raw, now, automatic=automatic, about_key=about_key,
                       state=state)
-    letter_id = int(_INSERT_LETTER.execute(conn, row).scalar_one())
+    letter_id = _INSERT_LETTER.insert_id(conn, row)
+    assert letter_id is not None, "a letter is always written"
     if state is not LetterState.QUEUED:
         return letter_id, None
     return letter_id, queued_event(letter_id, row)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult
+from sqlalchemy import ColumnElement, Connection, CursorResult, Insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
@@ -103,3 +103,25 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _
     driver_names = {name: compiled.escaped_bind_names.get(name, name) for name in order}
     return _Compiled(compiled.string, order, driver_names, compiled.positional, constants,
                      tuple(processors))
+
+
+class PreparedInsert:
+    """An insert of one row, prepared, that gives the new row's id.
+
+    SQLite tells the id of the row a statement just wrote, so there the insert is
+    sent without RETURNING: no result set to describe for every row written.
+    Elsewhere the id comes back by RETURNING.
+    """
+
+    def __init__(self, statement: Insert, key: ColumnElement[Any]) -> None:
+        self._plain = Prepared(statement)
+        self._returning = Prepared(statement.returning(key))
+
+    def insert_id(self, conn: Connection, params: Mapping[str, Any]) -> int | None:
+        """The id of the row written, or None when none was (a conflict the statement
+        does nothing on)."""
+        if conn.dialect.name == "sqlite":
+            written = self._plain.execute(conn, params)
+            return int(written.lastrowid) if written.rowcount == 1 else None
+        found = self._returning.execute(conn, params).first()
+        return None if found is None else int(found[0])

@@ -27,7 +27,7 @@ from triaged.domain.mailbox_key import mailbox_key
 from triaged.domain.records import ComplaintRef, ComplaintState, EventKind, KnownId, Outcome
 from triaged.store.models import metadata
 from triaged.store.ownership import lock_until_commit
-from triaged.store.prepared import Prepared
+from triaged.store.prepared import PreparedInsert
 
 # The decoded body is stored for display and duplicate detection, not as the
 # record of the message (the raw bytes are): cap it so one huge mail cannot
@@ -86,7 +86,7 @@ _letter = metadata.tables["outbox_letter"]
 
 # Statements are built once: building a Core statement and its cache key costs
 # more than running it on SQLite. Values travel as bind parameters.
-_INSERT_MESSAGE = Prepared(insert(_message).returning(_message.c.id))
+_INSERT_MESSAGE = PreparedInsert(insert(_message), _message.c.id)
 _DUPLICATE_CANDIDATES = (
     select(_message.c.id, _message.c.sha256, _message.c.sender, _message.c.sent_date,
            _message.c.text)
@@ -169,7 +169,8 @@ class IncomingRow:
 
 def insert_message(conn: Connection, row: IncomingRow) -> int:
     """Store one incoming message and return its id."""
-    row_id = int(_INSERT_MESSAGE.execute(conn, _message_values(row)).scalar_one())
+    row_id = _INSERT_MESSAGE.insert_id(conn, _message_values(row))
+    assert row_id is not None, "a message row is always written"
     _written(conn, row_id, row)
     return row_id
 
@@ -380,9 +381,9 @@ def known_ids(conn: Connection, ids: Iterable[str]) -> list[KnownId]:
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: a reference already in use comes
 # back as no row, in one statement instead of a lookup and an insert.
 _INSERT_COMPLAINT = {
-    name: Prepared(dialect.insert(_complaint)
-                   .on_conflict_do_nothing(index_elements=[_complaint.c.reference])
-                   .returning(_complaint.c.id))
+    name: PreparedInsert(dialect.insert(_complaint)
+                         .on_conflict_do_nothing(index_elements=[_complaint.c.reference]),
+                         _complaint.c.id)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
@@ -429,8 +430,7 @@ def insert_complaint(conn: Connection, complaint: NewComplaintRow) -> int | None
     statement = _INSERT_COMPLAINT.get(conn.dialect.name)
     if statement is None:
         raise NotImplementedError(f"no complaint insert for {conn.dialect.name}")
-    found = statement.execute(conn, complaint.values()).first()
-    return int(found[0]) if found is not None else None
+    return statement.insert_id(conn, complaint.values())
 
 
 # PostgreSQL: the complaint and the message row that opened it in one statement (a
