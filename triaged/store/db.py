@@ -254,6 +254,18 @@ def writer(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def each_statement_commits(engine: Engine) -> Iterator[Connection]:
+    """Yield a Core connection on which each statement is a transaction of its own
+    (autocommit): one round trip where BEGIN, the statement and COMMIT took three.
+
+    For a write that is whole in one statement and must be durable before the
+    caller goes on (a PostgreSQL sender's record of a letter accepted).
+    """
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Yield a Core connection inside one write transaction; commit or roll back at the end."""
     with writer(engine) as conn, conn.begin():

@@ -6,8 +6,9 @@ Each letter's acceptance is written down the moment the server answers,
 before its connection takes the next one, so a crash re-sends at most one
 letter per connection (a letter is never lost):
 
-- PostgreSQL: letters are claimed one at a time, as a connection becomes free,
-  and each fate is committed with the claim of that connection's next letter.
+- PostgreSQL: letters are claimed a few dozen at a time (instances still share a
+  backlog), and each acceptance is committed at once by one statement of its own
+  (one round trip per letter).
 - SQLite (one writer at a time, and intake holds the turn for a whole batch):
   letters are claimed many at a time, each acceptance goes to this sender's
   sent journal (`store.sent_journal`, one `write()`), and the fates are
@@ -25,6 +26,7 @@ accepted, so they do not sit out their own back-off after the server is back.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -43,7 +45,7 @@ from triaged.domain.clock import Clock
 from triaged.domain.records import LetterState
 from triaged.store import letter_claims, letter_fates, rows
 from triaged.store.claims import ClaimHolder
-from triaged.store.db import ask_turn, turn_ready, writer
+from triaged.store.db import ask_turn, each_statement_commits, turn_ready, writer
 from triaged.store.letter_claims import ClaimedLetter
 from triaged.store.sent_journal import Accepted, JournalFile, SentJournal, journal_folder
 
@@ -57,6 +59,10 @@ LEASE = timedelta(minutes=5)
 # (its fates written, more letters claimed) is taken once it has come.
 CLAIMED_AT_ONCE = 200
 REFILL_AT = 100
+# Letters a PostgreSQL sender holds claimed at most: one claim serves many letters,
+# and instances still share a backlog (another instance may take the rest). It
+# claims again once half of them have been handed out.
+CLAIMED_AHEAD = 32
 # Letters one `send_due` tries at most: the drain goes on with another round.
 ROUND = 1000
 SUPPRESSED = "not sent: the address bounced hard before (suppressed)"
@@ -121,11 +127,17 @@ class Sender:
             return 0
         self.claims.hold()
         began = time.monotonic()
-        with writer(self.engine) as conn:
+        with writer(self.engine) as conn, contextlib.ExitStack() as scope:
             self._stopped = False
             gone = self._senders_gone(conn)
-            kind = _Round if self.journal is None else _JournaledRound
-            round_ = kind(self, conn, gone, limit, progress)
+            round_: _Round
+            if self.journal is not None:
+                round_ = _JournaledRound(self, conn, gone, limit, progress, self.journal)
+            elif self.engine.dialect.name == "postgresql":
+                recorder = scope.enter_context(each_statement_commits(self.engine))
+                round_ = _RecordedRound(self, conn, gone, limit, progress, recorder)
+            else:
+                round_ = _Round(self, conn, gone, limit, progress)
             self.transport.deliver(round_.letters(), round_.record)
             round_.finish()
         self._pace(time.monotonic() - began)
@@ -277,6 +289,7 @@ class Sender:
 
 class _Round:
     """One `send_due`: the letters claimed and not yet recorded, and the next one.
+    Used as it is on a SQLite database with no folder for a sent journal (in memory).
 
     Each letter's fate is recorded and the next letter claimed in one
     transaction (one commit per letter, not two). The next letter is only
@@ -343,24 +356,27 @@ class _Round:
         return letter
 
 
-class _JournaledRound(_Round):
-    """One `send_due` on SQLite: letters claimed many at a time, acceptances journaled.
-
-    An accepted letter's line is written to the sent journal before its
-    connection takes the next letter (the bound on duplicates). Whenever the
-    claimed letters run out, one transaction writes the journaled fates into
-    the database and claims the next letters; the journal is then cleared.
-    Refusals and outages are rare and written at once, as on PostgreSQL.
+class _AheadRound(_Round):
+    """One `send_due` with letters claimed many at a time, one claim for many
+    letters. Each acceptance is written down (`_written`) before its connection
+    takes the next letter (the bound on duplicates). Whenever the claimed letters
+    run out, or `_refill` says so, one transaction settles what was written down
+    and claims the next letters. Refusals and outages are rare and committed at
+    once.
     """
+
+    at_once = CLAIMED_AT_ONCE  # letters held claimed at most
 
     def __init__(self, sender: Sender, conn: Connection, gone: list[str], limit: int,
                  progress: Callable[[], None]) -> None:
         super().__init__(sender, conn, gone, limit, progress)
-        assert sender.journal is not None
-        self.journal = sender.journal
         self.queue: deque[ClaimedLetter] = deque()  # claimed, not yet handed out
-        self.accepted: list[Accepted] = []  # journaled, not yet in the database
         self.claimed_at: datetime | None = None
+        self.since_claim = 0  # letters handed out since the last claim
+
+    def _refill(self) -> bool:
+        """With letters still claimed: whether to claim more now."""
+        raise NotImplementedError
 
     def letters(self) -> Iterator[Outgoing]:
         sender = self.sender
@@ -369,12 +385,11 @@ class _JournaledRound(_Round):
                 self._turn(claim=True)  # waits for the turn: nothing else to do
                 if not self.queue:
                     return
-            elif len(self.queue) <= REFILL_AT and self.tried < self.limit:
-                ask_turn(self.conn)
-                if turn_ready(self.conn):
-                    self._turn(claim=True)
+            elif self.tried < self.limit and self._refill():
+                self._turn(claim=True)
             if self.queue:
                 self._keep_lease()
+            self.since_claim += 1
             outgoing = self._outgoing(self.queue.popleft())
             if outgoing is not None:
                 yield outgoing
@@ -382,40 +397,37 @@ class _JournaledRound(_Round):
     def record(self, delivery: Delivery) -> None:
         sender = self.sender
         letter = self.in_hand.pop(delivery.letter_id)
-        if delivery.accepted and self._journaled(Accepted(letter.id, sender.clock.now())):
+        if delivery.accepted and self._written(letter):
             if sender._releasing:
                 with self.conn.begin():
                     sender._accepted(self.conn)
             else:
                 sender._accepted(self.conn)  # writes nothing
         else:
-            # A refusal or an outage (rare), or an acceptance with no journal to
-            # write it to (a full disk, a folder of another user's): committed at once.
+            # A refusal or an outage (rare), or an acceptance with nowhere to write
+            # it down (a full disk, a folder of another user's): committed at once.
             with self.conn.begin():
                 sender._record(self.conn, letter, delivery)
         self.progress()
 
-    def _journaled(self, accepted: Accepted) -> bool:
-        try:
-            self.journal.add(accepted)
-        except OSError as error:
-            if not self.journal.failing:
-                log.error("cannot write the sent journal %s (%s); recording each letter "
-                          "in the database instead", self.journal.path, error)
-                self.journal.failing = True
-            return False
-        self.journal.failing = False
-        self.accepted.append(accepted)
-        return True
+    def _written(self, letter: ClaimedLetter) -> bool:
+        """Write down that `letter` was accepted, for good; False: it could not be."""
+        raise NotImplementedError
+
+    def _settle(self) -> None:
+        """In the turn's transaction: what was written down, into the database."""
+
+    def _settled(self) -> None:
+        """After the turn's commit."""
 
     def finish(self) -> None:
         self._turn(claim=False)
 
     def _turn(self, *, claim: bool) -> None:
-        """One transaction: the journaled fates into the database, letters not handed
-        out back to the queue (`claim` False) or the next letters claimed."""
+        """One transaction: what was written down settled, letters not handed out back
+        to the queue (`claim` False) or the next letters claimed."""
         with self.conn.begin():
-            letter_fates.record_sent_all(self.conn, [(a.letter_id, a.at) for a in self.accepted])
+            self._settle()
             if claim:
                 self._claim_many()
             else:
@@ -424,11 +436,10 @@ class _JournaledRound(_Round):
                 # the next try is another letter, as when letters were claimed singly.
                 self.sender._give_back(self.conn, self.in_hand.values(), self.claimed_at)
                 self.in_hand.clear()
-        self.accepted.clear()
-        self.journal.clear()
+        self._settled()
 
     def _claim_many(self) -> None:
-        room = min(self.limit - self.tried, CLAIMED_AT_ONCE - len(self.queue))
+        room = min(self.limit - self.tried, self.at_once - len(self.queue))
         if room <= 0:
             return
         now, name = self.sender.clock.now(), self.sender.claims.name
@@ -441,6 +452,7 @@ class _JournaledRound(_Round):
                                              lease=LEASE, holder=name, take_over=False)
         if not self.queue:
             self.claimed_at = now  # else the lease of the older ones comes first
+        self.since_claim = 0
         self.tried += len(found)
         # Letters never tried first, then the others by when they were last tried:
         # after a failed try (an outage) the next try is another letter, as when
@@ -461,6 +473,72 @@ class _JournaledRound(_Round):
             letter_claims.extend_lease(self.conn, list(self.in_hand),
                                        holder=self.sender.claims.name, until=now + LEASE)
         self.claimed_at = now
+
+
+class _JournaledRound(_AheadRound):
+    """On SQLite: each acceptance is a line in the sent journal, and the turn writes
+    the journaled fates into the database (then clears the journal). The sender
+    need not wait for the single writer's turn to go on sending."""
+
+    def __init__(self, sender: Sender, conn: Connection, gone: list[str], limit: int,
+                 progress: Callable[[], None], journal: SentJournal) -> None:
+        super().__init__(sender, conn, gone, limit, progress)
+        self.journal = journal
+        self.accepted: list[Accepted] = []  # journaled, not yet in the database
+
+    def _refill(self) -> bool:
+        # Once they run low: the turn asked for without waiting, and taken once it
+        # has come (intake may hold it).
+        if len(self.queue) > REFILL_AT:
+            return False
+        ask_turn(self.conn)
+        return turn_ready(self.conn)
+
+    def _written(self, letter: ClaimedLetter) -> bool:
+        accepted = Accepted(letter.id, self.sender.clock.now())
+        try:
+            self.journal.add(accepted)
+        except OSError as error:
+            if not self.journal.failing:
+                log.error("cannot write the sent journal %s (%s); recording each letter "
+                          "in the database instead", self.journal.path, error)
+                self.journal.failing = True
+            return False
+        self.journal.failing = False
+        self.accepted.append(accepted)
+        return True
+
+    def _settle(self) -> None:
+        letter_fates.record_sent_all(self.conn, [(a.letter_id, a.at) for a in self.accepted])
+
+    def _settled(self) -> None:
+        self.accepted.clear()
+        self.journal.clear()
+
+
+class _RecordedRound(_AheadRound):
+    """On PostgreSQL: each acceptance is recorded at once by one statement that
+    commits on its own (`recorder`, a connection of the round's): one round trip
+    per letter, where a transaction with the next letter's claim took four. A
+    journal cannot serve here: another instance, maybe on another machine, takes
+    a dead one's letters over and must find every acceptance in the database."""
+
+    at_once = CLAIMED_AHEAD
+
+    def __init__(self, sender: Sender, conn: Connection, gone: list[str], limit: int,
+                 progress: Callable[[], None], recorder: Connection) -> None:
+        super().__init__(sender, conn, gone, limit, progress)
+        self.recorder = recorder
+
+    def _refill(self) -> bool:
+        # Once half have been handed out. Not sooner, though the database can be
+        # written at once: while the sender keeps up with intake few letters are due
+        # at a time, and a claim per letter would bring the transaction per letter back.
+        return self.since_claim >= self.at_once // 2
+
+    def _written(self, letter: ClaimedLetter) -> bool:
+        letter_fates.record_sent(self.recorder, letter, now=self.sender.clock.now())
+        return True
 
 
 def envelope_sender(raw: bytes) -> str:
