@@ -192,7 +192,8 @@ def serve() -> None:
             finally:
                 os._exit(code)
         os.close(conn)
-        os.write(status, _STATUS.pack(pid))
+        with contextlib.suppress(OSError):  # the parent was stopped meanwhile: it ends
+            os.write(status, _STATUS.pack(pid))
         statuses[pid] = status
 
 
