@@ -140,3 +140,30 @@ def test_a_reading_worker_dies_with_its_parent_even_in_the_middle_of_a_message()
     while alive(worker) or alive(server):
         assert time.monotonic() < deadline, "the reading process outlived its parent"
         time.sleep(0.05)
+
+
+# Has two workers read a batch, then says how many processes it started itself, and
+# whether one of them started exactly the workers.
+TREE = """
+from pathlib import Path
+from tests.faults.hostile import RULES
+from triaged.usecases.reader import Reader
+def children(pid):
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+reader = Reader(RULES, budget=30.0, workers=2)
+mail = b"From: a@example.test\\r\\nSubject: hi\\r\\n\\r\\nMy cake was late.\\r\\n"
+reader.read_all([mail] * 8, lambda: None, lambda i: lambda: "")()
+workers = sorted(w._process.pid for w in reader._workers)
+started = children(Path("/proc/self").resolve().name)
+print(len(started), any(sorted(children(pid)) == workers for pid in started))
+"""
+
+
+def test_reading_starts_a_fork_server_and_its_workers_and_nothing_else() -> None:
+    # Every process started stays for the daemon's life and holds an interpreter's
+    # memory: none may be there for nothing (as a resource tracker would be).
+    out = subprocess.run([sys.executable, "-c", TREE], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2]).stdout
+
+    assert out.split() == ["1", "True"]

@@ -6,9 +6,6 @@ shared Typer app when imported.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 from triaged.cli import approval as cli_approval
 from triaged.cli import attachments as cli_attachments
 from triaged.cli import commands as cli_commands
@@ -28,20 +25,4 @@ __all__ = [
 
 
 def main() -> None:
-    _leave_the_script_alone()
     app(prog_name="triaged")
-
-
-def _leave_the_script_alone() -> None:
-    """Name the running `triaged` script as the package's `__main__` module.
-
-    The reading workers start from a fork server, and multiprocessing re-runs the
-    parent's main script in it, unless that script is a package's `__main__`
-    (as under `python -m triaged`). Run as the installed `triaged` script, the
-    fork server would import the whole command line for nothing, and every
-    reading worker would carry it: tens of MB each.
-    """
-    script = sys.modules.get("__main__")
-    if script is not None and getattr(script, "__spec__", None) is None \
-            and getattr(script, "__file__", None):
-        script.__spec__ = importlib.util.find_spec("triaged.__main__")

@@ -57,6 +57,10 @@ _SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
+    # Each connection's page cache, in KiB (SQLite's default is 2 MiB). The pool
+    # keeps a few connections, each cache fills as the database grows, and the
+    # operating system caches the file anyway: small caches keep the daemon small.
+    "PRAGMA cache_size=-512",
 )
 
 

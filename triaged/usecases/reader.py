@@ -9,12 +9,12 @@ reads every message, each message in one worker; past the budget that worker
 is killed and a fresh one started, and the message comes back refused with a reason a
 person understands, to be quarantined (`triaged quarantine replay` retries it).
 
-A worker is forked by a fork server: a fresh interpreter started once (forking
-this process, which runs scheduler and IDLE threads, could copy a held lock) that
-has imported what reading needs and warmed it up (`usecases.reading_preload`), so
-the workers share those pages instead of each loading its own, and the budget
-measures reading, not start-up. A worker dies with its parent
-(`usecases.reading_process`).
+A worker is forked by a fork server (`usecases.reading_server`): a fresh
+interpreter started once (forking this process, which runs scheduler and IDLE
+threads, could copy a held lock) that has imported what reading needs and warmed
+it up (`usecases.reading_preload`), so the workers share those pages instead of
+each loading its own, and the budget measures reading, not start-up. A worker
+dies with its parent (`usecases.reading_process`).
 
 A batch is handed to the workers at once: each worker's thread keeps a few small
 messages queued in its worker's pipe, so the worker goes from one message to the
@@ -26,8 +26,6 @@ when it was sent to an idle worker.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import queue
 import threading
 import time
@@ -35,11 +33,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext, SpawnContext
-from multiprocessing.process import BaseProcess
 
 from triaged.core.reading import Reading, ReadingRules
-from triaged.usecases.reading_process import work
+from triaged.usecases.reading_server import ServedWorker, fork_worker
 
 log = logging.getLogger("triaged.reader")
 
@@ -60,8 +56,6 @@ MARK_AFTER = 0.25
 # worker (the pipe holds them), and waiting for its answer is never delayed.
 QUEUED = 3
 QUEUED_BYTES = 64 * 1024
-# What the fork server imports before it forks the first worker: reading, warmed up.
-PRELOAD = ["triaged.usecases.reading_preload"]
 
 
 def overrun_reason(budget: float) -> str:
@@ -193,22 +187,12 @@ class _Batch:
         return done
 
 
-def _context() -> ForkServerContext | SpawnContext:
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Only heeded before the server starts: it is started once per process.
-    context.set_forkserver_preload(PRELOAD)
-    return context
-
-
 class _Worker:
     """One reading process, started on first need and replaced after an overrun or crash."""
 
     def __init__(self, pool: Reader, number: int) -> None:
         self.pool = pool
-        self.name = f"triaged-reader-{number}"
-        self._process: BaseProcess | None = None
+        self._process: ServedWorker | None = None
         self._conn: Connection | None = None
         self._ready = False
         # Held by whichever thread uses the worker.
@@ -217,13 +201,8 @@ class _Worker:
     def start(self) -> None:
         if self._process is not None:
             return
-        context = _context()
-        ours, theirs = context.Pipe()
-        process = context.Process(target=work, args=(theirs, self.pool.rules, os.getpid()),
-                                  name=self.name, daemon=True)
-        process.start()
-        theirs.close()
-        self._process, self._conn, self._ready = process, ours, False
+        self._process, self._conn = fork_worker(self.pool.rules)
+        self._ready = False
 
     def read_batch(self, batch: _Batch) -> None:
         """Read messages of `batch` until none is left, a few queued ahead in the pipe.

@@ -1,20 +1,18 @@
 """Inside a reading worker: bytes in, `Reading` out, until the parent goes away.
 
-The workers are forked by a server process (`usecases.reader`) that has already
-imported what reading needs; what they inherit stays shared with it and with
+The workers are forked by a server process (`usecases.reading_server`) that has
+already imported what reading needs; what they inherit stays shared with it and with
 each other as long as nobody writes to it, so a worker's own memory is what
 its readings touch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import os
 import resource
 import signal
-from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 
 from triaged.core.reading import Reading, ReadingRules, read
@@ -36,7 +34,7 @@ def work(conn: Connection, rules: ReadingRules, parent: int) -> None:
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
     # Warm up: the first message should not pay for the model and first-use caches
-    # (already paid by the fork server, unless the worker was spawned).
+    # (already paid by the fork server, unless its warm-up failed).
     read(WARM_UP, rules)
     _cap_memory()
     try:
@@ -63,16 +61,9 @@ def _cap_memory() -> None:
 
 def _die_with(parent: int) -> None:
     # A worker left behind by a killed parent would read on, alone. Linux ends it
-    # with the process that forked it: the fork server, which ends when its last
-    # client closes the server's pipe. The workers inherit that pipe; closed here,
-    # the parent is its last client, so the server, then the worker, end with it.
+    # with the process that forked it: the fork server, which ends when the parent's
+    # end of its socket closes (the worker does not hold that socket).
     # (Elsewhere a worker ends at its next message, on the closed pipe.)
-    client = getattr(forkserver, "_forkserver", None)
-    inherited = getattr(client, "_forkserver_alive_fd", None)
-    if isinstance(inherited, int):
-        with contextlib.suppress(OSError):
-            os.close(inherited)
-        client._forkserver_alive_fd = None  # type: ignore[union-attr]
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
