@@ -7,6 +7,8 @@ all speak in these terms without importing each other.
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -147,6 +149,12 @@ class RawMail:
     uid: int
     key: str
     data: bytes
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The bytes' SHA-256 (hex): a message's identity for duplicates and its
+        attempt marks, computed once (a stored message may be 25 MB)."""
+        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass(frozen=True)

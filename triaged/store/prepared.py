@@ -83,6 +83,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _
     compiled = statement.compile(  # type: ignore[attr-defined]
         dialect=dialect, column_keys=sorted(keys))
     assert isinstance(compiled, SQLCompiler)
+    if compiled.literal_execute_params:
+        raise ValueError("a prepared statement binds plain values only")
     if compiled.positional:
         order = tuple(compiled.positiontup or ())
     else:
@@ -91,7 +93,7 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str]) -> _
     processors = []
     for name in dict.fromkeys(order):
         bind = compiled.binds[name]
-        if bind.expanding or bind.callable is not None or compiled.literal_execute_params:
+        if bind.expanding or bind.callable is not None:
             raise ValueError(f"{name}: a prepared statement binds plain values only")
         if name not in keys:
             if bind.value is None and bind.required:

@@ -21,7 +21,6 @@ holds the mailbox's lock (`store.ownership`); otherwise a poll does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -258,10 +257,9 @@ class MailboxPoller:
         worker's. A stop while the batch is written counts against the message
         marked last.
         """
-        digest = hashlib.sha256(raw.data).hexdigest()
         with self._marking:
             with write_transaction(self.intake.engine) as conn:
-                mark = attempts.begin(conn, raw, digest, self.intake.clock.now(),
+                mark = attempts.begin(conn, raw, raw.sha256, self.intake.clock.now(),
                                       first=not self.begun)
             self.begun = True
         if mark.stops < self.intake.config.limits.stops_before_quarantine:

@@ -27,7 +27,6 @@ class Arrival:
     """One message in its savepoint; its events go on `journal`, its row through `store`."""
 
     raw: RawMail
-    digest: str
     read: Reading
     now: datetime
     journal: Journal
@@ -63,7 +62,7 @@ class Arrival:
         kept, note = self._kept_raw() if keep_raw else (None, "")
         return rows.IncomingRow(
             mailbox=raw.mailbox, folder=raw.folder, uidvalidity=raw.uidvalidity, uid=raw.uid,
-            sha256=self.digest, raw=kept, size=len(raw.data), outcome=outcome, rule=rule,
+            sha256=self.raw.sha256, raw=kept, size=len(raw.data), outcome=outcome, rule=rule,
             received_at=self.now, reason="; ".join(filter(None, (reason, note))),
             complaint_id=complaint_id, duplicate_of=duplicate_of,
             message_id=mail.message_id if mail else "",

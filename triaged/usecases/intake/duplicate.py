@@ -14,7 +14,7 @@ from triaged.usecases.intake.arrival import Arrival
 def original_of(msg: Arrival) -> int | None:
     """The stored original this message repeats (`rows.duplicate_of`), or None."""
     mail = msg.mail
-    return rows.duplicate_of(msg.conn, sha256=msg.digest, message_id=mail.message_id,
+    return rows.duplicate_of(msg.conn, sha256=msg.raw.sha256, message_id=mail.message_id,
                              sender=mail.sender.email, sent_date=mail.date, text=mail.text)
 
 

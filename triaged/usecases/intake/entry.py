@@ -15,7 +15,6 @@ before its savepoint is released.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -203,7 +202,7 @@ class Intake:
         for raw, read in zip(raws, readings, strict=True):
             if read.mail is None:
                 continue
-            copies.append((hashlib.sha256(raw.data).hexdigest(), read.mail.message_id))
+            copies.append((raw.sha256, read.mail.message_id))
             if locks:
                 names.append(rows.mail_lock(read.mail.message_id, copies[-1][0]))
                 names.append(automatic_letters.mailbox_lock(
@@ -220,5 +219,5 @@ class Intake:
                                    f"internal error: {type(error).__name__}: {error}")
 
     def _arrival(self, journal: Journal, raw: RawMail, read: Reading, answer: bool) -> Arrival:
-        return Arrival(raw, hashlib.sha256(raw.data).hexdigest(), read, self.clock.now(),
+        return Arrival(raw, read, self.clock.now(),
                        journal, self.config.limits.raw_max, answer)
